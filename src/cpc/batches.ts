@@ -1,0 +1,68 @@
+/**
+ * Batches of image sequences for CPC: digits from the sequence task, each
+ * rendered from a random image of that digit in the split.
+ */
+import { Rng, type RngState } from './rng.js';
+import type { DigitDataset, SplitName } from './mnist.js';
+import { renderDigit, digitPixels, type ImageStyle } from './images.js';
+import { sampleSequences, type SequenceSpec } from './sequences.js';
+import { proceduralTexture, type Texture } from './texture.js';
+
+export interface SequenceBatch {
+  batchSize: number;
+  terms: number;
+  predictTerms: number;
+  imageSize: number;
+  /** batch x terms x H x W x 3 */
+  context: Float32Array;
+  /** batch x predictTerms x H x W x 3 */
+  future: Float32Array;
+  labels: Float32Array;
+  digits: Int32Array;
+}
+
+export interface BatchSpec extends SequenceSpec, ImageStyle {
+  batchSize: number;
+  positiveFraction: number;
+}
+
+export class SequenceBatcher {
+  readonly rng: Rng;
+  readonly texture: Texture;
+
+  constructor(
+    private readonly data: DigitDataset,
+    seed: number,
+    textureSeed: number,
+  ) {
+    this.rng = new Rng(seed);
+    this.texture = proceduralTexture(textureSeed);
+  }
+
+  getState(): RngState {
+    return this.rng.getState();
+  }
+
+  setState(state: RngState): void {
+    this.rng.setState(state);
+  }
+
+  next(split: SplitName, spec: BatchSpec): SequenceBatch {
+    const { batchSize, terms, predictTerms, imageSize } = spec;
+    const length = terms + predictTerms;
+    const { digits, labels } = sampleSequences(spec, batchSize, spec.positiveFraction, this.rng);
+    const per = imageSize * imageSize * 3;
+    const context = new Float32Array(batchSize * terms * per);
+    const future = new Float32Array(batchSize * predictTerms * per);
+    const source = this.data.splits[split];
+    for (let b = 0; b < batchSize; b++) {
+      for (let t = 0; t < length; t++) {
+        const digit = digits[b * length + t];
+        const index = this.rng.pick(source.byLabel[digit]);
+        const [out, slot] = t < terms ? [context, b * terms + t] : [future, b * predictTerms + (t - terms)];
+        renderDigit(digitPixels(source, index), spec, this.texture, this.rng, out, slot * per);
+      }
+    }
+    return { batchSize, terms, predictTerms, imageSize, context, future, labels, digits };
+  }
+}
