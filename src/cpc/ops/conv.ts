@@ -34,11 +34,24 @@ export function convGeometry(inH: number, inW: number, kernel: number, stride: n
   return { stride, kernel, taps, outH, outW, gridH: outH + taps - 1, gridW: outW + taps - 1 };
 }
 
+/**
+ * Top-left crop of an NHWC tensor by a depthwise convolution with a one-hot
+ * kernel: on wasm this is ~6x faster than slice (XNNPACK vs a generic copy loop).
+ */
+function cropTopLeft(x: tf.Tensor4D, h: number, w: number): tf.Tensor4D {
+  const [n, H, W, c] = x.shape;
+  const kh = H - h + 1;
+  const kw = W - w + 1;
+  if (kh > 4 || kw > 4) return tf.slice(x, [0, 0, 0, 0], [n, h, w, c]);
+  const oneHot = tf.concat([tf.ones([1, c, 1]), tf.zeros([kh * kw - 1, c, 1])], 0);
+  return tf.depthwiseConv2d(x, tf.reshape(oneHot, [kh, kw, c, 1]) as tf.Tensor4D, 1, 'valid') as tf.Tensor4D;
+}
+
 /** Pad (with zeros) or crop the spatial dims of an NHWC tensor to h x w, anchored top-left. */
 function fitSpatial(x: tf.Tensor4D, h: number, w: number): tf.Tensor4D {
-  const [n, H, W, c] = x.shape;
+  const [, H, W] = x.shape;
   let y = x;
-  if (H > h || W > w) y = tf.slice(y, [0, 0, 0, 0], [n, Math.min(H, h), Math.min(W, w), c]);
+  if (H > h || W > w) y = cropTopLeft(y, Math.min(H, h), Math.min(W, w));
   if (H < h || W < w) y = tf.pad(y, [[0, 0], [0, Math.max(0, h - H)], [0, Math.max(0, w - W)], [0, 0]]);
   return y;
 }
@@ -76,7 +89,7 @@ function gridGradToFilter(dGt: tf.Tensor2D, g: ConvGeometry, c: number, f: numbe
   const { stride: s, kernel: k, taps: K } = g;
   const split = tf.reshape(dGt, [K, K, f, s, s, c]);
   const ordered = tf.transpose(split, [0, 3, 1, 4, 5, 2]); // [u, a, v, b, c, f]
-  const full = tf.reshape(ordered, [s * K, s * K, c, f]);
+  const full = tf.reshape(ordered, [s * K, s * K, c, f]) as tf.Tensor4D;
   return tf.slice(full, [0, 0, 0, 0], [k, k, c, f]);
 }
 
@@ -94,15 +107,18 @@ export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, kernel: number
   const [n, , , c] = x.shape;
   const f = dy.shape[3];
   const S = spaceToDepth(fitSpatial(x, s * gridH, s * gridW), s);
-  const dyT = tf.transpose(dy, [3, 0, 1, 2]); // [F, N, OH, OW]
-  const shifted: tf.Tensor[] = [];
+  // [F, N, OH, OW]; a 2-D transpose is ~3x faster than the 4-D permutation on wasm
+  const dyT = tf.reshape(tf.transpose(tf.reshape(dy, [n * outH * outW, f])), [f, n, outH, outW]);
+  // one [F, M] x [M, s*s*C] product per shift, stacked: no [K*K*F, M] temporary
+  const sFlat = tf.reshape(S, [n * gridH * gridW, s * s * c]);
+  const perShift: tf.Tensor[] = [];
   for (let u = 0; u < K; u++) {
     for (let v = 0; v < K; v++) {
-      shifted.push(K > 1 ? tf.pad(dyT, [[0, 0], [0, 0], [u, gridH - outH - u], [v, gridW - outW - v]]) : dyT);
+      const shifted = K > 1 ? tf.pad(dyT, [[0, 0], [0, 0], [u, gridH - outH - u], [v, gridW - outW - v]]) : dyT;
+      perShift.push(tf.matMul(tf.reshape(shifted, [f, n * gridH * gridW]), sFlat));
     }
   }
-  const D = tf.reshape(shifted.length > 1 ? tf.concat(shifted, 0) : shifted[0], [K * K * f, n * gridH * gridW]);
-  const dGt = tf.matMul(D, tf.reshape(S, [n * gridH * gridW, s * s * c])) as tf.Tensor2D;
+  const dGt = (perShift.length > 1 ? tf.concat(perShift, 0) : perShift[0]) as tf.Tensor2D;
   return gridGradToFilter(dGt, { ...g, kernel }, c, f);
 }
 
@@ -113,14 +129,13 @@ export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, kernel: number
 export function conv2dValid(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, inputGradient = true): tf.Tensor4D {
   const kernel = w.shape[0];
   if (w.shape[1] !== kernel) throw new Error('conv2dValid needs a square kernel');
-  const op = tf.customGrad((xIn: tf.Tensor, wIn: tf.Tensor, save: tf.GradSaveFunc) => {
-    const xi = xIn as tf.Tensor4D;
-    const wi = wIn as tf.Tensor4D;
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [xi, wi, save] = args as [tf.Tensor4D, tf.Tensor4D, tf.GradSaveFunc];
     save([xi, wi]);
     const value = tf.conv2d(xi, wi, stride, 'valid');
     return {
       value,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
         const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
         const g = convGeometry(xs.shape[1], xs.shape[2], kernel, stride);
         const dy4 = dy as tf.Tensor4D;

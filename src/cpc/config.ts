@@ -1,0 +1,142 @@
+/**
+ * CPC run configuration: defaults, limits and validation. Everything a run
+ * depends on is here, so the config (with its seed) fully describes a run.
+ */
+import type { SequenceTask } from './sequences.js';
+import type { ColorMode } from './images.js';
+
+export type LossKind = 'binary' | 'infonce';
+
+export interface ModelConfig {
+  filters: number;
+  convLayers: number;
+  hidden: number;
+  codeSize: number;
+  contextSize: number;
+  bnMomentum: number;
+  bnEpsilon: number;
+  leakyAlpha: number;
+}
+
+export interface CpcConfig {
+  seed: number;
+  dataDir?: string;
+  task: SequenceTask;
+  terms: number;
+  predictTerms: number;
+  imageSize: number;
+  color: ColorMode;
+  /** curriculum: train on grey digits for the first N steps, then `color` */
+  greySteps: number;
+  batchSize: number;
+  positiveFraction: number;
+  loss: LossKind;
+  /** multiplies the dot-product logits of both losses */
+  logitScale: number;
+  learningRate: number;
+  epochs: number;
+  /** 0 = the seed's default: train images / terms / batch size */
+  stepsPerEpoch: number;
+  validationSteps: number;
+  lrPatience: number;
+  lrFactor: number;
+  minLearningRate: number;
+  textureSeed: number;
+  checkpointEvery: number;
+  model: ModelConfig;
+}
+
+export const DEFAULT_MODEL: ModelConfig = {
+  filters: 64,
+  convLayers: 4,
+  hidden: 256,
+  codeSize: 128,
+  contextSize: 256,
+  bnMomentum: 0.99,
+  bnEpsilon: 1e-3,
+  leakyAlpha: 0.3,
+};
+
+export const DEFAULT_CONFIG: CpcConfig = {
+  seed: 0,
+  task: 'sorted',
+  terms: 4,
+  predictTerms: 4,
+  imageSize: 64,
+  color: 'color',
+  greySteps: 300,
+  batchSize: 32,
+  positiveFraction: 0.5,
+  loss: 'binary',
+  logitScale: 1,
+  learningRate: 1e-3,
+  epochs: 10,
+  stepsPerEpoch: 0,
+  validationSteps: 20,
+  lrPatience: 2,
+  lrFactor: 1 / 3,
+  minLearningRate: 1e-4,
+  textureSeed: 1234,
+  checkpointEvery: 100,
+  model: DEFAULT_MODEL,
+};
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Range = [min: number, max: number, integer: boolean];
+const LIMITS: Partial<Record<keyof CpcConfig, Range>> = {
+  seed: [0, 2 ** 31 - 1, true],
+  terms: [1, 16, true],
+  predictTerms: [1, 16, true],
+  greySteps: [0, 10_000_000, true],
+  batchSize: [2, 1024, true],
+  positiveFraction: [0, 1, false],
+  logitScale: [1e-3, 1e3, false],
+  learningRate: [1e-6, 1, false],
+  epochs: [1, 10_000, true],
+  stepsPerEpoch: [0, 10_000_000, true],
+  validationSteps: [1, 100_000, true],
+  lrPatience: [0, 1000, true],
+  lrFactor: [1e-3, 1, false],
+  minLearningRate: [0, 1, false],
+  textureSeed: [0, 2 ** 31 - 1, true],
+  checkpointEvery: [0, 10_000_000, true],
+};
+
+export function validateConfig(config: CpcConfig): CpcConfig {
+  for (const [key, [min, max, integer]] of Object.entries(LIMITS) as Array<[keyof CpcConfig, Range]>) {
+    const value = config[key];
+    if (typeof value !== 'number' || !Number.isFinite(value)) throw new ConfigError(`${key} must be a finite number, got ${String(value)}`);
+    if (value < min || value > max) throw new ConfigError(`${key} must be in [${min}, ${max}], got ${value}`);
+    if (integer && !Number.isInteger(value)) throw new ConfigError(`${key} must be an integer, got ${value}`);
+  }
+  if (!['sorted', 'same'].includes(config.task)) throw new ConfigError(`task must be "sorted" or "same", got ${config.task}`);
+  if (!['grey', 'color'].includes(config.color)) throw new ConfigError(`color must be "grey" or "color", got ${config.color}`);
+  if (!['binary', 'infonce'].includes(config.loss)) throw new ConfigError(`loss must be "binary" or "infonce", got ${config.loss}`);
+  if (config.imageSize !== 28 && config.imageSize !== 64) throw new ConfigError(`imageSize must be 28 or 64, got ${config.imageSize}`);
+  const positives = Math.round(config.batchSize * config.positiveFraction);
+  if (config.loss === 'infonce' && positives < 2) throw new ConfigError('infonce needs at least 2 positive sequences per batch');
+  if (config.loss === 'binary' && (positives === 0 || positives === config.batchSize)) {
+    throw new ConfigError('binary loss needs both positive and negative sequences in a batch');
+  }
+  // the conv stack must leave at least 1x1 spatial output
+  let side = config.imageSize;
+  for (let i = 0; i < config.model.convLayers; i++) side = Math.floor((side - 3) / 2) + 1;
+  if (side < 1) throw new ConfigError(`${config.model.convLayers} stride-2 conv layers do not fit a ${config.imageSize}px image`);
+  return config;
+}
+
+export function resolveConfig(partial: Partial<CpcConfig> = {}): CpcConfig {
+  const merged: CpcConfig = { ...DEFAULT_CONFIG, ...partial, model: { ...DEFAULT_MODEL, ...(partial.model ?? {}) } };
+  return validateConfig(merged);
+}
+
+/** The seed's epoch length: train images / terms / batch size. */
+export function stepsPerEpoch(config: CpcConfig, trainImages: number): number {
+  return config.stepsPerEpoch > 0 ? config.stepsPerEpoch : Math.max(1, Math.floor(trainImages / config.terms / config.batchSize));
+}

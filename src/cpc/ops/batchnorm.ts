@@ -1,0 +1,119 @@
+/**
+ * Batch normalisation (training mode) fused with LeakyReLU, on [M, C]
+ * matrices (NHWC activations viewed as rows x channels). Sums over rows are
+ * matrix products with a ones vector, which every backend runs fast (the
+ * wasm backend's reductions are slow). The backward pass is written out by
+ * hand: dgamma, dbeta and dx in a few element-wise steps.
+ */
+import * as tf from '../tf.js';
+
+export interface BatchStats {
+  mean: tf.Tensor1D;
+  variance: tf.Tensor1D;
+}
+
+/**
+ * Column sums of a [M, C] matrix as a [C] vector. `rowsPerImage` > 1 means the
+ * rows are NHWC pixels of images with that many pixels each: those are summed
+ * by a global average pool (fast everywhere, ~30x faster than a ones-vector
+ * matMul on wasm, which re-packs its large right operand), then across images.
+ */
+export function columnSums(x: tf.Tensor2D, rowsPerImage = 1): tf.Tensor1D {
+  const [m, c] = x.shape;
+  let rows: tf.Tensor2D = x;
+  if (rowsPerImage > 1 && m % rowsPerImage === 0) {
+    const pooled = tf.avgPool(tf.reshape(x, [m / rowsPerImage, 1, rowsPerImage, c]) as tf.Tensor4D, [1, rowsPerImage], 1, 'valid');
+    rows = tf.mul(tf.reshape(pooled, [m / rowsPerImage, c]), rowsPerImage);
+  }
+  return tf.reshape(tf.matMul(tf.ones([1, rows.shape[0]]), rows), [c]);
+}
+
+export function batchMoments(x: tf.Tensor2D, rowsPerImage = 1): BatchStats {
+  const m = x.shape[0];
+  const mean = tf.div(columnSums(x, rowsPerImage), m) as tf.Tensor1D;
+  const centred = tf.sub(x, mean) as tf.Tensor2D;
+  const variance = tf.div(columnSums(tf.square(centred) as tf.Tensor2D, rowsPerImage), m) as tf.Tensor1D;
+  return { mean, variance };
+}
+
+/**
+ * LeakyReLU as alpha * y + (1 - alpha) * relu(y): relu, multiply and add are
+ * XNNPACK kernels on wasm (the LeakyRelu and Maximum kernels are ~10x slower).
+ */
+export function leaky(y: tf.Tensor, alpha: number): tf.Tensor {
+  return tf.add(tf.mul(y, alpha), tf.mul(tf.relu(y), 1 - alpha));
+}
+
+/** LeakyReLU slope at each pre-activation: 1 where y > 0, alpha elsewhere. */
+function leakySlope(y: tf.Tensor, alpha: number): tf.Tensor {
+  return tf.add(tf.mul(tf.step(y, 0), 1 - alpha), alpha);
+}
+
+export interface BatchNormLeakyResult {
+  output: tf.Tensor2D;
+  stats: BatchStats;
+}
+
+/**
+ * out = leakyRelu(gamma * (x - mean) / sqrt(var + eps) + beta) with batch statistics.
+ * `alpha` null means no activation. Returns the batch statistics (no gradient)
+ * for the caller's moving averages. Written with broadcast multiply/add only
+ * (the wasm backend's BatchNorm and LeakyRelu kernels are ~10x slower).
+ */
+export function batchNormLeakyTrain(
+  x: tf.Tensor2D,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  epsilon: number,
+  alpha: number | null,
+  rowsPerImage = 1,
+): BatchNormLeakyResult {
+  const [mean, variance] = tf.tidy(() => {
+    const m = batchMoments(x, rowsPerImage);
+    return [m.mean, m.variance];
+  });
+  const stats: BatchStats = { mean, variance };
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [xIn, gIn, bIn, save] = args as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
+    const invStd = tf.rsqrt(tf.add(variance, epsilon));
+    const scale = tf.mul(gIn, invStd);
+    const shift = tf.sub(bIn, tf.mul(mean, scale));
+    const y = tf.add(tf.mul(xIn, scale), shift);
+    const value = alpha === null ? y : leaky(y, alpha);
+    save([xIn, gIn, y]);
+    return {
+      value,
+      gradFunc: (dOut: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const [xs, g, ys] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor2D];
+        const m = xs.shape[0];
+        const inv = tf.rsqrt(tf.add(variance, epsilon));
+        const dyOut = dOut as tf.Tensor2D;
+        const dy = (alpha === null ? dyOut : tf.mul(dyOut, leakySlope(ys, alpha))) as tf.Tensor2D;
+        const xhat = tf.mul(tf.sub(xs, mean), inv) as tf.Tensor2D;
+        const dBeta = columnSums(dy, rowsPerImage);
+        const dGamma = columnSums(tf.mul(dy, xhat) as tf.Tensor2D, rowsPerImage);
+        const sc = tf.mul(g, inv);
+        // dx = sc * dy - xhat * (sc * dGamma / m) - sc * dBeta / m
+        const dx = tf.add(tf.sub(tf.mul(dy, sc), tf.mul(xhat, tf.mul(sc, tf.div(dGamma, m)))), tf.neg(tf.mul(sc, tf.div(dBeta, m))));
+        return [dx, dGamma, dBeta];
+      },
+    };
+  });
+  const output = op(x, gamma, beta) as tf.Tensor2D;
+  return { output, stats };
+}
+
+/** Inference mode: moving statistics, same activation. */
+export function batchNormLeakyInfer(
+  x: tf.Tensor2D,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  movingMean: tf.Tensor1D,
+  movingVariance: tf.Tensor1D,
+  epsilon: number,
+  alpha: number | null,
+): tf.Tensor2D {
+  const scale = tf.mul(gamma, tf.rsqrt(tf.add(movingVariance, epsilon)));
+  const y = tf.add(tf.mul(x, scale), tf.sub(beta, tf.mul(movingMean, scale))) as tf.Tensor2D;
+  return alpha === null ? y : (leaky(y, alpha) as tf.Tensor2D);
+}
