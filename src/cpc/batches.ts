@@ -6,7 +6,7 @@ import { Rng, type RngState } from './rng.js';
 import type { DigitDataset, SplitName } from './mnist.js';
 import { renderDigit, digitPixels, type ImageStyle } from './images.js';
 import { sampleSequences, type SequenceSpec } from './sequences.js';
-import { proceduralTexture, type Texture } from './texture.js';
+import type { Texture } from './texture.js';
 
 export interface SequenceBatch {
   batchSize: number;
@@ -28,15 +28,13 @@ export interface BatchSpec extends SequenceSpec, ImageStyle {
 
 export class SequenceBatcher {
   readonly rng: Rng;
-  readonly texture: Texture;
 
   constructor(
     private readonly data: DigitDataset,
+    readonly texture: Texture,
     seed: number,
-    textureSeed: number,
   ) {
     this.rng = new Rng(seed);
-    this.texture = proceduralTexture(textureSeed);
   }
 
   getState(): RngState {

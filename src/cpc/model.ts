@@ -39,7 +39,8 @@ export class CpcNetwork {
     const rng = new Rng(seed);
     const { model, imageSize, predictTerms } = shape;
     const add = (name: string, value: tf.Tensor, trainable = true) => {
-      (trainable ? this.params : this.movingStats).set(name, tf.variable(value, trainable, name));
+      // unnamed variables: tfjs variable names are process-global, and several networks may coexist
+      (trainable ? this.params : this.movingStats).set(name, tf.variable(value, trainable));
       value.dispose();
     };
     const addBn = (prefix: string, channels: number) => {

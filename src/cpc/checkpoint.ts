@@ -1,0 +1,118 @@
+/**
+ * Checkpoints: every variable of the network, the optimizer state, the RNG
+ * state of the data stream, the schedule state and the step, as one JSON
+ * manifest plus one binary blob (TensorFlow.js weight encoding), so a run
+ * resumed from it continues exactly as the uninterrupted run would.
+ */
+import * as tf from './tf.js';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CpcConfig } from './config.js';
+import type { RngState } from './rng.js';
+import type { CpcNetwork } from './model.js';
+
+export const CHECKPOINT_VERSION = 1;
+
+export interface ScheduleState {
+  learningRate: number;
+  bestValidLoss: number | null;
+  badEpochs: number;
+}
+
+export interface EpochAccumulator {
+  steps: number;
+  lossSum: number;
+  accuracySum: number;
+}
+
+export interface CheckpointMeta {
+  version: number;
+  step: number;
+  epoch: number;
+  config: CpcConfig;
+  dataRng: RngState;
+  schedule: ScheduleState;
+  epochAccumulator: EpochAccumulator;
+  weightSpecs: tf.io.WeightsManifestEntry[];
+  networkWeights: string[];
+  optimizerWeights: string[];
+}
+
+export interface Checkpoint {
+  meta: CheckpointMeta;
+  weights: ArrayBuffer;
+}
+
+export async function captureCheckpoint(
+  network: CpcNetwork,
+  optimizer: tf.Optimizer,
+  meta: Omit<CheckpointMeta, 'version' | 'weightSpecs' | 'networkWeights' | 'optimizerWeights'>,
+): Promise<Checkpoint> {
+  const named: tf.NamedTensorMap = {};
+  const networkWeights: string[] = [];
+  for (const [name, v] of network.allVariables()) {
+    named[`net/${name}`] = v;
+    networkWeights.push(name);
+  }
+  const optimizerWeights: string[] = [];
+  for (const { name, tensor } of await optimizer.getWeights()) {
+    named[`opt/${name}`] = tensor;
+    optimizerWeights.push(name);
+  }
+  const { data, specs } = await tf.io.encodeWeights(named);
+  return { meta: { ...meta, version: CHECKPOINT_VERSION, weightSpecs: specs, networkWeights, optimizerWeights }, weights: data };
+}
+
+export async function restoreCheckpoint(checkpoint: Checkpoint, network: CpcNetwork, optimizer: tf.Optimizer): Promise<void> {
+  const { meta } = checkpoint;
+  if (meta.version !== CHECKPOINT_VERSION) throw new Error(`unsupported checkpoint version ${meta.version}`);
+  const tensors = tf.io.decodeWeights(checkpoint.weights, meta.weightSpecs);
+  try {
+    const vars = network.allVariables();
+    for (const name of meta.networkWeights) {
+      const v = vars.get(name);
+      const t = tensors[`net/${name}`];
+      if (!v || !t) throw new Error(`checkpoint weight ${name} does not match the network`);
+      if (v.shape.join() !== t.shape.join()) throw new Error(`checkpoint weight ${name} has shape [${t.shape}] but the network needs [${v.shape}]`);
+      v.assign(t);
+    }
+    if (meta.networkWeights.length !== vars.size) throw new Error(`checkpoint has ${meta.networkWeights.length} network weights, the network ${vars.size}`);
+    await optimizer.setWeights(meta.optimizerWeights.map((name) => ({ name, tensor: tensors[`opt/${name}`] })));
+  } finally {
+    tf.dispose(Object.values(tensors));
+  }
+}
+
+export function sha256(bytes: Uint8Array | ArrayBuffer): string {
+  return createHash('sha256').update(bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : bytes).digest('hex');
+}
+
+/** Write a file atomically: temp file, fsync, rename. */
+export function writeFileAtomic(path: string, bytes: Uint8Array | string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, bytes);
+  const fd = openSync(tmp, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+/** A checkpoint as two files in `dir`: checkpoint.json (with the sha256 of the blob) and checkpoint.bin. */
+export function writeCheckpointDir(dir: string, checkpoint: Checkpoint): void {
+  mkdirSync(dir, { recursive: true });
+  const bytes = new Uint8Array(checkpoint.weights);
+  writeFileAtomic(join(dir, 'checkpoint.bin'), bytes);
+  writeFileAtomic(join(dir, 'checkpoint.json'), JSON.stringify({ ...checkpoint.meta, weightsSha256: sha256(bytes) }, null, 1));
+}
+
+export function readCheckpointDir(dir: string): Checkpoint {
+  const meta = JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')) as CheckpointMeta & { weightsSha256?: string };
+  const bytes = readFileSync(join(dir, 'checkpoint.bin'));
+  if (meta.weightsSha256 && sha256(bytes) !== meta.weightsSha256) throw new Error(`${dir}/checkpoint.bin does not match its sha256`);
+  const weights = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  return { meta, weights };
+}

@@ -1,0 +1,127 @@
+/**
+ * Export the trained encoder (and probe heads) as standard TensorFlow.js
+ * layers models (model.json + weights.bin), through in-memory IO handlers
+ * (tfjs-node's file:// handler is absent here), with a sha256 per file.
+ */
+import * as tf from './tf.js';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CpcNetwork } from './model.js';
+import { sha256, writeFileAtomic } from './checkpoint.js';
+
+export interface SavedFile {
+  name: string;
+  bytes: Uint8Array;
+  sha256: string;
+}
+
+export interface EncoderShape {
+  imageSize: number;
+  filters: number;
+  convLayers: number;
+  hidden: number;
+  codeSize: number;
+  bnMomentum: number;
+  bnEpsilon: number;
+  leakyAlpha: number;
+}
+
+/** The encoder as a tf.Sequential with the same architecture and weights as the network's. */
+export function encoderAsLayersModel(network: CpcNetwork): tf.Sequential {
+  const { model, imageSize } = network.shape;
+  const m = tf.sequential({ name: 'cpc_encoder' });
+  const bn = (name: string) => tf.layers.batchNormalization({ name, momentum: model.bnMomentum, epsilon: model.bnEpsilon });
+  const weights: tf.Tensor[] = [];
+  const bnWeights = (prefix: string) => ['gamma', 'beta', 'moving_mean', 'moving_variance'].forEach((w) => weights.push(network.p(`${prefix}/${w}`)));
+  for (let i = 1; i <= model.convLayers; i++) {
+    m.add(
+      tf.layers.conv2d({
+        name: `conv${i}`,
+        filters: model.filters,
+        kernelSize: 3,
+        strides: 2,
+        padding: 'valid',
+        useBias: false,
+        ...(i === 1 ? { inputShape: [imageSize, imageSize, 3] } : {}),
+      }),
+    );
+    m.add(bn(`bn${i}`));
+    m.add(tf.layers.leakyReLU({ name: `leaky${i}`, alpha: model.leakyAlpha }));
+    weights.push(network.p(`encoder/conv${i}/kernel`));
+    bnWeights(`encoder/bn${i}`);
+  }
+  m.add(tf.layers.flatten({ name: 'flatten' }));
+  m.add(tf.layers.dense({ name: 'dense1', units: model.hidden }));
+  weights.push(network.p('encoder/dense1/kernel'), network.p('encoder/dense1/bias'));
+  m.add(bn('bn_dense1'));
+  bnWeights('encoder/bn_dense1');
+  m.add(tf.layers.leakyReLU({ name: 'leaky_dense1', alpha: model.leakyAlpha }));
+  m.add(tf.layers.dense({ name: 'code', units: model.codeSize }));
+  weights.push(network.p('encoder/code/kernel'), network.p('encoder/code/bias'));
+  m.setWeights(weights);
+  return m;
+}
+
+/** Serialise a layers model to model.json + weights.bin bytes. */
+export async function serializeLayersModel(model: tf.LayersModel): Promise<SavedFile[]> {
+  let artifacts: tf.io.ModelArtifacts | null = null;
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      artifacts = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  if (!artifacts) throw new Error('model.save produced no artifacts');
+  const a = artifacts as tf.io.ModelArtifacts;
+  const weights = new Uint8Array(a.weightData as ArrayBuffer);
+  const modelJson = {
+    format: 'layers-model',
+    generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`,
+    convertedBy: null,
+    modelTopology: a.modelTopology,
+    weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }],
+    userDefinedMetadata: a.userDefinedMetadata,
+  };
+  const json = new TextEncoder().encode(JSON.stringify(modelJson));
+  return [
+    { name: 'model.json', bytes: json, sha256: sha256(json) },
+    { name: 'weights.bin', bytes: weights, sha256: sha256(weights) },
+  ];
+}
+
+export async function loadLayersModelFromFiles(files: { modelJson: Uint8Array; weights: Uint8Array }): Promise<tf.LayersModel> {
+  const json = JSON.parse(new TextDecoder().decode(files.modelJson)) as {
+    modelTopology: object;
+    weightsManifest: Array<{ weights: tf.io.WeightsManifestEntry[] }>;
+  };
+  const specs = json.weightsManifest.flatMap((g) => g.weights);
+  const buffer = files.weights.buffer.slice(files.weights.byteOffset, files.weights.byteOffset + files.weights.byteLength) as ArrayBuffer;
+  return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: specs, weightData: buffer }));
+}
+
+/** Write files into dir atomically and a SHA256SUMS listing. */
+export function writeModelDir(dir: string, files: SavedFile[]): void {
+  mkdirSync(dir, { recursive: true });
+  for (const f of files) writeFileAtomic(join(dir, f.name), f.bytes);
+  writeFileAtomic(join(dir, 'SHA256SUMS'), files.map((f) => `${f.sha256}  ${f.name}\n`).join(''));
+}
+
+/** Read model.json + weights.bin from dir, verifying SHA256SUMS when present. */
+export async function loadModelDir(dir: string): Promise<tf.LayersModel> {
+  const modelJson = readFileSync(join(dir, 'model.json'));
+  const weights = readFileSync(join(dir, 'weights.bin'));
+  let sums: string | null = null;
+  try {
+    sums = readFileSync(join(dir, 'SHA256SUMS'), 'utf8');
+  } catch {
+    sums = null;
+  }
+  if (sums) {
+    for (const line of sums.trim().split('\n')) {
+      const [hash, name] = line.split(/\s+/);
+      const bytes = name === 'model.json' ? modelJson : name === 'weights.bin' ? weights : null;
+      if (bytes && sha256(bytes) !== hash) throw new Error(`${join(dir, name)} does not match its sha256`);
+    }
+  }
+  return loadLayersModelFromFiles({ modelJson, weights });
+}

@@ -1,0 +1,147 @@
+/**
+ * Linear-probe evaluation: freeze an encoder, train a small head on labelled
+ * images, report test accuracy. Heads: `linear` (softmax regression) and
+ * `mlp` (the seed's Dense 128 -> BN -> LeakyReLU -> Dense 10 softmax).
+ * Baselines on the same images: raw pixels and a random-init encoder.
+ */
+import * as tf from './tf.js';
+import { Rng } from './rng.js';
+import type { DigitDataset, SplitName } from './mnist.js';
+import { renderImages, type ImageStyle } from './images.js';
+import type { Texture } from './texture.js';
+
+export type HeadKind = 'linear' | 'mlp';
+export const HEAD_KINDS: HeadKind[] = ['linear', 'mlp'];
+
+export interface ProbeConfig {
+  seed: number;
+  trainImages: number;
+  testImages: number;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  leakyAlpha: number;
+}
+
+export const DEFAULT_PROBE: ProbeConfig = {
+  seed: 0,
+  trainImages: 4000,
+  testImages: 2000,
+  epochs: 8,
+  batchSize: 64,
+  learningRate: 1e-3,
+  leakyAlpha: 0.3,
+};
+
+export interface LabelledImages {
+  images: Float32Array;
+  labels: Int32Array;
+  count: number;
+  imageSize: number;
+}
+
+/** `count` random images of a split rendered in `style`, with their labels. */
+export function sampleLabelledImages(data: DigitDataset, split: SplitName, count: number, style: ImageStyle, texture: Texture, rng: Rng): LabelledImages {
+  const source = data.splits[split];
+  const indices = Array.from({ length: count }, () => rng.int(source.count));
+  const labels = Int32Array.from(indices, (i) => source.labels[i]);
+  return { images: renderImages(source, indices, style, texture, rng), labels, count, imageSize: style.imageSize };
+}
+
+/** A function from an image batch [N, S, S, 3] to features [N, D] (no gradient). */
+export type FeatureFn = (images: tf.Tensor4D) => tf.Tensor2D;
+
+export const rawPixelFeatures: FeatureFn = (images) => tf.reshape(images, [images.shape[0], -1]);
+
+/** Apply `features` to all images in chunks; returns a [count, D] tensor. */
+export function computeFeatures(set: LabelledImages, features: FeatureFn, chunk = 256): tf.Tensor2D {
+  const per = set.imageSize * set.imageSize * 3;
+  const parts: tf.Tensor2D[] = [];
+  for (let start = 0; start < set.count; start += chunk) {
+    const n = Math.min(chunk, set.count - start);
+    parts.push(
+      tf.tidy(() => features(tf.tensor4d(set.images.subarray(start * per, (start + n) * per), [n, set.imageSize, set.imageSize, 3]))),
+    );
+  }
+  const all = tf.concat(parts, 0) as tf.Tensor2D;
+  tf.dispose(parts);
+  return all;
+}
+
+export function buildHead(kind: HeadKind, inputDim: number, config: ProbeConfig, seed: number): tf.Sequential {
+  const head = tf.sequential({ name: `probe_${kind}` });
+  const init = (s: number) => tf.initializers.glorotUniform({ seed: s });
+  if (kind === 'linear') {
+    head.add(tf.layers.dense({ name: 'logits', units: 10, activation: 'softmax', inputShape: [inputDim], kernelInitializer: init(seed) }));
+  } else {
+    head.add(tf.layers.dense({ name: 'hidden', units: 128, inputShape: [inputDim], kernelInitializer: init(seed) }));
+    head.add(tf.layers.batchNormalization({ name: 'bn', epsilon: 1e-3 }));
+    head.add(tf.layers.leakyReLU({ name: 'leaky', alpha: config.leakyAlpha }));
+    head.add(tf.layers.dense({ name: 'logits', units: 10, activation: 'softmax', kernelInitializer: init(seed + 1) }));
+  }
+  head.compile({ optimizer: tf.train.adam(config.learningRate), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  return head;
+}
+
+export function accuracyOf(head: tf.LayersModel, features: tf.Tensor2D, labels: Int32Array): number {
+  return tf.tidy(() => {
+    const predicted = (head.predict(features, { batchSize: 512 }) as tf.Tensor).argMax(1).dataSync();
+    let hits = 0;
+    predicted.forEach((p, i) => {
+      if (p === labels[i]) hits++;
+    });
+    return hits / labels.length;
+  });
+}
+
+/** Train a head on train features (seeded shuffles), return it with its test accuracy. */
+export async function trainHead(
+  kind: HeadKind,
+  train: { features: tf.Tensor2D; labels: Int32Array },
+  test: { features: tf.Tensor2D; labels: Int32Array },
+  config: ProbeConfig,
+  signal?: AbortSignal,
+): Promise<{ head: tf.Sequential; testAccuracy: number }> {
+  const rng = new Rng(config.seed + (kind === 'mlp' ? 17 : 0));
+  const head = buildHead(kind, train.features.shape[1], config, rng.deriveSeed());
+  const n = train.labels.length;
+  for (let epoch = 0; epoch < config.epochs; epoch++) {
+    const order = rng.permutation(n);
+    for (let start = 0; start < n; start += config.batchSize) {
+      if (signal?.aborted) throw new Error('probe cancelled');
+      const idx = order.slice(start, start + config.batchSize);
+      if (idx.length < 2) continue;
+      const [x, y] = tf.tidy(() => {
+        const ids = tf.tensor1d(idx, 'int32');
+        return [tf.gather(train.features, ids), tf.oneHot(tf.gather(tf.tensor1d(train.labels, 'int32'), ids), 10)];
+      });
+      await head.trainOnBatch(x, y);
+      tf.dispose([x, y]);
+    }
+  }
+  return { head, testAccuracy: accuracyOf(head, test.features, test.labels) };
+}
+
+export interface ProbeScores {
+  linear: number;
+  mlp: number;
+}
+
+/** Probe one feature extractor with both heads; disposes everything but the heads it returns. */
+export async function probeFeatures(
+  features: FeatureFn,
+  train: LabelledImages,
+  test: LabelledImages,
+  config: ProbeConfig,
+  signal?: AbortSignal,
+): Promise<{ scores: ProbeScores; heads: Record<HeadKind, tf.Sequential> }> {
+  const trainFeatures = computeFeatures(train, features);
+  const testFeatures = computeFeatures(test, features);
+  try {
+    const linear = await trainHead('linear', { features: trainFeatures, labels: train.labels }, { features: testFeatures, labels: test.labels }, config, signal);
+    const mlp = await trainHead('mlp', { features: trainFeatures, labels: train.labels }, { features: testFeatures, labels: test.labels }, config, signal);
+    return { scores: { linear: linear.testAccuracy, mlp: mlp.testAccuracy }, heads: { linear: linear.head, mlp: mlp.head } };
+  } finally {
+    tf.dispose([trainFeatures, testFeatures]);
+  }
+}
