@@ -53,6 +53,8 @@ export function parseBackendChoice(value: string | undefined): BackendChoice {
 }
 
 export async function initBackend(choice: BackendChoice = parseBackendChoice(process.env.CPC_BACKEND)): Promise<BackendInfo> {
+  // production mode: no debug checks, and no "install tfjs-node" banner on stderr
+  tf.enableProdMode();
   if (active && (choice === 'auto' || active.choice === choice)) return active;
   const attempts: BackendChoice[] = choice === 'auto' ? ['node-gpu', 'node', 'wasm', 'cpu'] : [choice];
   const failures: string[] = [];

@@ -131,7 +131,9 @@ export function validateConfig(config: CpcConfig): CpcConfig {
   return config;
 }
 
-export function resolveConfig(partial: Partial<CpcConfig> = {}): CpcConfig {
+export type CpcConfigInput = Omit<Partial<CpcConfig>, 'model'> & { model?: Partial<ModelConfig> };
+
+export function resolveConfig(partial: CpcConfigInput = {}): CpcConfig {
   const merged: CpcConfig = { ...DEFAULT_CONFIG, ...partial, model: { ...DEFAULT_MODEL, ...(partial.model ?? {}) } };
   return validateConfig(merged);
 }

@@ -1,0 +1,214 @@
+#!/usr/bin/env node
+/**
+ * cpc: command-line interface to the CPC engine.
+ *   cpc train | probe | predict | bench train | data sample
+ * Bad flags or files: a one-line error on stderr and exit code 2.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { initBackend, parseBackendChoice, BACKEND_CHOICES } from '../cpc/backend.js';
+import { resolveConfig, type CpcConfig, type CpcConfigInput } from '../cpc/config.js';
+import { trainRun, probeRun, loadServable } from '../cpc/runs.js';
+import { predictImages, type ImageInput } from '../cpc/inference.js';
+import { makeReporter } from './progress.js';
+import { benchTrain } from './bench.js';
+import { sampleGrid } from './sample.js';
+
+function int(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be an integer`);
+    return n;
+  };
+}
+function num(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
+    return n;
+  };
+}
+const backendOption = () => new Option('--backend <name>', 'auto | node-gpu | node | wasm | cpu (env CPC_BACKEND)').choices(BACKEND_CHOICES);
+
+interface TrainFlags {
+  config?: string;
+  seed?: number;
+  task?: 'sorted' | 'same';
+  color?: 'grey' | 'color';
+  greySteps?: number;
+  loss?: 'binary' | 'infonce';
+  imageSize?: number;
+  batchSize?: number;
+  epochs?: number;
+  stepsPerEpoch?: number;
+  validationSteps?: number;
+  lr?: number;
+  logitScale?: number;
+  checkpointEvery?: number;
+  data?: string;
+  out: string;
+  resume?: boolean;
+  backend?: string;
+  json?: boolean;
+}
+
+function configFromFlags(f: TrainFlags): CpcConfig {
+  const fromFile = f.config ? (JSON.parse(readFileSync(f.config, 'utf8')) as CpcConfigInput) : {};
+  const flags: Partial<CpcConfig> = {
+    seed: f.seed,
+    task: f.task,
+    color: f.color,
+    greySteps: f.greySteps,
+    loss: f.loss,
+    imageSize: f.imageSize,
+    batchSize: f.batchSize,
+    epochs: f.epochs,
+    stepsPerEpoch: f.stepsPerEpoch,
+    validationSteps: f.validationSteps,
+    learningRate: f.lr,
+    logitScale: f.logitScale,
+    checkpointEvery: f.checkpointEvery,
+    dataDir: f.data ? resolve(f.data) : undefined,
+  };
+  const defined = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
+  return resolveConfig({ ...fromFile, ...defined });
+}
+
+async function trainCommand(f: TrainFlags): Promise<void> {
+  const config = configFromFlags(f);
+  const backend = await initBackend(parseBackendChoice(f.backend ?? process.env.CPC_BACKEND));
+  const reporter = makeReporter(Boolean(f.json));
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  reporter.event({ event: 'start', backend: backend.name, out: resolve(f.out), seed: config.seed, loss: config.loss, color: config.color });
+  let started = false;
+  const manifest = await trainRun({
+    config,
+    outDir: resolve(f.out),
+    resume: f.resume,
+    signal: controller.signal,
+    callbacks: {
+      onStep: (p) => {
+        if (!started) {
+          reporter.start(p.totalSteps, 'train');
+          started = true;
+        }
+        reporter.update(p.step, {
+          loss: +p.loss.toFixed(4),
+          accuracy: +p.accuracy.toFixed(3),
+          chance: +p.chance.toFixed(3),
+          imagesPerSec: Math.round(p.imagesPerSec),
+          lr: p.learningRate,
+          color: p.color,
+        });
+      },
+      onEpoch: (e) => reporter.event({ event: 'epoch', ...e }),
+    },
+  });
+  reporter.stop();
+  reporter.event({ event: 'done', ...manifest.result, out: resolve(f.out) });
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = new Command('cpc').description('Contrastive Predictive Coding on MNIST digit sequences').showHelpAfterError(false);
+  program.exitOverride();
+  program.configureOutput({ writeErr: (s) => process.stderr.write(s.split('\n')[0] + '\n') });
+
+  program
+    .command('train')
+    .description('train a CPC encoder; writes a run directory')
+    .option('--config <file>', 'JSON file with config fields (flags override it)')
+    .option('--seed <n>', 'seed of every random stream', int('seed'))
+    .addOption(new Option('--task <task>', 'sequence task').choices(['sorted', 'same']))
+    .addOption(new Option('--color <mode>', 'digit style').choices(['grey', 'color']))
+    .option('--grey-steps <n>', 'curriculum: grey digits for the first N steps', int('grey-steps'))
+    .addOption(new Option('--loss <kind>', 'CPC loss').choices(['binary', 'infonce']))
+    .option('--image-size <px>', '28 or 64', int('image-size'))
+    .option('--batch-size <n>', 'sequences per batch', int('batch-size'))
+    .option('--epochs <n>', 'epochs', int('epochs'))
+    .option('--steps-per-epoch <n>', '0 = train images / terms / batch', int('steps-per-epoch'))
+    .option('--validation-steps <n>', 'validation batches per epoch', int('validation-steps'))
+    .option('--lr <rate>', 'Adam learning rate', num('lr'))
+    .option('--logit-scale <s>', 'scale of the dot-product logits', num('logit-scale'))
+    .option('--checkpoint-every <n>', 'steps between checkpoints', int('checkpoint-every'))
+    .option('--data <dir>', 'directory of MNIST-format IDX files (default: vendored data/mnist)')
+    .option('--out <dir>', 'run directory', 'runs/latest')
+    .option('--resume', 'continue from <out>/checkpoint if present')
+    .addOption(backendOption())
+    .option('--json', 'JSON lines on stdout')
+    .action(trainCommand);
+
+  program
+    .command('probe')
+    .description('frozen-encoder probes (linear, MLP) beside raw-pixel and random-encoder baselines')
+    .requiredOption('--run <dir>', 'run directory from cpc train')
+    .option('--train-images <n>', 'labelled training images', int('train-images'))
+    .option('--test-images <n>', 'test images', int('test-images'))
+    .option('--epochs <n>', 'head training epochs', int('epochs'))
+    .addOption(backendOption())
+    .option('--json', 'JSON on stdout')
+    .action(async (f: { run: string; trainImages?: number; testImages?: number; epochs?: number; backend?: string; json?: boolean }) => {
+      await initBackend(parseBackendChoice(f.backend ?? process.env.CPC_BACKEND));
+      const partial = Object.fromEntries(Object.entries({ trainImages: f.trainImages, testImages: f.testImages, epochs: f.epochs }).filter(([, v]) => v !== undefined));
+      const report = await probeRun(resolve(f.run), partial, undefined, f.json ? undefined : (m) => process.stderr.write(m + '\n'));
+      process.stdout.write((f.json ? JSON.stringify(report) : JSON.stringify(report, null, 2)) + '\n');
+    });
+
+  program
+    .command('predict')
+    .description('digit probabilities and embeddings for PNG files (28x28 grey or the model size)')
+    .requiredOption('--run <dir>', 'run directory with a probe head')
+    .addOption(new Option('--head <kind>', 'probe head').choices(['linear', 'mlp']).default('mlp'))
+    .option('--embedding', 'include the encoder embedding')
+    .addOption(backendOption())
+    .argument('<images...>', 'PNG files')
+    .action(async (images: string[], f: { run: string; head: 'linear' | 'mlp'; embedding?: boolean; backend?: string }) => {
+      await initBackend(parseBackendChoice(f.backend ?? process.env.CPC_BACKEND));
+      const model = await loadServable(resolve(f.run), f.head);
+      const inputs: ImageInput[] = images.map((p) => new Uint8Array(readFileSync(p)));
+      const predictions = predictImages(model, inputs, Boolean(f.embedding));
+      predictions.forEach((p, i) => process.stdout.write(JSON.stringify({ file: images[i], ...p, probabilities: p.probabilities.map((v) => +v.toFixed(4)) }) + '\n'));
+    });
+
+  const bench = program.command('bench').description('benchmarks');
+  bench
+    .command('train')
+    .description('time training steps of the seed architecture')
+    .addOption(backendOption().default('wasm'))
+    .option('--image-size <px>', 'image side', int('image-size'), 64)
+    .option('--batch-size <n>', 'sequences per batch', int('batch-size'), 32)
+    .option('--steps <n>', 'timed steps', int('steps'), 10)
+    .option('--warmup <n>', 'untimed steps first', int('warmup'), 2)
+    .addOption(new Option('--color <mode>').choices(['grey', 'color']).default('color'))
+    .option('--json', 'one JSON line on stdout')
+    .action(benchTrain);
+
+  program
+    .command('data')
+    .description('data utilities')
+    .command('sample')
+    .description('write a PNG grid of a batch of sequences, one row per sequence, label in the border')
+    .option('--out <file>', 'PNG path', 'sample.png')
+    .option('--seed <n>', 'seed', int('seed'), 0)
+    .option('--rows <n>', 'sequences', int('rows'), 8)
+    .addOption(new Option('--color <mode>').choices(['grey', 'color']).default('color'))
+    .addOption(new Option('--task <task>').choices(['sorted', 'same']).default('sorted'))
+    .option('--image-size <px>', '28 or 64', int('image-size'), 64)
+    .option('--data <dir>', 'IDX data directory')
+    .action((f) => {
+      const info = sampleGrid(f);
+      writeFileSync(f.out, info.png);
+      process.stdout.write(JSON.stringify({ out: resolve(f.out), labels: info.labels, digits: info.digits }) + '\n');
+    });
+
+  await program.parseAsync(argv);
+}
+
+main(process.argv).catch((err: unknown) => {
+  const e = err as { code?: string; exitCode?: number; message?: string };
+  if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exit(0);
+  if (e.code?.startsWith('commander.')) process.exit(2);
+  process.stderr.write(`cpc: ${(e.message ?? String(err)).split('\n')[0]}\n`);
+  process.exit(e.code === 'ENOENT' ? 2 : 1);
+});

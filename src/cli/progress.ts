@@ -1,0 +1,47 @@
+/** Progress output: a bar on a terminal, JSON lines with --json, quiet otherwise. */
+import cliProgress from 'cli-progress';
+
+export interface Reporter {
+  start(total: number, label: string): void;
+  update(value: number, fields: Record<string, unknown>): void;
+  event(obj: Record<string, unknown>): void;
+  stop(): void;
+}
+
+export function makeReporter(json: boolean): Reporter {
+  if (json) {
+    return {
+      start: () => undefined,
+      update: (value, fields) => process.stdout.write(JSON.stringify({ event: 'step', step: value, ...fields }) + '\n'),
+      event: (obj) => process.stdout.write(JSON.stringify(obj) + '\n'),
+      stop: () => undefined,
+    };
+  }
+  let bar: cliProgress.SingleBar | null = null;
+  return {
+    start(total, label) {
+      if (!process.stderr.isTTY) {
+        process.stderr.write(`${label}: ${total} steps\n`);
+        return;
+      }
+      bar = new cliProgress.SingleBar(
+        { format: `${label} [{bar}] {value}/{total} | loss {loss} | acc {accuracy} (chance {chance}) | {imagesPerSec} img/s | eta {eta_formatted}`, stream: process.stderr },
+        cliProgress.Presets.shades_classic,
+      );
+      bar.start(total, 0, { loss: '-', accuracy: '-', chance: '-', imagesPerSec: '-' });
+    },
+    update(value, fields) {
+      if (bar) bar.update(value, fields);
+      else if (value % 50 === 0) process.stderr.write(`step ${value} ${JSON.stringify(fields)}\n`);
+    },
+    event(obj) {
+      const line = Object.entries(obj).map(([k, v]) => `${k}=${typeof v === 'number' ? +v.toFixed(4) : JSON.stringify(v)}`).join(' ');
+      if (bar) bar.stop();
+      process.stderr.write(line + '\n');
+      if (bar) bar = null;
+    },
+    stop() {
+      bar?.stop();
+    },
+  };
+}
