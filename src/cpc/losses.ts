@@ -47,6 +47,17 @@ export function infoNceLoss(predictions: tf.Tensor3D, futureCodes: tf.Tensor3D, 
   return { loss: tf.mean(tf.stack(losses)) as tf.Scalar, accuracy: tf.mean(tf.stack(hits)) as tf.Scalar, chance: 1 / n };
 }
 
+/**
+ * Rows `indices` of a [B, K, D] tensor, as a product with a one-hot selection
+ * matrix: differentiable on every backend (gather's gradient needs
+ * UnsortedSegmentSum, which the wasm backend lacks).
+ */
+export function selectRows(x: tf.Tensor3D, indices: number[]): tf.Tensor3D {
+  const [b, k, d] = x.shape;
+  const selection = tf.oneHot(tf.tensor1d(indices, 'int32'), b);
+  return tf.reshape(tf.matMul(selection, tf.reshape(x, [b, k * d])), [indices.length, k, d]);
+}
+
 /** Indices of the positive sequences of a batch. */
 export function positiveIndices(labels: Float32Array): number[] {
   const out: number[] = [];
@@ -58,6 +69,5 @@ export function positiveIndices(labels: Float32Array): number[] {
 
 export function cpcLoss(kind: LossKind, predictions: tf.Tensor3D, futureCodes: tf.Tensor3D, labels: Float32Array, scale: number): LossOutput {
   if (kind === 'binary') return binaryLoss(predictions, futureCodes, labels, scale);
-  const pos = tf.tensor1d(positiveIndices(labels), 'int32');
-  return infoNceLoss(tf.gather(predictions, pos), tf.gather(futureCodes, pos), scale);
+  return infoNceLoss(selectRows(predictions, positiveIndices(labels)), selectRows(futureCodes, positiveIndices(labels)), scale);
 }

@@ -8,6 +8,7 @@
 import * as tf from './tf.js';
 import type { ModelConfig } from './config.js';
 import { Rng } from './rng.js';
+import { glorotUniform as glorot, orthogonal } from './init.js';
 import { conv2dValid, convGeometry } from './ops/conv.js';
 import { batchNormLeakyTrain, batchNormLeakyInfer, type BatchStats } from './ops/batchnorm.js';
 
@@ -25,10 +26,6 @@ export function convOutputSide(imageSize: number, layers: number): number {
   return side;
 }
 
-function glorot(shape: number[], fanIn: number, fanOut: number, seed: number): tf.Tensor {
-  const limit = Math.sqrt(6 / (fanIn + fanOut));
-  return tf.randomUniform(shape, -limit, limit, 'float32', seed);
-}
 
 export class CpcNetwork {
   readonly params: Params = new Map();
@@ -64,7 +61,7 @@ export class CpcNetwork {
     add('encoder/code/bias', tf.zeros([model.codeSize]));
     const units = model.contextSize;
     add('context/gru/kernel', glorot([model.codeSize, 3 * units], model.codeSize, 3 * units, rng.deriveSeed()));
-    add('context/gru/recurrent_kernel', tf.initializers.orthogonal({ seed: rng.deriveSeed() }).apply([units, 3 * units]));
+    add('context/gru/recurrent_kernel', orthogonal(units, 3 * units, rng.deriveSeed()));
     add('context/gru/bias', tf.zeros([3 * units]));
     for (let k = 1; k <= predictTerms; k++) {
       add(`predict/step${k}/kernel`, glorot([units, model.codeSize], units, model.codeSize, rng.deriveSeed()));

@@ -80,16 +80,17 @@ export function batchNormLeakyTrain(
     const shift = tf.sub(bIn, tf.mul(mean, scale));
     const y = tf.add(tf.mul(xIn, scale), shift);
     const value = alpha === null ? y : leaky(y, alpha);
-    save([xIn, gIn, y]);
+    // the statistics are saved too: tensors captured by closure are disposed with the forward scope
+    save([xIn, gIn, y, mean, variance]);
     return {
       value,
       gradFunc: (dOut: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-        const [xs, g, ys] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor2D];
+        const [xs, g, ys, mu, sigma2] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
         const m = xs.shape[0];
-        const inv = tf.rsqrt(tf.add(variance, epsilon));
+        const inv = tf.rsqrt(tf.add(sigma2, epsilon));
         const dyOut = dOut as tf.Tensor2D;
         const dy = (alpha === null ? dyOut : tf.mul(dyOut, leakySlope(ys, alpha))) as tf.Tensor2D;
-        const xhat = tf.mul(tf.sub(xs, mean), inv) as tf.Tensor2D;
+        const xhat = tf.mul(tf.sub(xs, mu), inv) as tf.Tensor2D;
         const dBeta = columnSums(dy, rowsPerImage);
         const dGamma = columnSums(tf.mul(dy, xhat) as tf.Tensor2D, rowsPerImage);
         const sc = tf.mul(g, inv);

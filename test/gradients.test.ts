@@ -1,0 +1,100 @@
+/**
+ * The custom gradients (strided conv via space-to-depth, fused BN+LeakyReLU)
+ * against TensorFlow.js's own gradients on the cpu backend, and against
+ * finite differences; the wasm backend (which lacks Conv2DBackpropFilter)
+ * must agree with the cpu reference.
+ */
+import { describe, it, expect, beforeAll } from 'vitest';
+import * as tf from '../src/cpc/tf.js';
+import { initBackend } from '../src/cpc/backend.js';
+import { conv2dValid } from '../src/cpc/ops/conv.js';
+import { batchNormLeakyTrain } from '../src/cpc/ops/batchnorm.js';
+
+beforeAll(async () => {
+  await initBackend('wasm');
+  await initBackend('cpu');
+});
+
+function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
+  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+}
+function maxAbs(a: tf.Tensor): number {
+  return tf.tidy(() => tf.max(tf.abs(a)).dataSync()[0]);
+}
+
+async function onBackend<T>(name: string, f: () => T): Promise<T> {
+  await tf.setBackend(name);
+  return f();
+}
+
+const cases: Array<[h: number, c: number, f: number, k: number, s: number]> = [
+  [64, 3, 8, 3, 2],
+  [31, 6, 5, 3, 2],
+  [15, 4, 4, 3, 2],
+  [7, 3, 3, 3, 2],
+  [9, 2, 3, 3, 1],
+  [11, 2, 2, 5, 3],
+];
+
+describe('strided conv gradients', () => {
+  for (const [h, c, f, k, s] of cases) {
+    it(`input ${h}x${h}x${c}, ${k}x${k}x${f} kernel, stride ${s}: wasm and cpu agree with the reference`, async () => {
+      const x = await onBackend('cpu', () => tf.randomNormal([2, h, h, c], 0, 1, 'float32', 1) as tf.Tensor4D);
+      const w = tf.randomNormal([k, k, c, f], 0, 1, 'float32', 2) as tf.Tensor4D;
+      const outShape = tf.conv2d(x, w, s, 'valid').shape;
+      const r = tf.randomNormal(outShape, 0, 1, 'float32', 3);
+      const reference = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, s, 'valid'), r)));
+      const ours = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(conv2dValid(a as tf.Tensor4D, b as tf.Tensor4D, s), r)));
+      const [refDx, refDw] = reference([x, w]);
+      for (const backend of ['cpu', 'wasm']) {
+        const [dx, dw] = await onBackend(backend, () => ours([x, w]));
+        await tf.setBackend('cpu');
+        expect(maxAbsDiff(dx, refDx) / maxAbs(refDx)).toBeLessThan(1e-5);
+        expect(maxAbsDiff(dw, refDw) / maxAbs(refDw)).toBeLessThan(1e-5);
+      }
+    });
+  }
+
+  it('matches finite differences on wasm', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.randomNormal([1, 9, 9, 2], 0, 1, 'float32', 4) as tf.Tensor4D;
+    const w = tf.randomNormal([3, 3, 2, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
+    const r = tf.randomNormal([1, 4, 4, 3], 0, 1, 'float32', 6);
+    const loss = (wv: tf.Tensor4D) => tf.sum(tf.mul(conv2dValid(x, wv, 2), r)).dataSync()[0];
+    const [, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(conv2dValid(a as tf.Tensor4D, b as tf.Tensor4D, 2), r)))([x, w]);
+    const wv = w.dataSync();
+    const g = dw.dataSync();
+    const eps = 1e-2;
+    for (const i of [0, 7, 20, 53]) {
+      const plus = wv.slice();
+      const minus = wv.slice();
+      plus[i] += eps;
+      minus[i] -= eps;
+      const numeric = (loss(tf.tensor4d(plus, w.shape)) - loss(tf.tensor4d(minus, w.shape))) / (2 * eps);
+      expect(g[i]).toBeCloseTo(numeric, 2);
+    }
+  });
+});
+
+describe('fused batch norm + LeakyReLU', () => {
+  it('matches autodiff of the composite formula (values and gradients), on wasm and cpu', async () => {
+    for (const backend of ['cpu', 'wasm']) {
+      await tf.setBackend(backend);
+      const x = tf.randomNormal([4 * 25, 6], 1, 2, 'float32', 7) as tf.Tensor2D;
+      const gamma = tf.randomUniform([6], 0.5, 1.5, 'float32', 8) as tf.Tensor1D;
+      const beta = tf.randomNormal([6], 0, 1, 'float32', 9) as tf.Tensor1D;
+      const r = tf.randomNormal([100, 6], 0, 1, 'float32', 10);
+      const composite = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+        const { mean, variance } = tf.moments(a, 0);
+        const y = tf.add(tf.mul(tf.div(tf.sub(a, mean), tf.sqrt(tf.add(variance, 1e-3))), g), b);
+        return tf.sum(tf.mul(tf.leakyRelu(y, 0.3), r));
+      };
+      const fused = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.mul(batchNormLeakyTrain(a as tf.Tensor2D, g as tf.Tensor1D, b as tf.Tensor1D, 1e-3, 0.3, 25).output, r));
+      const ref = tf.valueAndGrads(composite)([x, gamma, beta]);
+      const ours = tf.valueAndGrads(fused)([x, gamma, beta]);
+      expect(ours.value.dataSync()[0]).toBeCloseTo(ref.value.dataSync()[0], 3);
+      ours.grads.forEach((g, i) => expect(maxAbsDiff(g, ref.grads[i]) / maxAbs(ref.grads[i])).toBeLessThan(1e-4));
+    }
+  });
+});

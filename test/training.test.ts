@@ -1,0 +1,92 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import * as tf from '../src/cpc/tf.js';
+import { initBackend } from '../src/cpc/backend.js';
+import { trainCpc, type StepProgress } from '../src/cpc/trainer.js';
+import { CpcNetwork } from '../src/cpc/model.js';
+import { loadDigits } from '../src/cpc/mnist.js';
+import { proceduralTexture } from '../src/cpc/texture.js';
+import { SequenceBatcher } from '../src/cpc/batches.js';
+import { trainStep, evalStep } from '../src/cpc/train-step.js';
+import type { Checkpoint } from '../src/cpc/checkpoint.js';
+import { tinyConfig } from './helpers.js';
+
+beforeAll(async () => {
+  await initBackend('wasm');
+});
+
+async function weightsOf(network: CpcNetwork): Promise<Map<string, Float32Array>> {
+  const out = new Map<string, Float32Array>();
+  for (const [name, v] of network.allVariables()) out.set(name, (await v.data()) as Float32Array);
+  return out;
+}
+
+describe('training', () => {
+  for (const loss of ['binary', 'infonce'] as const) {
+    it(`keeps the tensor count flat across ${loss} train and eval steps`, () => {
+      const config = tinyConfig({ loss });
+      const network = new CpcNetwork({ model: config.model, imageSize: config.imageSize, predictTerms: config.predictTerms }, 1);
+      const optimizer = tf.train.adam(1e-3);
+      const batcher = new SequenceBatcher(loadDigits(), proceduralTexture(1), 2);
+      trainStep(network, optimizer, batcher.next('train', config), config); // creates the optimizer slots
+      const before = tf.memory().numTensors;
+      for (let i = 0; i < 4; i++) {
+        trainStep(network, optimizer, batcher.next('train', config), config);
+        evalStep(network, batcher.next('valid', config), config);
+        expect(tf.memory().numTensors).toBe(before);
+      }
+      network.dispose();
+      optimizer.dispose();
+    });
+  }
+
+  it('resumes from a mid-epoch checkpoint to exactly the uninterrupted result', async () => {
+    const config = tinyConfig({ stepsPerEpoch: 6, epochs: 2, checkpointEvery: 4 });
+    const full = await trainCpc({ config });
+    const fullWeights = await weightsOf(full.network);
+
+    let saved: Checkpoint | null = null;
+    const partial = await trainCpc({ config, stopAfterStep: 8, callbacks: { onCheckpoint: (c) => void (saved = c) } });
+    expect(partial.completed).toBe(false);
+    expect(saved!.meta.step).toBe(8);
+    // perturb nothing in between: a fresh process would start from the checkpoint alone
+    partial.network.dispose();
+    const resumed = await trainCpc({ config, resumeFrom: saved! });
+    expect(resumed.completed).toBe(true);
+    expect(resumed.step).toBe(12);
+    const resumedWeights = await weightsOf(resumed.network);
+    for (const [name, w] of fullWeights) expect(Array.from(resumedWeights.get(name)!), name).toEqual(Array.from(w));
+    expect(resumed.epochs.at(-1)).toEqual(full.epochs.at(-1));
+    full.network.dispose();
+    resumed.network.dispose();
+  });
+
+  it('cancels through an AbortSignal with a final checkpoint', async () => {
+    const controller = new AbortController();
+    const checkpoints: number[] = [];
+    const run = trainCpc({
+      config: tinyConfig({ checkpointEvery: 0 }),
+      signal: controller.signal,
+      callbacks: {
+        onStep: (p) => {
+          if (p.step === 3) controller.abort();
+        },
+        onCheckpoint: (c) => void checkpoints.push(c.meta.step),
+      },
+    });
+    await expect(run).rejects.toThrow(/cancelled at step 3/);
+    expect(checkpoints).toEqual([3]);
+  });
+
+  it('learns: loss falls and accuracy rises above chance within a hundred steps (binary, grey 28px)', async () => {
+    const config = tinyConfig({ stepsPerEpoch: 100, epochs: 1, validationSteps: 8, batchSize: 32, task: 'same', learningRate: 3e-3, seed: 1 });
+    const steps: StepProgress[] = [];
+    const result = await trainCpc({ config, callbacks: { onStep: (p) => void steps.push(p) } });
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const firstLoss = mean(steps.slice(0, 10).map((s) => s.loss));
+    const lastLoss = mean(steps.slice(-10).map((s) => s.loss));
+    const valid = result.epochs[0];
+    expect(lastLoss).toBeLessThan(firstLoss - 0.1);
+    expect(valid.validAccuracy).toBeGreaterThan(valid.chance + 0.1);
+    result.network.dispose();
+  });
+});
