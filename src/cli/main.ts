@@ -12,6 +12,7 @@ import { resolveConfig, type CpcConfig, type CpcConfigInput } from '../cpc/confi
 import { trainRun, probeRun, loadServable } from '../cpc/runs.js';
 import { predictImages, type ImageInput } from '../cpc/inference.js';
 import { makeReporter } from './progress.js';
+import { loadDigits, defaultDataDir } from '../cpc/mnist.js';
 import { benchTrain } from './bench.js';
 import { sampleGrid } from './sample.js';
 
@@ -77,6 +78,7 @@ function configFromFlags(f: TrainFlags): CpcConfig {
 
 async function trainCommand(f: TrainFlags): Promise<void> {
   const config = configFromFlags(f);
+  loadDigits(config.dataDir ?? defaultDataDir()); // fail on bad data before any output
   const backend = await initBackend(parseBackendChoice(f.backend ?? process.env.CPC_BACKEND));
   const reporter = makeReporter(Boolean(f.json));
   const controller = new AbortController();

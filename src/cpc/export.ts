@@ -30,35 +30,28 @@ export interface EncoderShape {
 export function encoderAsLayersModel(network: CpcNetwork): tf.Sequential {
   const { model, imageSize } = network.shape;
   const m = tf.sequential({ name: 'cpc_encoder' });
-  const bn = (name: string) => tf.layers.batchNormalization({ name, momentum: model.bnMomentum, epsilon: model.bnEpsilon });
-  const weights: tf.Tensor[] = [];
-  const bnWeights = (prefix: string) => ['gamma', 'beta', 'moving_mean', 'moving_variance'].forEach((w) => weights.push(network.p(`${prefix}/${w}`)));
+  // layer name -> its weights, in the layer's own order (set per layer: a model's
+  // weight list puts all trainable weights before the non-trainable ones)
+  const layerWeights = new Map<string, tf.Tensor[]>();
+  const addBn = (name: string, prefix: string) => {
+    m.add(tf.layers.batchNormalization({ name, momentum: model.bnMomentum, epsilon: model.bnEpsilon }));
+    layerWeights.set(name, ['gamma', 'beta', 'moving_mean', 'moving_variance'].map((w) => network.p(`${prefix}/${w}`)));
+  };
   for (let i = 1; i <= model.convLayers; i++) {
-    m.add(
-      tf.layers.conv2d({
-        name: `conv${i}`,
-        filters: model.filters,
-        kernelSize: 3,
-        strides: 2,
-        padding: 'valid',
-        useBias: false,
-        ...(i === 1 ? { inputShape: [imageSize, imageSize, 3] } : {}),
-      }),
-    );
-    m.add(bn(`bn${i}`));
+    const first = i === 1 ? { inputShape: [imageSize, imageSize, 3] } : {};
+    m.add(tf.layers.conv2d({ name: `conv${i}`, filters: model.filters, kernelSize: 3, strides: 2, padding: 'valid', useBias: false, ...first }));
+    layerWeights.set(`conv${i}`, [network.p(`encoder/conv${i}/kernel`)]);
+    addBn(`bn${i}`, `encoder/bn${i}`);
     m.add(tf.layers.leakyReLU({ name: `leaky${i}`, alpha: model.leakyAlpha }));
-    weights.push(network.p(`encoder/conv${i}/kernel`));
-    bnWeights(`encoder/bn${i}`);
   }
   m.add(tf.layers.flatten({ name: 'flatten' }));
   m.add(tf.layers.dense({ name: 'dense1', units: model.hidden }));
-  weights.push(network.p('encoder/dense1/kernel'), network.p('encoder/dense1/bias'));
-  m.add(bn('bn_dense1'));
-  bnWeights('encoder/bn_dense1');
+  layerWeights.set('dense1', [network.p('encoder/dense1/kernel'), network.p('encoder/dense1/bias')]);
+  addBn('bn_dense1', 'encoder/bn_dense1');
   m.add(tf.layers.leakyReLU({ name: 'leaky_dense1', alpha: model.leakyAlpha }));
   m.add(tf.layers.dense({ name: 'code', units: model.codeSize }));
-  weights.push(network.p('encoder/code/kernel'), network.p('encoder/code/bias'));
-  m.setWeights(weights);
+  layerWeights.set('code', [network.p('encoder/code/kernel'), network.p('encoder/code/bias')]);
+  for (const [name, weights] of layerWeights) m.getLayer(name).setWeights(weights);
   return m;
 }
 

@@ -1,0 +1,69 @@
+import { describe, it, expect } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { encodePng } from '../src/cpc/png.js';
+import { loadDigits } from '../src/cpc/mnist.js';
+import { digitPixels } from '../src/cpc/images.js';
+import { tempDir } from './helpers.js';
+
+const bin = join(import.meta.dirname, '..', 'bin', 'cpc.js');
+
+function cpc(args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, CPC_BACKEND: 'wasm' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('cpc CLI', () => {
+  it('rejects bad flags and bad files with one line and a non-zero exit', () => {
+    for (const args of [['train', '--epochs', 'x'], ['train', '--loss', 'nope'], ['bogus'], ['train', '--data', '/nonexistent', '--epochs', '1']]) {
+      const r = cpc(args);
+      expect(r.code, args.join(' ')).not.toBe(0);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+  });
+
+  it('trains, probes and predicts end to end (tiny config)', () => {
+    const dir = tempDir();
+    const config = join(dir, 'config.json');
+    writeFileSync(config, JSON.stringify({ imageSize: 28, color: 'grey', greySteps: 0, batchSize: 16, validationSteps: 2, model: { convLayers: 3, filters: 8, hidden: 32, codeSize: 16, contextSize: 32 } }));
+    const run = join(dir, 'run');
+    const train = cpc(['train', '--config', config, '--epochs', '1', '--steps-per-epoch', '12', '--out', run, '--json']);
+    expect(train.code, train.stderr).toBe(0);
+    const events = train.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(events.filter((e) => e.event === 'step')).toHaveLength(12);
+    expect(events.at(-1)).toMatchObject({ event: 'done', steps: 12, completed: true });
+    expect(existsSync(join(run, 'encoder', 'model.json'))).toBe(true);
+    const manifest = JSON.parse(readFileSync(join(run, 'manifest.json'), 'utf8'));
+    expect(manifest).toMatchObject({ kind: 'cpc', config: { seed: 0, imageSize: 28 }, backend: { name: 'wasm' } });
+    expect(manifest.result.test.chance).toBeGreaterThan(0);
+
+    const probe = cpc(['probe', '--run', run, '--train-images', '300', '--test-images', '200', '--epochs', '2', '--json']);
+    expect(probe.code, probe.stderr).toBe(0);
+    const report = JSON.parse(probe.stdout);
+    for (const key of ['cpc', 'randomEncoder', 'rawPixels']) {
+      expect(report[key].linear).toBeGreaterThanOrEqual(0);
+      expect(report[key].mlp).toBeLessThanOrEqual(1);
+    }
+    // raw pixels of grey digits are linearly separable well above chance even with 300 images
+    expect(report.rawPixels.linear).toBeGreaterThan(0.5);
+
+    const png = join(dir, 'digit.png');
+    const pixels = digitPixels(loadDigits().splits.test, 0);
+    writeFileSync(png, encodePng(28, 28, Uint8Array.from(Array.from(pixels).flatMap((v) => [v, v, v]))));
+    const predict = cpc(['predict', '--run', run, '--embedding', png]);
+    expect(predict.code, predict.stderr).toBe(0);
+    const p = JSON.parse(predict.stdout);
+    expect(p.probabilities).toHaveLength(10);
+    expect(p.embedding).toHaveLength(16);
+    expect(p.digit).toBeGreaterThanOrEqual(0);
+  });
+
+  it('bench train prints one JSON line with the throughput', () => {
+    const r = cpc(['bench', 'train', '--backend', 'wasm', '--image-size', '64', '--batch-size', '4', '--steps', '2', '--warmup', '1', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ backend: 'wasm', imageSize: 64, batchSize: 4, tensorLeakPerStep: 0 });
+    expect(out.imagesPerSec).toBeGreaterThan(0);
+  });
+});
