@@ -8,6 +8,7 @@ import { proceduralTexture } from '../src/cpc/texture.js';
 import { SequenceBatcher } from '../src/cpc/batches.js';
 import { trainStep, evalStep } from '../src/cpc/train-step.js';
 import type { Checkpoint } from '../src/cpc/checkpoint.js';
+import { Adam } from '../src/cpc/adam.js';
 import { tinyConfig } from './helpers.js';
 
 beforeAll(async () => {
@@ -25,7 +26,7 @@ describe('training', () => {
     it(`keeps the tensor count flat across ${loss} train and eval steps`, () => {
       const config = tinyConfig({ loss });
       const network = new CpcNetwork({ model: config.model, imageSize: config.imageSize, predictTerms: config.predictTerms }, 1);
-      const optimizer = tf.train.adam(1e-3);
+      const optimizer = new Adam({ learningRate: 1e-3 });
       const batcher = new SequenceBatcher(loadDigits(), proceduralTexture(1), 2);
       trainStep(network, optimizer, batcher.next('train', config), config); // creates the optimizer slots
       const before = tf.memory().numTensors;

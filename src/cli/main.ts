@@ -47,6 +47,7 @@ interface TrainFlags {
   lr?: number;
   logitScale?: number;
   checkpointEvery?: number;
+  workers?: number;
   data?: string;
   out: string;
   resume?: boolean;
@@ -70,6 +71,7 @@ function configFromFlags(f: TrainFlags): CpcConfig {
     learningRate: f.lr,
     logitScale: f.logitScale,
     checkpointEvery: f.checkpointEvery,
+    workers: f.workers,
     dataDir: f.data ? resolve(f.data) : undefined,
   };
   const defined = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
@@ -134,6 +136,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--lr <rate>', 'Adam learning rate', num('lr'))
     .option('--logit-scale <s>', 'scale of the dot-product logits', num('logit-scale'))
     .option('--checkpoint-every <n>', 'steps between checkpoints', int('checkpoint-every'))
+    .option('--workers <n>', 'data-parallel worker threads (0 = one per core on wasm/cpu)', int('workers'))
     .option('--data <dir>', 'directory of MNIST-format IDX files (default: vendored data/mnist)')
     .option('--out <dir>', 'run directory', 'runs/latest')
     .option('--resume', 'continue from <out>/checkpoint if present')
@@ -183,6 +186,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--steps <n>', 'timed steps', int('steps'), 10)
     .option('--warmup <n>', 'untimed steps first', int('warmup'), 2)
     .addOption(new Option('--color <mode>').choices(['grey', 'color']).default('color'))
+    .option('--workers <n>', 'data-parallel worker threads (0 = one per core)', int('workers'), 0)
     .option('--json', 'one JSON line on stdout')
     .action(benchTrain);
 

@@ -11,8 +11,9 @@ import { join } from 'node:path';
 import type { CpcConfig } from './config.js';
 import type { RngState } from './rng.js';
 import type { CpcNetwork } from './model.js';
+import type { Adam } from './adam.js';
 
-export const CHECKPOINT_VERSION = 1;
+export const CHECKPOINT_VERSION = 2;
 
 export interface ScheduleState {
   learningRate: number;
@@ -37,6 +38,7 @@ export interface CheckpointMeta {
   weightSpecs: tf.io.WeightsManifestEntry[];
   networkWeights: string[];
   optimizerWeights: string[];
+  optimizerStep: number;
 }
 
 export interface Checkpoint {
@@ -44,11 +46,9 @@ export interface Checkpoint {
   weights: ArrayBuffer;
 }
 
-export async function captureCheckpoint(
-  network: CpcNetwork,
-  optimizer: tf.Optimizer,
-  meta: Omit<CheckpointMeta, 'version' | 'weightSpecs' | 'networkWeights' | 'optimizerWeights'>,
-): Promise<Checkpoint> {
+export type CheckpointState = Omit<CheckpointMeta, 'version' | 'weightSpecs' | 'networkWeights' | 'optimizerWeights' | 'optimizerStep'>;
+
+export async function captureCheckpoint(network: CpcNetwork, optimizer: Adam, meta: CheckpointState): Promise<Checkpoint> {
   const named: tf.NamedTensorMap = {};
   const networkWeights: string[] = [];
   for (const [name, v] of network.allVariables()) {
@@ -56,15 +56,18 @@ export async function captureCheckpoint(
     networkWeights.push(name);
   }
   const optimizerWeights: string[] = [];
-  for (const { name, tensor } of await optimizer.getWeights()) {
+  for (const [name, tensor] of Object.entries(optimizer.stateTensors())) {
     named[`opt/${name}`] = tensor;
     optimizerWeights.push(name);
   }
   const { data, specs } = await tf.io.encodeWeights(named);
-  return { meta: { ...meta, version: CHECKPOINT_VERSION, weightSpecs: specs, networkWeights, optimizerWeights }, weights: data };
+  return {
+    meta: { ...meta, version: CHECKPOINT_VERSION, weightSpecs: specs, networkWeights, optimizerWeights, optimizerStep: optimizer.step },
+    weights: data,
+  };
 }
 
-export async function restoreCheckpoint(checkpoint: Checkpoint, network: CpcNetwork, optimizer: tf.Optimizer): Promise<void> {
+export async function restoreCheckpoint(checkpoint: Checkpoint, network: CpcNetwork, optimizer: Adam): Promise<void> {
   const { meta } = checkpoint;
   if (meta.version !== CHECKPOINT_VERSION) throw new Error(`unsupported checkpoint version ${meta.version}`);
   const tensors = tf.io.decodeWeights(checkpoint.weights, meta.weightSpecs);
@@ -78,7 +81,7 @@ export async function restoreCheckpoint(checkpoint: Checkpoint, network: CpcNetw
       v.assign(t);
     }
     if (meta.networkWeights.length !== vars.size) throw new Error(`checkpoint has ${meta.networkWeights.length} network weights, the network ${vars.size}`);
-    await optimizer.setWeights(meta.optimizerWeights.map((name) => ({ name, tensor: tensors[`opt/${name}`] })));
+    optimizer.restore(meta.optimizerStep, Object.fromEntries(meta.optimizerWeights.map((name) => [name, tensors[`opt/${name}`]])));
   } finally {
     tf.dispose(Object.values(tensors));
   }

@@ -43,6 +43,8 @@ export interface CpcConfig {
   minLearningRate: number;
   textureSeed: number;
   checkpointEvery: number;
+  /** data-parallel worker threads; 0 = one per core on wasm/cpu, 1 on native backends */
+  workers: number;
   model: ModelConfig;
 }
 
@@ -78,6 +80,7 @@ export const DEFAULT_CONFIG: CpcConfig = {
   minLearningRate: 1e-4,
   textureSeed: 1234,
   checkpointEvery: 100,
+  workers: 0,
   model: DEFAULT_MODEL,
 };
 
@@ -106,6 +109,7 @@ const LIMITS: Partial<Record<keyof CpcConfig, Range>> = {
   minLearningRate: [0, 1, false],
   textureSeed: [0, 2 ** 31 - 1, true],
   checkpointEvery: [0, 10_000_000, true],
+  workers: [0, 64, true],
 };
 
 export function validateConfig(config: CpcConfig): CpcConfig {
@@ -123,6 +127,9 @@ export function validateConfig(config: CpcConfig): CpcConfig {
   if (config.loss === 'infonce' && positives < 2) throw new ConfigError('infonce needs at least 2 positive sequences per batch');
   if (config.loss === 'binary' && (positives === 0 || positives === config.batchSize)) {
     throw new ConfigError('binary loss needs both positive and negative sequences in a batch');
+  }
+  if (config.workers > 1 && config.batchSize % config.workers !== 0) {
+    throw new ConfigError(`batchSize ${config.batchSize} must be divisible by workers ${config.workers}`);
   }
   // the conv stack must leave at least 1x1 spatial output
   let side = config.imageSize;

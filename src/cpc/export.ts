@@ -45,8 +45,8 @@ export function encoderAsLayersModel(network: CpcNetwork): tf.Sequential {
     m.add(tf.layers.leakyReLU({ name: `leaky${i}`, alpha: model.leakyAlpha }));
   }
   m.add(tf.layers.flatten({ name: 'flatten' }));
-  m.add(tf.layers.dense({ name: 'dense1', units: model.hidden }));
-  layerWeights.set('dense1', [network.p('encoder/dense1/kernel'), network.p('encoder/dense1/bias')]);
+  m.add(tf.layers.dense({ name: 'dense1', units: model.hidden, useBias: false }));
+  layerWeights.set('dense1', [network.p('encoder/dense1/kernel')]);
   addBn('bn_dense1', 'encoder/bn_dense1');
   m.add(tf.layers.leakyReLU({ name: 'leaky_dense1', alpha: model.leakyAlpha }));
   m.add(tf.layers.dense({ name: 'code', units: model.codeSize }));

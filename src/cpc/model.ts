@@ -11,6 +11,7 @@ import { Rng } from './rng.js';
 import { glorotUniform as glorot, orthogonal } from './init.js';
 import { conv2dValid, convGeometry } from './ops/conv.js';
 import { batchNormLeakyTrain, batchNormLeakyInfer, type BatchStats } from './ops/batchnorm.js';
+import { SOLO, type Collective } from './parallel/collective.js';
 
 export type Params = Map<string, tf.Variable>;
 
@@ -26,6 +27,22 @@ export function convOutputSide(imageSize: number, layers: number): number {
   return side;
 }
 
+
+/**
+ * Rows of every worker's [n, d] matrix stacked in rank order; the gradient
+ * of each worker's own block flows back to it (the other blocks are
+ * differentiated by their owners).
+ */
+function gatherRows(local: tf.Tensor2D, collective: Collective): tf.Tensor2D {
+  if (collective.size === 1) return local;
+  const [n, d] = local.shape;
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const x = args[0] as tf.Tensor2D;
+    const value = tf.tensor2d(collective.allGather(x.dataSync() as Float32Array), [n * collective.size, d]);
+    return { value, gradFunc: (dy: tf.Tensor | tf.Tensor[]) => [tf.slice(dy as tf.Tensor2D, [collective.rank * n, 0], [n, d])] };
+  });
+  return op(local) as tf.Tensor2D;
+}
 
 export class CpcNetwork {
   readonly params: Params = new Map();
@@ -54,8 +71,8 @@ export class CpcNetwork {
     }
     const side = convOutputSide(imageSize, model.convLayers);
     const flat = side * side * model.filters;
+    // no bias before batch norm (as the conv layers): BN's shift makes it redundant
     add('encoder/dense1/kernel', glorot([flat, model.hidden], flat, model.hidden, rng.deriveSeed()));
-    add('encoder/dense1/bias', tf.zeros([model.hidden]));
     addBn('encoder/bn_dense1', model.hidden);
     add('encoder/code/kernel', glorot([model.hidden, model.codeSize], model.hidden, model.codeSize, rng.deriveSeed()));
     add('encoder/code/bias', tf.zeros([model.codeSize]));
@@ -87,7 +104,7 @@ export class CpcNetwork {
    * images [N, H, W, 3] -> codes [N, code]. In training mode uses batch
    * statistics and pushes them to `batchStats` for the moving averages.
    */
-  encode(images: tf.Tensor4D, training: boolean, batchStats?: Map<string, BatchStats>): tf.Tensor2D {
+  encode(images: tf.Tensor4D, training: boolean, batchStats?: Map<string, BatchStats>, collective: Collective = SOLO): tf.Tensor2D {
     const { model } = this.shape;
     const bn = (prefix: string, x: tf.Tensor2D, alpha: number | null, rowsPerImage = 1): tf.Tensor2D => {
       const gamma = this.p(`${prefix}/gamma`) as tf.Tensor1D;
@@ -95,7 +112,7 @@ export class CpcNetwork {
       if (!training) {
         return batchNormLeakyInfer(x, gamma, beta, this.p(`${prefix}/moving_mean`) as tf.Tensor1D, this.p(`${prefix}/moving_variance`) as tf.Tensor1D, model.bnEpsilon, alpha);
       }
-      const { output, stats } = batchNormLeakyTrain(x, gamma, beta, model.bnEpsilon, alpha, rowsPerImage);
+      const { output, stats } = batchNormLeakyTrain(x, gamma, beta, model.bnEpsilon, alpha, rowsPerImage, collective);
       batchStats?.set(prefix, stats);
       return output;
     };
@@ -106,7 +123,7 @@ export class CpcNetwork {
       x = tf.reshape(bn(`encoder/bn${i}`, tf.reshape(y, [n * h * w, c]), model.leakyAlpha, h * w), [n, h, w, c]);
     }
     const flat = tf.reshape(x, [x.shape[0], -1]) as tf.Tensor2D;
-    const hidden = tf.add(tf.matMul(flat, this.p('encoder/dense1/kernel')), this.p('encoder/dense1/bias')) as tf.Tensor2D;
+    const hidden = tf.matMul(flat, this.p('encoder/dense1/kernel')) as tf.Tensor2D;
     const act = bn('encoder/bn_dense1', hidden, model.leakyAlpha);
     return tf.add(tf.matMul(act, this.p('encoder/code/kernel')), this.p('encoder/code/bias')) as tf.Tensor2D;
   }
@@ -143,17 +160,33 @@ export class CpcNetwork {
   }
 
   /**
-   * Full forward pass: context [B, T, H, W, 3] and future [B, P, H, W, 3] images,
-   * encoded in one batch; returns predictions and the true future codes, both [B, P, code].
+   * Full forward pass. `context` [b, T, H, W, 3] and `future` [b, P, H, W, 3]
+   * are this worker's shard of the batch (all of it for one worker); the
+   * codes of all shards are gathered, so predictions and future codes cover
+   * the whole batch [B, P, code] in every worker.
    */
-  forward(context: tf.Tensor5D, future: tf.Tensor5D, training: boolean, batchStats?: Map<string, BatchStats>): { predictions: tf.Tensor3D; futureCodes: tf.Tensor3D } {
+  forward(
+    context: tf.Tensor5D,
+    future: tf.Tensor5D,
+    training: boolean,
+    batchStats?: Map<string, BatchStats>,
+    collective: Collective = SOLO,
+  ): { predictions: tf.Tensor3D; futureCodes: tf.Tensor3D } {
     const [b, t, h, w, c] = context.shape;
     const p = future.shape[1];
     const all = tf.concat([tf.reshape(context, [b * t, h, w, c]), tf.reshape(future, [b * p, h, w, c])], 0) as tf.Tensor4D;
-    const codes = this.encode(all, training, batchStats);
-    const d = codes.shape[1];
-    const contextCodes = tf.reshape(tf.slice(codes, [0, 0], [b * t, d]), [b, t, d]) as tf.Tensor3D;
-    const futureCodes = tf.reshape(tf.slice(codes, [b * t, 0], [b * p, d]), [b, p, d]) as tf.Tensor3D;
+    const local = this.encode(all, training, batchStats, collective);
+    const d = local.shape[1];
+    const codes = gatherRows(local, collective);
+    const perWorker = b * (t + p);
+    const contextParts: tf.Tensor[] = [];
+    const futureParts: tf.Tensor[] = [];
+    for (let r = 0; r < collective.size; r++) {
+      contextParts.push(tf.reshape(tf.slice(codes, [r * perWorker, 0], [b * t, d]), [b, t, d]));
+      futureParts.push(tf.reshape(tf.slice(codes, [r * perWorker + b * t, 0], [b * p, d]), [b, p, d]));
+    }
+    const contextCodes = (collective.size === 1 ? contextParts[0] : tf.concat(contextParts, 0)) as tf.Tensor3D;
+    const futureCodes = (collective.size === 1 ? futureParts[0] : tf.concat(futureParts, 0)) as tf.Tensor3D;
     return { predictions: this.predict(this.context(contextCodes)), futureCodes };
   }
 

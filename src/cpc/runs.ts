@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import type { CpcConfig } from './config.js';
 import { activeBackend } from './backend.js';
-import { trainCpc, runSeeds, validate, type TrainCallbacks, type EpochSummary } from './trainer.js';
+import { trainCpc, runSeeds, validateNetwork, type TrainCallbacks, type EpochSummary } from './trainer.js';
 import { readCheckpointDir, writeCheckpointDir, writeFileAtomic, type Checkpoint } from './checkpoint.js';
 import { encoderAsLayersModel, serializeLayersModel, writeModelDir, loadModelDir } from './export.js';
 import { loadDigits, defaultDataDir } from './mnist.js';
@@ -46,6 +46,7 @@ export interface RunManifest {
   backend: { name: string; package: string; version: string };
   versions: Record<string, string>;
   result?: {
+    workers: number;
     steps: number;
     completed: boolean;
     seconds: number;
@@ -107,8 +108,9 @@ export async function trainRun(options: TrainRunOptions): Promise<RunManifest> {
     writeModelDir(join(outDir, 'encoder'), await serializeLayersModel(encoder));
     encoder.dispose();
     const data = loadDigits(manifest.config.dataDir ?? defaultDataDir());
-    const test = result.completed ? validate(result.network, data, proceduralTexture(manifest.config.textureSeed), manifest.config, 'test') : undefined;
+    const test = result.completed ? await validateNetwork(result.network, data, proceduralTexture(manifest.config.textureSeed), manifest.config, 'test') : undefined;
     manifest.result = {
+      workers: result.workers,
       steps: result.step,
       completed: result.completed,
       seconds: (performance.now() - started) / 1000,

@@ -9,6 +9,8 @@ import type { SequenceBatch } from './batches.js';
 import type { BatchStats } from './ops/batchnorm.js';
 import { cpcLoss } from './losses.js';
 import type { LossKind } from './config.js';
+import { SOLO, type Collective } from './parallel/collective.js';
+import type { Adam } from './adam.js';
 
 export interface StepMetrics {
   loss: number;
@@ -16,12 +18,37 @@ export interface StepMetrics {
   chance: number;
 }
 
-function batchTensors(batch: SequenceBatch): { context: tf.Tensor5D; future: tf.Tensor5D } {
-  const { batchSize: b, terms, predictTerms, imageSize: s } = batch;
+/** This worker's shard of the batch: an equal, contiguous range of sequences. */
+function batchTensors(batch: SequenceBatch, collective: Collective = SOLO): { context: tf.Tensor5D; future: tf.Tensor5D } {
+  const { batchSize, terms, predictTerms, imageSize: s } = batch;
+  if (batchSize % collective.size !== 0) throw new Error(`batch of ${batchSize} sequences cannot be split over ${collective.size} workers`);
+  const b = batchSize / collective.size;
+  const per = s * s * 3;
+  const first = collective.rank * b;
   return {
-    context: tf.tensor5d(batch.context, [b, terms, s, s, 3]),
-    future: tf.tensor5d(batch.future, [b, predictTerms, s, s, 3]),
+    context: tf.tensor5d(batch.context.subarray(first * terms * per, (first + b) * terms * per), [b, terms, s, s, 3]),
+    future: tf.tensor5d(batch.future.subarray(first * predictTerms * per, (first + b) * predictTerms * per), [b, predictTerms, s, s, 3]),
   };
+}
+
+/** Sum the encoder gradients (computed on each worker's shard) over all workers, in place of the local ones. */
+function reduceEncoderGradients(grads: tf.NamedTensorMap, names: string[], collective: Collective): void {
+  if (collective.size === 1) return;
+  const sizes = names.map((n) => grads[n].size);
+  const flat = new Float32Array(sizes.reduce((a, b) => a + b, 0));
+  let offset = 0;
+  names.forEach((n, i) => {
+    flat.set(grads[n].dataSync() as Float32Array, offset);
+    offset += sizes[i];
+  });
+  const summed = collective.allReduceSum(flat);
+  offset = 0;
+  names.forEach((n, i) => {
+    const shape = grads[n].shape;
+    grads[n].dispose();
+    grads[n] = tf.tensor(summed.subarray(offset, offset + sizes[i]), shape);
+    offset += sizes[i];
+  });
 }
 
 export interface LossSpec {
@@ -29,15 +56,22 @@ export interface LossSpec {
   logitScale: number;
 }
 
-export function trainStep(network: CpcNetwork, optimizer: tf.Optimizer, batch: SequenceBatch, spec: LossSpec): StepMetrics {
+/**
+ * One Adam step on the batch. With several data-parallel workers each one
+ * encodes its shard, the codes and BN statistics are shared, every worker
+ * computes the same loss on the whole batch, and the encoder gradients are
+ * summed: all replicas apply the same update.
+ */
+export function trainStep(network: CpcNetwork, optimizer: Adam, batch: SequenceBatch, spec: LossSpec, collective: Collective = SOLO): StepMetrics {
   const stats = new Map<string, BatchStats>();
   let accuracy: tf.Scalar | null = null;
   let chance = 0;
+  const names = [...network.params.keys()];
   const trainable = [...network.params.values()];
-  const { context, future } = batchTensors(batch);
+  const { context, future } = batchTensors(batch, collective);
   try {
-    const { value, grads } = tf.variableGrads(() => {
-      const { predictions, futureCodes } = network.forward(context, future, true, stats);
+    const { value, grads: byVariableName } = tf.variableGrads(() => {
+      const { predictions, futureCodes } = network.forward(context, future, true, stats, collective);
       const out = cpcLoss(spec.loss, predictions, futureCodes, batch.labels, spec.logitScale);
       accuracy = tf.keep(out.accuracy);
       chance = out.chance;
@@ -47,7 +81,11 @@ export function trainStep(network: CpcNetwork, optimizer: tf.Optimizer, batch: S
       }
       return out.loss;
     }, trainable);
-    optimizer.applyGradients(grads);
+    // key the gradients by our parameter names (tfjs names variables itself)
+    const grads: tf.NamedTensorMap = {};
+    trainable.forEach((v, i) => (grads[names[i]] = byVariableName[v.name]));
+    reduceEncoderGradients(grads, network.encoderParamNames(), collective);
+    optimizer.apply(network.params, new Map(names.map((n) => [n, grads[n]])));
     network.updateMovingStats(stats);
     const [loss, acc] = [value.dataSync()[0], (accuracy as unknown as tf.Scalar).dataSync()[0]];
     value.dispose();

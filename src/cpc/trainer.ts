@@ -4,16 +4,19 @@
  * callbacks, checkpoints every N steps and at each epoch end, resume from a
  * checkpoint, cancellation through an AbortSignal.
  */
-import * as tf from './tf.js';
 import { stepsPerEpoch as seedStepsPerEpoch, type CpcConfig } from './config.js';
 import { loadDigits, defaultDataDir, type DigitDataset } from './mnist.js';
 import { proceduralTexture, type Texture } from './texture.js';
-import { SequenceBatcher, type BatchSpec } from './batches.js';
-import { CpcNetwork } from './model.js';
-import { trainStep, evalStep, type StepMetrics } from './train-step.js';
-import { captureCheckpoint, restoreCheckpoint, type Checkpoint, type EpochAccumulator, type ScheduleState } from './checkpoint.js';
+import { SequenceBatcher, type BatchSpec, type SequenceBatch } from './batches.js';
+import type { CpcNetwork } from './model.js';
+import { evalStep, type StepMetrics } from './train-step.js';
+import type { Checkpoint, EpochAccumulator, ScheduleState } from './checkpoint.js';
 import { Rng } from './rng.js';
 import type { ColorMode } from './images.js';
+import { availableParallelism } from 'node:os';
+import { activeBackend } from './backend.js';
+import { LocalStepper, type Stepper } from './stepper.js';
+import { ParallelStepper } from './parallel/pool.js';
 
 export interface StepProgress extends StepMetrics {
   step: number;
@@ -53,6 +56,7 @@ export interface TrainOptions {
 
 export interface TrainResult {
   network: CpcNetwork;
+  workers: number;
   step: number;
   epochs: EpochSummary[];
   completed: boolean;
@@ -77,13 +81,19 @@ export function batchSpec(config: CpcConfig, color: ColorMode): BatchSpec {
 }
 
 /** Validation: a fixed set of batches (same seed every epoch), in inference mode. */
-export function validate(network: CpcNetwork, data: DigitDataset, texture: Texture, config: CpcConfig, split: 'valid' | 'test' = 'valid'): StepMetrics {
+export async function validate(
+  evaluate: (batch: SequenceBatch) => Promise<StepMetrics> | StepMetrics,
+  data: DigitDataset,
+  texture: Texture,
+  config: CpcConfig,
+  split: 'valid' | 'test' = 'valid',
+): Promise<StepMetrics> {
   const batcher = new SequenceBatcher(data, texture, runSeeds(config.seed).validation);
   let loss = 0;
   let accuracy = 0;
   let chance = 0;
   for (let i = 0; i < config.validationSteps; i++) {
-    const m = evalStep(network, batcher.next(split, batchSpec(config, config.color)), config);
+    const m = await evaluate(batcher.next(split, batchSpec(config, config.color)));
     loss += m.loss;
     accuracy += m.accuracy;
     chance += m.chance;
@@ -92,8 +102,23 @@ export function validate(network: CpcNetwork, data: DigitDataset, texture: Textu
   return { loss: loss / n, accuracy: accuracy / n, chance: chance / n };
 }
 
-function setLearningRate(optimizer: tf.Optimizer, lr: number): void {
-  (optimizer as unknown as { learningRate: number }).learningRate = lr;
+/** Validation of a network held in this thread. */
+export function validateNetwork(network: CpcNetwork, data: DigitDataset, texture: Texture, config: CpcConfig, split: 'valid' | 'test' = 'valid'): Promise<StepMetrics> {
+  return validate((batch) => evalStep(network, batch, config), data, texture, config, split);
+}
+
+/** Worker threads for a run: config.workers, or (0) one per core where the backend uses a single core. */
+export function resolveWorkers(config: CpcConfig): number {
+  if (config.workers > 0) return config.workers;
+  if (activeBackend().name === 'tensorflow') return 1;
+  let workers = Math.max(1, availableParallelism());
+  while (config.batchSize % workers !== 0) workers--;
+  return workers;
+}
+
+export async function createStepper(config: CpcConfig, networkSeed: number, workers: number): Promise<Stepper> {
+  if (workers <= 1) return new LocalStepper(config, networkSeed);
+  return ParallelStepper.start(config, networkSeed, workers, activeBackend().choice);
 }
 
 /** ReduceLROnPlateau on the validation loss (Keras semantics, min_delta 1e-4). */
@@ -113,8 +138,8 @@ export async function trainCpc(options: TrainOptions): Promise<TrainResult> {
   const data = options.data ?? loadDigits(config.dataDir ?? defaultDataDir());
   const texture = proceduralTexture(config.textureSeed);
   const seeds = runSeeds(config.seed);
-  const network = new CpcNetwork({ model: config.model, imageSize: config.imageSize, predictTerms: config.predictTerms }, seeds.network);
-  const optimizer = tf.train.adam(config.learningRate);
+  const workers = resolveWorkers(config);
+  const stepper = await createStepper(config, seeds.network, workers);
   const batcher = new SequenceBatcher(data, texture, seeds.data);
   const perEpoch = seedStepsPerEpoch(config, data.splits.train.count);
   const totalSteps = perEpoch * config.epochs;
@@ -126,16 +151,16 @@ export async function trainCpc(options: TrainOptions): Promise<TrainResult> {
   try {
     if (options.resumeFrom) {
       const { meta } = options.resumeFrom;
-      await restoreCheckpoint(options.resumeFrom, network, optimizer);
+      await stepper.restore(options.resumeFrom);
       step = meta.step;
       schedule = meta.schedule;
       acc = meta.epochAccumulator;
       batcher.setState(meta.dataRng);
     }
-    setLearningRate(optimizer, schedule.learningRate);
+    await stepper.setLearningRate(schedule.learningRate);
     const checkpoint = async () => {
       if (!callbacks.onCheckpoint) return;
-      const ckpt = await captureCheckpoint(network, optimizer, {
+      const ckpt = await stepper.capture({
         step,
         epoch: Math.floor(step / perEpoch),
         config,
@@ -159,7 +184,7 @@ export async function trainCpc(options: TrainOptions): Promise<TrainResult> {
       const color: ColorMode = step < config.greySteps ? 'grey' : config.color;
       const started = performance.now();
       const batch = batcher.next('train', batchSpec(config, color));
-      const metrics = trainStep(network, optimizer, batch, config);
+      const metrics = await stepper.train(batch);
       step += 1;
       acc = { steps: acc.steps + 1, lossSum: acc.lossSum + metrics.loss, accuracySum: acc.accuracySum + metrics.accuracy };
       const seconds = (performance.now() - started) / 1000;
@@ -174,7 +199,7 @@ export async function trainCpc(options: TrainOptions): Promise<TrainResult> {
         color,
       });
       if (step % perEpoch === 0) {
-        const valid = validate(network, data, texture, config);
+        const valid = await validate((b) => stepper.evaluate(b), data, texture, config);
         const summary: EpochSummary = {
           epoch,
           step,
@@ -188,7 +213,7 @@ export async function trainCpc(options: TrainOptions): Promise<TrainResult> {
         epochs.push(summary);
         callbacks.onEpoch?.(summary);
         schedule = scheduleAfterEpoch(schedule, valid.loss, config);
-        setLearningRate(optimizer, schedule.learningRate);
+        await stepper.setLearningRate(schedule.learningRate);
         acc = { steps: 0, lossSum: 0, accuracySum: 0 };
         await checkpoint();
       } else if (config.checkpointEvery > 0 && step % config.checkpointEvery === 0) {
@@ -196,11 +221,8 @@ export async function trainCpc(options: TrainOptions): Promise<TrainResult> {
       }
     }
     if (!completed) await checkpoint();
-    return { network, step, epochs, completed, schedule };
-  } catch (err) {
-    network.dispose();
-    throw err;
+    return { network: await stepper.exportNetwork(), workers, step, epochs, completed, schedule };
   } finally {
-    optimizer.dispose();
+    await stepper.dispose();
   }
 }

@@ -6,6 +6,7 @@
  * hand: dgamma, dbeta and dx in a few element-wise steps.
  */
 import * as tf from '../tf.js';
+import { SOLO, type Collective } from '../parallel/collective.js';
 
 export interface BatchStats {
   mean: tf.Tensor1D;
@@ -28,11 +29,22 @@ export function columnSums(x: tf.Tensor2D, rowsPerImage = 1): tf.Tensor1D {
   return tf.reshape(tf.matMul(tf.ones([1, rows.shape[0]]), rows), [c]);
 }
 
-export function batchMoments(x: tf.Tensor2D, rowsPerImage = 1): BatchStats {
-  const m = x.shape[0];
-  const mean = tf.div(columnSums(x, rowsPerImage), m) as tf.Tensor1D;
+/** Sum a per-worker vector over all data-parallel workers (identity for one worker). */
+export function reduceAcrossWorkers(t: tf.Tensor1D, collective: Collective): tf.Tensor1D {
+  if (collective.size === 1) return t;
+  return tf.tensor1d(collective.allReduceSum(t.dataSync() as Float32Array));
+}
+
+/**
+ * Batch mean and (biased) variance per column. With several data-parallel
+ * workers the statistics are those of the whole batch (synchronised BN), so
+ * the result does not depend on how the batch is split.
+ */
+export function batchMoments(x: tf.Tensor2D, rowsPerImage = 1, collective: Collective = SOLO): BatchStats {
+  const m = x.shape[0] * collective.size;
+  const mean = tf.div(reduceAcrossWorkers(columnSums(x, rowsPerImage), collective), m) as tf.Tensor1D;
   const centred = tf.sub(x, mean) as tf.Tensor2D;
-  const variance = tf.div(columnSums(tf.square(centred) as tf.Tensor2D, rowsPerImage), m) as tf.Tensor1D;
+  const variance = tf.div(reduceAcrossWorkers(columnSums(tf.square(centred) as tf.Tensor2D, rowsPerImage), collective), m) as tf.Tensor1D;
   return { mean, variance };
 }
 
@@ -67,9 +79,10 @@ export function batchNormLeakyTrain(
   epsilon: number,
   alpha: number | null,
   rowsPerImage = 1,
+  collective: Collective = SOLO,
 ): BatchNormLeakyResult {
   const [mean, variance] = tf.tidy(() => {
-    const m = batchMoments(x, rowsPerImage);
+    const m = batchMoments(x, rowsPerImage, collective);
     return [m.mean, m.variance];
   });
   const stats: BatchStats = { mean, variance };
@@ -86,13 +99,15 @@ export function batchNormLeakyTrain(
       value,
       gradFunc: (dOut: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
         const [xs, g, ys, mu, sigma2] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
-        const m = xs.shape[0];
+        const m = xs.shape[0] * collective.size;
         const inv = tf.rsqrt(tf.add(sigma2, epsilon));
         const dyOut = dOut as tf.Tensor2D;
         const dy = (alpha === null ? dyOut : tf.mul(dyOut, leakySlope(ys, alpha))) as tf.Tensor2D;
         const xhat = tf.mul(tf.sub(xs, mu), inv) as tf.Tensor2D;
-        const dBeta = columnSums(dy, rowsPerImage);
-        const dGamma = columnSums(tf.mul(dy, xhat) as tf.Tensor2D, rowsPerImage);
+        const channels = xs.shape[1];
+        const sums = reduceAcrossWorkers(tf.concat([columnSums(dy, rowsPerImage), columnSums(tf.mul(dy, xhat) as tf.Tensor2D, rowsPerImage)]) as tf.Tensor1D, collective);
+        const dBeta = tf.slice(sums, [0], [channels]) as tf.Tensor1D;
+        const dGamma = tf.slice(sums, [channels], [channels]) as tf.Tensor1D;
         const sc = tf.mul(g, inv);
         // dx = sc * dy - xhat * (sc * dGamma / m) - sc * dBeta / m
         const dx = tf.add(tf.sub(tf.mul(dy, sc), tf.mul(xhat, tf.mul(sc, tf.div(dGamma, m)))), tf.neg(tf.mul(sc, tf.div(dBeta, m))));
