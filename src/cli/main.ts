@@ -13,8 +13,13 @@ import { trainRun, probeRun, loadServable } from '../cpc/runs.js';
 import { predictImages, type ImageInput } from '../cpc/inference.js';
 import { makeReporter } from './progress.js';
 import { loadDigits, defaultDataDir } from '../cpc/mnist.js';
+import { digitPixels } from '../cpc/images.js';
+import { encodePng } from '../cpc/png.js';
 import { benchTrain } from './bench.js';
 import { sampleGrid } from './sample.js';
+
+/** A bad flag value found after parsing: one line on stderr, exit code 2. */
+class UsageError extends Error {}
 
 function int(name: string) {
   return (v: string) => {
@@ -190,9 +195,22 @@ async function main(argv: string[]): Promise<void> {
     .option('--json', 'one JSON line on stdout')
     .action(benchTrain);
 
-  program
-    .command('data')
-    .description('data utilities')
+  const data = program.command('data').description('data utilities');
+  data
+    .command('digit')
+    .description('write one MNIST image as a 28x28 PNG and print its label')
+    .addOption(new Option('--split <name>').choices(['train', 'valid', 'test']).default('test'))
+    .option('--index <n>', 'image index in the split', int('index'), 0)
+    .option('--out <file>', 'PNG path', 'digit.png')
+    .option('--data <dir>', 'IDX data directory')
+    .action((f: { split: 'train' | 'valid' | 'test'; index: number; out: string; data?: string }) => {
+      const split = loadDigits(f.data ? resolve(f.data) : defaultDataDir()).splits[f.split];
+      if (f.index < 0 || f.index >= split.count) throw new UsageError(`--index must be in [0, ${split.count - 1}]`);
+      const pixels = digitPixels(split, f.index);
+      writeFileSync(f.out, encodePng(28, 28, Uint8Array.from(Array.from(pixels).flatMap((v) => [v, v, v]))));
+      process.stdout.write(JSON.stringify({ out: resolve(f.out), split: f.split, index: f.index, label: split.labels[f.index] }) + '\n');
+    });
+  data
     .command('sample')
     .description('write a PNG grid of a batch of sequences, one row per sequence, label in the border')
     .option('--out <file>', 'PNG path', 'sample.png')
@@ -214,7 +232,9 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv).catch((err: unknown) => {
   const e = err as { code?: string; exitCode?: number; message?: string };
   if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exit(0);
+  // commander has already printed its own parse errors
   if (e.code?.startsWith('commander.')) process.exit(2);
   process.stderr.write(`cpc: ${(e.message ?? String(err)).split('\n')[0]}\n`);
-  process.exit(e.code === 'ENOENT' ? 2 : 1);
+  const usage = err instanceof UsageError || ['IdxFormatError', 'ConfigError', 'ImageInputError'].includes((err as Error).name ?? '');
+  process.exit(usage || e.code === 'ENOENT' ? 2 : 1);
 });
