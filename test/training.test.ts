@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '../src/cpc/tf.js';
 import { initBackend } from '../src/cpc/backend.js';
-import { trainCpc, type StepProgress } from '../src/cpc/trainer.js';
+import { trainCpc, scheduleAfterEpoch, type StepProgress } from '../src/cpc/trainer.js';
 import { CpcNetwork } from '../src/cpc/model.js';
 import { loadDigits } from '../src/cpc/mnist.js';
 import { proceduralTexture } from '../src/cpc/texture.js';
@@ -20,6 +20,19 @@ async function weightsOf(network: CpcNetwork): Promise<Map<string, Float32Array>
   for (const [name, v] of network.allVariables()) out.set(name, (await v.data()) as Float32Array);
   return out;
 }
+
+describe('ReduceLROnPlateau', () => {
+  it('divides the rate by 3 after more than `patience` epochs without improvement, down to the minimum', () => {
+    const config = tinyConfig({ learningRate: 1e-3, lrPatience: 2, lrFactor: 1 / 3, minLearningRate: 2e-4 });
+    let state = { learningRate: 1e-3, bestValidLoss: null as number | null, badEpochs: 0 };
+    const rates: number[] = [];
+    for (const loss of [1, 0.9, 0.95, 0.91, 0.92, 0.8, 0.85, 0.86, 0.87, 0.88, 0.89, 0.9]) {
+      state = scheduleAfterEpoch(state, loss, config);
+      rates.push(+state.learningRate.toPrecision(3));
+    }
+    expect(rates).toEqual([1e-3, 1e-3, 1e-3, 1e-3, 3.33e-4, 3.33e-4, 3.33e-4, 3.33e-4, 2e-4, 2e-4, 2e-4, 2e-4]);
+  });
+});
 
 describe('training', () => {
   for (const loss of ['binary', 'infonce'] as const) {

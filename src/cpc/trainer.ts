@@ -212,8 +212,12 @@ export async function trainCpc(options: TrainOptions): Promise<TrainResult> {
         };
         epochs.push(summary);
         callbacks.onEpoch?.(summary);
-        schedule = scheduleAfterEpoch(schedule, valid.loss, config);
-        await stepper.setLearningRate(schedule.learningRate);
+        // the plateau schedule watches the target task only: not during a grey warm-up,
+        // whose colour validation loss says nothing about progress on the grey batches
+        if (step > config.greySteps) {
+          schedule = scheduleAfterEpoch(schedule, valid.loss, config);
+          await stepper.setLearningRate(schedule.learningRate);
+        }
         acc = { steps: 0, lossSum: 0, accuracySum: 0 };
         await checkpoint();
       } else if (config.checkpointEvery > 0 && step % config.checkpointEvery === 0) {
