@@ -1,0 +1,41 @@
+/** The Fastify application: plugins (errors, services, OpenAPI) and routes. */
+import Fastify, { type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { randomUUID } from 'node:crypto';
+import type { ServiceConfig } from '../config.js';
+import errors from './plugins/errors.js';
+import services from './plugins/services.js';
+import health from './routes/health.js';
+import experiments from './routes/experiments.js';
+import jobs from './routes/jobs.js';
+import artifacts from './routes/artifacts.js';
+import { ErrorBody } from './schemas.js';
+
+export const OPENAPI_INFO = {
+  title: 'cpc-service',
+  description: 'Contrastive Predictive Coding training jobs: submit, watch, and serve the trained models.',
+  version: '0.1.0',
+};
+
+export async function buildApp(config: ServiceConfig, options: { logger?: boolean } = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger === false ? false : { level: config.LOG_LEVEL, redact: ['req.headers.authorization', 'req.headers["x-api-key"]'] },
+    genReqId: (req) => (typeof req.headers['x-request-id'] === 'string' && req.headers['x-request-id'].length <= 100 ? req.headers['x-request-id'] : randomUUID()),
+    bodyLimit: 8 * 1024 * 1024,
+    requestTimeout: 60_000,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  await app.register(errors);
+  app.addSchema(ErrorBody);
+  await app.register(swagger, { openapi: { openapi: '3.0.3', info: OPENAPI_INFO } });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(services, { config });
+  await app.register(health);
+  await app.register(experiments);
+  await app.register(jobs);
+  await app.register(artifacts);
+  return app;
+}

@@ -1,0 +1,41 @@
+/** Database rows -> API bodies (ISO dates, numbers instead of BigInt). */
+import type { Artifact, Experiment, Job, MetricPoint } from '../generated/prisma/client.js';
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+export function experimentDto(e: Experiment) {
+  return { id: e.id, name: e.name, description: e.description, createdAt: e.createdAt.toISOString() };
+}
+
+export function jobDto(j: Job) {
+  return {
+    id: j.id,
+    kind: j.kind,
+    status: j.status,
+    experimentId: j.experimentId,
+    config: j.config as Record<string, unknown>,
+    configHash: j.configHash,
+    seed: j.seed,
+    priority: j.priority,
+    progress: j.progress,
+    step: j.step,
+    totalSteps: j.totalSteps,
+    attempts: j.attempts,
+    error: j.error,
+    result: (j.result as Record<string, unknown> | null) ?? null,
+    backend: j.backend,
+    workerHost: j.workerHost,
+    cancelRequested: j.cancelRequested,
+    createdAt: j.createdAt.toISOString(),
+    startedAt: iso(j.startedAt),
+    finishedAt: iso(j.finishedAt),
+  };
+}
+
+export function artifactDto(a: Artifact) {
+  return { id: a.id, kind: a.kind, name: a.name, bytes: Number(a.bytes), sha256: a.sha256, createdAt: a.createdAt.toISOString() };
+}
+
+export function metricDto(m: MetricPoint) {
+  return { step: m.step, epoch: m.epoch, split: m.split, name: m.name, value: m.value, time: m.time.toISOString() };
+}

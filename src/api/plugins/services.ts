@@ -1,0 +1,28 @@
+/** Database, queues and artifact store as Fastify decorations, closed with the app. */
+import fp from 'fastify-plugin';
+import type { FastifyInstance } from 'fastify';
+import type { ServiceConfig } from '../../config.js';
+import { createDb, type Db } from '../../store/db.js';
+import { createQueues, type Queues } from '../../queue/queues.js';
+import { LocalArtifactStore, type ArtifactStore } from '../../artifacts/store.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: ServiceConfig;
+    db: Db;
+    queues: Queues;
+    artifacts: ArtifactStore;
+  }
+}
+
+export default fp(async function services(app: FastifyInstance, opts: { config: ServiceConfig }) {
+  const { config } = opts;
+  app.decorate('config', config);
+  app.decorate('db', createDb({ databaseUrl: config.DATABASE_URL, queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS, connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS }));
+  app.decorate('queues', createQueues(config.REDIS_URL, config.QUEUE_PREFIX));
+  app.decorate('artifacts', new LocalArtifactStore(config.ARTIFACT_DIR));
+  app.addHook('onClose', async () => {
+    await app.queues.close();
+    await app.db.$disconnect();
+  });
+});

@@ -1,0 +1,37 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { ErrorBody } from '../schemas.js';
+import { HttpError } from '../plugins/errors.js';
+import { ChecksumMismatch } from '../../artifacts/store.js';
+
+const artifacts: FastifyPluginAsyncTypebox = async (app) => {
+  app.get(
+    '/v1/artifacts/:id',
+    {
+      schema: {
+        tags: ['artifacts'],
+        params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
+        response: { 200: Type.Unknown({ description: 'the artifact bytes; X-Checksum-Sha256 carries their sha256' }), 404: ErrorBody, 500: ErrorBody },
+      },
+    },
+    async (req, reply) => {
+      const a = await app.db.artifact.findUnique({ where: { id: req.params.id } });
+      if (!a) throw new HttpError(404, `no artifact ${req.params.id}`);
+      let bytes: Uint8Array;
+      try {
+        bytes = await app.artifacts.get(a.uri, a.sha256);
+      } catch (err) {
+        if (err instanceof ChecksumMismatch) throw new HttpError(500, err.message);
+        throw err;
+      }
+      const filename = a.name.split('/').pop() ?? 'artifact';
+      return reply
+        .header('content-type', a.name.endsWith('.json') ? 'application/json' : 'application/octet-stream')
+        .header('content-disposition', `attachment; filename="${filename}"`)
+        .header('x-checksum-sha256', a.sha256)
+        .send(Buffer.from(bytes));
+    },
+  );
+};
+
+export default artifacts;

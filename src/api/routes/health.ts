@@ -1,0 +1,28 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms))]);
+}
+
+const Readiness = Type.Object({ status: Type.String(), postgres: Type.String(), redis: Type.String() });
+
+const health: FastifyPluginAsyncTypebox = async (app) => {
+  app.get('/healthz', { schema: { tags: ['health'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
+
+  app.get('/readyz', { schema: { tags: ['health'], response: { 200: Readiness, 503: Readiness } } }, async (_req, reply) => {
+    const check = async (f: () => Promise<unknown>) => {
+      try {
+        await withTimeout(f(), 2000);
+        return 'ok';
+      } catch (err) {
+        return `unavailable: ${(err as Error).message}`;
+      }
+    };
+    const [postgres, redis] = await Promise.all([check(() => app.db.$queryRaw`SELECT 1`), check(() => app.queues.connection.ping())]);
+    const ok = postgres === 'ok' && redis === 'ok';
+    return reply.status(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', postgres, redis });
+  });
+};
+
+export default health;

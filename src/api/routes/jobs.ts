@@ -1,0 +1,143 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { ErrorBody, Id, Job, JobCreate, JobDetail, JobStatus, Metric, Page } from '../schemas.js';
+import { artifactDto, jobDto, metricDto } from '../dto.js';
+import { HttpError } from '../plugins/errors.js';
+import { resolveConfig, stepsPerEpoch, ConfigError, type CpcConfigInput } from '../../cpc/config.js';
+import { createJob, finish, IdempotencyConflict, FINAL_STATUSES } from '../../store/jobs.js';
+import { jobOptions } from '../../queue/queues.js';
+
+/** the vendored MNIST training split; jobs train on it */
+const TRAIN_IMAGES = 50_000;
+
+const JobParams = Type.Object({ id: Id });
+
+const jobs: FastifyPluginAsyncTypebox = async (app) => {
+  app.post(
+    '/v1/jobs',
+    {
+      schema: {
+        tags: ['jobs'],
+        headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) }),
+        body: JobCreate,
+        response: { 202: Job, 400: ErrorBody, 404: ErrorBody, 422: ErrorBody },
+      },
+    },
+    async (req, reply) => {
+      const body = req.body;
+      let config;
+      try {
+        config = resolveConfig((body.config ?? {}) as CpcConfigInput);
+      } catch (err) {
+        if (err instanceof ConfigError) throw new HttpError(400, err.message);
+        throw err;
+      }
+      if (body.experimentId && !(await app.db.experiment.findUnique({ where: { id: body.experimentId } }))) {
+        throw new HttpError(404, `no experiment ${body.experimentId}`);
+      }
+      const { dataDir: _ignored, ...stored } = config;
+      let result;
+      try {
+        result = await createJob(app.db, {
+          kind: 'cpc',
+          config: stored,
+          seed: config.seed,
+          experimentId: body.experimentId,
+          priority: body.priority ?? 50,
+          idempotencyKey: req.headers['idempotency-key'],
+          totalSteps: stepsPerEpoch(config, TRAIN_IMAGES) * config.epochs,
+        });
+      } catch (err) {
+        if (err instanceof IdempotencyConflict) throw new HttpError(422, err.message);
+        throw err;
+      }
+      if (result.created) await app.queues.queues.cpc.add('train', { jobId: result.job.id }, jobOptions(result.job.id, result.job.priority));
+      return reply.status(202).send(jobDto(result.job));
+    },
+  );
+
+  app.get(
+    '/v1/jobs',
+    {
+      schema: {
+        tags: ['jobs'],
+        querystring: Type.Object(
+          {
+            status: Type.Optional(JobStatus),
+            kind: Type.Optional(Type.Union([Type.Literal('cpc'), Type.Literal('probe')])),
+            experimentId: Type.Optional(Type.String({ format: 'uuid' })),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+            offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Page(Job) },
+      },
+    },
+    async (req) => {
+      const { status, kind, experimentId } = req.query;
+      const limit = req.query.limit ?? 50;
+      const offset = req.query.offset ?? 0;
+      const where = { ...(status ? { status } : {}), ...(kind ? { kind } : {}), ...(experimentId ? { experimentId } : {}) };
+      const [items, total] = await Promise.all([
+        app.db.job.findMany({ where, orderBy: { createdAt: 'desc' }, take: limit, skip: offset }),
+        app.db.job.count({ where }),
+      ]);
+      return { items: items.map(jobDto), total, limit, offset };
+    },
+  );
+
+  app.get('/v1/jobs/:id', { schema: { tags: ['jobs'], params: JobParams, response: { 200: JobDetail, 404: ErrorBody } } }, async (req) => {
+    const job = await app.db.job.findUnique({ where: { id: req.params.id }, include: { artifacts: { orderBy: { createdAt: 'asc' } } } });
+    if (!job) throw new HttpError(404, `no job ${req.params.id}`);
+    // the latest value of every (split, name) series
+    const latest = await app.db.metricPoint.findMany({
+      where: { jobId: job.id },
+      orderBy: [{ split: 'asc' }, { name: 'asc' }, { step: 'desc' }],
+      distinct: ['split', 'name'],
+    });
+    return { ...jobDto(job), latestMetrics: latest.map(metricDto), artifacts: job.artifacts.map(artifactDto) };
+  });
+
+  app.get(
+    '/v1/jobs/:id/metrics',
+    {
+      schema: {
+        tags: ['jobs'],
+        params: JobParams,
+        querystring: Type.Object(
+          { name: Type.Optional(Type.String({ maxLength: 100 })), split: Type.Optional(Type.String({ maxLength: 100 })), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 1000 })) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ items: Type.Array(Metric) }), 404: ErrorBody },
+      },
+    },
+    async (req) => {
+      if (!(await app.db.job.findUnique({ where: { id: req.params.id }, select: { id: true } }))) throw new HttpError(404, `no job ${req.params.id}`);
+      const items = await app.db.metricPoint.findMany({
+        where: { jobId: req.params.id, ...(req.query.name ? { name: req.query.name } : {}), ...(req.query.split ? { split: req.query.split } : {}) },
+        orderBy: [{ step: 'asc' }, { split: 'asc' }, { name: 'asc' }],
+        take: req.query.limit ?? 1000,
+      });
+      return { items: items.map(metricDto) };
+    },
+  );
+
+  app.post('/v1/jobs/:id/cancel', { schema: { tags: ['jobs'], params: JobParams, response: { 202: Job, 404: ErrorBody, 409: ErrorBody } } }, async (req, reply) => {
+    const job = await app.db.job.findUnique({ where: { id: req.params.id } });
+    if (!job) throw new HttpError(404, `no job ${req.params.id}`);
+    if (FINAL_STATUSES.includes(job.status)) throw new HttpError(409, `job ${job.id} is already ${job.status}`);
+    await app.db.job.update({ where: { id: job.id }, data: { cancelRequested: true } });
+    // a job still waiting in the queue is taken out and ends here; a running one is stopped by its worker
+    const queued = await app.queues.queues[job.kind].getJob(job.id);
+    const state = queued ? await queued.getState() : 'unknown';
+    if (queued && ['waiting', 'delayed', 'prioritized', 'waiting-children'].includes(state)) {
+      await queued.remove().catch(() => undefined);
+      await finish(app.db, job.id, 'cancelled');
+    }
+    const fresh = await app.db.job.findUniqueOrThrow({ where: { id: job.id } });
+    return reply.status(202).send(jobDto(fresh));
+  });
+};
+
+export default jobs;

@@ -1,0 +1,145 @@
+/** TypeBox schemas of the HTTP API (request and response bodies). */
+import { Type, type Static } from 'typebox';
+
+export const ErrorBody = Type.Object(
+  {
+    error: Type.String({ description: 'HTTP status text' }),
+    message: Type.String(),
+    details: Type.Optional(Type.Unknown()),
+    requestId: Type.String(),
+  },
+  { $id: 'Error' },
+);
+
+export const Id = Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_-]+$' });
+
+export const ExperimentCreate = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 200 }),
+    description: Type.Optional(Type.String({ maxLength: 5000 })),
+  },
+  { additionalProperties: false },
+);
+
+export const Experiment = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  description: Type.String(),
+  createdAt: Type.String({ format: 'date-time' }),
+});
+
+const ModelConfig = Type.Object(
+  {
+    filters: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
+    convLayers: Type.Optional(Type.Integer({ minimum: 1, maximum: 6 })),
+    hidden: Type.Optional(Type.Integer({ minimum: 1, maximum: 2048 })),
+    codeSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024 })),
+    contextSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 2048 })),
+    bnMomentum: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    bnEpsilon: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1 })),
+    leakyAlpha: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+  },
+  { additionalProperties: false },
+);
+
+/** CPC training configuration: every field optional, defaults as the engine's (see README). */
+export const CpcJobConfig = Type.Object(
+  {
+    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2147483647 })),
+    task: Type.Optional(Type.Union([Type.Literal('sorted'), Type.Literal('same')])),
+    terms: Type.Optional(Type.Integer({ minimum: 1, maximum: 16 })),
+    predictTerms: Type.Optional(Type.Integer({ minimum: 1, maximum: 16 })),
+    imageSize: Type.Optional(Type.Union([Type.Literal(28), Type.Literal(64)])),
+    color: Type.Optional(Type.Union([Type.Literal('grey'), Type.Literal('color')])),
+    greySteps: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000000 })),
+    batchSize: Type.Optional(Type.Integer({ minimum: 2, maximum: 256 })),
+    positiveFraction: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    loss: Type.Optional(Type.Union([Type.Literal('binary'), Type.Literal('infonce')])),
+    logitScale: Type.Optional(Type.Number({ minimum: 0.001, maximum: 1000 })),
+    learningRate: Type.Optional(Type.Number({ minimum: 1e-6, maximum: 1 })),
+    epochs: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+    stepsPerEpoch: Type.Optional(Type.Integer({ minimum: 0, maximum: 100000 })),
+    validationSteps: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+    lrPatience: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
+    lrFactor: Type.Optional(Type.Number({ minimum: 0.001, maximum: 1 })),
+    minLearningRate: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    textureSeed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2147483647 })),
+    checkpointEvery: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000000 })),
+    model: Type.Optional(ModelConfig),
+  },
+  { additionalProperties: false },
+);
+
+export const JobCreate = Type.Object(
+  {
+    kind: Type.Literal('cpc'),
+    experimentId: Type.Optional(Type.String({ format: 'uuid' })),
+    config: Type.Optional(CpcJobConfig),
+    priority: Type.Optional(Type.Integer({ minimum: 0, maximum: 100, default: 50 })),
+  },
+  { additionalProperties: false },
+);
+
+export const JobStatus = Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('succeeded'), Type.Literal('failed'), Type.Literal('cancelled')]);
+
+export const Artifact = Type.Object({
+  id: Type.String(),
+  kind: Type.String(),
+  name: Type.String(),
+  bytes: Type.Integer(),
+  sha256: Type.String(),
+  createdAt: Type.String({ format: 'date-time' }),
+});
+
+export const Metric = Type.Object({
+  step: Type.Integer(),
+  epoch: Type.Integer(),
+  split: Type.String(),
+  name: Type.String(),
+  value: Type.Number(),
+  time: Type.String({ format: 'date-time' }),
+});
+
+export const Job = Type.Object({
+  id: Type.String(),
+  kind: Type.String(),
+  status: JobStatus,
+  experimentId: Type.Union([Type.String(), Type.Null()]),
+  config: Type.Record(Type.String(), Type.Unknown()),
+  configHash: Type.String(),
+  seed: Type.Integer(),
+  priority: Type.Integer(),
+  progress: Type.Number(),
+  step: Type.Integer(),
+  totalSteps: Type.Integer(),
+  attempts: Type.Integer(),
+  error: Type.Union([Type.String(), Type.Null()]),
+  result: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+  backend: Type.Union([Type.String(), Type.Null()]),
+  workerHost: Type.Union([Type.String(), Type.Null()]),
+  cancelRequested: Type.Boolean(),
+  createdAt: Type.String({ format: 'date-time' }),
+  startedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+});
+
+export const JobDetail = Type.Intersect([
+  Job,
+  Type.Object({
+    latestMetrics: Type.Array(Metric),
+    artifacts: Type.Array(Artifact),
+  }),
+]);
+
+export const Page = <T extends Parameters<typeof Type.Array>[0]>(item: T) =>
+  Type.Object({ items: Type.Array(item), total: Type.Integer(), limit: Type.Integer(), offset: Type.Integer() });
+
+export const Pagination = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+    offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+  },
+  { additionalProperties: false },
+);
+
+export type JobCreateBody = Static<typeof JobCreate>;

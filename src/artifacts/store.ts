@@ -1,0 +1,65 @@
+/**
+ * Artifact storage: an interface with a local-directory implementation.
+ * Files are written to a temp name, fsynced, renamed, and only then
+ * recorded; reads verify the sha256.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { writeFileAtomic } from '../cpc/checkpoint.js';
+
+export interface StoredObject {
+  uri: string;
+  bytes: number;
+  sha256: string;
+}
+
+export interface ArtifactStore {
+  put(key: string, bytes: Uint8Array): Promise<StoredObject>;
+  /** the bytes, verified against the expected sha256 */
+  get(uri: string, sha256: string): Promise<Uint8Array>;
+}
+
+export class ChecksumMismatch extends Error {
+  constructor(uri: string) {
+    super(`artifact ${uri} does not match its recorded sha256`);
+    this.name = 'ChecksumMismatch';
+  }
+}
+
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+export class LocalArtifactStore implements ArtifactStore {
+  constructor(private readonly root: string) {
+    mkdirSync(root, { recursive: true });
+  }
+
+  private pathOf(key: string): string {
+    const path = resolve(this.root, key);
+    if (!path.startsWith(resolve(this.root) + sep)) throw new Error(`artifact key escapes the store: ${key}`);
+    return path;
+  }
+
+  async put(key: string, bytes: Uint8Array): Promise<StoredObject> {
+    const path = this.pathOf(key);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileAtomic(path, bytes);
+    return { uri: `file:${relative(this.root, path)}`, bytes: bytes.length, sha256: sha256Hex(bytes) };
+  }
+
+  async get(uri: string, sha256: string): Promise<Uint8Array> {
+    if (!uri.startsWith('file:')) throw new Error(`not a local artifact uri: ${uri}`);
+    const path = this.pathOf(uri.slice('file:'.length));
+    if (!existsSync(path)) throw new Error(`artifact ${uri} is missing from the store`);
+    const bytes = readFileSync(path);
+    if (sha256Hex(bytes) !== sha256) throw new ChecksumMismatch(uri);
+    return bytes;
+  }
+
+  /** the directory a job can use as its working run directory */
+  runDir(jobId: string): string {
+    return join(this.root, 'runs', jobId);
+  }
+}

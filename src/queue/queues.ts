@@ -1,0 +1,51 @@
+/** BullMQ queues of the service: names, connections and job options in one place. */
+import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
+import { Redis, type RedisOptions } from 'ioredis';
+
+export const JOB_KINDS = ['cpc', 'probe'] as const;
+export type JobKindName = (typeof JOB_KINDS)[number];
+
+/** BullMQ needs maxRetriesPerRequest: null on blocking connections. */
+export function redisConnection(url: string, extra: RedisOptions = {}): Redis {
+  return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, ...extra });
+}
+
+export function queueName(kind: JobKindName): string {
+  return `${kind}-jobs`;
+}
+
+export function jobOptions(jobId: string, priority: number): JobsOptions {
+  return {
+    jobId,
+    // BullMQ: 1 is the highest priority; our API takes 0..100 with higher = sooner
+    priority: Math.max(1, 101 - priority),
+    attempts: 3,
+    backoff: { type: 'exponential', delay: 2000 },
+    removeOnComplete: { age: 7 * 24 * 3600 },
+    removeOnFail: { age: 30 * 24 * 3600 },
+  };
+}
+
+export interface Queues {
+  queues: Record<JobKindName, Queue>;
+  events: Record<JobKindName, QueueEvents>;
+  connection: Redis;
+  close(): Promise<void>;
+}
+
+export function createQueues(redisUrl: string, prefix: string): Queues {
+  const connection = redisConnection(redisUrl);
+  const queues = Object.fromEntries(JOB_KINDS.map((k) => [k, new Queue(queueName(k), { connection, prefix })])) as Record<JobKindName, Queue>;
+  const events = Object.fromEntries(
+    JOB_KINDS.map((k) => [k, new QueueEvents(queueName(k), { connection: redisConnection(redisUrl), prefix })]),
+  ) as Record<JobKindName, QueueEvents>;
+  return {
+    queues,
+    events,
+    connection,
+    async close() {
+      await Promise.all([...Object.values(events).map((e) => e.close()), ...Object.values(queues).map((q) => q.close())]);
+      connection.disconnect();
+    },
+  };
+}

@@ -1,0 +1,112 @@
+/** Job records: creation with idempotency, the status transitions, metrics and artifacts. */
+import { createHash, randomUUID } from 'node:crypto';
+import type { Db } from './db.js';
+import type { JobKind, JobStatus, ArtifactKind } from '../generated/prisma/client.js';
+import type { StoredObject } from '../artifacts/store.js';
+
+export const FINAL_STATUSES: JobStatus[] = ['succeeded', 'failed', 'cancelled'];
+
+export function stableHash(value: unknown): string {
+  const canonical = (v: unknown): unknown =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.keys(v as object).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]))
+      : Array.isArray(v)
+        ? v.map(canonical)
+        : v;
+  return createHash('sha256').update(JSON.stringify(canonical(value))).digest('hex');
+}
+
+/** A job id derived from the Idempotency-Key (the same key always names the same job), else random. */
+export function jobIdFor(idempotencyKey: string | undefined): string {
+  return idempotencyKey ? `job_${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 24)}` : `job_${randomUUID().replace(/-/g, '').slice(0, 24)}`;
+}
+
+export interface NewJob {
+  kind: JobKind;
+  config: object;
+  seed: number;
+  experimentId?: string | null;
+  priority: number;
+  idempotencyKey?: string;
+  parentJobId?: string | null;
+  totalSteps: number;
+}
+
+export class IdempotencyConflict extends Error {
+  constructor() {
+    super('this Idempotency-Key was used with a different request body');
+    this.name = 'IdempotencyConflict';
+  }
+}
+
+/** Create the job, or return the existing one for the same Idempotency-Key and body. */
+export async function createJob(db: Db, input: NewJob): Promise<{ job: Awaited<ReturnType<Db['job']['create']>>; created: boolean }> {
+  const requestHash = stableHash({ kind: input.kind, config: input.config, experimentId: input.experimentId ?? null, priority: input.priority, parent: input.parentJobId ?? null });
+  const id = jobIdFor(input.idempotencyKey);
+  if (input.idempotencyKey) {
+    const existing = await db.job.findUnique({ where: { id } });
+    if (existing) {
+      if (existing.requestHash !== requestHash) throw new IdempotencyConflict();
+      return { job: existing, created: false };
+    }
+  }
+  try {
+    const job = await db.job.create({
+      data: {
+        id,
+        kind: input.kind,
+        config: input.config,
+        configHash: stableHash(input.config),
+        seed: input.seed,
+        experimentId: input.experimentId ?? null,
+        priority: input.priority,
+        idempotencyKey: input.idempotencyKey ?? null,
+        requestHash,
+        parentJobId: input.parentJobId ?? null,
+        totalSteps: input.totalSteps,
+      },
+    });
+    return { job, created: true };
+  } catch (err) {
+    // a concurrent request with the same key won the insert
+    if ((err as { code?: string }).code === 'P2002' && input.idempotencyKey) return createJob(db, input);
+    throw err;
+  }
+}
+
+export async function markRunning(db: Db, id: string, attempt: number, host: string, backend: string): Promise<boolean> {
+  const r = await db.job.updateMany({
+    where: { id, status: { in: ['queued', 'running'] } },
+    data: { status: 'running', attempts: attempt, workerHost: host, backend, startedAt: new Date(), error: null },
+  });
+  return r.count === 1;
+}
+
+export async function finish(db: Db, id: string, status: JobStatus, fields: { error?: string; result?: object } = {}): Promise<void> {
+  await db.job.updateMany({
+    where: { id, status: { notIn: FINAL_STATUSES } },
+    data: { status, finishedAt: new Date(), error: fields.error ?? null, ...(fields.result ? { result: fields.result } : {}), ...(status === 'succeeded' ? { progress: 1 } : {}) },
+  });
+}
+
+export interface MetricRow {
+  step: number;
+  epoch: number;
+  split: string;
+  name: string;
+  value: number;
+}
+
+/** Idempotent: a retried attempt that re-reports a step does not duplicate rows. */
+export async function recordMetrics(db: Db, jobId: string, rows: MetricRow[]): Promise<void> {
+  const finite = rows.filter((r) => Number.isFinite(r.value));
+  if (finite.length) await db.metricPoint.createMany({ data: finite.map((r) => ({ jobId, ...r })), skipDuplicates: true });
+}
+
+export async function recordArtifact(db: Db, jobId: string, kind: ArtifactKind, name: string, stored: StoredObject) {
+  return db.artifact.upsert({
+    where: { jobId_kind_name: { jobId, kind, name } },
+    create: { jobId, kind, name, uri: stored.uri, bytes: BigInt(stored.bytes), sha256: stored.sha256 },
+    update: { uri: stored.uri, bytes: BigInt(stored.bytes), sha256: stored.sha256 },
+  });
+}

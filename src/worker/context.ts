@@ -1,0 +1,26 @@
+/** What a sandboxed processor needs, created once per child process. */
+import { hostname } from 'node:os';
+import { loadConfig, type ServiceConfig } from '../config.js';
+import { createDb, type Db } from '../store/db.js';
+import { LocalArtifactStore } from '../artifacts/store.js';
+import { initBackend, type BackendInfo } from '../cpc/backend.js';
+
+export interface ProcessorContext {
+  config: ServiceConfig;
+  db: Db;
+  store: LocalArtifactStore;
+  backend: BackendInfo;
+  host: string;
+}
+
+let context: Promise<ProcessorContext> | null = null;
+
+export function processorContext(): Promise<ProcessorContext> {
+  context ??= (async () => {
+    const config = loadConfig();
+    const db = createDb({ databaseUrl: config.DATABASE_URL, queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS, connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS, poolSize: 3 });
+    const backend = await initBackend(config.CPC_BACKEND);
+    return { config, db, store: new LocalArtifactStore(config.ARTIFACT_DIR), backend, host: hostname() };
+  })();
+  return context;
+}

@@ -1,0 +1,117 @@
+/**
+ * Sandboxed BullMQ processor (runs in a child process) for CPC training
+ * jobs: trains the run in the job's working directory (resuming from its
+ * last checkpoint on a retry), streams progress and metrics, stores the
+ * checkpoint, encoder and manifest as artifacts, and records the outcome.
+ */
+import type { SandboxedJob } from 'bullmq';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { processorContext } from './context.js';
+import { trainRun } from '../cpc/runs.js';
+import { resolveConfig, type CpcConfigInput } from '../cpc/config.js';
+import { TrainingCancelled } from '../cpc/trainer.js';
+import { finish, markRunning, recordArtifact, recordMetrics, type MetricRow } from '../store/jobs.js';
+import type { ArtifactKind } from '../generated/prisma/client.js';
+
+export interface CpcJobData {
+  jobId: string;
+}
+
+const FILES: Array<[ArtifactKind, string]> = [
+  ['encoder', 'encoder/model.json'],
+  ['encoder', 'encoder/weights.bin'],
+  ['checkpoint', 'checkpoint/checkpoint.json'],
+  ['checkpoint', 'checkpoint/checkpoint.bin'],
+  ['cpc', 'manifest.json'],
+];
+
+export default async function processCpcJob(job: SandboxedJob<CpcJobData>): Promise<unknown> {
+  const ctx = await processorContext();
+  const { db, store } = ctx;
+  const { jobId } = job.data;
+  const row = await db.job.findUnique({ where: { id: jobId } });
+  if (!row) throw new Error(`job ${jobId} is not in the database`);
+  if (row.cancelRequested || row.status === 'cancelled') {
+    await finish(db, jobId, 'cancelled');
+    return { cancelled: true };
+  }
+  await markRunning(db, jobId, job.attemptsMade + 1, ctx.host, ctx.backend.name);
+  const config = resolveConfig({ ...(row.config as CpcConfigInput), workers: ctx.config.TRAIN_WORKERS });
+  const runDir = join(ctx.config.ARTIFACT_DIR, 'work', jobId);
+
+  // writes are chained so they stay ordered and are all awaited before the outcome is recorded
+  let writes: Promise<unknown> = Promise.resolve();
+  const later = (f: () => Promise<unknown>) => (writes = writes.then(f).catch((err) => job.log(`metric write failed: ${(err as Error).message}`)));
+
+  const abort = new AbortController();
+  const poll = setInterval(() => {
+    db.job
+      .findUnique({ where: { id: jobId }, select: { cancelRequested: true } })
+      .then((r) => r?.cancelRequested && abort.abort())
+      .catch(() => undefined);
+  }, 1000);
+  try {
+    const manifest = await trainRun({
+      config,
+      outDir: runDir,
+      resume: true,
+      signal: abort.signal,
+      callbacks: {
+        onStep: (p) => {
+          const every = ctx.config.METRICS_EVERY;
+          if (p.step % every !== 0 && p.step !== p.totalSteps) return;
+          const epoch = p.epoch;
+          const rows: MetricRow[] = [
+            { step: p.step, epoch, split: 'train', name: 'loss', value: p.loss },
+            { step: p.step, epoch, split: 'train', name: 'accuracy', value: p.accuracy },
+            { step: p.step, epoch, split: 'train', name: 'chance', value: p.chance },
+            { step: p.step, epoch, split: 'train', name: 'learning_rate', value: p.learningRate },
+            { step: p.step, epoch, split: 'train', name: 'images_per_sec', value: p.imagesPerSec },
+          ];
+          later(async () => {
+            await recordMetrics(db, jobId, rows);
+            await db.job.update({ where: { id: jobId }, data: { step: p.step, totalSteps: p.totalSteps, progress: p.step / p.totalSteps } });
+            await job.updateProgress({ step: p.step, totalSteps: p.totalSteps, loss: p.loss, accuracy: p.accuracy, chance: p.chance, imagesPerSec: p.imagesPerSec });
+          });
+        },
+        onEpoch: (e) => {
+          const rows: MetricRow[] = [
+            { step: e.step, epoch: e.epoch, split: 'valid', name: 'loss', value: e.validLoss },
+            { step: e.step, epoch: e.epoch, split: 'valid', name: 'accuracy', value: e.validAccuracy },
+            { step: e.step, epoch: e.epoch, split: 'valid', name: 'chance', value: e.chance },
+            { step: e.step, epoch: e.epoch, split: 'train_epoch', name: 'loss', value: e.trainLoss },
+            { step: e.step, epoch: e.epoch, split: 'train_epoch', name: 'accuracy', value: e.trainAccuracy },
+          ];
+          later(() => recordMetrics(db, jobId, rows));
+        },
+      },
+    });
+    await writes;
+    for (const [kind, file] of FILES) {
+      const path = join(runDir, file);
+      if (!existsSync(path)) continue;
+      const stored = await store.put(`jobs/${jobId}/${file}`, readFileSync(path));
+      await recordArtifact(db, jobId, kind, file, stored);
+    }
+    const test = manifest.result?.test;
+    if (test) {
+      await recordMetrics(db, jobId, [
+        { step: manifest.result!.steps, epoch: config.epochs, split: 'test', name: 'loss', value: test.loss },
+        { step: manifest.result!.steps, epoch: config.epochs, split: 'test', name: 'accuracy', value: test.accuracy },
+        { step: manifest.result!.steps, epoch: config.epochs, split: 'test', name: 'chance', value: test.chance },
+      ]);
+    }
+    await finish(db, jobId, 'succeeded', { result: manifest.result as object });
+    return manifest.result;
+  } catch (err) {
+    await writes;
+    if (err instanceof TrainingCancelled) {
+      await finish(db, jobId, 'cancelled');
+      return { cancelled: true, step: err.step };
+    }
+    throw err;
+  } finally {
+    clearInterval(poll);
+  }
+}
