@@ -63,7 +63,12 @@ start_postgres() {
   local initdb pg_ctl port
   initdb=$(pg_bin initdb); pg_ctl=$(pg_bin pg_ctl)
   mkdir -p "$PG_DIR"
-  if [ "$(id -u)" -eq 0 ]; then as_pg true; chown -R postgres "$PG_DIR"; chmod 700 "$PG_DIR"; fi
+  if [ "$(id -u)" -eq 0 ]; then
+    as_pg true
+    chmod a+x "$DIR" # the postgres user must be able to traverse to its data
+    chown -R postgres "$PG_DIR"
+    chmod 700 "$PG_DIR"
+  fi
   if [ ! -f "$PG_DIR/data/PG_VERSION" ]; then
     log "initialising PostgreSQL in $PG_DIR/data"
     as_pg "$initdb" -D "$PG_DIR/data" -U cpc -A trust -E UTF8 --no-locale >/dev/null

@@ -173,6 +173,9 @@ export async function trainCpc(options: TrainOptions): Promise<TrainResult> {
 
     let completed = true;
     while (step < totalSteps) {
+      // let timers and I/O run between steps (cancellation polls, progress writes):
+      // a single-thread step resolves without ever returning to the event loop
+      await new Promise((resolve) => setImmediate(resolve));
       if (signal?.aborted) {
         await checkpoint();
         throw new TrainingCancelled(step);

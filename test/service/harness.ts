@@ -1,0 +1,104 @@
+/**
+ * Real services for integration tests: Redis and PostgreSQL started by
+ * scripts/services.sh in a temporary directory on free ports, the API
+ * in-process on a free port, and a worker as a separate process.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { loadConfig, type ServiceConfig } from '../../src/config.js';
+import { migrate } from '../../src/store/migrate.js';
+import { buildApp } from '../../src/api/app.js';
+
+const root = join(import.meta.dirname, '..', '..');
+
+export interface Harness {
+  baseUrl: string;
+  config: ServiceConfig;
+  env: NodeJS.ProcessEnv;
+  app: FastifyInstance;
+  worker: ChildProcess;
+  workerLog: string[];
+  stop(): Promise<void>;
+}
+
+function startServices(dir: string): Record<string, string> {
+  const r = spawnSync('bash', [join(root, 'scripts', 'services.sh'), 'start'], { env: { ...process.env, CPC_LOCAL_DIR: dir }, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`services.sh start failed: ${r.stderr}`);
+  return Object.fromEntries([...r.stdout.matchAll(/export (\w+)=(\S+)/g)].map((m) => [m[1], m[2]]));
+}
+
+export function startWorker(env: NodeJS.ProcessEnv, log: string[]): ChildProcess {
+  const worker = spawn(process.execPath, ['--import', 'tsx', join(root, 'src', 'worker.ts')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  worker.stdout!.on('data', (d) => log.push(String(d)));
+  worker.stderr!.on('data', (d) => log.push(String(d)));
+  return worker;
+}
+
+export async function startHarness(): Promise<Harness> {
+  const dir = mkdtempSync(join(tmpdir(), 'cpc-service-'));
+  const urls = startServices(dir);
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...urls,
+    ARTIFACT_DIR: join(dir, 'artifacts'),
+    LOG_LEVEL: 'warn',
+    CPC_BACKEND: 'wasm',
+    TRAIN_WORKERS: '1',
+    METRICS_EVERY: '2',
+    QUEUE_PREFIX: 'cpctest',
+    PORT: '0',
+  };
+  const config = loadConfig(env);
+  await migrate(config.DATABASE_URL);
+  const app = await buildApp(config, { logger: false });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  const workerLog: string[] = [];
+  const harness: Harness = {
+    baseUrl: `http://127.0.0.1:${port}`,
+    config,
+    env,
+    app,
+    worker: startWorker(env, workerLog),
+    workerLog,
+    async stop() {
+      harness.worker.kill('SIGTERM');
+      await new Promise((r) => setTimeout(r, 500));
+      harness.worker.kill('SIGKILL');
+      await app.close();
+      spawnSync('bash', [join(root, 'scripts', 'services.sh'), 'stop'], { env: { ...process.env, CPC_LOCAL_DIR: dir } });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return harness;
+}
+
+export async function api(h: Harness, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(h.baseUrl + path, {
+    method,
+    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json: any = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    json = null;
+  }
+  return { status: res.status, json, text, headers: res.headers };
+}
+
+export async function waitFor<T>(what: string, f: () => Promise<T | null | undefined | false>, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
