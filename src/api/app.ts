@@ -11,6 +11,7 @@ import health from './routes/health.js';
 import experiments from './routes/experiments.js';
 import jobs from './routes/jobs.js';
 import artifacts from './routes/artifacts.js';
+import models from './routes/models.js';
 import { ErrorBody } from './schemas.js';
 
 export const OPENAPI_INFO = {
@@ -37,5 +38,6 @@ export async function buildApp(config: ServiceConfig, options: { logger?: boolea
   await app.register(experiments);
   await app.register(jobs);
   await app.register(artifacts);
+  await app.register(models);
   return app;
 }

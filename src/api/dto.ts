@@ -1,5 +1,5 @@
 /** Database rows -> API bodies (ISO dates, numbers instead of BigInt). */
-import type { Artifact, Experiment, Job, MetricPoint } from '../generated/prisma/client.js';
+import type { Artifact, Experiment, Job, MetricPoint, Model } from '../generated/prisma/client.js';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
@@ -25,6 +25,7 @@ export function jobDto(j: Job) {
     result: (j.result as Record<string, unknown> | null) ?? null,
     backend: j.backend,
     workerHost: j.workerHost,
+    parentJobId: j.parentJobId,
     cancelRequested: j.cancelRequested,
     createdAt: j.createdAt.toISOString(),
     startedAt: iso(j.startedAt),
@@ -38,4 +39,16 @@ export function artifactDto(a: Artifact) {
 
 export function metricDto(m: MetricPoint) {
   return { step: m.step, epoch: m.epoch, split: m.split, name: m.name, value: m.value, time: m.time.toISOString() };
+}
+
+export function modelDto(m: Model & { job: { parentJobId: string | null } }) {
+  return {
+    name: m.name,
+    version: m.version,
+    jobId: m.jobId,
+    cpcJobId: m.job.parentJobId ?? '',
+    head: m.head,
+    metrics: m.metrics as Record<string, unknown>,
+    createdAt: m.createdAt.toISOString(),
+  };
 }

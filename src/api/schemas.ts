@@ -70,15 +70,42 @@ export const CpcJobConfig = Type.Object(
   { additionalProperties: false },
 );
 
-export const JobCreate = Type.Object(
+export const ProbeJobConfig = Type.Object(
+  {
+    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2147483647 })),
+    trainImages: Type.Optional(Type.Integer({ minimum: 100, maximum: 50000 })),
+    testImages: Type.Optional(Type.Integer({ minimum: 100, maximum: 10000 })),
+    epochs: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+    batchSize: Type.Optional(Type.Integer({ minimum: 8, maximum: 1024 })),
+    learningRate: Type.Optional(Type.Number({ minimum: 1e-6, maximum: 1 })),
+  },
+  { additionalProperties: false },
+);
+
+const Priority = Type.Optional(Type.Integer({ minimum: 0, maximum: 100, description: 'higher runs sooner (default 50)' }));
+
+export const CpcJobCreate = Type.Object(
   {
     kind: Type.Literal('cpc'),
     experimentId: Type.Optional(Type.String({ format: 'uuid' })),
     config: Type.Optional(CpcJobConfig),
-    priority: Type.Optional(Type.Integer({ minimum: 0, maximum: 100, default: 50 })),
+    priority: Priority,
   },
   { additionalProperties: false },
 );
+
+export const ProbeJobCreate = Type.Object(
+  {
+    kind: Type.Literal('probe'),
+    cpcJobId: Type.String({ minLength: 1, maxLength: 100, description: 'the succeeded CPC job whose encoder is frozen' }),
+    experimentId: Type.Optional(Type.String({ format: 'uuid' })),
+    config: Type.Optional(ProbeJobConfig),
+    priority: Priority,
+  },
+  { additionalProperties: false },
+);
+
+export const JobCreate = Type.Union([CpcJobCreate, ProbeJobCreate]);
 
 export const JobStatus = Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('succeeded'), Type.Literal('failed'), Type.Literal('cancelled')]);
 
@@ -117,6 +144,7 @@ export const Job = Type.Object({
   result: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
   backend: Type.Union([Type.String(), Type.Null()]),
   workerHost: Type.Union([Type.String(), Type.Null()]),
+  parentJobId: Type.Union([Type.String(), Type.Null()]),
   cancelRequested: Type.Boolean(),
   createdAt: Type.String({ format: 'date-time' }),
   startedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
@@ -143,3 +171,47 @@ export const Pagination = Type.Object(
 );
 
 export type JobCreateBody = Static<typeof JobCreate>;
+
+export const ModelRegister = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' }),
+    jobId: Type.String({ minLength: 1, maxLength: 100, description: 'a succeeded probe job' }),
+    head: Type.Optional(Type.Union([Type.Literal('mlp'), Type.Literal('linear')], { description: 'default mlp' })),
+  },
+  { additionalProperties: false },
+);
+
+export const Model = Type.Object({
+  name: Type.String(),
+  version: Type.Integer(),
+  jobId: Type.String(),
+  cpcJobId: Type.String(),
+  head: Type.String(),
+  metrics: Type.Record(Type.String(), Type.Unknown()),
+  createdAt: Type.String({ format: 'date-time' }),
+});
+
+const Pixel = Type.Number();
+export const ImageInstance = Type.Union([
+  Type.Array(Type.Array(Pixel, { minItems: 1, maxItems: 64 }), { minItems: 1, maxItems: 64, description: '28x28 grey, values 0..255 (or 0..1)' }),
+  Type.Array(Type.Array(Type.Array(Pixel, { minItems: 3, maxItems: 3 }), { minItems: 1, maxItems: 64 }), { minItems: 1, maxItems: 64, description: 'size x size x 3 RGB, values 0..255' }),
+  Type.Object({ png: Type.String({ maxLength: 2_000_000, description: 'base64 PNG' }) }, { additionalProperties: false }),
+]);
+
+export const PredictRequest = Type.Object(
+  {
+    instances: Type.Array(ImageInstance, { minItems: 1, maxItems: 256 }),
+    version: Type.Optional(Type.Integer({ minimum: 1 })),
+    embedding: Type.Optional(Type.Boolean({ default: false })),
+  },
+  { additionalProperties: false },
+);
+
+export const Prediction = Type.Object({
+  digit: Type.Integer({ minimum: 0, maximum: 9 }),
+  probabilities: Type.Array(Type.Number(), { minItems: 10, maxItems: 10 }),
+  embedding: Type.Optional(Type.Array(Type.Number())),
+});
+
+export const PredictResponse = Type.Object({ model: Type.String(), version: Type.Integer(), predictions: Type.Array(Prediction) });
+export const EmbedResponse = Type.Object({ model: Type.String(), version: Type.Integer(), embeddings: Type.Array(Type.Array(Type.Number())) });

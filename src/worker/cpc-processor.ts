@@ -5,13 +5,13 @@
  * checkpoint, encoder and manifest as artifacts, and records the outcome.
  */
 import type { SandboxedJob } from 'bullmq';
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { processorContext } from './context.js';
 import { trainRun } from '../cpc/runs.js';
 import { resolveConfig, type CpcConfigInput } from '../cpc/config.js';
 import { TrainingCancelled } from '../cpc/trainer.js';
-import { finish, markRunning, recordArtifact, recordMetrics, type MetricRow } from '../store/jobs.js';
+import { finish, markRunning, recordMetrics, type MetricRow } from '../store/jobs.js';
+import { storeRunFiles } from './run-files.js';
 import type { ArtifactKind } from '../generated/prisma/client.js';
 
 export interface CpcJobData {
@@ -28,7 +28,7 @@ const FILES: Array<[ArtifactKind, string]> = [
 
 export default async function processCpcJob(job: SandboxedJob<CpcJobData>): Promise<unknown> {
   const ctx = await processorContext();
-  const { db, store } = ctx;
+  const { db } = ctx;
   const { jobId } = job.data;
   const row = await db.job.findUnique({ where: { id: jobId } });
   if (!row) throw new Error(`job ${jobId} is not in the database`);
@@ -88,12 +88,7 @@ export default async function processCpcJob(job: SandboxedJob<CpcJobData>): Prom
       },
     });
     await writes;
-    for (const [kind, file] of FILES) {
-      const path = join(runDir, file);
-      if (!existsSync(path)) continue;
-      const stored = await store.put(`jobs/${jobId}/${file}`, readFileSync(path));
-      await recordArtifact(db, jobId, kind, file, stored);
-    }
+    await storeRunFiles(ctx, jobId, runDir, FILES);
     const test = manifest.result?.test;
     if (test) {
       await recordMetrics(db, jobId, [

@@ -2,8 +2,12 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createHash } from 'node:crypto';
 import { startHarness, api, waitFor, type Harness } from './harness.js';
+import { loadDigits } from '../../src/cpc/mnist.js';
+import { digitPixels } from '../../src/cpc/images.js';
+import { encodePng } from '../../src/cpc/png.js';
 
 let h: Harness;
+let cpcJobId = '';
 
 beforeAll(async () => {
   h = await startHarness();
@@ -96,6 +100,62 @@ describe('cpc-service over HTTP', () => {
     }
     const listed = await api(h, 'GET', `/v1/jobs?experimentId=${exp.json.id}&status=succeeded`);
     expect(listed.json.items.map((j: any) => j.id)).toEqual([id]);
+    cpcJobId = id;
+  });
+
+  it('probes a finished CPC job, registers the model and serves predictions above chance (JSON and PNG)', async () => {
+    expect(cpcJobId).toBeTruthy();
+    const bad = await api(h, 'POST', '/v1/jobs', { kind: 'probe', cpcJobId: 'job_missing' });
+    expect(bad.status).toBe(404);
+    const probe = await api(h, 'POST', '/v1/jobs', { kind: 'probe', cpcJobId, config: { trainImages: 1000, testImages: 200, epochs: 5 } });
+    expect(probe.status).toBe(202);
+    expect(probe.json).toMatchObject({ kind: 'probe', parentJobId: cpcJobId, status: 'queued' });
+    const done = await waitFor('probe to succeed', async () => {
+      const r = await api(h, 'GET', `/v1/jobs/${probe.json.id}`);
+      if (r.json.status === 'failed') throw new Error(`probe failed: ${r.json.error}\n${h.workerLog.join('')}`);
+      return r.json.status === 'succeeded' && r.json;
+    });
+    expect(done.result).toMatchObject({ trainImages: 1000, testImages: 200 });
+    for (const source of ['cpc', 'randomEncoder', 'rawPixels']) expect(done.result[source].mlp).toBeGreaterThan(0.1);
+    expect(done.latestMetrics.map((m: any) => m.name)).toContain('cpc_mlp_accuracy');
+
+    expect((await api(h, 'POST', '/v1/models', { name: 'digits', jobId: cpcJobId })).status).toBe(422);
+    const v1 = await api(h, 'POST', '/v1/models', { name: 'digits', jobId: probe.json.id });
+    expect(v1.status).toBe(201);
+    expect(v1.json).toMatchObject({ name: 'digits', version: 1, head: 'mlp', cpcJobId });
+    const v2 = await api(h, 'POST', '/v1/models', { name: 'digits', jobId: probe.json.id, head: 'linear' });
+    expect(v2.json.version).toBe(2);
+    expect((await api(h, 'GET', '/v1/models')).json.items).toEqual([expect.objectContaining({ name: 'digits', version: 2 })]);
+    expect((await api(h, 'GET', '/v1/models/digits/versions/1')).json.head).toBe('mlp');
+    expect((await api(h, 'GET', '/v1/models/digits/versions/9')).status).toBe(404);
+
+    // 50 known test digits, as JSON arrays and as PNGs
+    const data = loadDigits().splits.test;
+    const indices = Array.from({ length: 50 }, (_, i) => i);
+    const grey = indices.map((i) => Array.from({ length: 28 }, (_, y) => Array.from(digitPixels(data, i).subarray(y * 28, y * 28 + 28))));
+    const json = await api(h, 'POST', '/v1/models/digits/predict', { instances: grey, version: 1, embedding: true });
+    expect(json.status).toBe(200);
+    expect(json.json.version).toBe(1);
+    const hits = json.json.predictions.filter((p: any, i: number) => p.digit === data.labels[i]).length;
+    expect(hits / 50).toBeGreaterThan(0.3);
+    expect(json.json.predictions[0].embedding).toHaveLength(16);
+    const pngs = indices.slice(0, 5).map((i) => ({ png: encodePng(28, 28, Uint8Array.from(Array.from(digitPixels(data, i)).flatMap((v) => [v, v, v]))).toString('base64') }));
+    const viaPng = await api(h, 'POST', '/v1/models/digits/predict', { instances: pngs, version: 1 });
+    expect(viaPng.json.predictions.map((p: any) => p.digit)).toEqual(json.json.predictions.slice(0, 5).map((p: any) => p.digit));
+    const embed = await api(h, 'POST', '/v1/models/digits/embed', { instances: grey.slice(0, 2) });
+    expect(embed.json.embeddings).toHaveLength(2);
+
+    for (const [body, status] of [
+      [{ instances: [[[1, 2, 3]]] }, 400],
+      [{ instances: [{ png: 'aGVsbG8=' }] }, 400],
+      [{ instances: [] }, 400],
+      [{ instances: grey.slice(0, 1), extra: true }, 400],
+    ] as const) {
+      const r = await api(h, 'POST', '/v1/models/digits/predict', body);
+      expect(r.status, JSON.stringify(body).slice(0, 80)).toBe(status);
+      expectErrorBody(r.json);
+    }
+    expect((await api(h, 'POST', '/v1/models/nope/predict', { instances: grey.slice(0, 1) })).status).toBe(404);
   });
 
   it('cancels a running and a queued job; the worker is free again afterwards', async () => {

@@ -4,7 +4,8 @@ import { ErrorBody, Id, Job, JobCreate, JobDetail, JobStatus, Metric, Page } fro
 import { artifactDto, jobDto, metricDto } from '../dto.js';
 import { HttpError } from '../plugins/errors.js';
 import { resolveConfig, stepsPerEpoch, ConfigError, type CpcConfigInput } from '../../cpc/config.js';
-import { createJob, finish, IdempotencyConflict, FINAL_STATUSES } from '../../store/jobs.js';
+import { createJob, finish, IdempotencyConflict, FINAL_STATUSES, type NewJob } from '../../store/jobs.js';
+import { DEFAULT_PROBE } from '../../cpc/probe.js';
 import { jobOptions } from '../../queue/queues.js';
 
 /** the vendored MNIST training split; jobs train on it */
@@ -20,38 +21,43 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['jobs'],
         headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) }),
         body: JobCreate,
-        response: { 202: Job, 400: ErrorBody, 404: ErrorBody, 422: ErrorBody },
+        response: { 202: Job, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody },
       },
     },
     async (req, reply) => {
       const body = req.body;
-      let config;
-      try {
-        config = resolveConfig((body.config ?? {}) as CpcConfigInput);
-      } catch (err) {
-        if (err instanceof ConfigError) throw new HttpError(400, err.message);
-        throw err;
-      }
       if (body.experimentId && !(await app.db.experiment.findUnique({ where: { id: body.experimentId } }))) {
         throw new HttpError(404, `no experiment ${body.experimentId}`);
       }
-      const { dataDir: _ignored, ...stored } = config;
+      const common = { experimentId: body.experimentId, priority: body.priority ?? 50, idempotencyKey: req.headers['idempotency-key'] };
+      let input: NewJob;
+      if (body.kind === 'cpc') {
+        let config;
+        try {
+          config = resolveConfig((body.config ?? {}) as CpcConfigInput);
+        } catch (err) {
+          if (err instanceof ConfigError) throw new HttpError(400, err.message);
+          throw err;
+        }
+        const { dataDir: _ignored, ...stored } = config;
+        input = { ...common, kind: 'cpc', config: stored, seed: config.seed, totalSteps: stepsPerEpoch(config, TRAIN_IMAGES) * config.epochs };
+      } else {
+        const parent = await app.db.job.findUnique({ where: { id: body.cpcJobId } });
+        if (!parent) throw new HttpError(404, `no job ${body.cpcJobId}`);
+        if (parent.kind !== 'cpc') throw new HttpError(422, `job ${parent.id} is a ${parent.kind} job, not a CPC job`);
+        if (parent.status !== 'succeeded') throw new HttpError(409, `CPC job ${parent.id} is ${parent.status}; a probe needs a succeeded CPC job`);
+        const { leakyAlpha: _fromTheEncoder, ...probeDefaults } = DEFAULT_PROBE;
+        const config = { ...probeDefaults, seed: parent.seed, ...(body.config ?? {}) };
+        input = { ...common, kind: 'probe', config, seed: config.seed, parentJobId: parent.id, totalSteps: 0 };
+      }
       let result;
       try {
-        result = await createJob(app.db, {
-          kind: 'cpc',
-          config: stored,
-          seed: config.seed,
-          experimentId: body.experimentId,
-          priority: body.priority ?? 50,
-          idempotencyKey: req.headers['idempotency-key'],
-          totalSteps: stepsPerEpoch(config, TRAIN_IMAGES) * config.epochs,
-        });
+        result = await createJob(app.db, input);
       } catch (err) {
         if (err instanceof IdempotencyConflict) throw new HttpError(422, err.message);
         throw err;
       }
-      if (result.created) await app.queues.queues.cpc.add('train', { jobId: result.job.id }, jobOptions(result.job.id, result.job.priority));
+      if (result.created) await app.queues.queues[input.kind].add(input.kind, { jobId: result.job.id }, jobOptions(result.job.id, result.job.priority));
       return reply.status(202).send(jobDto(result.job));
     },
   );
