@@ -12,6 +12,8 @@ import experiments from './routes/experiments.js';
 import jobs from './routes/jobs.js';
 import artifacts from './routes/artifacts.js';
 import models from './routes/models.js';
+import events from './routes/events.js';
+import metrics from './routes/metrics.js';
 import { ErrorBody } from './schemas.js';
 
 export const OPENAPI_INFO = {
@@ -34,10 +36,12 @@ export async function buildApp(config: ServiceConfig, options: { logger?: boolea
   await app.register(swagger, { openapi: { openapi: '3.0.3', info: OPENAPI_INFO } });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(services, { config });
+  await app.register(metrics);
   await app.register(health);
   await app.register(experiments);
   await app.register(jobs);
   await app.register(artifacts);
   await app.register(models);
+  await app.register(events);
   return app;
 }

@@ -177,7 +177,42 @@ describe('cpc-service over HTTP', () => {
     expect(cancelled.step).toBeLessThan(2000);
     expect((await api(h, 'POST', `/v1/jobs/${long.json.id}/cancel`)).status).toBe(409);
 
+    // retry resumes from the checkpoint written at cancellation, not from step 0
+    const retried = await api(h, 'POST', `/v1/jobs/${long.json.id}/retry`);
+    expect(retried.status).toBe(202);
+    expect(retried.json.status).toBe('queued');
+    const resumed = await waitFor('retried job to make progress', async () => {
+      const r = await api(h, 'GET', `/v1/jobs/${long.json.id}`);
+      return r.json.status === 'running' && r.json.step > cancelled.step && r.json;
+    });
+    const firstMetricStep = (await api(h, 'GET', `/v1/jobs/${long.json.id}/metrics?name=loss&split=train`)).json.items.map((m: any) => m.step);
+    expect(new Set(firstMetricStep).size).toBe(firstMetricStep.length); // no duplicated rows
+    expect(resumed.attempts).toBeGreaterThanOrEqual(1);
+    await api(h, 'POST', `/v1/jobs/${long.json.id}/cancel`);
+    await waitFor('retried job to stop', async () => (await api(h, 'GET', `/v1/jobs/${long.json.id}`)).json.status === 'cancelled', 30_000);
+    expect((await api(h, 'POST', `/v1/jobs/${cpcJobId}/retry`)).status).toBe(409);
+
     const next = await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: tinyConfig({ seed: 4 }) });
     await waitFor('the next job to succeed', async () => (await api(h, 'GET', `/v1/jobs/${next.json.id}`)).json.status === 'succeeded');
+  });
+
+  it('streams a job’s status, progress and metrics as Server-Sent Events until it ends', async () => {
+    const job = await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: tinyConfig({ seed: 5, stepsPerEpoch: 10 }) });
+    const res = await fetch(`${h.baseUrl}/v1/jobs/${job.json.id}/events`);
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    const text = await res.text(); // the server closes the stream after the final status
+    const events = [...text.matchAll(/event: (\w+)\ndata: (.*)\n\n/g)].map((m) => ({ event: m[1], data: JSON.parse(m[2]) }));
+    const kinds = new Set(events.map((e) => e.event));
+    expect([...kinds]).toEqual(expect.arrayContaining(['status', 'progress', 'metrics', 'end']));
+    expect(events.at(-1)).toEqual({ event: 'end', data: { status: 'succeeded' } });
+    expect(events.filter((e) => e.event === 'progress').at(-1)!.data.step).toBe(10);
+  });
+
+  it('exposes Prometheus metrics', async () => {
+    const r = await api(h, 'GET', '/metrics');
+    expect(r.status).toBe(200);
+    expect(r.text).toMatch(/cpc_jobs\{kind="cpc",status="succeeded"\} \d+/);
+    expect(r.text).toMatch(/cpc_queue_jobs\{queue="cpc",state="waiting"\} 0/);
+    expect(r.text).toMatch(/cpc_http_request_duration_seconds_bucket/);
   });
 });

@@ -144,6 +144,22 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
     const fresh = await app.db.job.findUniqueOrThrow({ where: { id: job.id } });
     return reply.status(202).send(jobDto(fresh));
   });
+
+  app.post('/v1/jobs/:id/retry', { schema: { tags: ['jobs'], params: JobParams, response: { 202: Job, 404: ErrorBody, 409: ErrorBody } } }, async (req, reply) => {
+    const job = await app.db.job.findUnique({ where: { id: req.params.id } });
+    if (!job) throw new HttpError(404, `no job ${req.params.id}`);
+    if (job.status !== 'failed' && job.status !== 'cancelled') throw new HttpError(409, `job ${job.id} is ${job.status}; only failed or cancelled jobs can be retried`);
+    const claimed = await app.db.job.updateMany({
+      where: { id: job.id, status: job.status },
+      data: { status: 'queued', cancelRequested: false, error: null, finishedAt: null },
+    });
+    if (claimed.count !== 1) throw new HttpError(409, `job ${job.id} changed while retrying; try again`);
+    const queue = app.queues.queues[job.kind];
+    await (await queue.getJob(job.id))?.remove().catch(() => undefined);
+    // a retried training job resumes from its last checkpoint
+    await queue.add(job.kind, { jobId: job.id }, jobOptions(job.id, job.priority));
+    return reply.status(202).send(jobDto(await app.db.job.findUniqueOrThrow({ where: { id: job.id } })));
+  });
 };
 
 export default jobs;

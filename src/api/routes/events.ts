@@ -1,0 +1,74 @@
+/**
+ * GET /v1/jobs/:id/events: Server-Sent Events for one job. Progress comes
+ * from BullMQ's QueueEvents (any worker, any machine); status changes and new
+ * metric rows from Postgres. The stream ends after the job's final status.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { ErrorBody, Id } from '../schemas.js';
+import { HttpError } from '../plugins/errors.js';
+import { jobDto, metricDto } from '../dto.js';
+import { FINAL_STATUSES } from '../../store/jobs.js';
+
+const events: FastifyPluginAsyncTypebox = async (app) => {
+  app.get(
+    '/v1/jobs/:id/events',
+    {
+      schema: {
+        tags: ['jobs'],
+        params: Type.Object({ id: Id }),
+        response: { 200: Type.String({ description: 'text/event-stream: events status, progress, metrics, end' }), 404: ErrorBody },
+      },
+    },
+    async (req, reply) => {
+      const job = await app.db.job.findUnique({ where: { id: req.params.id } });
+      if (!job) throw new HttpError(404, `no job ${req.params.id}`);
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': req.id });
+      const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      let lastStatus = job.status;
+      let lastMetricId = 0n;
+      let closed = false;
+      send('status', jobDto(job));
+
+      const queueEvents = app.queues.events[job.kind];
+      const onProgress = ({ jobId, data }: { jobId: string; data: unknown }) => {
+        if (jobId === job.id) send('progress', data);
+      };
+      queueEvents.on('progress', onProgress);
+
+      const finishStream = () => {
+        if (closed) return;
+        closed = true;
+        clearInterval(timer);
+        queueEvents.off('progress', onProgress);
+        res.end();
+      };
+      const poll = async () => {
+        const [fresh, metrics] = await Promise.all([
+          app.db.job.findUnique({ where: { id: job.id } }),
+          app.db.metricPoint.findMany({ where: { jobId: job.id, id: { gt: lastMetricId } }, orderBy: { id: 'asc' }, take: 500 }),
+        ]);
+        if (closed || !fresh) return;
+        if (metrics.length) {
+          lastMetricId = metrics[metrics.length - 1].id;
+          send('metrics', metrics.map(metricDto));
+        }
+        if (fresh.status !== lastStatus) {
+          lastStatus = fresh.status;
+          send('status', jobDto(fresh));
+        }
+        if (FINAL_STATUSES.includes(fresh.status)) {
+          send('end', { status: fresh.status });
+          finishStream();
+        }
+      };
+      const timer = setInterval(() => void poll().catch((err) => req.log.warn({ err }, 'event poll failed')), 500);
+      req.raw.on('close', finishStream);
+      await poll();
+    },
+  );
+};
+
+export default events;

@@ -1,0 +1,53 @@
+/** GET /metrics: Prometheus exposition (prom-client): queue depth, jobs by status, request latency. */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { Registry, Histogram, Gauge, collectDefaultMetrics } from 'prom-client';
+import fp from 'fastify-plugin';
+import { JOB_KINDS } from '../../queue/queues.js';
+
+const metrics: FastifyPluginAsyncTypebox = async (app) => {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'cpc_api_' });
+  const latency = new Histogram({
+    name: 'cpc_http_request_duration_seconds',
+    help: 'HTTP request latency',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'cpc_queue_jobs',
+    help: 'jobs in the BullMQ queues by state',
+    labelNames: ['queue', 'state'],
+    registers: [registry],
+    async collect() {
+      for (const kind of JOB_KINDS) {
+        const counts = await app.queues.queues[kind].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed');
+        for (const [state, n] of Object.entries(counts)) this.set({ queue: kind, state }, n);
+      }
+    },
+  });
+  new Gauge({
+    name: 'cpc_jobs',
+    help: 'jobs in Postgres by kind and status',
+    labelNames: ['kind', 'status'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const groups = await app.db.job.groupBy({ by: ['kind', 'status'], _count: { _all: true } });
+      for (const g of groups) this.set({ kind: g.kind, status: g.status }, g._count._all);
+    },
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    latency.observe({ method: req.method, route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
+
+  app.get('/metrics', { schema: { tags: ['health'], response: { 200: Type.String() } } }, async (_req, reply) => {
+    reply.header('content-type', registry.contentType);
+    return registry.metrics();
+  });
+};
+
+// not encapsulated: the latency hook must see every route
+export default fp(metrics);
