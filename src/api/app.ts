@@ -22,7 +22,11 @@ export const OPENAPI_INFO = {
   version: '0.1.0',
 };
 
-export async function buildApp(config: ServiceConfig, options: { logger?: boolean } = {}): Promise<FastifyInstance> {
+/**
+ * `offline` builds the routes without connecting to Postgres or Redis: only
+ * for producing the OpenAPI document.
+ */
+export async function buildApp(config: ServiceConfig, options: { logger?: boolean; offline?: boolean } = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger === false ? false : { level: config.LOG_LEVEL, redact: ['req.headers.authorization', 'req.headers["x-api-key"]'] },
     genReqId: (req) => (typeof req.headers['x-request-id'] === 'string' && req.headers['x-request-id'].length <= 100 ? req.headers['x-request-id'] : randomUUID()),
@@ -35,7 +39,8 @@ export async function buildApp(config: ServiceConfig, options: { logger?: boolea
   app.addSchema(ErrorBody);
   await app.register(swagger, { openapi: { openapi: '3.0.3', info: OPENAPI_INFO } });
   await app.register(swaggerUi, { routePrefix: '/docs' });
-  await app.register(services, { config });
+  app.decorate('config', config);
+  if (!options.offline) await app.register(services, { config });
   await app.register(metrics);
   await app.register(health);
   await app.register(experiments);

@@ -17,7 +17,6 @@ declare module 'fastify' {
 
 export default fp(async function services(app: FastifyInstance, opts: { config: ServiceConfig }) {
   const { config } = opts;
-  app.decorate('config', config);
   app.decorate('db', createDb({ databaseUrl: config.DATABASE_URL, queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS, connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS }));
   app.decorate('queues', createQueues(config.REDIS_URL, config.QUEUE_PREFIX));
   app.decorate('artifacts', new LocalArtifactStore(config.ARTIFACT_DIR));
