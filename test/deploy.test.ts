@@ -1,0 +1,46 @@
+/** The Docker files cannot run here: check that they agree with the code they deploy. */
+import { describe, it, expect } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { ConfigSchema } from '../src/config.js';
+
+const root = join(import.meta.dirname, '..');
+const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { merge: true });
+
+describe('docker-compose.yml and Dockerfiles', () => {
+  it('names postgres, redis, api, worker and a gpu-profile worker', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['api', 'postgres', 'redis', 'worker', 'worker-gpu']);
+    expect(compose.services['worker-gpu'].profiles).toEqual(['gpu']);
+    expect(compose.services['worker-gpu'].deploy.resources.reservations.devices[0].capabilities).toEqual(['gpu']);
+  });
+
+  it('runs redis with AOF and noeviction', () => {
+    const cmd: string[] = compose.services.redis.command;
+    expect(cmd.join(' ')).toContain('--appendonly yes');
+    expect(cmd.join(' ')).toContain('--maxmemory-policy noeviction');
+  });
+
+  it('gives api and workers only environment variables the config schema knows, including the required ones', () => {
+    const known = Object.keys(ConfigSchema.properties);
+    for (const name of ['api', 'worker', 'worker-gpu']) {
+      const env = Object.keys(compose.services[name].environment);
+      expect(env.filter((k) => !known.includes(k)), name).toEqual([]);
+      expect(env).toEqual(expect.arrayContaining(['DATABASE_URL', 'REDIS_URL', 'ARTIFACT_DIR']));
+    }
+    expect(compose.services['worker-gpu'].environment.CPC_BACKEND).toBe('node-gpu');
+  });
+
+  it('starts entry points that exist in the sources (dist/X.js <- src/X.ts)', () => {
+    for (const name of ['api', 'worker', 'worker-gpu']) {
+      const [node, script] = compose.services[name].command;
+      expect(node).toBe('node');
+      expect(existsSync(join(root, script.replace(/^dist\//, 'src/').replace(/\.js$/, '.ts'))), script).toBe(true);
+    }
+    for (const file of ['docker/Dockerfile', 'docker/Dockerfile.gpu']) {
+      const text = readFileSync(join(root, file), 'utf8');
+      for (const m of text.matchAll(/CMD \["node", "(dist\/[^"]+)"\]/g)) expect(existsSync(join(root, m[1].replace(/^dist\//, 'src/').replace(/\.js$/, '.ts')))).toBe(true);
+      for (const m of text.matchAll(/^COPY (?!--from)(\S+) /gm)) expect(existsSync(join(root, m[1])), `${file}: COPY ${m[1]}`).toBe(true);
+    }
+  });
+});
