@@ -23,7 +23,7 @@ describe('Adam', () => {
     for (let i = 0; i < 5; i++) {
       const g = tf.tensor1d([Math.sin(i), Math.cos(i)]);
       mine.apply(new Map([['q', q]]), new Map([['q', g]]));
-      reference.applyGradients({ [r.name]: g });
+      reference.applyGradients([{ name: r.name, tensor: g }]);
     }
     const a = q.dataSync();
     const b = r.dataSync();
