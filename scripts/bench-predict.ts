@@ -1,0 +1,40 @@
+/**
+ * Predict-endpoint latency benchmark (loopback only, bounded): a fixed request
+ * rate of single-image predictions against a running service for a fixed
+ * time, with autocannon. Prints one JSON line with p50/p99 latency and throughput.
+ *   node --import tsx scripts/bench-predict.ts [url] [model] [rate] [seconds]
+ */
+import autocannon from 'autocannon';
+import { loadDigits } from '../src/cpc/mnist.js';
+import { digitPixels } from '../src/cpc/images.js';
+
+const [url = 'http://127.0.0.1:3000', model = 'quickstart-digits', rate = '100', seconds = '30'] = process.argv.slice(2);
+if (!/^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/.test(url)) throw new Error('loopback targets only');
+const test = loadDigits().splits.test;
+const grey = Array.from({ length: 28 }, (_, y) => Array.from(digitPixels(test, 0).subarray(y * 28, y * 28 + 28)));
+const body = JSON.stringify({ instances: [grey] });
+// warm the model cache first
+await fetch(`${url}/v1/models/${model}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+
+const result = await autocannon({
+  url: `${url}/v1/models/${model}/predict`,
+  method: 'POST',
+  headers: { 'content-type': 'application/json' },
+  body,
+  connections: 10,
+  overallRate: Number(rate),
+  duration: Number(seconds),
+});
+console.log(
+  JSON.stringify({
+    endpoint: 'POST /v1/models/:name/predict (1 image, 28x28 grey JSON)',
+    targetRate: Number(rate),
+    seconds: Number(seconds),
+    requests: result.requests.total,
+    throughput: +result.requests.average.toFixed(1),
+    non2xx: result.non2xx,
+    errors: result.errors,
+    latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max },
+    date: new Date().toISOString(),
+  }),
+);
