@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, existsSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { writeFileAtomic } from '../cpc/checkpoint.js';
+import type { Db } from '../store/db.js';
 
 export interface StoredObject {
   uri: string;
@@ -61,5 +62,48 @@ export class LocalArtifactStore implements ArtifactStore {
   /** the directory a job can use as its working run directory */
   runDir(jobId: string): string {
     return join(this.root, 'runs', jobId);
+  }
+}
+
+/** Artifacts as rows of Postgres (bytea): for workers on machines without a shared disk. */
+export class PostgresArtifactStore implements ArtifactStore {
+  constructor(private readonly db: Db) {}
+
+  async put(key: string, bytes: Uint8Array): Promise<StoredObject> {
+    const sha256 = sha256Hex(bytes);
+    const data = new Uint8Array(bytes);
+    await this.db.artifactBlob.upsert({ where: { key }, create: { key, bytes: data, sha256 }, update: { bytes: data, sha256 } });
+    return { uri: `pg:${key}`, bytes: bytes.length, sha256 };
+  }
+
+  async get(uri: string, sha256: string): Promise<Uint8Array> {
+    if (!uri.startsWith('pg:')) throw new Error(`not a postgres artifact uri: ${uri}`);
+    const row = await this.db.artifactBlob.findUnique({ where: { key: uri.slice(3) } });
+    if (!row) throw new Error(`artifact ${uri} is missing from the store`);
+    const bytes = new Uint8Array(row.bytes);
+    if (sha256Hex(bytes) !== sha256) throw new ChecksumMismatch(uri);
+    return bytes;
+  }
+}
+
+/** The store named by ARTIFACT_STORE; reads dispatch on the uri scheme, so both kinds stay readable. */
+export class ArtifactStores implements ArtifactStore {
+  private readonly local: LocalArtifactStore;
+  private readonly postgres: PostgresArtifactStore;
+
+  constructor(kind: 'local' | 'postgres', dir: string, db: Db) {
+    this.local = new LocalArtifactStore(dir);
+    this.postgres = new PostgresArtifactStore(db);
+    this.writer = kind === 'postgres' ? this.postgres : this.local;
+  }
+
+  private readonly writer: ArtifactStore;
+
+  put(key: string, bytes: Uint8Array): Promise<StoredObject> {
+    return this.writer.put(key, bytes);
+  }
+
+  get(uri: string, sha256: string): Promise<Uint8Array> {
+    return uri.startsWith('pg:') ? this.postgres.get(uri, sha256) : this.local.get(uri, sha256);
   }
 }

@@ -2,13 +2,13 @@
 import { hostname } from 'node:os';
 import { loadConfig, type ServiceConfig } from '../config.js';
 import { createDb, type Db } from '../store/db.js';
-import { LocalArtifactStore } from '../artifacts/store.js';
+import { ArtifactStores } from '../artifacts/store.js';
 import { initBackend, type BackendInfo } from '../cpc/backend.js';
 
 export interface ProcessorContext {
   config: ServiceConfig;
   db: Db;
-  store: LocalArtifactStore;
+  store: ArtifactStores;
   backend: BackendInfo;
   host: string;
 }
@@ -20,7 +20,7 @@ export function processorContext(): Promise<ProcessorContext> {
     const config = loadConfig();
     const db = createDb({ databaseUrl: config.DATABASE_URL, queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS, connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS, poolSize: 3 });
     const backend = await initBackend(config.CPC_BACKEND);
-    return { config, db, store: new LocalArtifactStore(config.ARTIFACT_DIR), backend, host: hostname() };
+    return { config, db, store: new ArtifactStores(config.ARTIFACT_STORE, config.ARTIFACT_DIR, db), backend, host: hostname() };
   })();
   return context;
 }

@@ -11,12 +11,15 @@ import { trainRun } from '../cpc/runs.js';
 import { resolveConfig, type CpcConfigInput } from '../cpc/config.js';
 import { TrainingCancelled } from '../cpc/trainer.js';
 import { finish, markRunning, recordMetrics, type MetricRow } from '../store/jobs.js';
-import { storeRunFiles } from './run-files.js';
+import { fetchRunFiles, storeRunFiles } from './run-files.js';
+import { existsSync } from 'node:fs';
 import type { ArtifactKind } from '../generated/prisma/client.js';
 
 export interface CpcJobData {
   jobId: string;
 }
+
+const CHECKPOINT_FILES = ['checkpoint/checkpoint.json', 'checkpoint/checkpoint.bin'];
 
 const FILES: Array<[ArtifactKind, string]> = [
   ['encoder', 'encoder/model.json'],
@@ -39,6 +42,10 @@ export default async function processCpcJob(job: SandboxedJob<CpcJobData>): Prom
   await markRunning(db, jobId, job.attemptsMade + 1, ctx.host, ctx.backend.name);
   const config = resolveConfig({ ...(row.config as CpcConfigInput), workers: ctx.config.TRAIN_WORKERS });
   const runDir = join(ctx.config.ARTIFACT_DIR, 'work', jobId);
+  // a retry on another machine resumes from the checkpoint in the artifact store
+  if (!existsSync(join(runDir, 'checkpoint', 'checkpoint.json')) && (await db.artifact.count({ where: { jobId, name: CHECKPOINT_FILES[0] } }))) {
+    await fetchRunFiles(ctx, jobId, runDir, CHECKPOINT_FILES);
+  }
 
   // writes are chained so they stay ordered and are all awaited before the outcome is recorded
   let writes: Promise<unknown> = Promise.resolve();
@@ -58,6 +65,10 @@ export default async function processCpcJob(job: SandboxedJob<CpcJobData>): Prom
       resume: true,
       signal: abort.signal,
       callbacks: {
+        onCheckpoint: async () => {
+          // trainRun has written the checkpoint files; keep a copy where any worker can find it
+          await storeRunFiles(ctx, jobId, runDir, CHECKPOINT_FILES.map((f) => ['checkpoint', f]));
+        },
         onStep: (p) => {
           const every = ctx.config.METRICS_EVERY;
           if (p.step % every !== 0 && p.step !== p.totalSteps) return;

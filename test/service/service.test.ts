@@ -5,6 +5,7 @@ import { startHarness, api, waitFor, type Harness } from './harness.js';
 import { loadDigits } from '../../src/cpc/mnist.js';
 import { digitPixels } from '../../src/cpc/images.js';
 import { encodePng } from '../../src/cpc/png.js';
+import { PostgresArtifactStore } from '../../src/artifacts/store.js';
 
 let h: Harness;
 let cpcJobId = '';
@@ -206,6 +207,15 @@ describe('cpc-service over HTTP', () => {
     expect([...kinds]).toEqual(expect.arrayContaining(['status', 'progress', 'metrics', 'end']));
     expect(events.at(-1)).toEqual({ event: 'end', data: { status: 'succeeded' } });
     expect(events.filter((e) => e.event === 'progress').at(-1)!.data.step).toBe(10);
+  });
+
+  it('stores artifacts in Postgres for machines without a shared disk, verifying checksums on read', async () => {
+    const store = new PostgresArtifactStore(h.app.db);
+    const bytes = new Uint8Array([1, 2, 3, 250]);
+    const stored = await store.put('jobs/test/blob.bin', bytes);
+    expect(stored).toEqual({ uri: 'pg:jobs/test/blob.bin', bytes: 4, sha256: createHash('sha256').update(bytes).digest('hex') });
+    expect(Array.from(await store.get(stored.uri, stored.sha256))).toEqual([1, 2, 3, 250]);
+    await expect(store.get(stored.uri, 'f'.repeat(64))).rejects.toThrow(/does not match/);
   });
 
   it('exposes Prometheus metrics', async () => {

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ServiceConfig } from '../../config.js';
 import { createDb, type Db } from '../../store/db.js';
 import { createQueues, type Queues } from '../../queue/queues.js';
-import { LocalArtifactStore, type ArtifactStore } from '../../artifacts/store.js';
+import { ArtifactStores, type ArtifactStore } from '../../artifacts/store.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -17,9 +17,10 @@ declare module 'fastify' {
 
 export default fp(async function services(app: FastifyInstance, opts: { config: ServiceConfig }) {
   const { config } = opts;
-  app.decorate('db', createDb({ databaseUrl: config.DATABASE_URL, queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS, connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS }));
+  const db = createDb({ databaseUrl: config.DATABASE_URL, queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS, connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS });
+  app.decorate('db', db);
   app.decorate('queues', createQueues(config.REDIS_URL, config.QUEUE_PREFIX));
-  app.decorate('artifacts', new LocalArtifactStore(config.ARTIFACT_DIR));
+  app.decorate('artifacts', new ArtifactStores(config.ARTIFACT_STORE, config.ARTIFACT_DIR, db));
   app.addHook('onClose', async () => {
     await app.queues.close();
     await app.db.$disconnect();
