@@ -37,6 +37,14 @@ export async function buildApp(config: ServiceConfig, options: { logger?: boolea
 
   await app.register(errors);
   app.addSchema(ErrorBody);
+  // every route that validates input can answer 400, and any route 500: document both
+  app.addHook('onRoute', (route) => {
+    if (!route.schema) return;
+    const response = (route.schema.response ??= {}) as Record<string, unknown>;
+    const validates = route.schema.body || route.schema.params || route.schema.querystring || route.schema.headers;
+    if (validates && !response[400]) response[400] = ErrorBody;
+    if (!response[500]) response[500] = ErrorBody;
+  });
   await app.register(swagger, { openapi: { openapi: '3.0.3', info: OPENAPI_INFO } });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.decorate('config', config);

@@ -11,6 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import { loadConfig, type ServiceConfig } from '../../src/config.js';
 import { migrate } from '../../src/store/migrate.js';
 import { buildApp } from '../../src/api/app.js';
+import { checkContract } from './contract.js';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -90,6 +91,8 @@ export async function api(h: Harness, method: string, path: string, body?: unkno
   } catch {
     json = null;
   }
+  // every JSON response must match the committed contract
+  if (res.headers.get('content-type')?.startsWith('application/json')) checkContract(method, path, res.status, json);
   return { status: res.status, json, text, headers: res.headers };
 }
 

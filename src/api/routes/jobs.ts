@@ -154,11 +154,12 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
       data: { status: 'queued', cancelRequested: false, error: null, finishedAt: null },
     });
     if (claimed.count !== 1) throw new HttpError(409, `job ${job.id} changed while retrying; try again`);
+    const requeued = await app.db.job.findUniqueOrThrow({ where: { id: job.id } });
     const queue = app.queues.queues[job.kind];
     await (await queue.getJob(job.id))?.remove().catch(() => undefined);
     // a retried training job resumes from its last checkpoint
     await queue.add(job.kind, { jobId: job.id }, jobOptions(job.id, job.priority));
-    return reply.status(202).send(jobDto(await app.db.job.findUniqueOrThrow({ where: { id: job.id } })));
+    return reply.status(202).send(jobDto(requeued));
   });
 };
 
