@@ -7,6 +7,7 @@
 import type { SandboxedJob } from 'bullmq';
 import { join } from 'node:path';
 import { processorContext } from './context.js';
+import { watchCancellation } from './cancellation.js';
 import { trainRun } from '../cpc/runs.js';
 import { resolveConfig, type CpcConfigInput } from '../cpc/config.js';
 import { TrainingCancelled } from '../cpc/trainer.js';
@@ -51,19 +52,13 @@ export default async function processCpcJob(job: SandboxedJob<CpcJobData>): Prom
   let writes: Promise<unknown> = Promise.resolve();
   const later = (f: () => Promise<unknown>) => (writes = writes.then(f).catch((err) => job.log(`metric write failed: ${(err as Error).message}`)));
 
-  const abort = new AbortController();
-  const poll = setInterval(() => {
-    db.job
-      .findUnique({ where: { id: jobId }, select: { cancelRequested: true } })
-      .then((r) => r?.cancelRequested && abort.abort())
-      .catch(() => undefined);
-  }, 1000);
+  const cancellation = watchCancellation(db, jobId);
   try {
     const manifest = await trainRun({
       config,
       outDir: runDir,
       resume: true,
-      signal: abort.signal,
+      signal: cancellation.signal,
       callbacks: {
         onCheckpoint: async () => {
           // trainRun has written the checkpoint files; keep a copy where any worker can find it
@@ -118,6 +113,6 @@ export default async function processCpcJob(job: SandboxedJob<CpcJobData>): Prom
     }
     throw err;
   } finally {
-    clearInterval(poll);
+    cancellation.stop();
   }
 }

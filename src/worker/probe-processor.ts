@@ -6,6 +6,7 @@
 import type { SandboxedJob } from 'bullmq';
 import { join } from 'node:path';
 import { processorContext } from './context.js';
+import { watchCancellation } from './cancellation.js';
 import { probeRun } from '../cpc/runs.js';
 import type { ProbeConfig } from '../cpc/probe.js';
 import { finish, markRunning, recordMetrics } from '../store/jobs.js';
@@ -24,16 +25,10 @@ export default async function processProbeJob(job: SandboxedJob<{ jobId: string 
   await markRunning(db, jobId, job.attemptsMade + 1, ctx.host, ctx.backend.name);
   const runDir = join(ctx.config.ARTIFACT_DIR, 'work', jobId);
   await fetchRunFiles(ctx, row.parentJobId, runDir, ['manifest.json', 'encoder/model.json', 'encoder/weights.bin']);
-  const abort = new AbortController();
-  const poll = setInterval(() => {
-    db.job
-      .findUnique({ where: { id: jobId }, select: { cancelRequested: true } })
-      .then((r) => r?.cancelRequested && abort.abort())
-      .catch(() => undefined);
-  }, 1000);
+  const cancellation = watchCancellation(db, jobId);
   try {
     await job.updateProgress({ phase: 'probing' });
-    const report = await probeRun(runDir, row.config as Partial<ProbeConfig>, abort.signal, (msg) => void job.updateProgress({ phase: msg }));
+    const report = await probeRun(runDir, row.config as Partial<ProbeConfig>, cancellation.signal, (msg) => void job.updateProgress({ phase: msg }));
     const rows = (['cpc', 'randomEncoder', 'rawPixels'] as const).flatMap((source) =>
       (['linear', 'mlp'] as const).map((head) => ({ step: 0, epoch: report.config.epochs, split: 'test', name: `${source}_${head}_accuracy`, value: report[source][head] })),
     );
@@ -48,12 +43,12 @@ export default async function processProbeJob(job: SandboxedJob<{ jobId: string 
     await finish(db, jobId, 'succeeded', { result: report as unknown as object });
     return report;
   } catch (err) {
-    if (abort.signal.aborted) {
+    if (cancellation.signal.aborted) {
       await finish(db, jobId, 'cancelled');
       return { cancelled: true };
     }
     throw err;
   } finally {
-    clearInterval(poll);
+    cancellation.stop();
   }
 }
