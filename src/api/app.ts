@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { ServiceConfig } from '../config.js';
 import errors from './plugins/errors.js';
 import services from './plugins/services.js';
+import multipartImages from './plugins/multipart-images.js';
 import health from './routes/health.js';
 import experiments from './routes/experiments.js';
 import jobs from './routes/jobs.js';
@@ -36,6 +37,7 @@ export async function buildApp(config: ServiceConfig, options: { logger?: boolea
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   await app.register(errors);
+  await app.register(multipartImages);
   app.addSchema(ErrorBody);
   // every route that validates input can answer 400, and any route 500: document both
   app.addHook('onRoute', (route) => {

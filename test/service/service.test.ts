@@ -143,6 +143,13 @@ describe('cpc-service over HTTP', () => {
     const pngs = indices.slice(0, 5).map((i) => ({ png: encodePng(28, 28, Uint8Array.from(Array.from(digitPixels(data, i)).flatMap((v) => [v, v, v]))).toString('base64') }));
     const viaPng = await api(h, 'POST', '/v1/models/digits/predict', { instances: pngs, version: 1 });
     expect(viaPng.json.predictions.map((p: any) => p.digit)).toEqual(json.json.predictions.slice(0, 5).map((p: any) => p.digit));
+    const form = new FormData();
+    indices.slice(0, 5).forEach((i, k) => form.append(`image${k}`, new Blob([Buffer.from(pngs[k].png, 'base64')], { type: 'image/png' }), `${i}.png`));
+    form.append('version', '1');
+    const multipart = await fetch(`${h.baseUrl}/v1/models/digits/predict`, { method: 'POST', body: form });
+    const multipartJson = await multipart.json();
+    expect(multipart.status).toBe(200);
+    expect(multipartJson.predictions.map((p: any) => p.digit)).toEqual(json.json.predictions.slice(0, 5).map((p: any) => p.digit));
     const embed = await api(h, 'POST', '/v1/models/digits/embed', { instances: grey.slice(0, 2) });
     expect(embed.json.embeddings).toHaveLength(2);
 

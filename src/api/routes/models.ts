@@ -59,12 +59,24 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
     },
   );
 
+  // registry rows for serving: a named version never changes; "latest" is re-read every few seconds
+  const rows = new Map<string, { row: Awaited<ReturnType<typeof findModel>>; expires: number }>();
+  const LATEST_TTL_MS = 3000;
+  function findModel(name: string, version: number | undefined) {
+    return app.db.model.findFirst({ where: { name, ...(version ? { version } : {}) }, orderBy: { version: 'desc' }, include: { job: { select: { parentJobId: true } } } });
+  }
+  async function resolveModel(name: string, version: number | undefined) {
+    const key = `${name}@${version ?? 'latest'}`;
+    const hit = rows.get(key);
+    if (hit && hit.expires > Date.now()) return hit.row;
+    const row = await findModel(name, version);
+    if (row) rows.set(key, { row, expires: version ? Infinity : Date.now() + LATEST_TTL_MS });
+    if (rows.size > 1000) rows.clear();
+    return row;
+  }
+
   async function serve(name: string, version: number | undefined, instances: unknown[], embedding: boolean) {
-    const m = await app.db.model.findFirst({
-      where: { name, ...(version ? { version } : {}) },
-      orderBy: { version: 'desc' },
-      include: { job: { select: { parentJobId: true } } },
-    });
+    const m = await resolveModel(name, version);
     if (!m) throw new HttpError(404, version ? `no model ${name} version ${version}` : `no model ${name}`);
     const model = await cache.get(`${m.name}@${m.version}`, m.jobId, m.job.parentJobId!, m.head);
     try {
@@ -77,7 +89,15 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/v1/models/:name/predict',
-    { schema: { tags: ['models'], params: NameParams, body: PredictRequest, response: { 200: PredictResponse, 400: ErrorBody, 404: ErrorBody } } },
+    {
+      schema: {
+        tags: ['models'],
+        description: 'JSON body, or multipart/form-data with PNG files (any field name) and optional fields version and embedding',
+        params: NameParams,
+        body: PredictRequest,
+        response: { 200: PredictResponse, 400: ErrorBody, 404: ErrorBody, 413: ErrorBody },
+      },
+    },
     async (req) => {
       const { model, predictions } = await serve(req.params.name, req.body.version, req.body.instances, req.body.embedding ?? false);
       return { model: model.name, version: model.version, predictions };
