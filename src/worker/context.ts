@@ -17,6 +17,9 @@ let context: Promise<ProcessorContext> | null = null;
 
 export function processorContext(): Promise<ProcessorContext> {
   context ??= (async () => {
+    // a sandbox child must not outlive its worker: when the IPC channel to the parent closes
+    // (the worker was killed), stop at once instead of training on as an orphan
+    process.once('disconnect', () => process.exit(1));
     const config = loadConfig();
     const db = createDb({ databaseUrl: config.DATABASE_URL, queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS, connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS, poolSize: 3 });
     const backend = await initBackend(config.CPC_BACKEND);
