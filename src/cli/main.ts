@@ -156,12 +156,13 @@ async function main(argv: string[]): Promise<void> {
     .option('--train-images <n>', 'labelled training images', int('train-images'))
     .option('--test-images <n>', 'test images', int('test-images'))
     .option('--epochs <n>', 'head training epochs', int('epochs'))
+    .option('--no-baselines', 'skip the raw-pixel and random-encoder baselines')
     .addOption(backendOption())
     .option('--json', 'JSON on stdout')
-    .action(async (f: { run: string; trainImages?: number; testImages?: number; epochs?: number; backend?: string; json?: boolean }) => {
+    .action(async (f: { run: string; trainImages?: number; testImages?: number; epochs?: number; baselines: boolean; backend?: string; json?: boolean }) => {
       await initBackend(parseBackendChoice(f.backend ?? process.env.CPC_BACKEND));
       const partial = Object.fromEntries(Object.entries({ trainImages: f.trainImages, testImages: f.testImages, epochs: f.epochs }).filter(([, v]) => v !== undefined));
-      const report = await probeRun(resolve(f.run), partial, undefined, f.json ? undefined : (m) => process.stderr.write(m + '\n'));
+      const report = await probeRun(resolve(f.run), partial, undefined, f.json ? undefined : (m) => process.stderr.write(m + '\n'), f.baselines);
       process.stdout.write((f.json ? JSON.stringify(report) : JSON.stringify(report, null, 2)) + '\n');
     });
 

@@ -130,8 +130,9 @@ export interface ProbeReport {
   trainImages: number;
   testImages: number;
   cpc: ProbeScores;
-  randomEncoder: ProbeScores;
-  rawPixels: ProbeScores;
+  /** absent when the probe ran without baselines */
+  randomEncoder?: ProbeScores;
+  rawPixels?: ProbeScores;
   seconds: number;
 }
 
@@ -140,7 +141,13 @@ export function runStyle(manifest: RunManifest): ImageStyle {
 }
 
 /** Probe a finished run's encoder with both heads, beside the two baselines; saves the heads. */
-export async function probeRun(runDir: string, partial: Partial<ProbeConfig> = {}, signal?: AbortSignal, log?: (msg: string) => void): Promise<ProbeReport> {
+export async function probeRun(
+  runDir: string,
+  partial: Partial<ProbeConfig> = {},
+  signal?: AbortSignal,
+  log?: (msg: string) => void,
+  baselines = true,
+): Promise<ProbeReport> {
   const manifest = readJson<RunManifest>(join(runDir, 'manifest.json'));
   const config: ProbeConfig = { ...DEFAULT_PROBE, seed: manifest.config.seed, leakyAlpha: manifest.config.model.leakyAlpha, ...partial };
   const data = loadDigits(manifest.config.dataDir ?? defaultDataDir());
@@ -159,20 +166,26 @@ export async function probeRun(runDir: string, partial: Partial<ProbeConfig> = {
       writeModelDir(join(runDir, 'probe', kind), await serializeLayersModel(cpc.heads[kind]));
       cpc.heads[kind].dispose();
     }
-    log?.('probing a random-init encoder (baseline)');
-    const rnd = await probeFeatures((x) => random.encode(x, false), train, test, config, signal);
-    Object.values(rnd.heads).forEach((h) => h.dispose());
-    log?.('probing raw pixels (baseline)');
-    const raw = await probeFeatures(rawPixelFeatures, train, test, config, signal);
-    Object.values(raw.heads).forEach((h) => h.dispose());
+    let rnd: ProbeScores | undefined;
+    let raw: ProbeScores | undefined;
+    if (baselines) {
+      log?.('probing a random-init encoder (baseline)');
+      const r = await probeFeatures((x) => random.encode(x, false), train, test, config, signal);
+      Object.values(r.heads).forEach((h) => h.dispose());
+      rnd = r.scores;
+      log?.('probing raw pixels (baseline)');
+      const p = await probeFeatures(rawPixelFeatures, train, test, config, signal);
+      Object.values(p.heads).forEach((h) => h.dispose());
+      raw = p.scores;
+    }
     const report: ProbeReport = {
       config,
       style,
       trainImages: train.count,
       testImages: test.count,
       cpc: cpc.scores,
-      randomEncoder: rnd.scores,
-      rawPixels: raw.scores,
+      ...(rnd ? { randomEncoder: rnd } : {}),
+      ...(raw ? { rawPixels: raw } : {}),
       seconds: (performance.now() - started) / 1000,
     };
     writeFileAtomic(join(runDir, 'probe', 'report.json'), JSON.stringify(report, null, 1));

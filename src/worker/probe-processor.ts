@@ -29,9 +29,10 @@ export default async function processProbeJob(job: SandboxedJob<{ jobId: string 
   try {
     await job.updateProgress({ phase: 'probing' });
     const report = await probeRun(runDir, row.config as Partial<ProbeConfig>, cancellation.signal, (msg) => void job.updateProgress({ phase: msg }));
-    const rows = (['cpc', 'randomEncoder', 'rawPixels'] as const).flatMap((source) =>
-      (['linear', 'mlp'] as const).map((head) => ({ step: 0, epoch: report.config.epochs, split: 'test', name: `${source}_${head}_accuracy`, value: report[source][head] })),
-    );
+    const rows = (['cpc', 'randomEncoder', 'rawPixels'] as const).flatMap((source) => {
+      const scores = report[source];
+      return scores ? (['linear', 'mlp'] as const).map((head) => ({ step: 0, epoch: report.config.epochs, split: 'test', name: `${source}_${head}_accuracy`, value: scores[head] })) : [];
+    });
     await recordMetrics(db, jobId, rows);
     await storeRunFiles(ctx, jobId, runDir, [
       ['probe_head', 'probe/mlp/model.json'],
