@@ -76,11 +76,13 @@ export async function trainRun(options: TrainRunOptions): Promise<RunManifest> {
   let resumeFrom: Checkpoint | undefined;
   if (options.resume && existsSync(join(checkpointDir, 'checkpoint.json'))) resumeFrom = readCheckpointDir(checkpointDir);
   const backend = activeBackend();
+  // a resumed run continues with the configuration it was started with
+  const runConfig = resumeFrom ? resumeFrom.meta.config : config;
   const manifest: RunManifest = {
     kind: 'cpc',
     createdAt: new Date().toISOString(),
-    config: resumeFrom ? resumeFrom.meta.config : config,
-    seeds: runSeeds(config.seed),
+    config: runConfig,
+    seeds: runSeeds(runConfig.seed),
     backend: { name: backend.name, package: backend.package, version: backend.version },
     versions: packageVersions(),
   };
