@@ -16,7 +16,6 @@ function ms(f: () => tf.Tensor | tf.Tensor[], repeats = 5): number {
   return +((performance.now() - t0) / repeats).toFixed(2);
 }
 
-const x2 = tf.randomNormal([256, 31, 31, 64]) as tf.Tensor4D;
 const w2 = tf.randomNormal([3, 3, 64, 64]) as tf.Tensor4D;
 const dy2 = tf.randomNormal([256, 15, 15, 64]) as tf.Tensor4D;
 const dyPadded = tf.pad(dy2, [[0, 0], [1, 1], [1, 1], [0, 0]]) as tf.Tensor4D;
