@@ -2,13 +2,16 @@
  * Predict-endpoint latency benchmark (loopback only, bounded): a fixed request
  * rate of single-image predictions against a running service for a fixed
  * time, with autocannon. Prints one JSON line with p50/p99 latency and throughput.
- *   node --import tsx scripts/bench-predict.ts [url] [model] [rate] [seconds]
+ *   node --import tsx scripts/bench-predict.ts [url] [model] [rate] [seconds] [connections]
+ * autocannon paces each connection separately and starts them together, so
+ * with C connections requests arrive in bursts of C: connections=1 gives
+ * evenly spaced arrivals at the target rate, connections=10 a bursty load.
  */
 import autocannon from 'autocannon';
 import { loadDigits } from '../src/cpc/mnist.js';
 import { digitPixels } from '../src/cpc/images.js';
 
-const [url = 'http://127.0.0.1:3000', model = 'quickstart-digits', rate = '100', seconds = '30'] = process.argv.slice(2);
+const [url = 'http://127.0.0.1:3000', model = 'quickstart-digits', rate = '100', seconds = '30', connections = '1'] = process.argv.slice(2);
 if (!/^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/.test(url)) throw new Error('loopback targets only');
 const test = loadDigits().splits.test;
 const grey = Array.from({ length: 28 }, (_, y) => Array.from(digitPixels(test, 0).subarray(y * 28, y * 28 + 28)));
@@ -21,7 +24,7 @@ const result = await autocannon({
   method: 'POST',
   headers: { 'content-type': 'application/json' },
   body,
-  connections: 10,
+  connections: Number(connections),
   overallRate: Number(rate),
   duration: Number(seconds),
 });
@@ -29,6 +32,7 @@ console.log(
   JSON.stringify({
     endpoint: 'POST /v1/models/:name/predict (1 image, 28x28 grey JSON)',
     targetRate: Number(rate),
+    connections: Number(connections),
     seconds: Number(seconds),
     requests: result.requests.total,
     throughput: +result.requests.average.toFixed(1),
