@@ -111,10 +111,10 @@ export async function trainHead(
       if (signal?.aborted) throw new Error('probe cancelled');
       const idx = order.slice(start, start + config.batchSize);
       if (idx.length < 2) continue;
-      const [x, y] = tf.tidy(() => {
-        const ids = tf.tensor1d(idx, 'int32');
-        return [tf.gather(train.features, ids), tf.oneHot(tf.gather(tf.tensor1d(train.labels, 'int32'), ids), 10)];
-      });
+      const [x, y] = tf.tidy(() => [
+        tf.gather(train.features, tf.tensor1d(idx, 'int32')),
+        tf.oneHot(tf.tensor1d(idx.map((i) => train.labels[i]), 'int32'), 10),
+      ]);
       await head.trainOnBatch(x, y);
       tf.dispose([x, y]);
     }
