@@ -40,7 +40,8 @@ export default async function processCpcJob(job: SandboxedJob<CpcJobData>): Prom
     await finish(db, jobId, 'cancelled');
     return { cancelled: true };
   }
-  await markRunning(db, jobId, job.attemptsMade + 1, ctx.host, ctx.backend.name);
+  // a job that already reached a final state (e.g. a stale duplicate delivery) is not run again
+  if (!(await markRunning(db, jobId, job.attemptsMade + 1, ctx.host, ctx.backend.name))) return { skipped: true };
   const config = resolveConfig({ ...(row.config as CpcConfigInput), workers: ctx.config.TRAIN_WORKERS });
   const runDir = join(ctx.config.ARTIFACT_DIR, 'work', jobId);
   // a retry on another machine resumes from the checkpoint in the artifact store

@@ -22,7 +22,8 @@ export default async function processProbeJob(job: SandboxedJob<{ jobId: string 
     await finish(db, jobId, 'cancelled');
     return { cancelled: true };
   }
-  await markRunning(db, jobId, job.attemptsMade + 1, ctx.host, ctx.backend.name);
+  // a job that already reached a final state (e.g. a stale duplicate delivery) is not run again
+  if (!(await markRunning(db, jobId, job.attemptsMade + 1, ctx.host, ctx.backend.name))) return { skipped: true };
   const runDir = join(ctx.config.ARTIFACT_DIR, 'work', jobId);
   await fetchRunFiles(ctx, row.parentJobId, runDir, ['manifest.json', 'encoder/model.json', 'encoder/weights.bin']);
   const cancellation = watchCancellation(db, jobId);
