@@ -95,7 +95,8 @@ start_redis() {
   if running_pid "$REDIS_DIR/redis.pid" >/dev/null && [ -f "$REDIS_DIR/port" ]; then
     cat "$REDIS_DIR/port"; return
   fi
-  port=$(free_port)
+  # a restart keeps the port, so clients reconnect to the same address
+  if [ -f "$REDIS_DIR/port" ]; then port=$(cat "$REDIS_DIR/port"); else port=$(free_port); fi
   echo "$port" > "$REDIS_DIR/port"
   redis-server --bind 127.0.0.1 --port "$port" --dir "$REDIS_DIR" --daemonize yes \
     --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" \

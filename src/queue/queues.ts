@@ -33,12 +33,20 @@ export interface Queues {
   close(): Promise<void>;
 }
 
-export function createQueues(redisUrl: string, prefix: string): Queues {
+/** `onError` receives connection errors (Redis away, ...), which would otherwise be unhandled 'error' events. */
+export function createQueues(redisUrl: string, prefix: string, onError: (err: Error) => void = () => undefined): Queues {
   const connection = redisConnection(redisUrl);
+  connection.on('error', onError);
   const queues = Object.fromEntries(JOB_KINDS.map((k) => [k, new Queue(queueName(k), { connection, prefix })])) as Record<JobKindName, Queue>;
   const events = Object.fromEntries(
-    JOB_KINDS.map((k) => [k, new QueueEvents(queueName(k), { connection: redisConnection(redisUrl), prefix })]),
+    JOB_KINDS.map((k) => {
+      const eventsConnection = redisConnection(redisUrl);
+      eventsConnection.on('error', onError);
+      return [k, new QueueEvents(queueName(k), { connection: eventsConnection, prefix })];
+    }),
   ) as Record<JobKindName, QueueEvents>;
+  for (const q of Object.values(queues)) q.on('error', onError);
+  for (const e of Object.values(events)) e.on('error', onError);
   return {
     queues,
     events,

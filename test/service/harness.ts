@@ -17,6 +17,8 @@ const root = join(import.meta.dirname, '..', '..');
 
 export interface Harness {
   baseUrl: string;
+  /** the data directory of this run's Redis and PostgreSQL (for scripts/services.sh) */
+  servicesDir: string;
   config: ServiceConfig;
   env: NodeJS.ProcessEnv;
   app: FastifyInstance;
@@ -25,7 +27,7 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-function startServices(dir: string): Record<string, string> {
+export function startServices(dir: string): Record<string, string> {
   const r = spawnSync('bash', [join(root, 'scripts', 'services.sh'), 'start'], { env: { ...process.env, CPC_LOCAL_DIR: dir }, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`services.sh start failed: ${r.stderr}`);
   return Object.fromEntries([...r.stdout.matchAll(/export (\w+)=(\S+)/g)].map((m) => [m[1], m[2]]));
@@ -61,6 +63,7 @@ export async function startHarness(): Promise<Harness> {
   const workerLog: string[] = [];
   const harness: Harness = {
     baseUrl: `http://127.0.0.1:${port}`,
+    servicesDir: dir,
     config,
     env,
     app,

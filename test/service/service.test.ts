@@ -1,7 +1,8 @@
 /** The service through its HTTP API only, against real Redis, PostgreSQL and a worker process. */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createHash } from 'node:crypto';
-import { startHarness, api, waitFor, type Harness } from './harness.js';
+import { startHarness, startServices, api, waitFor, type Harness } from './harness.js';
+import { execFileSync } from 'node:child_process';
 import { loadDigits } from '../../src/cpc/mnist.js';
 import { digitPixels } from '../../src/cpc/images.js';
 import { encodePng } from '../../src/cpc/png.js';
@@ -223,6 +224,28 @@ describe('cpc-service over HTTP', () => {
     expect(stored).toEqual({ uri: 'pg:jobs/test/blob.bin', bytes: 4, sha256: createHash('sha256').update(bytes).digest('hex') });
     expect(Array.from(await store.get(stored.uri, stored.sha256))).toEqual([1, 2, 3, 250]);
     await expect(store.get(stored.uri, 'f'.repeat(64))).rejects.toThrow(/does not match/);
+  });
+
+  it('answers 503 (not a hang, not a 500) while Redis is away, and loses no accepted job', async () => {
+    const redisUrl = h.config.REDIS_URL;
+    execFileSync('redis-cli', ['-u', redisUrl, 'shutdown']);
+    try {
+      const started = Date.now();
+      const r = await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: tinyConfig({ seed: 11 }) }, { 'idempotency-key': 'outage-1' });
+      expect(r.status).toBe(503);
+      expectErrorBody(r.json);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      const ready = await api(h, 'GET', '/readyz');
+      expect(ready.status).toBe(503);
+      expect(ready.json.redis).toMatch(/unavailable/);
+      expect(ready.json.postgres).toBe('ok');
+    } finally {
+      startServices(h.servicesDir); // restarts Redis on the same port, from its AOF
+    }
+    await waitFor('Redis to be back', async () => (await api(h, 'GET', '/readyz')).status === 200, 30_000);
+    const again = await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: tinyConfig({ seed: 11 }) }, { 'idempotency-key': 'outage-1' });
+    expect(again.status).toBe(202);
+    await waitFor('the job accepted during the outage to succeed', async () => (await api(h, 'GET', `/v1/jobs/${again.json.id}`)).json.status === 'succeeded', 60_000);
   });
 
   it('exposes Prometheus metrics', async () => {

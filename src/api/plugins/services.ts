@@ -19,7 +19,13 @@ export default fp(async function services(app: FastifyInstance, opts: { config: 
   const { config } = opts;
   const db = createDb({ databaseUrl: config.DATABASE_URL, queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS, connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS });
   app.decorate('db', db);
-  app.decorate('queues', createQueues(config.REDIS_URL, config.QUEUE_PREFIX));
+  // Redis errors repeat every reconnect attempt: log the first of each kind per minute
+  let lastLogged = 0;
+  const onRedisError = (err: Error) => {
+    if (Date.now() - lastLogged > 60_000) app.log.warn({ err: err.message }, 'redis connection error');
+    lastLogged = Date.now();
+  };
+  app.decorate('queues', createQueues(config.REDIS_URL, config.QUEUE_PREFIX, onRedisError));
   app.decorate('artifacts', new ArtifactStores(config.ARTIFACT_STORE, config.ARTIFACT_DIR, db));
   app.addHook('onClose', async () => {
     await app.queues.close();

@@ -7,11 +7,16 @@ import { resolveConfig, stepsPerEpoch, ConfigError, type CpcConfigInput } from '
 import { createJob, finish, IdempotencyConflict, FINAL_STATUSES, type NewJob } from '../../store/jobs.js';
 import { DEFAULT_PROBE } from '../../cpc/probe.js';
 import { jobOptions } from '../../queue/queues.js';
+import { withTimeout } from '../timeout.js';
 
 /** the vendored MNIST training split; jobs train on it */
 const TRAIN_IMAGES = 50_000;
 
 const JobParams = Type.Object({ id: Id });
+
+/** How long a submission waits for Redis before answering 503 (the enqueue itself stays pending). */
+const ENQUEUE_TIMEOUT_MS = 3000;
+
 
 const jobs: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
@@ -21,7 +26,7 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['jobs'],
         headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) }),
         body: JobCreate,
-        response: { 202: Job, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody },
+        response: { 202: Job, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody, 503: ErrorBody },
       },
     },
     async (req, reply) => {
@@ -57,7 +62,16 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
         if (err instanceof IdempotencyConflict) throw new HttpError(422, err.message);
         throw err;
       }
-      if (result.created) await app.queues.queues[input.kind].add(input.kind, { jobId: result.job.id }, jobOptions(result.job.id, result.job.priority));
+      // (re-)enqueue every queued job: BullMQ ignores a job id it already holds, so a replay
+      // with the same Idempotency-Key also repairs a job whose first enqueue did not get through
+      if (result.job.status === 'queued') {
+        try {
+          await withTimeout(app.queues.queues[input.kind].add(input.kind, { jobId: result.job.id }, jobOptions(result.job.id, result.job.priority)), ENQUEUE_TIMEOUT_MS);
+        } catch (err) {
+          req.log.warn({ err, jobId: result.job.id }, 'enqueue failed');
+          throw new HttpError(503, 'the job queue (Redis) is unavailable; the job is recorded and will be queued when Redis is back (repeat the request with the same Idempotency-Key to make sure)', { jobId: result.job.id });
+        }
+      }
       return reply.status(202).send(jobDto(result.job));
     },
   );
