@@ -67,7 +67,8 @@ export async function captureCheckpoint(network: CpcNetwork, optimizer: Adam, me
   };
 }
 
-export async function restoreCheckpoint(checkpoint: Checkpoint, network: CpcNetwork, optimizer: Adam): Promise<void> {
+/** Load a checkpoint into a network and, when given, the optimizer (without one: weights only, e.g. for export). */
+export async function restoreCheckpoint(checkpoint: Checkpoint, network: CpcNetwork, optimizer?: Adam): Promise<void> {
   const { meta } = checkpoint;
   if (meta.version !== CHECKPOINT_VERSION) throw new Error(`unsupported checkpoint version ${meta.version}`);
   const tensors = tf.io.decodeWeights(checkpoint.weights, meta.weightSpecs);
@@ -81,7 +82,7 @@ export async function restoreCheckpoint(checkpoint: Checkpoint, network: CpcNetw
       v.assign(t);
     }
     if (meta.networkWeights.length !== vars.size) throw new Error(`checkpoint has ${meta.networkWeights.length} network weights, the network ${vars.size}`);
-    optimizer.restore(meta.optimizerStep, Object.fromEntries(meta.optimizerWeights.map((name) => [name, tensors[`opt/${name}`]])));
+    optimizer?.restore(meta.optimizerStep, Object.fromEntries(meta.optimizerWeights.map((name) => [name, tensors[`opt/${name}`]])));
   } finally {
     tf.dispose(Object.values(tensors));
   }

@@ -69,5 +69,6 @@ export function positiveIndices(labels: Float32Array): number[] {
 
 export function cpcLoss(kind: LossKind, predictions: tf.Tensor3D, futureCodes: tf.Tensor3D, labels: Float32Array, scale: number): LossOutput {
   if (kind === 'binary') return binaryLoss(predictions, futureCodes, labels, scale);
-  return infoNceLoss(selectRows(predictions, positiveIndices(labels)), selectRows(futureCodes, positiveIndices(labels)), scale);
+  const positives = positiveIndices(labels);
+  return infoNceLoss(selectRows(predictions, positives), selectRows(futureCodes, positives), scale);
 }

@@ -3,7 +3,6 @@
  * data-parallel worker threads (`ParallelStepper`, ./parallel/pool.ts). The
  * trainer talks to this interface only.
  */
-import * as tf from './tf.js';
 import type { CpcConfig } from './config.js';
 import { CpcNetwork } from './model.js';
 import type { SequenceBatch } from './batches.js';
@@ -12,7 +11,6 @@ import { captureCheckpoint, restoreCheckpoint, type Checkpoint, type CheckpointS
 import { Adam } from './adam.js';
 
 export type { CheckpointState } from './checkpoint.js';
-
 
 export interface Stepper {
   readonly workers: number;
@@ -28,20 +26,6 @@ export interface Stepper {
 
 export function networkFor(config: CpcConfig, seed: number): CpcNetwork {
   return new CpcNetwork({ model: config.model, imageSize: config.imageSize, predictTerms: config.predictTerms }, seed);
-}
-
-/** Copy a checkpoint's network weights into a network (no optimizer state). */
-export function loadNetworkWeights(checkpoint: Checkpoint, network: CpcNetwork): void {
-  const tensors = tf.io.decodeWeights(checkpoint.weights, checkpoint.meta.weightSpecs);
-  try {
-    for (const [name, v] of network.allVariables()) {
-      const t = tensors[`net/${name}`];
-      if (!t) throw new Error(`checkpoint has no weight ${name}`);
-      v.assign(t);
-    }
-  } finally {
-    tf.dispose(Object.values(tensors));
-  }
 }
 
 export class LocalStepper implements Stepper {

@@ -13,7 +13,8 @@ import type { BackendChoice } from '../backend.js';
 import type { SequenceBatch } from '../batches.js';
 import type { StepMetrics } from '../train-step.js';
 import type { Checkpoint } from '../checkpoint.js';
-import { loadNetworkWeights, networkFor, type CheckpointState, type Stepper } from '../stepper.js';
+import { networkFor, type CheckpointState, type Stepper } from '../stepper.js';
+import { restoreCheckpoint } from '../checkpoint.js';
 import type { CpcNetwork } from '../model.js';
 import { createCollectiveBuffers } from './collective.js';
 import { createSharedBatch, writeSharedBatch, type SharedBatchBuffers } from './shared-batch.js';
@@ -132,7 +133,7 @@ export class ParallelStepper implements Stepper {
       state: { step: 0, epoch: 0, config: this.config, dataRng: [0, 0, 0, 0], schedule: { learningRate: 0, bestValidLoss: null, badEpochs: 0 }, epochAccumulator: { steps: 0, lossSum: 0, accuracySum: 0 } },
     });
     const network = networkFor(this.config, 0);
-    loadNetworkWeights(checkpoint, network);
+    await restoreCheckpoint(checkpoint, network);
     return network;
   }
 
