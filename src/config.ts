@@ -23,6 +23,18 @@ export const ConfigSchema = Type.Object({
   PG_CONNECT_TIMEOUT_MS: Type.Integer({ default: 2000, minimum: 100 }),
   MODEL_CACHE_SIZE: Type.Integer({ default: 4, minimum: 1 }),
   QUEUE_PREFIX: Type.String({ default: 'cpc' }),
+  /** worker crashes (lost locks: process killed, machine gone) a job survives before it fails; BullMQ maxStalledCount */
+  CRASH_BUDGET: Type.Integer({ default: 3, minimum: 0, maximum: 100 }),
+  /** BullMQ job lock; a crashed worker's job is picked up again within about this long */
+  JOB_LOCK_MS: Type.Integer({ default: 30_000, minimum: 1000 }),
+  /** how often a running attempt renews its heartbeat in Postgres (and sees cancel requests) */
+  HEARTBEAT_MS: Type.Integer({ default: 1000, minimum: 100 }),
+  /** the reaper treats a running job whose heartbeat is older than this as orphaned */
+  HEARTBEAT_TIMEOUT_MS: Type.Integer({ default: 120_000, minimum: 1000 }),
+  /** how often each worker runs the reaper (0 = never) */
+  REAPER_INTERVAL_MS: Type.Integer({ default: 30_000, minimum: 0 }),
+  /** a queued job missing from Redis for this long is enqueued again by the reaper */
+  ORPHAN_QUEUED_MS: Type.Integer({ default: 60_000, minimum: 1000 }),
 });
 
 export type ServiceConfig = Static<typeof ConfigSchema>;

@@ -1,9 +1,19 @@
 /**
  * Worker entry: consumes the job queues with sandboxed processors (each
  * training job runs in a child process, so a long synchronous TensorFlow.js
- * step never stalls BullMQ's lock renewal and a crash stays contained).
+ * step never stalls BullMQ's lock renewal and a crash stays contained), and
+ * runs the reaper.
+ *
+ * Failure policy (README "Reliability"):
+ * - an error thrown by a job is retried `attempts` (3) times with backoff;
+ * - a crash (the worker or its machine vanishes, the lock expires) is retried
+ *   CRASH_BUDGET times (BullMQ maxStalledCount); a killed sandbox child costs
+ *   an attempt, as BullMQ counts it as an error;
+ * - every retry resumes from the job's last stored checkpoint;
+ * - SIGTERM: running jobs checkpoint, go back to the queue and are resumed by
+ *   any worker; no attempt is consumed.
  */
-import { Worker, type Job } from 'bullmq';
+import { Queue, QueueEvents, Worker, type Job } from 'bullmq';
 import closeWithGrace from 'close-with-grace';
 import { pino } from 'pino';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -12,7 +22,8 @@ import { loadConfig } from './config.js';
 import { migrate } from './store/migrate.js';
 import { createDb } from './store/db.js';
 import { finish } from './store/jobs.js';
-import { JOB_KINDS, queueName, redisConnection } from './queue/queues.js';
+import { JOB_KINDS, queueName, redisConnection, type JobKindName } from './queue/queues.js';
+import { reapOnce } from './worker/reaper.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
@@ -22,6 +33,12 @@ export async function startWorker() {
   const log = pino({ level: config.LOG_LEVEL, name: 'cpc-worker' });
   await migrate(config.DATABASE_URL);
   const db = createDb({ databaseUrl: config.DATABASE_URL, queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS, connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS, poolSize: 3 });
+  const onRedisError = (err: Error) => log.warn({ err: err.message }, 'redis connection error');
+  const connection = redisConnection(config.REDIS_URL);
+  connection.on('error', onRedisError);
+  const queues = Object.fromEntries(JOB_KINDS.map((kind) => [kind, new Queue(queueName(kind), { connection, prefix: config.QUEUE_PREFIX })])) as Record<JobKindName, Queue>;
+  for (const q of Object.values(queues)) q.on('error', onRedisError);
+
   const workers = JOB_KINDS.map((kind) => {
     const processor = pathToFileURL(join(here, 'worker', `${kind}-processor.${ext}`));
     const worker = new Worker(queueName(kind), processor, {
@@ -29,24 +46,56 @@ export async function startWorker() {
       prefix: config.QUEUE_PREFIX,
       concurrency: config.WORKER_CONCURRENCY,
       useWorkerThreads: false,
+      maxStalledCount: config.CRASH_BUDGET,
+      lockDuration: config.JOB_LOCK_MS,
+      stalledInterval: Math.max(500, Math.floor(config.JOB_LOCK_MS / 2)),
     });
     worker.on('active', (job: Job) => log.info({ jobId: job.id, kind, attempt: job.attemptsMade + 1 }, 'job started'));
     worker.on('completed', (job: Job) => log.info({ jobId: job.id, kind }, 'job finished'));
-    worker.on('failed', (job: Job | undefined, err: Error) => {
-      if (!job) return;
-      const final = job.attemptsMade >= (job.opts.attempts ?? 1);
-      log.warn({ jobId: job.id, kind, attempt: job.attemptsMade, final, err: err.message }, 'job attempt failed');
-      // Postgres says failed only when no retry will follow
-      if (final) finish(db, job.data.jobId, 'failed', { error: err.message }).catch((e) => log.error({ err: e }, 'could not record failure'));
-    });
-    worker.on('error', (err) => log.error({ kind, err: err.message }, 'worker error'));
+    worker.on('failed', (job: Job | undefined, err: Error) => job && log.warn({ jobId: job.id, kind, attemptsMade: job.attemptsMade, err: err.message }, 'job attempt failed'));
+    worker.on('stalled', (jobId: string) => log.warn({ jobId, kind }, 'job stalled (its worker vanished); it will be retried'));
+    worker.on('error', onRedisError);
     return worker;
   });
-  log.info({ concurrency: config.WORKER_CONCURRENCY, queues: JOB_KINDS }, 'worker ready');
-  closeWithGrace({ delay: 30_000 }, async ({ signal, err }) => {
+
+  // Postgres says failed only once BullMQ has given up: a failed attempt with retries left,
+  // a killed sandbox child, or a job that exhausted its crash budget all arrive here
+  const events = JOB_KINDS.map((kind) => {
+    const e = new QueueEvents(queueName(kind), { connection: redisConnection(config.REDIS_URL), prefix: config.QUEUE_PREFIX });
+    e.on('error', onRedisError);
+    e.on('failed', ({ jobId, failedReason }) => {
+      void (async () => {
+        const job = await queues[kind].getJob(jobId);
+        if (!job || (await job.getState()) !== 'failed') return;
+        const stalled = /stalled more than allowable limit/.test(failedReason);
+        await finish(db, jobId, 'failed', { error: stalled ? `crash budget exhausted: the job's worker vanished ${config.CRASH_BUDGET + 1} times` : failedReason });
+        if (stalled) await db.job.updateMany({ where: { id: jobId }, data: { crashes: { increment: 1 } } });
+      })().catch((err) => log.error({ jobId, err: (err as Error).message }, 'could not record a failure'));
+    });
+    return e;
+  });
+
+  let reaping = false;
+  const reaper =
+    config.REAPER_INTERVAL_MS > 0
+      ? setInterval(() => {
+          if (reaping) return;
+          reaping = true;
+          reapOnce({ db, queues, config, log: (fields, msg) => log.warn(fields, msg) })
+            .catch((err) => log.warn({ err: (err as Error).message }, 'reaper pass failed'))
+            .finally(() => (reaping = false));
+        }, config.REAPER_INTERVAL_MS)
+      : null;
+
+  log.info({ concurrency: config.WORKER_CONCURRENCY, queues: JOB_KINDS, crashBudget: config.CRASH_BUDGET }, 'worker ready');
+  closeWithGrace({ delay: 60_000 }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'worker crashed');
-    log.info({ signal }, 'worker closing');
+    log.info({ signal }, 'worker closing: running jobs checkpoint and go back to the queue');
+    if (reaper) clearInterval(reaper);
+    for (const w of workers) w.cancelAllJobs('worker shutting down');
     await Promise.all(workers.map((w) => w.close()));
+    await Promise.all([...events.map((e) => e.close()), ...Object.values(queues).map((q) => q.close())]);
+    connection.disconnect();
     await db.$disconnect();
   });
   return workers;

@@ -21,6 +21,8 @@ export function jobDto(j: Job) {
     step: j.step,
     totalSteps: j.totalSteps,
     attempts: j.attempts,
+    crashes: j.crashes,
+    heartbeatAt: j.heartbeatAt?.toISOString() ?? null,
     error: j.error,
     result: (j.result as Record<string, unknown> | null) ?? null,
     backend: j.backend,

@@ -4,8 +4,8 @@
  * recorded; reads verify the sha256.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, existsSync } from 'node:fs';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { mkdirSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { dirname, relative, resolve, sep } from 'node:path';
 import { writeFileAtomic } from '../cpc/checkpoint.js';
 import type { Db } from '../store/db.js';
 
@@ -19,6 +19,8 @@ export interface ArtifactStore {
   put(key: string, bytes: Uint8Array): Promise<StoredObject>;
   /** the bytes, verified against the expected sha256 */
   get(uri: string, sha256: string): Promise<Uint8Array>;
+  /** remove an object no artifact row points to any more */
+  delete(uri: string): Promise<void>;
 }
 
 export class ChecksumMismatch extends Error {
@@ -59,9 +61,9 @@ export class LocalArtifactStore implements ArtifactStore {
     return bytes;
   }
 
-  /** the directory a job can use as its working run directory */
-  runDir(jobId: string): string {
-    return join(this.root, 'runs', jobId);
+  async delete(uri: string): Promise<void> {
+    if (!uri.startsWith('file:')) throw new Error(`not a local artifact uri: ${uri}`);
+    rmSync(this.pathOf(uri.slice('file:'.length)), { force: true });
   }
 }
 
@@ -84,6 +86,11 @@ export class PostgresArtifactStore implements ArtifactStore {
     if (sha256Hex(bytes) !== sha256) throw new ChecksumMismatch(uri);
     return bytes;
   }
+
+  async delete(uri: string): Promise<void> {
+    if (!uri.startsWith('pg:')) throw new Error(`not a postgres artifact uri: ${uri}`);
+    await this.db.artifactBlob.deleteMany({ where: { key: uri.slice(3) } });
+  }
 }
 
 /** The store named by ARTIFACT_STORE; reads dispatch on the uri scheme, so both kinds stay readable. */
@@ -104,6 +111,14 @@ export class ArtifactStores implements ArtifactStore {
   }
 
   get(uri: string, sha256: string): Promise<Uint8Array> {
-    return uri.startsWith('pg:') ? this.postgres.get(uri, sha256) : this.local.get(uri, sha256);
+    return this.reader(uri).get(uri, sha256);
+  }
+
+  delete(uri: string): Promise<void> {
+    return this.reader(uri).delete(uri);
+  }
+
+  private reader(uri: string): ArtifactStore {
+    return uri.startsWith('pg:') ? this.postgres : this.local;
   }
 }

@@ -6,8 +6,8 @@
  */
 import * as tf from './tf.js';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { CpcConfig } from './config.js';
 import type { RngState } from './rng.js';
 import type { CpcNetwork } from './model.js';
@@ -93,16 +93,28 @@ export function sha256(bytes: Uint8Array | ArrayBuffer): string {
 }
 
 /** Write a file atomically: temp file, fsync, rename. */
+/** Temp file, fsync, rename (and fsync of the directory): the path holds the old bytes or all the new ones. */
 export function writeFileAtomic(path: string, bytes: Uint8Array | string): void {
   const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, bytes);
-  const fd = openSync(tmp, 'r');
   try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    writeFileSync(tmp, bytes);
+    const fd = openSync(tmp, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true }); // e.g. ENOSPC: leave no partial file behind
+    throw err;
   }
-  renameSync(tmp, path);
+  const dir = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
 }
 
 /** A checkpoint as two files in `dir`: checkpoint.json (with the sha256 of the blob) and checkpoint.bin. */

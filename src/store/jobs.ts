@@ -1,7 +1,7 @@
-/** Job records: creation with idempotency, the status transitions, metrics and artifacts. */
+/** Job records: creation with idempotency, final status, metrics and artifacts (see leases.ts for ownership). */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Db } from './db.js';
-import type { JobKind, JobStatus, ArtifactKind } from '../generated/prisma/client.js';
+import type { JobKind, JobStatus, ArtifactKind, Prisma } from '../generated/prisma/client.js';
 import type { StoredObject } from '../artifacts/store.js';
 
 export const FINAL_STATUSES: JobStatus[] = ['succeeded', 'failed', 'cancelled'];
@@ -74,14 +74,6 @@ export async function createJob(db: Db, input: NewJob): Promise<{ job: Awaited<R
   }
 }
 
-export async function markRunning(db: Db, id: string, attempt: number, host: string, backend: string): Promise<boolean> {
-  const r = await db.job.updateMany({
-    where: { id, status: { in: ['queued', 'running'] } },
-    data: { status: 'running', attempts: attempt, workerHost: host, backend, startedAt: new Date(), error: null },
-  });
-  return r.count === 1;
-}
-
 export async function finish(db: Db, id: string, status: JobStatus, fields: { error?: string; result?: object } = {}): Promise<void> {
   await db.job.updateMany({
     where: { id, status: { notIn: FINAL_STATUSES } },
@@ -98,15 +90,18 @@ export interface MetricRow {
 }
 
 /** Idempotent: a retried attempt that re-reports a step does not duplicate rows. */
-export async function recordMetrics(db: Db, jobId: string, rows: MetricRow[]): Promise<void> {
+export async function recordMetrics(db: Prisma.TransactionClient, jobId: string, rows: MetricRow[]): Promise<void> {
   const finite = rows.filter((r) => Number.isFinite(r.value));
   if (finite.length) await db.metricPoint.createMany({ data: finite.map((r) => ({ jobId, ...r })), skipDuplicates: true });
 }
 
-export async function recordArtifact(db: Db, jobId: string, kind: ArtifactKind, name: string, stored: StoredObject) {
-  return db.artifact.upsert({
+/** Record (or repoint) an artifact; returns the uri it replaced, if any, so the caller can delete that object. */
+export async function recordArtifact(db: Prisma.TransactionClient, jobId: string, kind: ArtifactKind, name: string, stored: StoredObject): Promise<string | null> {
+  const previous = await db.artifact.findUnique({ where: { jobId_kind_name: { jobId, kind, name } }, select: { uri: true } });
+  await db.artifact.upsert({
     where: { jobId_kind_name: { jobId, kind, name } },
     create: { jobId, kind, name, uri: stored.uri, bytes: BigInt(stored.bytes), sha256: stored.sha256 },
     update: { uri: stored.uri, bytes: BigInt(stored.bytes), sha256: stored.sha256 },
   });
+  return previous && previous.uri !== stored.uri ? previous.uri : null;
 }

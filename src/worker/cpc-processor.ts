@@ -2,18 +2,16 @@
  * Sandboxed BullMQ processor (runs in a child process) for CPC training
  * jobs: trains the run in the job's working directory (resuming from its
  * last checkpoint on a retry), streams progress and metrics, stores the
- * checkpoint, encoder and manifest as artifacts, and records the outcome.
+ * checkpoint, encoder and manifest as artifacts. Ownership, heartbeat and
+ * the recorded outcome are runAttempt's job.
  */
 import type { SandboxedJob } from 'bullmq';
-import { join } from 'node:path';
 import { processorContext } from './context.js';
-import { watchCancellation } from './cancellation.js';
+import { runAttempt } from './attempt.js';
 import { trainRun } from '../cpc/runs.js';
 import { resolveConfig, type CpcConfigInput } from '../cpc/config.js';
-import { TrainingCancelled } from '../cpc/trainer.js';
-import { finish, markRunning, recordMetrics, type MetricRow } from '../store/jobs.js';
+import { recordMetrics, type MetricRow } from '../store/jobs.js';
 import { fetchRunFiles, storeRunFiles } from './run-files.js';
-import { existsSync } from 'node:fs';
 import type { ArtifactKind } from '../generated/prisma/client.js';
 
 export interface CpcJobData {
@@ -30,57 +28,41 @@ const FILES: Array<[ArtifactKind, string]> = [
   ['cpc', 'manifest.json'],
 ];
 
-export default async function processCpcJob(job: SandboxedJob<CpcJobData>): Promise<unknown> {
+export default async function processCpcJob(job: SandboxedJob<CpcJobData>, token?: string, signal?: AbortSignal): Promise<unknown> {
   const ctx = await processorContext();
-  const { db } = ctx;
-  const { jobId } = job.data;
-  const row = await db.job.findUnique({ where: { id: jobId } });
-  if (!row) throw new Error(`job ${jobId} is not in the database`);
-  if (row.cancelRequested || row.status === 'cancelled') {
-    await finish(db, jobId, 'cancelled');
-    return { cancelled: true };
-  }
-  // a job that already reached a final state (e.g. a stale duplicate delivery) is not run again
-  if (!(await markRunning(db, jobId, job.attemptsMade + 1, ctx.host, ctx.backend.name))) return { skipped: true };
-  const config = resolveConfig({ ...(row.config as CpcConfigInput), workers: ctx.config.TRAIN_WORKERS });
-  const runDir = join(ctx.config.ARTIFACT_DIR, 'work', jobId);
-  // a retry on another machine resumes from the checkpoint in the artifact store
-  if (!existsSync(join(runDir, 'checkpoint', 'checkpoint.json')) && (await db.artifact.count({ where: { jobId, name: CHECKPOINT_FILES[0] } }))) {
-    await fetchRunFiles(ctx, jobId, runDir, CHECKPOINT_FILES);
-  }
-
-  // writes are chained so they stay ordered and are all awaited before the outcome is recorded
-  let writes: Promise<unknown> = Promise.resolve();
-  const later = (f: () => Promise<unknown>) => (writes = writes.then(f).catch((err) => job.log(`metric write failed: ${(err as Error).message}`)));
-
-  const cancellation = watchCancellation(db, jobId);
-  try {
+  return runAttempt(ctx, job, token, signal, async (attempt) => {
+    const { jobId } = attempt.lease;
+    const config = resolveConfig({ ...(attempt.row.config as CpcConfigInput), workers: ctx.config.TRAIN_WORKERS });
+    const runDir = attempt.workDir;
+    // a retry (on any machine) resumes from the checkpoint in the artifact store
+    if (await ctx.db.artifact.count({ where: { jobId, name: CHECKPOINT_FILES[0] } })) {
+      await fetchRunFiles(ctx, jobId, runDir, CHECKPOINT_FILES);
+    }
     const manifest = await trainRun({
       config,
       outDir: runDir,
       resume: true,
-      signal: cancellation.signal,
+      signal: attempt.signal,
       callbacks: {
         onCheckpoint: async () => {
           // trainRun has written the checkpoint files; keep a copy where any worker can find it
-          await storeRunFiles(ctx, jobId, runDir, CHECKPOINT_FILES.map((f) => ['checkpoint', f]));
+          await attempt.flush();
+          await storeRunFiles(ctx, attempt, runDir, CHECKPOINT_FILES.map((f) => ['checkpoint', f]));
         },
         onStep: (p) => {
-          const every = ctx.config.METRICS_EVERY;
-          if (p.step % every !== 0 && p.step !== p.totalSteps) return;
-          const epoch = p.epoch;
+          if (p.step % ctx.config.METRICS_EVERY !== 0 && p.step !== p.totalSteps) return;
           const rows: MetricRow[] = [
-            { step: p.step, epoch, split: 'train', name: 'loss', value: p.loss },
-            { step: p.step, epoch, split: 'train', name: 'accuracy', value: p.accuracy },
-            { step: p.step, epoch, split: 'train', name: 'chance', value: p.chance },
-            { step: p.step, epoch, split: 'train', name: 'learning_rate', value: p.learningRate },
-            { step: p.step, epoch, split: 'train', name: 'images_per_sec', value: p.imagesPerSec },
+            { step: p.step, epoch: p.epoch, split: 'train', name: 'loss', value: p.loss },
+            { step: p.step, epoch: p.epoch, split: 'train', name: 'accuracy', value: p.accuracy },
+            { step: p.step, epoch: p.epoch, split: 'train', name: 'chance', value: p.chance },
+            { step: p.step, epoch: p.epoch, split: 'train', name: 'learning_rate', value: p.learningRate },
+            { step: p.step, epoch: p.epoch, split: 'train', name: 'images_per_sec', value: p.imagesPerSec },
           ];
-          later(async () => {
-            await recordMetrics(db, jobId, rows);
-            await db.job.update({ where: { id: jobId }, data: { step: p.step, totalSteps: p.totalSteps, progress: p.step / p.totalSteps } });
-            await job.updateProgress({ step: p.step, totalSteps: p.totalSteps, loss: p.loss, accuracy: p.accuracy, chance: p.chance, imagesPerSec: p.imagesPerSec });
+          attempt.later(async (tx) => {
+            await recordMetrics(tx, jobId, rows);
+            await tx.job.update({ where: { id: jobId }, data: { step: p.step, totalSteps: p.totalSteps, progress: p.step / p.totalSteps } });
           });
+          void job.updateProgress({ step: p.step, totalSteps: p.totalSteps, loss: p.loss, accuracy: p.accuracy, chance: p.chance, imagesPerSec: p.imagesPerSec }).catch(() => undefined);
         },
         onEpoch: (e) => {
           const rows: MetricRow[] = [
@@ -90,30 +72,23 @@ export default async function processCpcJob(job: SandboxedJob<CpcJobData>): Prom
             { step: e.step, epoch: e.epoch, split: 'train_epoch', name: 'loss', value: e.trainLoss },
             { step: e.step, epoch: e.epoch, split: 'train_epoch', name: 'accuracy', value: e.trainAccuracy },
           ];
-          later(() => recordMetrics(db, jobId, rows));
+          attempt.later((tx) => recordMetrics(tx, jobId, rows));
         },
       },
     });
-    await writes;
-    await storeRunFiles(ctx, jobId, runDir, FILES);
-    const test = manifest.result?.test;
-    if (test) {
-      await recordMetrics(db, jobId, [
-        { step: manifest.result!.steps, epoch: config.epochs, split: 'test', name: 'loss', value: test.loss },
-        { step: manifest.result!.steps, epoch: config.epochs, split: 'test', name: 'accuracy', value: test.accuracy },
-        { step: manifest.result!.steps, epoch: config.epochs, split: 'test', name: 'chance', value: test.chance },
-      ]);
+    await attempt.flush();
+    await storeRunFiles(ctx, attempt, runDir, FILES);
+    const result = manifest.result!;
+    if (result.test) {
+      const { test } = result;
+      await attempt.write((tx) =>
+        recordMetrics(tx, jobId, [
+          { step: result.steps, epoch: config.epochs, split: 'test', name: 'loss', value: test.loss },
+          { step: result.steps, epoch: config.epochs, split: 'test', name: 'accuracy', value: test.accuracy },
+          { step: result.steps, epoch: config.epochs, split: 'test', name: 'chance', value: test.chance },
+        ]),
+      );
     }
-    await finish(db, jobId, 'succeeded', { result: manifest.result as object });
-    return manifest.result;
-  } catch (err) {
-    await writes;
-    if (err instanceof TrainingCancelled) {
-      await finish(db, jobId, 'cancelled');
-      return { cancelled: true, step: err.step };
-    }
-    throw err;
-  } finally {
-    cancellation.stop();
-  }
+    return result;
+  });
 }

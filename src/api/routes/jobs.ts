@@ -18,6 +18,15 @@ const JobParams = Type.Object({ id: Id });
 const ENQUEUE_TIMEOUT_MS = 3000;
 
 
+/** A Redis call that answers 503 instead of waiting for Redis to come back. */
+async function redisCall<T>(call: Promise<T>, hint = 'try again shortly'): Promise<T> {
+  try {
+    return await withTimeout(call, ENQUEUE_TIMEOUT_MS);
+  } catch (err) {
+    throw new HttpError(503, `the job queue (Redis) is unavailable; ${hint}`, { cause: (err as Error).message });
+  }
+}
+
 const jobs: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/v1/jobs',
@@ -143,23 +152,23 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
     },
   );
 
-  app.post('/v1/jobs/:id/cancel', { schema: { tags: ['jobs'], params: JobParams, response: { 202: Job, 404: ErrorBody, 409: ErrorBody } } }, async (req, reply) => {
+  app.post('/v1/jobs/:id/cancel', { schema: { tags: ['jobs'], params: JobParams, response: { 202: Job, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody } } }, async (req, reply) => {
     const job = await app.db.job.findUnique({ where: { id: req.params.id } });
     if (!job) throw new HttpError(404, `no job ${req.params.id}`);
     if (FINAL_STATUSES.includes(job.status)) throw new HttpError(409, `job ${job.id} is already ${job.status}`);
     await app.db.job.update({ where: { id: job.id }, data: { cancelRequested: true } });
     // a job still waiting in the queue is taken out and ends here; a running one is stopped by its worker
-    const queued = await app.queues.queues[job.kind].getJob(job.id);
-    const state = queued ? await queued.getState() : 'unknown';
-    if (queued && ['waiting', 'delayed', 'prioritized', 'waiting-children'].includes(state)) {
-      await queued.remove().catch(() => undefined);
-      await finish(app.db, job.id, 'cancelled');
-    }
+    const queued = await redisCall(app.queues.queues[job.kind].getJob(job.id));
+    const state = queued ? await redisCall(queued.getState()) : 'unknown';
+    // (a job a worker takes meanwhile is locked, so remove fails and that worker sees the flag instead)
+    const removed = queued && ['waiting', 'delayed', 'prioritized', 'waiting-children'].includes(state) && (await queued.remove().then(() => true, () => false));
+    // a queued row with no queue entry at all (its enqueue never reached Redis) ends here too
+    if (removed || (!queued && job.status === 'queued')) await finish(app.db, job.id, 'cancelled');
     const fresh = await app.db.job.findUniqueOrThrow({ where: { id: job.id } });
     return reply.status(202).send(jobDto(fresh));
   });
 
-  app.post('/v1/jobs/:id/retry', { schema: { tags: ['jobs'], params: JobParams, response: { 202: Job, 404: ErrorBody, 409: ErrorBody } } }, async (req, reply) => {
+  app.post('/v1/jobs/:id/retry', { schema: { tags: ['jobs'], params: JobParams, response: { 202: Job, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody } } }, async (req, reply) => {
     const job = await app.db.job.findUnique({ where: { id: req.params.id } });
     if (!job) throw new HttpError(404, `no job ${req.params.id}`);
     if (job.status !== 'failed' && job.status !== 'cancelled') throw new HttpError(409, `job ${job.id} is ${job.status}; only failed or cancelled jobs can be retried`);
@@ -170,9 +179,11 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
     if (claimed.count !== 1) throw new HttpError(409, `job ${job.id} changed while retrying; try again`);
     const requeued = await app.db.job.findUniqueOrThrow({ where: { id: job.id } });
     const queue = app.queues.queues[job.kind];
-    await (await queue.getJob(job.id))?.remove().catch(() => undefined);
-    // a retried training job resumes from its last checkpoint
-    await queue.add(job.kind, { jobId: job.id }, jobOptions(job.id, job.priority));
+    await redisCall((async () => {
+      await (await queue.getJob(job.id))?.remove().catch(() => undefined);
+      // a retried training job resumes from its last checkpoint
+      await queue.add(job.kind, { jobId: job.id }, jobOptions(job.id, job.priority));
+    })(), 'the job is queued again in Postgres; the reaper enqueues it when Redis is back');
     return reply.status(202).send(jobDto(requeued));
   });
 };
