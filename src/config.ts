@@ -4,7 +4,7 @@
  */
 import { envSchema } from 'env-schema';
 import { Type, type Static } from 'typebox';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 
 export const ConfigSchema = Type.Object({
   DATABASE_URL: Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL connection URL' }),
@@ -14,6 +14,8 @@ export const ConfigSchema = Type.Object({
   LOG_LEVEL: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')], { default: 'info' }),
   ARTIFACT_STORE: Type.Union([Type.Literal('local'), Type.Literal('postgres')], { default: 'local' }),
   ARTIFACT_DIR: Type.String({ default: '.local/artifacts' }),
+  /** scratch space of running attempts (default: ARTIFACT_DIR/../work); never read by another attempt */
+  WORK_DIR: Type.Optional(Type.String()),
   WORKER_CONCURRENCY: Type.Integer({ default: 1, minimum: 1, maximum: 64 }),
   CPC_BACKEND: Type.Union([Type.Literal('auto'), Type.Literal('node-gpu'), Type.Literal('node'), Type.Literal('wasm'), Type.Literal('cpu')], { default: 'auto' }),
   /** data-parallel threads per training job (0 = one per core) */
@@ -37,7 +39,7 @@ export const ConfigSchema = Type.Object({
   ORPHAN_QUEUED_MS: Type.Integer({ default: 60_000, minimum: 1000 }),
 });
 
-export type ServiceConfig = Static<typeof ConfigSchema>;
+export type ServiceConfig = Static<typeof ConfigSchema> & { WORK_DIR: string };
 
 export class ConfigurationError extends Error {
   constructor(message: string) {
@@ -49,7 +51,8 @@ export class ConfigurationError extends Error {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig {
   try {
     const config = envSchema<ServiceConfig>({ schema: ConfigSchema, data: env, dotenv: false });
-    return { ...config, ARTIFACT_DIR: resolve(config.ARTIFACT_DIR) };
+    const artifactDir = resolve(config.ARTIFACT_DIR);
+    return { ...config, ARTIFACT_DIR: artifactDir, WORK_DIR: resolve(config.WORK_DIR ?? join(artifactDir, '..', 'work')) };
   } catch (err) {
     throw new ConfigurationError((err as Error).message);
   }

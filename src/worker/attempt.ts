@@ -28,6 +28,8 @@ export interface Attempt {
   /** aborted when the attempt must stop; `stopReason` says why */
   signal: AbortSignal;
   stopReason(): StopReason | null;
+  /** a line in the job's BullMQ log */
+  log(message: string): void;
   /** a fenced, retried write */
   write<T>(f: (tx: Tx) => Promise<T>): Promise<T>;
   /** fire-and-forget writes kept in order; `flush` awaits them */
@@ -60,7 +62,7 @@ export async function runAttempt(
   // scratch space of this attempt only: earlier attempts' directories (crashed, or a stale
   // twin still running) are removed, so nothing they left or still write is ever read;
   // a retry resumes from the checkpoint in the artifact store, which only lease holders write
-  const jobDir = join(ctx.config.ARTIFACT_DIR, 'work', jobId);
+  const jobDir = join(ctx.config.WORK_DIR, jobId);
   rmSync(jobDir, { recursive: true, force: true });
   const workDir = join(jobDir, lease.leaseId);
   mkdirSync(workDir, { recursive: true });
@@ -99,6 +101,7 @@ export async function runAttempt(
     workDir,
     signal: controller.signal,
     stopReason: () => reason,
+    log,
     write,
     later: (f) => {
       pending = pending.then(() => write(f)).catch((err) => log(`write failed: ${(err as Error).message}`));

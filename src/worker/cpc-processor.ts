@@ -6,6 +6,8 @@
  * the recorded outcome are runAttempt's job.
  */
 import type { SandboxedJob } from 'bullmq';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { processorContext } from './context.js';
 import { runAttempt } from './attempt.js';
 import { trainRun } from '../cpc/runs.js';
@@ -37,6 +39,10 @@ export default async function processCpcJob(job: SandboxedJob<CpcJobData>, token
     // a retry (on any machine) resumes from the checkpoint in the artifact store
     if (await ctx.db.artifact.count({ where: { jobId, name: CHECKPOINT_FILES[0] } })) {
       await fetchRunFiles(ctx, jobId, runDir, CHECKPOINT_FILES);
+      const { step } = JSON.parse(readFileSync(join(runDir, CHECKPOINT_FILES[0]), 'utf8')) as { step: number };
+      attempt.log(`attempt ${attempt.lease.attempts}: resuming from the checkpoint at step ${step}`);
+    } else {
+      attempt.log(`attempt ${attempt.lease.attempts}: starting at step 0`);
     }
     const manifest = await trainRun({
       config,

@@ -22,9 +22,19 @@ export interface Harness {
   config: ServiceConfig;
   env: NodeJS.ProcessEnv;
   app: FastifyInstance;
+  /** the first worker process (workers[0]) */
   worker: ChildProcess;
+  workers: ChildProcess[];
   workerLog: string[];
+  /** start one more worker process with the harness environment (plus extra) */
+  addWorker(extra?: Record<string, string>): ChildProcess;
   stop(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  /** environment for the API and the workers, over the test defaults */
+  env?: Record<string, string>;
+  workers?: number;
 }
 
 export function startServices(dir: string): Record<string, string> {
@@ -40,7 +50,7 @@ export function startWorker(env: NodeJS.ProcessEnv, log: string[]): ChildProcess
   return worker;
 }
 
-export async function startHarness(): Promise<Harness> {
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'cpc-service-'));
   const urls = startServices(dir);
   const env: NodeJS.ProcessEnv = {
@@ -53,6 +63,7 @@ export async function startHarness(): Promise<Harness> {
     METRICS_EVERY: '2',
     QUEUE_PREFIX: 'cpctest',
     PORT: '0',
+    ...options.env,
   };
   const config = loadConfig(env);
   await migrate(config.DATABASE_URL);
@@ -61,18 +72,25 @@ export async function startHarness(): Promise<Harness> {
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
   const workerLog: string[] = [];
+  const workers = Array.from({ length: options.workers ?? 1 }, () => startWorker(env, workerLog));
   const harness: Harness = {
     baseUrl: `http://127.0.0.1:${port}`,
     servicesDir: dir,
     config,
     env,
     app,
-    worker: startWorker(env, workerLog),
+    worker: workers[0],
+    workers,
     workerLog,
+    addWorker(extra = {}) {
+      const w = startWorker({ ...env, ...extra }, workerLog);
+      workers.push(w);
+      return w;
+    },
     async stop() {
-      harness.worker.kill('SIGTERM');
+      for (const w of workers) w.kill('SIGTERM');
       await new Promise((r) => setTimeout(r, 500));
-      harness.worker.kill('SIGKILL');
+      for (const w of workers) w.kill('SIGKILL');
       await app.close();
       spawnSync('bash', [join(root, 'scripts', 'services.sh'), 'stop'], { env: { ...process.env, CPC_LOCAL_DIR: dir } });
       rmSync(dir, { recursive: true, force: true });

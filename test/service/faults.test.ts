@@ -1,0 +1,311 @@
+/**
+ * Faults against real processes: workers killed (parent, sandbox child),
+ * stopped with SIGTERM, lost without any Redis event, Postgres frozen, Redis
+ * away mid-job, a full artifact disk, cancellation during a crash. After each
+ * scenario the invariant checker runs.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Queue } from 'bullmq';
+import { startHarness, startServices, api, waitFor, type Harness } from './harness.js';
+import { checkInvariants, childrenOf, harnessProcesses } from './invariants.js';
+import { queueName, redisConnection } from '../../src/queue/queues.js';
+import { createJob, recordMetrics } from '../../src/store/jobs.js';
+import { acquireLease, fenced, LeaseLost, releaseLease } from '../../src/store/leases.js';
+import { LocalArtifactStore } from '../../src/artifacts/store.js';
+
+let h: Harness;
+
+const FAST_RECOVERY = {
+  JOB_LOCK_MS: '3000',
+  HEARTBEAT_MS: '500',
+  HEARTBEAT_TIMEOUT_MS: '4000',
+  REAPER_INTERVAL_MS: '1000',
+  ORPHAN_QUEUED_MS: '3000',
+  CRASH_BUDGET: '3',
+};
+
+beforeAll(async () => {
+  h = await startHarness({ env: FAST_RECOVERY, workers: 1 });
+}, 120_000);
+
+afterAll(async () => {
+  await h?.stop();
+});
+
+const tinyModel = { convLayers: 3, filters: 8, hidden: 32, codeSize: 16, contextSize: 32 };
+const config = (seed: number, steps = 24) => ({
+  imageSize: 28,
+  color: 'grey',
+  greySteps: 0,
+  batchSize: 16,
+  epochs: 1,
+  stepsPerEpoch: steps,
+  validationSteps: 2,
+  checkpointEvery: 4,
+  seed,
+  model: tinyModel,
+});
+
+async function submit(seed: number, steps = 24): Promise<string> {
+  const r = await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: config(seed, steps) });
+  expect(r.status).toBe(202);
+  return r.json.id;
+}
+
+const job = async (id: string) => (await api(h, 'GET', `/v1/jobs/${id}`)).json;
+
+async function waitForStep(id: string, step: number) {
+  return waitFor(`job ${id} to reach step ${step}`, async () => {
+    const j = await job(id);
+    if (['failed', 'cancelled', 'succeeded'].includes(j.status)) throw new Error(`job ended early: ${j.status} ${j.error}`);
+    return j.step >= step && j;
+  });
+}
+
+async function waitForStatus(id: string, statuses: string[], timeoutMs = 120_000) {
+  return waitFor(`job ${id} to be ${statuses.join('|')}`, async () => {
+    const j = await job(id);
+    return statuses.includes(j.status) && j;
+  }, timeoutMs);
+}
+
+async function jobLogs(id: string): Promise<string[]> {
+  const connection = redisConnection(h.config.REDIS_URL);
+  const queue = new Queue(queueName('cpc'), { connection, prefix: h.config.QUEUE_PREFIX });
+  try {
+    return (await queue.getJobLogs(id)).logs;
+  } finally {
+    await queue.close();
+    connection.disconnect();
+  }
+}
+
+/** SIGKILL a worker and check its sandbox children do not outlive it */
+async function killWorker(w: ChildProcess) {
+  const children = childrenOf(w.pid!);
+  w.kill('SIGKILL');
+  await waitFor('the killed worker’s sandbox children to exit', async () => children.every((pid) => !isAlive(pid)), 5000);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function liveWorkers(): ChildProcess[] {
+  return h.workers.filter((w) => w.exitCode === null && w.signalCode === null);
+}
+
+async function expectInvariants() {
+  const report = await checkInvariants(h);
+  expect(report.violations).toEqual([]);
+  return report;
+}
+
+/** pids of this harness's PostgreSQL (postmaster and its backends) */
+function postgresPids(): number[] {
+  const pidFile = join(h.servicesDir, 'postgres', 'data', 'postmaster.pid');
+  const master = Number(execFileSync('head', ['-n', '1', pidFile], { encoding: 'utf8' }).trim());
+  return [master, ...childrenOf(master)];
+}
+
+describe('faults', () => {
+  it('fences writes: once a second attempt takes the job, the first attempt can write nothing', async () => {
+    const db = h.app.db;
+    const { job: row } = await createJob(db, { kind: 'cpc', config: config(100, 8), seed: 100, priority: 50, totalSteps: 8 });
+    const first = (await acquireLease(db, row.id, 'host-a', 'test'))!;
+    await fenced(db, first, (tx) => recordMetrics(tx, row.id, [{ step: 1, epoch: 1, split: 'train', name: 'loss', value: 1 }]));
+    // the first attempt's worker goes quiet; the job is delivered again
+    const second = (await acquireLease(db, row.id, 'host-b', 'test'))!;
+    expect(second).toMatchObject({ attempts: 2, crashes: 1 });
+    await expect(fenced(db, first, (tx) => recordMetrics(tx, row.id, [{ step: 2, epoch: 1, split: 'train', name: 'loss', value: 2 }]))).rejects.toBeInstanceOf(LeaseLost);
+    await expect(releaseLease(db, first, 'succeeded', { result: { stale: true } })).rejects.toBeInstanceOf(LeaseLost);
+    await fenced(db, second, (tx) => recordMetrics(tx, row.id, [{ step: 2, epoch: 1, split: 'train', name: 'loss', value: 3 }]));
+    await releaseLease(db, second, 'cancelled');
+    await releaseLease(db, second, 'cancelled'); // idempotent: a retry after a lost reply
+    const points = await db.metricPoint.findMany({ where: { jobId: row.id }, orderBy: { step: 'asc' } });
+    expect(points.map((p) => [p.step, p.value])).toEqual([[1, 1], [2, 3]]);
+    expect(await db.job.findUniqueOrThrow({ where: { id: row.id } })).toMatchObject({ status: 'cancelled', workerHost: 'host-b', result: null });
+  });
+
+  it('survives repeated SIGKILLs of the worker: resumes from the checkpoint, no duplicate metrics, no orphans', async () => {
+    const id = await submit(101, 40);
+    await waitForStep(id, 8);
+    await killWorker(h.worker);
+    h.addWorker();
+    // the job is found again once its lock expires, and resumes
+    await waitFor('a second attempt', async () => (await job(id)).attempts >= 2);
+    await waitForStep(id, 26);
+    await killWorker(liveWorkers()[0]);
+    h.addWorker();
+    const done = await waitForStatus(id, ['succeeded', 'failed']);
+    expect(done.status, done.error).toBe('succeeded');
+    expect(done.crashes).toBe(2);
+    expect(done.attempts).toBe(3);
+    const logs = await jobLogs(id);
+    const resumed = logs.map((l) => /resuming from the checkpoint at step (\d+)/.exec(l)).filter(Boolean).map((m) => Number(m![1]));
+    expect(resumed.length).toBe(2);
+    expect(resumed[0]).toBeGreaterThanOrEqual(8);
+    expect(resumed[1]).toBeGreaterThan(resumed[0]);
+    await expectInvariants();
+  });
+
+  it('a killed sandbox child costs an attempt but Postgres never says failed while retries remain', async () => {
+    const id = await submit(102);
+    await waitForStep(id, 6);
+    const [w] = liveWorkers();
+    const children = childrenOf(w.pid!);
+    expect(children.length).toBeGreaterThan(0);
+    for (const pid of children) process.kill(pid, 'SIGKILL');
+    const seen = new Set<string>();
+    const done = await waitFor('the job to end', async () => {
+      const j = await job(id);
+      seen.add(j.status);
+      return ['succeeded', 'cancelled'].includes(j.status) && j;
+    });
+    expect(seen.has('failed')).toBe(false);
+    expect(done.status).toBe('succeeded');
+    expect(done.attempts).toBe(2);
+    expect((await jobLogs(id)).some((l) => /resuming from the checkpoint at step [1-9]/.test(l))).toBe(true);
+    await expectInvariants();
+  });
+
+  it('SIGTERM: the running job checkpoints, goes back to the queue without using an attempt, and another worker resumes it', async () => {
+    const id = await submit(103);
+    await waitForStep(id, 6);
+    const [w] = liveWorkers();
+    const exited = new Promise<number>((resolve) => w.once('exit', () => resolve(Date.now())));
+    const signalled = Date.now();
+    w.kill('SIGTERM');
+    const queued = await waitForStatus(id, ['queued'], 20_000);
+    expect(queued.error).toMatch(/released by a stopping worker/);
+    expect((await exited) - signalled).toBeLessThan(15_000);
+    h.addWorker();
+    const done = await waitForStatus(id, ['succeeded', 'failed']);
+    expect(done.status).toBe('succeeded');
+    expect(done.crashes).toBe(0);
+    expect((await jobLogs(id)).some((l) => /resuming from the checkpoint at step [1-9]/.test(l))).toBe(true);
+    await expectInvariants();
+  });
+
+  it('dead worker and no Redis record: the reaper re-enqueues the running job and an orphaned queued one', async () => {
+    const id = await submit(104);
+    await waitForStep(id, 6);
+    await killWorker(liveWorkers()[0]);
+    // the queue lost the job (as after a Redis restart without AOF): no stall event will ever come
+    const connection = redisConnection(h.config.REDIS_URL);
+    const queue = new Queue(queueName('cpc'), { connection, prefix: h.config.QUEUE_PREFIX });
+    await new Promise((r) => setTimeout(r, Number(FAST_RECOVERY.JOB_LOCK_MS) + 500)); // the dead worker's lock expires
+    await (await queue.getJob(id))!.remove();
+    expect(await queue.getJob(id)).toBeUndefined();
+    // and a job whose enqueue never reached Redis
+    const { job: orphan } = await createJob(h.app.db, { kind: 'cpc', config: config(105, 8), seed: 105, priority: 50, totalSteps: 8 });
+    await queue.close();
+    connection.disconnect();
+    expect((await job(id)).status).toBe('running');
+    h.addWorker();
+    const done = await waitForStatus(id, ['succeeded', 'failed']);
+    expect(done.status, done.error).toBe('succeeded');
+    expect(done.crashes).toBe(1);
+    const orphanDone = await waitForStatus(orphan.id, ['succeeded', 'failed']);
+    expect(orphanDone.status).toBe('succeeded');
+    await expectInvariants();
+  });
+
+  it('cancel during a crash: the job ends cancelled when a worker next sees it', async () => {
+    const id = await submit(106);
+    await waitForStep(id, 4);
+    await killWorker(liveWorkers()[0]);
+    const r = await api(h, 'POST', `/v1/jobs/${id}/cancel`);
+    expect(r.status).toBe(202);
+    expect(r.json).toMatchObject({ status: 'running', cancelRequested: true });
+    h.addWorker();
+    const done = await waitForStatus(id, ['cancelled', 'succeeded', 'failed']);
+    expect(done.status).toBe('cancelled');
+    expect((await api(h, 'POST', `/v1/jobs/${id}/cancel`)).status).toBe(409);
+    await expectInvariants();
+  });
+
+  it('Postgres frozen for 8 s mid-job: /readyz reports it, writes fail fast and are retried, the record ends consistent', async () => {
+    const id = await submit(107, 32);
+    await waitForStep(id, 4);
+    const pids = postgresPids();
+    for (const pid of pids) process.kill(pid, 'SIGSTOP');
+    try {
+      const started = Date.now();
+      const ready = await api(h, 'GET', '/readyz');
+      expect(ready.status).toBe(503);
+      expect(ready.json.postgres).toMatch(/unavailable/);
+      expect(Date.now() - started).toBeLessThan(5000);
+      await new Promise((r) => setTimeout(r, 8000 - (Date.now() - started)));
+    } finally {
+      for (const pid of pids) process.kill(pid, 'SIGCONT');
+    }
+    const done = await waitForStatus(id, ['succeeded', 'failed']);
+    expect(done.status, done.error).toBe('succeeded');
+    await expectInvariants();
+  });
+
+  it('Redis away for 6 s mid-job (longer than the job lock): the job commits once', async () => {
+    const id = await submit(108, 32);
+    await waitForStep(id, 4);
+    execFileSync('redis-cli', ['-u', h.config.REDIS_URL, 'shutdown']);
+    await new Promise((r) => setTimeout(r, 6000));
+    startServices(h.servicesDir); // same port, from the AOF
+    const done = await waitForStatus(id, ['succeeded', 'failed']);
+    expect(done.status, done.error).toBe('succeeded');
+    // a possible second delivery finds the job final and does not run it again
+    await new Promise((r) => setTimeout(r, 4000));
+    const after = await job(id);
+    expect(after.status).toBe('succeeded');
+    expect(after.finishedAt).toBe(done.finishedAt);
+    await expectInvariants();
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('a full artifact disk fails the job clearly after retries and records nothing half-written', async () => {
+    for (const w of liveWorkers()) w.kill('SIGTERM');
+    await waitFor('workers to stop', async () => liveWorkers().length === 0, 20_000);
+    const full = join(h.servicesDir, 'full-artifacts');
+    mkdirSync(full, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', full]);
+    let failedJob = 'none';
+    try {
+      const w = h.addWorker({ ARTIFACT_DIR: full, WORK_DIR: join(h.servicesDir, 'work-full') });
+      const id = await submit(109);
+      const done = await waitForStatus(id, ['succeeded', 'failed']);
+      expect(done.status).toBe('failed');
+      expect(done.error).toMatch(/ENOSPC|no space/i);
+      expect(done.attempts).toBe(3);
+      const leftovers = spawnSync('find', [full, '-name', '*.tmp-*'], { encoding: 'utf8' }).stdout.trim();
+      expect(leftovers).toBe('');
+      // whatever was recorded before the disk filled verifies; no temp file was recorded
+      const store = new LocalArtifactStore(full);
+      for (const a of await h.app.db.artifact.findMany({ where: { jobId: id } })) {
+        expect(a.name).not.toMatch(/\.tmp-/);
+        await store.get(a.uri, a.sha256);
+      }
+      w.kill('SIGTERM');
+      await waitFor('the worker to stop', async () => liveWorkers().length === 0, 20_000);
+      failedJob = id;
+    } finally {
+      spawnSync('umount', ['-l', full]);
+      rmSync(full, { recursive: true, force: true });
+    }
+    h.addWorker();
+    // (that job's recorded artifacts went with the tmpfs; everything else must hold)
+    const report = await checkInvariants(h);
+    expect(report.violations.filter((v) => !v.startsWith(failedJob))).toEqual([]);
+  });
+
+  it('leaves no orphan processes once the workers stop', async () => {
+    for (const w of liveWorkers()) w.kill('SIGTERM');
+    await waitFor('all worker processes and sandbox children to exit', async () => harnessProcesses(h).length === 0, 20_000);
+  });
+});

@@ -1,0 +1,102 @@
+/**
+ * What must hold after any fault: every job in exactly one final state in
+ * Postgres, BullMQ agreeing, every recorded artifact verifying against its
+ * sha256, metric series without duplicates or holes, no stray processes.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { Queue } from 'bullmq';
+import type { Harness } from './harness.js';
+import { ArtifactStores } from '../../src/artifacts/store.js';
+import { JOB_KINDS, queueName, redisConnection, type JobKindName } from '../../src/queue/queues.js';
+import { FINAL_STATUSES } from '../../src/store/jobs.js';
+
+export interface InvariantReport {
+  jobs: number;
+  byStatus: Record<string, number>;
+  artifactsVerified: number;
+  violations: string[];
+}
+
+/** pids of live processes started with this harness's environment (its workers and their sandbox children) */
+export function harnessProcesses(h: Harness): number[] {
+  const marker = `DATABASE_URL=${h.env.DATABASE_URL}\0`;
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/environ`, 'latin1').includes(marker)) {
+        const state = readFileSync(`/proc/${entry}/stat`, 'latin1').split(') ')[1]?.[0];
+        if (state !== 'Z') pids.push(Number(entry));
+      }
+    } catch {
+      // exited meanwhile, or not ours to read
+    }
+  }
+  return pids;
+}
+
+/** direct children of a process */
+export function childrenOf(pid: number): number[] {
+  try {
+    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  } catch {
+    return []; // ps exits 1 when there are none
+  }
+}
+
+/** metric steps a finished CPC job must have recorded exactly once each */
+export function expectedMetricSteps(totalSteps: number, every: number): number[] {
+  const steps: number[] = [];
+  for (let s = every; s <= totalSteps; s += every) steps.push(s);
+  if (steps.at(-1) !== totalSteps) steps.push(totalSteps);
+  return steps;
+}
+
+export async function checkInvariants(h: Harness, options: { expectNoProcesses?: boolean } = {}): Promise<InvariantReport> {
+  const db = h.app.db;
+  const violations: string[] = [];
+  const connection = redisConnection(h.config.REDIS_URL);
+  const queues = Object.fromEntries(JOB_KINDS.map((k) => [k, new Queue(queueName(k), { connection, prefix: h.config.QUEUE_PREFIX })])) as Record<JobKindName, Queue>;
+  const store = new ArtifactStores(h.config.ARTIFACT_STORE, h.config.ARTIFACT_DIR, db);
+  const byStatus: Record<string, number> = {};
+  let artifactsVerified = 0;
+  try {
+    const jobs = await db.job.findMany({ include: { artifacts: true } });
+    for (const job of jobs) {
+      byStatus[job.status] = (byStatus[job.status] ?? 0) + 1;
+      if (!FINAL_STATUSES.includes(job.status)) violations.push(`${job.id} is still ${job.status}`);
+      const bull = await queues[job.kind].getJob(job.id);
+      const state = bull ? await bull.getState() : 'missing';
+      const agrees =
+        job.status === 'succeeded' ? state === 'completed'
+        : job.status === 'failed' ? state === 'failed'
+        : job.status === 'cancelled' ? ['completed', 'missing', 'failed'].includes(state)
+        : true;
+      if (!agrees) violations.push(`${job.id} is ${job.status} in Postgres but ${state} in BullMQ`);
+      for (const a of job.artifacts) {
+        try {
+          await store.get(a.uri, a.sha256);
+          artifactsVerified++;
+        } catch (err) {
+          violations.push(`${job.id} artifact ${a.name}: ${(err as Error).message}`);
+        }
+      }
+      if (job.kind === 'cpc' && job.status === 'succeeded') {
+        const rows = await db.metricPoint.findMany({ where: { jobId: job.id, split: 'train', name: 'loss' }, orderBy: { step: 'asc' } });
+        const expected = expectedMetricSteps(job.totalSteps, h.config.METRICS_EVERY);
+        const got = rows.map((r) => r.step);
+        if (JSON.stringify(got) !== JSON.stringify(expected)) violations.push(`${job.id} train loss steps ${JSON.stringify(got)} != ${JSON.stringify(expected)}`);
+        if (!job.artifacts.some((a) => a.name === 'encoder/weights.bin')) violations.push(`${job.id} succeeded without an encoder artifact`);
+      }
+    }
+    if (options.expectNoProcesses) {
+      const left = harnessProcesses(h);
+      if (left.length) violations.push(`processes left running: ${left.join(', ')}`);
+    }
+    return { jobs: jobs.length, byStatus, artifactsVerified, violations };
+  } finally {
+    await Promise.all(Object.values(queues).map((q) => q.close()));
+    connection.disconnect();
+  }
+}
