@@ -2,7 +2,7 @@
  * Predict-endpoint latency benchmark (loopback only, bounded): a fixed request
  * rate of single-image predictions against a running service for a fixed
  * time, with autocannon. Prints one JSON line with p50/p99 latency and throughput.
- *   node --import tsx scripts/bench-predict.ts [url] [model] [rate] [seconds] [connections]
+ *   CPC_API_KEY=... node --import tsx scripts/bench-predict.ts [url] [model] [rate] [seconds] [connections]
  * autocannon paces each connection separately and starts them together, so
  * with C connections requests arrive in bursts of C: connections=1 gives
  * evenly spaced arrivals at the target rate, connections=10 a bursty load.
@@ -16,13 +16,14 @@ if (!/^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/.test(url)) throw
 const test = loadDigits().splits.test;
 const grey = Array.from({ length: 28 }, (_, y) => Array.from(digitPixels(test, 0).subarray(y * 28, y * 28 + 28)));
 const body = JSON.stringify({ instances: [grey] });
+const headers = { 'content-type': 'application/json', ...(process.env.CPC_API_KEY ? { authorization: `Bearer ${process.env.CPC_API_KEY}` } : {}) };
 // warm the model cache first
-await fetch(`${url}/v1/models/${model}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+await fetch(`${url}/v1/models/${model}/predict`, { method: 'POST', headers, body });
 
 const result = await autocannon({
   url: `${url}/v1/models/${model}/predict`,
   method: 'POST',
-  headers: { 'content-type': 'application/json' },
+  headers,
   body,
   connections: Number(connections),
   overallRate: Number(rate),

@@ -7,9 +7,10 @@ import { digitPixels } from '../src/cpc/images.js';
 import { encodePng } from '../src/cpc/png.js';
 
 const base = process.argv[2] ?? 'http://127.0.0.1:3000';
+const auth: Record<string, string> = process.env.CPC_API_KEY ? { authorization: `Bearer ${process.env.CPC_API_KEY}` } : {};
 
 async function call(method: string, path: string, body?: unknown): Promise<any> {
-  const res = await fetch(base + path, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
+  const res = await fetch(base + path, { method, headers: { ...auth, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
   const json = await res.json();
   if (res.status >= 400) throw new Error(`${method} ${path}: ${res.status} ${json.message}`);
   return json;
@@ -17,7 +18,7 @@ async function call(method: string, path: string, body?: unknown): Promise<any> 
 
 /** Follow a job's events, printing progress, until it ends. */
 async function follow(jobId: string, label: string): Promise<any> {
-  const res = await fetch(`${base}/v1/jobs/${jobId}/events`);
+  const res = await fetch(`${base}/v1/jobs/${jobId}/events`, { headers: auth });
   const decoder = new TextDecoder();
   let buffer = '';
   let lastPrinted = -1;

@@ -13,6 +13,11 @@ eval "$(bash scripts/services.sh start)"
 export DATABASE_URL REDIS_URL
 export PORT=${PORT:-3000} HOST=${HOST:-127.0.0.1} ARTIFACT_DIR=${ARTIFACT_DIR:-$PWD/.local/artifacts} LOG_LEVEL=${LOG_LEVEL:-info}
 mkdir -p .local/logs
+# an admin API key for this machine's quickstart (kept in .local, made once; only its hash is in Postgres)
+if [ ! -s .local/api-key ]; then
+  (umask 077; node bin/cpc.js keys create --name quickstart --scopes admin > .local/api-key)
+fi
+export CPC_API_KEY=$(cat .local/api-key)
 start() { # name, entry
   local pidfile=.local/$1.pid
   if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then kill "$(cat "$pidfile")"; sleep 1; fi
@@ -30,4 +35,6 @@ curl -fs "$URL/readyz" >/dev/null || { echo "the API did not become ready; see .
 node --import tsx scripts/quickstart-client.ts "$URL"
 echo
 echo "cpc-service is running at $URL (OpenAPI docs: $URL/docs; logs: .local/logs/)."
+echo "API key (admin scope) for your own calls: .local/api-key, e.g."
+echo "  curl -H \"Authorization: Bearer \$(cat .local/api-key)\" $URL/v1/jobs"
 echo "Stop it with: npm run stop"

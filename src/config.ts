@@ -25,6 +25,15 @@ export const ConfigSchema = Type.Object({
   PG_CONNECT_TIMEOUT_MS: Type.Integer({ default: 2000, minimum: 100 }),
   MODEL_CACHE_SIZE: Type.Integer({ default: 4, minimum: 1 }),
   QUEUE_PREFIX: Type.String({ default: 'cpc' }),
+  /** API keys: `on` (writes, predict and downloads need a key) or `off` (trusted network only) */
+  AUTH: Type.Union([Type.Literal('on'), Type.Literal('off')], { default: 'on' }),
+  /** whether GET routes need a `read` key too */
+  READS_REQUIRE_KEY: Type.Boolean({ default: false }),
+  AUTH_CACHE_MS: Type.Integer({ default: 10_000, minimum: 0 }),
+  /** requests per minute per API key (or per client address without a key), shared by all API replicas through Redis */
+  RATE_LIMIT_PER_MIN: Type.Integer({ default: 1200, minimum: 1 }),
+  /** longest a request handler may run before the client gets 503 */
+  REQUEST_TIMEOUT_MS: Type.Integer({ default: 30_000, minimum: 100 }),
   /** worker crashes (lost locks: process killed, machine gone) a job survives before it fails; BullMQ maxStalledCount */
   CRASH_BUDGET: Type.Integer({ default: 3, minimum: 0, maximum: 100 }),
   /** BullMQ job lock; a crashed worker's job is picked up again within about this long */

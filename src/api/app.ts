@@ -5,7 +5,10 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { randomUUID } from 'node:crypto';
 import type { ServiceConfig } from '../config.js';
+import helmet from '@fastify/helmet';
 import errors from './plugins/errors.js';
+import auth from './plugins/auth.js';
+import rateLimits from './plugins/rate-limits.js';
 import services from './plugins/services.js';
 import multipartImages from './plugins/multipart-images.js';
 import health from './routes/health.js';
@@ -16,6 +19,7 @@ import models from './routes/models.js';
 import events from './routes/events.js';
 import metrics from './routes/metrics.js';
 import { ErrorBody } from './schemas.js';
+import { validatorCompiler } from './validation.js';
 
 export const OPENAPI_INFO = {
   title: 'cpc-service',
@@ -27,30 +31,49 @@ export const OPENAPI_INFO = {
  * `offline` builds the routes without connecting to Postgres or Redis: only
  * for producing the OpenAPI document.
  */
-export async function buildApp(config: ServiceConfig, options: { logger?: boolean; offline?: boolean } = {}): Promise<FastifyInstance> {
+export async function buildApp(config: ServiceConfig, options: { logger?: boolean; offline?: boolean; logStream?: NodeJS.WritableStream } = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: options.logger === false ? false : { level: config.LOG_LEVEL, redact: ['req.headers.authorization', 'req.headers["x-api-key"]'] },
+    logger:
+      options.logger === false
+        ? false
+        : { level: config.LOG_LEVEL, redact: ['req.headers.authorization', 'req.headers["x-api-key"]'], ...(options.logStream ? { stream: options.logStream } : {}) },
     genReqId: (req) => (typeof req.headers['x-request-id'] === 'string' && req.headers['x-request-id'].length <= 100 ? req.headers['x-request-id'] : randomUUID()),
     bodyLimit: 8 * 1024 * 1024,
+    // the whole request (slow clients included) and the handler alone
     requestTimeout: 60_000,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    handlerTimeout: config.REQUEST_TIMEOUT_MS,
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
 
   await app.register(errors);
   await app.register(multipartImages);
   app.addSchema(ErrorBody);
-  // every route that validates input can answer 400, and any route 500: document both
+  // document the answers every route can give: 400 where input is validated, 413/415 where a
+  // body is read, 401/403/429
+  // on the /v1 API (keys, rate limit), 503 (a dependency away, a handler timeout) and 500
   app.addHook('onRoute', (route) => {
     if (!route.schema) return;
     const response = (route.schema.response ??= {}) as Record<string, unknown>;
     const validates = route.schema.body || route.schema.params || route.schema.querystring || route.schema.headers;
-    if (validates && !response[400]) response[400] = ErrorBody;
-    if (!response[500]) response[500] = ErrorBody;
+    const statuses = [...(validates ? [400] : []), ...(route.schema.body ? [413, 415] : []), ...(route.url.startsWith('/v1/') ? [401, 403, 429] : []), 500, 503];
+    for (const status of statuses) response[status] ??= ErrorBody;
   });
-  await app.register(swagger, { openapi: { openapi: '3.0.3', info: OPENAPI_INFO } });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(helmet);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: OPENAPI_INFO,
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'an API key (cpc keys create); X-API-Key works too' } } },
+      security: [{ apiKey: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   app.decorate('config', config);
-  if (!options.offline) await app.register(services, { config });
+  if (!options.offline) {
+    await app.register(services, { config });
+    await app.register(auth);
+    await app.register(rateLimits);
+  }
   await app.register(metrics);
   await app.register(health);
   await app.register(experiments);

@@ -193,7 +193,7 @@ export const Model = Type.Object({
   createdAt: Type.String({ format: 'date-time' }),
 });
 
-const Pixel = Type.Number();
+const Pixel = Type.Number({ minimum: 0, maximum: 255 });
 export const ImageInstance = Type.Union([
   Type.Array(Type.Array(Pixel, { minItems: 1, maxItems: 64 }), { minItems: 1, maxItems: 64, description: '28x28 grey, values 0..255 (or 0..1)' }),
   Type.Array(Type.Array(Type.Array(Pixel, { minItems: 3, maxItems: 3 }), { minItems: 1, maxItems: 64 }), { minItems: 1, maxItems: 64, description: 'size x size x 3 RGB, values 0..255' }),

@@ -17,9 +17,10 @@ import { digitPixels } from '../cpc/images.js';
 import { encodePng } from '../cpc/png.js';
 import { benchTrain } from './bench.js';
 import { sampleGrid } from './sample.js';
+import { UsageError } from './usage-error.js';
+import { keysCommand } from './keys.js';
 
 /** A bad flag value found after parsing: one line on stderr, exit code 2. */
-class UsageError extends Error {}
 
 function int(name: string) {
   return (v: string) => {
@@ -227,6 +228,8 @@ async function main(argv: string[]): Promise<void> {
       process.stdout.write(JSON.stringify({ out: resolve(f.out), labels: info.labels, digits: info.digits }) + '\n');
     });
 
+  program.addCommand(keysCommand());
+
   await program.parseAsync(argv);
 }
 
@@ -236,6 +239,6 @@ main(process.argv).catch((err: unknown) => {
   // commander has already printed its own parse errors
   if (e.code?.startsWith('commander.')) process.exit(2);
   process.stderr.write(`cpc: ${(e.message ?? String(err)).split('\n')[0]}\n`);
-  const usage = err instanceof UsageError || ['IdxFormatError', 'ConfigError', 'ImageInputError'].includes((err as Error).name ?? '');
+  const usage = ['UsageError', 'IdxFormatError', 'ConfigError', 'ImageInputError'].includes((err as Error).name ?? '');
   process.exit(usage || e.code === 'ENOENT' ? 2 : 1);
 });

@@ -12,6 +12,7 @@ import { loadConfig, type ServiceConfig } from '../../src/config.js';
 import { migrate } from '../../src/store/migrate.js';
 import { buildApp } from '../../src/api/app.js';
 import { checkContract } from './contract.js';
+import { createApiKey } from '../../src/store/api-keys.js';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -26,6 +27,8 @@ export interface Harness {
   worker: ChildProcess;
   workers: ChildProcess[];
   workerLog: string[];
+  /** an admin API key, sent by api() unless the call brings its own Authorization or X-API-Key */
+  adminKey: string;
   /** start one more worker process with the harness environment (plus extra) */
   addWorker(extra?: Record<string, string>): ChildProcess;
   stop(): Promise<void>;
@@ -68,6 +71,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const config = loadConfig(env);
   await migrate(config.DATABASE_URL);
   const app = await buildApp(config, { logger: false });
+  const { key: adminKey } = await createApiKey(app.db, 'test-admin', ['admin']);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
@@ -82,6 +86,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     worker: workers[0],
     workers,
     workerLog,
+    adminKey,
     addWorker(extra = {}) {
       const w = startWorker({ ...env, ...extra }, workerLog);
       workers.push(w);
@@ -99,10 +104,18 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   return harness;
 }
 
+/** the admin key's Authorization header */
+export function authHeader(h: Harness): Record<string, string> {
+  return { authorization: `Bearer ${h.adminKey}` };
+}
+
+/** `headers.authorization: ''` sends no key at all */
 export async function api(h: Harness, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  const auth = 'authorization' in headers || 'x-api-key' in headers ? {} : authHeader(h);
+  const sent = Object.fromEntries(Object.entries({ ...auth, ...headers }).filter(([, v]) => v !== ''));
   const res = await fetch(h.baseUrl + path, {
     method,
-    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...sent },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await res.text();

@@ -1,7 +1,7 @@
 /** The service through its HTTP API only, against real Redis, PostgreSQL and a worker process. */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createHash } from 'node:crypto';
-import { startHarness, startServices, api, waitFor, type Harness } from './harness.js';
+import { startHarness, startServices, api, authHeader, waitFor, type Harness } from './harness.js';
 import { execFileSync } from 'node:child_process';
 import { loadDigits } from '../../src/cpc/mnist.js';
 import { digitPixels } from '../../src/cpc/images.js';
@@ -93,7 +93,7 @@ describe('cpc-service over HTTP', () => {
     const names = done.artifacts.map((a: any) => a.name).sort();
     expect(names).toEqual(['checkpoint/checkpoint.bin', 'checkpoint/checkpoint.json', 'encoder/model.json', 'encoder/weights.bin', 'manifest.json']);
     for (const a of done.artifacts) {
-      const res = await fetch(`${h.baseUrl}/v1/artifacts/${a.id}`);
+      const res = await fetch(`${h.baseUrl}/v1/artifacts/${a.id}`, { headers: authHeader(h) });
       const bytes = Buffer.from(await res.arrayBuffer());
       expect(res.status).toBe(200);
       expect(res.headers.get('x-checksum-sha256')).toBe(a.sha256);
@@ -147,7 +147,7 @@ describe('cpc-service over HTTP', () => {
     const form = new FormData();
     indices.slice(0, 5).forEach((i, k) => form.append(`image${k}`, new Blob([Buffer.from(pngs[k].png, 'base64')], { type: 'image/png' }), `${i}.png`));
     form.append('version', '1');
-    const multipart = await fetch(`${h.baseUrl}/v1/models/digits/predict`, { method: 'POST', body: form });
+    const multipart = await fetch(`${h.baseUrl}/v1/models/digits/predict`, { method: 'POST', body: form, headers: authHeader(h) });
     const multipartJson = await multipart.json();
     expect(multipart.status).toBe(200);
     expect(multipartJson.predictions.map((p: any) => p.digit)).toEqual(json.json.predictions.slice(0, 5).map((p: any) => p.digit));

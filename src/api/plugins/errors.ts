@@ -24,7 +24,8 @@ export default fp(async function errors(app: FastifyInstance) {
     if (status >= 500) request.log.error({ err }, 'request failed');
     reply.status(status).send({
       error: STATUS_CODES[status] ?? 'Error',
-      message: status >= 500 && !(err instanceof HttpError) ? 'internal error' : err.message,
+      // our own errors and Fastify's (timeouts, limits) say what happened; anything else might leak internals
+      message: status >= 500 && !(err instanceof HttpError) && !err.code?.startsWith('FST_') ? 'internal error' : err.message,
       ...(details !== undefined ? { details } : {}),
       requestId: request.id,
     });

@@ -35,7 +35,8 @@ export default fp(async function multipartImages(app: FastifyInstance) {
     });
     parser.on('field', (name: string, value: string) => {
       if (name === 'version') fields.version = Number(value);
-      else if (name === 'embedding') fields.embedding = value === 'true';
+      else if (name === 'embedding' && (value === 'true' || value === 'false')) fields.embedding = value === 'true';
+      else if (name === 'embedding') fail(new HttpError(400, `form field embedding must be true or false, not ${JSON.stringify(value.slice(0, 20))}`));
       else fail(new HttpError(400, `unknown form field ${name}`));
     });
     parser.on('filesLimit', () => fail(new HttpError(400, `at most ${MAX_FILES} files per request`)));

@@ -3,7 +3,8 @@ import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
 import type { ServiceConfig } from '../../config.js';
 import { createDb, type Db } from '../../store/db.js';
-import { createQueues, type Queues } from '../../queue/queues.js';
+import type { Redis } from 'ioredis';
+import { createQueues, redisConnection, type Queues } from '../../queue/queues.js';
 import { ArtifactStores, type ArtifactStore } from '../../artifacts/store.js';
 
 declare module 'fastify' {
@@ -11,6 +12,8 @@ declare module 'fastify' {
     config: ServiceConfig;
     db: Db;
     queues: Queues;
+    /** a Redis connection that fails at once while Redis is away (no offline queue), for request-path calls */
+    redis: Redis;
     artifacts: ArtifactStore;
   }
 }
@@ -26,9 +29,13 @@ export default fp(async function services(app: FastifyInstance, opts: { config: 
     lastLogged = Date.now();
   };
   app.decorate('queues', createQueues(config.REDIS_URL, config.QUEUE_PREFIX, onRedisError));
+  const redis = redisConnection(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+  redis.on('error', onRedisError);
+  app.decorate('redis', redis);
   app.decorate('artifacts', new ArtifactStores(config.ARTIFACT_STORE, config.ARTIFACT_DIR, db));
   app.addHook('onClose', async () => {
     await app.queues.close();
+    app.redis.disconnect();
     await app.db.$disconnect();
   });
 });

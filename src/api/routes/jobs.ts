@@ -1,5 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
+import { Type, type Static } from 'typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { lockIdempotencyKey } from '../idempotency.js';
 import { ErrorBody, Id, Job, JobCreate, JobDetail, JobStatus, Metric, Page } from '../schemas.js';
 import { artifactDto, jobDto, metricDto } from '../dto.js';
 import { HttpError } from '../plugins/errors.js';
@@ -28,6 +30,51 @@ async function redisCall<T>(call: Promise<T>, hint = 'try again shortly'): Promi
 }
 
 const jobs: FastifyPluginAsyncTypebox = async (app) => {
+  async function submitJob(body: Static<typeof JobCreate>, key: string | undefined, req: FastifyRequest, reply: FastifyReply) {
+    if (body.experimentId && !(await app.db.experiment.findUnique({ where: { id: body.experimentId } }))) {
+      throw new HttpError(404, `no experiment ${body.experimentId}`);
+    }
+    const common = { experimentId: body.experimentId, priority: body.priority ?? 50, idempotencyKey: key };
+    let input: NewJob;
+    if (body.kind === 'cpc') {
+      let config;
+      try {
+        config = resolveConfig((body.config ?? {}) as CpcConfigInput);
+      } catch (err) {
+        if (err instanceof ConfigError) throw new HttpError(400, err.message);
+        throw err;
+      }
+      const { dataDir: _ignored, ...stored } = config;
+      input = { ...common, kind: 'cpc', config: stored, seed: config.seed, totalSteps: stepsPerEpoch(config, TRAIN_IMAGES) * config.epochs };
+    } else {
+      const parent = await app.db.job.findUnique({ where: { id: body.cpcJobId } });
+      if (!parent) throw new HttpError(404, `no job ${body.cpcJobId}`);
+      if (parent.kind !== 'cpc') throw new HttpError(422, `job ${parent.id} is a ${parent.kind} job, not a CPC job`);
+      if (parent.status !== 'succeeded') throw new HttpError(409, `CPC job ${parent.id} is ${parent.status}; a probe needs a succeeded CPC job`);
+      const { leakyAlpha: _fromTheEncoder, ...probeDefaults } = DEFAULT_PROBE;
+      const config = { ...probeDefaults, seed: parent.seed, ...(body.config ?? {}) };
+      input = { ...common, kind: 'probe', config, seed: config.seed, parentJobId: parent.id, totalSteps: 0 };
+    }
+    let result;
+    try {
+      result = await createJob(app.db, input);
+    } catch (err) {
+      if (err instanceof IdempotencyConflict) throw new HttpError(422, err.message);
+      throw err;
+    }
+    // (re-)enqueue every queued job: BullMQ ignores a job id it already holds, so a replay
+    // with the same Idempotency-Key also repairs a job whose first enqueue did not get through
+    if (result.job.status === 'queued') {
+      try {
+        await withTimeout(app.queues.queues[input.kind].add(input.kind, { jobId: result.job.id }, jobOptions(result.job.id, result.job.priority)), ENQUEUE_TIMEOUT_MS);
+      } catch (err) {
+        req.log.warn({ err, jobId: result.job.id }, 'enqueue failed');
+        throw new HttpError(503, 'the job queue (Redis) is unavailable; the job is recorded and will be queued when Redis is back (repeat the request with the same Idempotency-Key to make sure)', { jobId: result.job.id });
+      }
+    }
+    return reply.status(202).send(jobDto(result.job));
+  }
+
   app.post(
     '/v1/jobs',
     {
@@ -39,49 +86,14 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req, reply) => {
-      const body = req.body;
-      if (body.experimentId && !(await app.db.experiment.findUnique({ where: { id: body.experimentId } }))) {
-        throw new HttpError(404, `no experiment ${body.experimentId}`);
-      }
-      const common = { experimentId: body.experimentId, priority: body.priority ?? 50, idempotencyKey: req.headers['idempotency-key'] };
-      let input: NewJob;
-      if (body.kind === 'cpc') {
-        let config;
-        try {
-          config = resolveConfig((body.config ?? {}) as CpcConfigInput);
-        } catch (err) {
-          if (err instanceof ConfigError) throw new HttpError(400, err.message);
-          throw err;
-        }
-        const { dataDir: _ignored, ...stored } = config;
-        input = { ...common, kind: 'cpc', config: stored, seed: config.seed, totalSteps: stepsPerEpoch(config, TRAIN_IMAGES) * config.epochs };
-      } else {
-        const parent = await app.db.job.findUnique({ where: { id: body.cpcJobId } });
-        if (!parent) throw new HttpError(404, `no job ${body.cpcJobId}`);
-        if (parent.kind !== 'cpc') throw new HttpError(422, `job ${parent.id} is a ${parent.kind} job, not a CPC job`);
-        if (parent.status !== 'succeeded') throw new HttpError(409, `CPC job ${parent.id} is ${parent.status}; a probe needs a succeeded CPC job`);
-        const { leakyAlpha: _fromTheEncoder, ...probeDefaults } = DEFAULT_PROBE;
-        const config = { ...probeDefaults, seed: parent.seed, ...(body.config ?? {}) };
-        input = { ...common, kind: 'probe', config, seed: config.seed, parentJobId: parent.id, totalSteps: 0 };
-      }
-      let result;
+      const key = req.headers['idempotency-key'];
+      const lock = key ? await lockIdempotencyKey(app.redis, app.config.QUEUE_PREFIX, key) : null;
+      if (lock === 'busy') throw new HttpError(409, 'a request with this Idempotency-Key is still in progress; repeat it once that one has been answered');
       try {
-        result = await createJob(app.db, input);
-      } catch (err) {
-        if (err instanceof IdempotencyConflict) throw new HttpError(422, err.message);
-        throw err;
+        return await submitJob(req.body, key, req, reply);
+      } finally {
+        await lock?.release();
       }
-      // (re-)enqueue every queued job: BullMQ ignores a job id it already holds, so a replay
-      // with the same Idempotency-Key also repairs a job whose first enqueue did not get through
-      if (result.job.status === 'queued') {
-        try {
-          await withTimeout(app.queues.queues[input.kind].add(input.kind, { jobId: result.job.id }, jobOptions(result.job.id, result.job.priority)), ENQUEUE_TIMEOUT_MS);
-        } catch (err) {
-          req.log.warn({ err, jobId: result.job.id }, 'enqueue failed');
-          throw new HttpError(503, 'the job queue (Redis) is unavailable; the job is recorded and will be queued when Redis is back (repeat the request with the same Idempotency-Key to make sure)', { jobId: result.job.id });
-        }
-      }
-      return reply.status(202).send(jobDto(result.job));
     },
   );
 

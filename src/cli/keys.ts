@@ -1,0 +1,60 @@
+/**
+ * `cpc keys create|list|revoke`: API-key administration straight against
+ * Postgres (DATABASE_URL), the only way to mint the first key.
+ */
+import { Command } from 'commander';
+import { createDb, type Db } from '../store/db.js';
+import { migrate } from '../store/migrate.js';
+import { createApiKey, listApiKeys, revokeApiKey, SCOPES } from '../store/api-keys.js';
+import type { ApiKeyScope } from '../generated/prisma/client.js';
+import { UsageError } from './usage-error.js';
+
+async function withDb<T>(f: (db: Db) => Promise<T>): Promise<T> {
+  const databaseUrl = process.env.DATABASE_URL;
+  if (!databaseUrl) throw new UsageError('DATABASE_URL is not set (scripts/services.sh env prints it for the local services)');
+  await migrate(databaseUrl);
+  const db = createDb({ databaseUrl, queryTimeoutMs: 10_000, connectTimeoutMs: 5000, poolSize: 1 });
+  try {
+    return await f(db);
+  } finally {
+    await db.$disconnect();
+  }
+}
+
+function parseScopes(value: string): ApiKeyScope[] {
+  const scopes = value.split(',').map((s) => s.trim());
+  const bad = scopes.filter((s) => !SCOPES.includes(s as ApiKeyScope));
+  if (bad.length || !scopes.length) throw new UsageError(`--scopes takes a comma list of ${SCOPES.join(', ')}; got ${value}`);
+  return scopes as ApiKeyScope[];
+}
+
+export function keysCommand(): Command {
+  const keys = new Command('keys').description('API keys (needs DATABASE_URL)');
+  keys
+    .command('create')
+    .description('create a key and print it once (only its hash is stored)')
+    .requiredOption('--name <name>', 'who or what the key is for')
+    .option('--scopes <list>', `comma list of ${SCOPES.join(', ')}`, 'read')
+    .option('--json', 'print {key, name, prefix, scopes} as JSON')
+    .action((f: { name: string; scopes: string; json?: boolean }) =>
+      withDb(async (db) => {
+        const { key, identity } = await createApiKey(db, f.name, parseScopes(f.scopes));
+        process.stdout.write(f.json ? JSON.stringify({ key, name: identity.name, prefix: identity.prefix, scopes: identity.scopes }) + '\n' : `${key}\n`);
+      }),
+    );
+  keys
+    .command('list')
+    .description('list keys (prefix, scopes, use; never the key)')
+    .action(() => withDb(async (db) => void process.stdout.write(JSON.stringify(await listApiKeys(db), null, 1) + '\n')));
+  keys
+    .command('revoke')
+    .description('revoke a key by its prefix (the 12 hex digits after cpc_)')
+    .argument('<prefix>')
+    .action((prefix: string) =>
+      withDb(async (db) => {
+        if (!(await revokeApiKey(db, prefix))) throw new UsageError(`no active key with prefix ${prefix}`);
+        process.stdout.write(`revoked ${prefix}\n`);
+      }),
+    );
+  return keys;
+}

@@ -1,0 +1,57 @@
+/**
+ * API keys. A key is `cpc_<prefix>_<secret>`; Postgres keeps the public
+ * prefix (to find the row) and a sha256 of the whole key, never the key. A
+ * presented key is hashed and compared in constant time.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Db } from './db.js';
+import type { ApiKeyScope } from '../generated/prisma/client.js';
+
+export const SCOPES: ApiKeyScope[] = ['read', 'write', 'admin'];
+
+export interface ApiKeyIdentity {
+  id: string;
+  name: string;
+  prefix: string;
+  scopes: ApiKeyScope[];
+}
+
+const KEY_PATTERN = /^cpc_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
+
+function digest(key: string): Buffer {
+  return createHash('sha256').update(key).digest();
+}
+
+/** admin implies write, write implies read */
+export function allows(scopes: ApiKeyScope[], needed: ApiKeyScope): boolean {
+  const rank = (s: ApiKeyScope) => SCOPES.indexOf(s);
+  return scopes.some((s) => rank(s) >= rank(needed));
+}
+
+export async function createApiKey(db: Db, name: string, scopes: ApiKeyScope[]): Promise<{ key: string; identity: ApiKeyIdentity }> {
+  const prefix = randomBytes(6).toString('hex');
+  const key = `cpc_${prefix}_${randomBytes(32).toString('base64url')}`;
+  const row = await db.apiKey.create({ data: { name, prefix, hash: digest(key).toString('hex'), scopes } });
+  return { key, identity: { id: row.id, name, prefix, scopes } };
+}
+
+/** The key's identity, or null for a malformed, unknown, revoked or wrong key. */
+export async function verifyApiKey(db: Db, presented: string): Promise<ApiKeyIdentity | null> {
+  const m = KEY_PATTERN.exec(presented);
+  if (!m) return null;
+  const row = await db.apiKey.findUnique({ where: { prefix: m[1] } });
+  if (!row || row.revokedAt) return null;
+  const expected = Buffer.from(row.hash, 'hex');
+  const actual = digest(presented);
+  if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) return null;
+  return { id: row.id, name: row.name, prefix: row.prefix, scopes: row.scopes };
+}
+
+export async function revokeApiKey(db: Db, prefix: string): Promise<boolean> {
+  const r = await db.apiKey.updateMany({ where: { prefix, revokedAt: null }, data: { revokedAt: new Date() } });
+  return r.count === 1;
+}
+
+export async function listApiKeys(db: Db) {
+  return db.apiKey.findMany({ orderBy: { createdAt: 'asc' }, select: { name: true, prefix: true, scopes: true, createdAt: true, lastUsedAt: true, revokedAt: true } });
+}

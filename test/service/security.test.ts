@@ -1,0 +1,265 @@
+/**
+ * Hostile and careless clients: bad input of every kind answered with a 4xx
+ * and a clear error body, API keys and scopes, rate limits shared across
+ * replicas, security headers, request timeouts, Idempotency-Key semantics,
+ * no secrets in logs.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { deflateSync, crc32 } from 'node:zlib';
+import { Writable } from 'node:stream';
+import { join } from 'node:path';
+import { startHarness, api, waitFor, type Harness } from './harness.js';
+import { buildApp } from '../../src/api/app.js';
+import { loadConfig } from '../../src/config.js';
+import { createApiKey, revokeApiKey } from '../../src/store/api-keys.js';
+import { routeNeeds } from '../../src/api/plugins/auth.js';
+import { idempotencyLockKey } from '../../src/api/idempotency.js';
+import { loadDigits } from '../../src/cpc/mnist.js';
+import { digitPixels } from '../../src/cpc/images.js';
+import { encodePng } from '../../src/cpc/png.js';
+
+const RATE_LIMIT = 40;
+let h: Harness;
+let keys: { read: string; write: string };
+let cpcJobId = '';
+let failedJobId = '';
+
+const root = join(import.meta.dirname, '..', '..');
+const tinyConfig = { imageSize: 28, color: 'grey', greySteps: 0, batchSize: 16, epochs: 1, stepsPerEpoch: 6, validationSteps: 2, model: { convLayers: 3, filters: 8, hidden: 32, codeSize: 16, contextSize: 32 } };
+
+beforeAll(async () => {
+  h = await startHarness({ env: { RATE_LIMIT_PER_MIN: String(RATE_LIMIT), AUTH_CACHE_MS: '0' } });
+  keys = {
+    read: (await createApiKey(h.app.db, 'reader', ['read'])).key,
+    write: (await createApiKey(h.app.db, 'writer', ['write'])).key,
+  };
+  // a model to send images to
+  const cpc = await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: tinyConfig });
+  cpcJobId = cpc.json.id;
+  await waitFor('the CPC job', async () => (await api(h, 'GET', `/v1/jobs/${cpcJobId}`)).json.status === 'succeeded');
+  const probe = await api(h, 'POST', '/v1/jobs', { kind: 'probe', cpcJobId, config: { trainImages: 500, testImages: 200, epochs: 1 } });
+  expect(probe.status).toBe(202);
+  await waitFor('the probe job', async () => (await api(h, 'GET', `/v1/jobs/${probe.json.id}`)).json.status === 'succeeded');
+  expect((await api(h, 'POST', '/v1/models', { name: 'digits', jobId: probe.json.id })).status).toBe(201);
+  // and a failed CPC job
+  const bad = await h.app.db.job.create({ data: { id: 'job_failed_for_test', kind: 'cpc', config: {}, configHash: 'x', seed: 0, status: 'failed', error: 'test' } });
+  failedJobId = bad.id;
+}, 240_000);
+
+afterAll(async () => {
+  await h?.stop();
+});
+
+function expectError(r: { status: number; json: any }, status: number, message?: RegExp) {
+  expect(r.status).toBe(status);
+  expect(r.json).toMatchObject({ error: expect.any(String), message: expect.any(String), requestId: expect.any(String) });
+  if (message) expect(r.json.message).toMatch(message);
+}
+
+function pngChunk(type: string, data: Buffer): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(body));
+  return Buffer.concat([len, body, crc]);
+}
+
+/** a tiny, well-formed PNG that declares width x height */
+function pngDeclaring(width: number, height: number): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 0, 0, 0, 0], 8); // 8-bit greyscale
+  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), pngChunk('IHDR', ihdr), pngChunk('IDAT', deflateSync(Buffer.alloc(16))), pngChunk('IEND', Buffer.alloc(0))]);
+}
+
+const digitPng = () => {
+  const split = loadDigits().splits.test;
+  const pixels = digitPixels(split, 0);
+  return Buffer.from(encodePng(28, 28, Uint8Array.from(Array.from(pixels).flatMap((v) => [v, v, v]))));
+};
+
+describe('bad input is a 4xx with a clear error body', () => {
+  it('rejects malformed, mistyped, unknown, out-of-range and oversized requests', async () => {
+    const bearer = { authorization: `Bearer ${keys.write}` };
+    const predict = (body: unknown) => api(h, 'POST', '/v1/models/digits/predict', body, { authorization: `Bearer ${keys.read}` });
+    expectError(await api(h, 'POST', '/v1/jobs', '{"kind": "cpc",', bearer), 400);
+    expectError(await api(h, 'POST', '/v1/jobs', 'kind=cpc', { ...bearer, 'content-type': 'application/x-www-form-urlencoded' }), 415);
+    // no silent coercion: "5" is not 5, and unknown fields are rejected, not stripped
+    expectError(await api(h, 'POST', '/v1/jobs', { kind: 'cpc', priority: '5' }, bearer), 400, /priority|integer/);
+    expectError(await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: { epochs: '2' } }, bearer), 400);
+    expectError(await api(h, 'POST', '/v1/jobs', { kind: 'cpc', colour: 'red' }, bearer), 400);
+    expectError(await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: { batchSize: 1_000_000 } }, bearer), 400, /batchSize/);
+    expectError(await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: { learningRate: -1 } }, bearer), 400, /learningRate/);
+    expectError(await api(h, 'POST', '/v1/jobs', { kind: 'cpc', priority: 1000 }, bearer), 400);
+    expectError(await api(h, 'GET', '/v1/jobs?limit=abc'), 400);
+    expectError(await api(h, 'GET', '/v1/jobs?limit=5&extra=1'), 400);
+    expectError(await api(h, 'GET', '/v1/jobs/job_does_not_exist'), 404);
+    expectError(await api(h, 'GET', '/v1/artifacts/00000000-0000-4000-8000-000000000000'), 404);
+    expectError(await api(h, 'POST', '/v1/jobs/job_does_not_exist/cancel', undefined, bearer), 404);
+    // a probe needs a succeeded CPC job
+    expectError(await api(h, 'POST', '/v1/jobs', { kind: 'probe', cpcJobId: failedJobId }, bearer), 409, /failed/);
+    expectError(await api(h, 'POST', '/v1/jobs', { kind: 'probe', cpcJobId: 'job_nope' }, bearer), 404);
+    // predict: shapes, values, images
+    expectError(await predict({ instances: [] }), 400);
+    expectError(await predict({ instances: [[[1, 2], [3]]] }), 400);
+    expectError(await predict({ instances: [Array.from({ length: 28 }, () => Array(28).fill('NaN'))] }), 400);
+    expectError(await predict({ instances: [Array.from({ length: 28 }, () => Array(28).fill(1e300))] }), 400);
+    expectError(await predict({ instances: [Array.from({ length: 5 }, () => Array(5).fill(0))] }), 400, /28|size/);
+    expectError(await predict({ instances: Array.from({ length: 257 }, () => ({ png: 'AAAA' })) }), 400);
+    expectError(await predict({ instances: [{ png: Buffer.from('not a png at all').toString('base64') }] }), 400, /PNG/i);
+    expectError(await predict({ instances: [{ png: digitPng().subarray(0, 60).toString('base64') }] }), 400);
+    expectError(await predict({ instances: [{ png: 'this is not base64!!' }] }), 400);
+    const bomb = pngDeclaring(20_000, 20_000);
+    expect(bomb.length).toBeLessThan(100);
+    const started = Date.now();
+    expectError(await predict({ instances: [{ png: bomb.toString('base64') }] }), 400, /20000/);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expectError(await api(h, 'POST', '/v1/models/nope/predict', { instances: [{ png: digitPng().toString('base64') }] }, { authorization: `Bearer ${keys.read}` }), 404);
+    // and a well-formed one still works
+    const ok = await predict({ instances: [{ png: digitPng().toString('base64') }] });
+    expect(ok.status).toBe(200);
+  });
+
+  it('rejects oversized bodies and uploads with 413', async () => {
+    const big = JSON.stringify({ instances: [{ png: 'A'.repeat(9 * 1024 * 1024) }] });
+    expectError(await api(h, 'POST', '/v1/models/digits/predict', big, { authorization: `Bearer ${keys.read}` }), 413);
+    const form = new FormData();
+    form.append('image', new Blob([Buffer.alloc(3 * 1024 * 1024)]), 'big.png');
+    const res = await fetch(`${h.baseUrl}/v1/models/digits/predict`, { method: 'POST', body: form, headers: { authorization: `Bearer ${keys.read}` } });
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ error: expect.any(String), message: expect.stringMatching(/exceeds/), requestId: expect.any(String) });
+  });
+
+  it('Idempotency-Key: same body -> same job, different body -> 422, while the first is in flight -> 409', async () => {
+    const body = { kind: 'cpc', config: { ...tinyConfig, seed: 77 } };
+    const headers = { authorization: `Bearer ${keys.write}`, 'idempotency-key': 'sec-1' };
+    const first = await api(h, 'POST', '/v1/jobs', body, headers);
+    expect(first.status).toBe(202);
+    const same = await api(h, 'POST', '/v1/jobs', body, headers);
+    expect(same.status).toBe(202);
+    expect(same.json.id).toBe(first.json.id);
+    expectError(await api(h, 'POST', '/v1/jobs', { ...body, priority: 1 }, headers), 422, /different request body/);
+    // a request with this key is being served (its lock is held)
+    const lock = idempotencyLockKey(h.config.QUEUE_PREFIX, 'sec-2');
+    execFileSync('redis-cli', ['-u', h.config.REDIS_URL, 'set', lock, 'someone-else', 'PX', '10000']);
+    expectError(await api(h, 'POST', '/v1/jobs', body, { ...headers, 'idempotency-key': 'sec-2' }), 409, /in progress/);
+    execFileSync('redis-cli', ['-u', h.config.REDIS_URL, 'del', lock]);
+    expect((await api(h, 'POST', '/v1/jobs', body, { ...headers, 'idempotency-key': 'sec-2' })).status).toBe(202);
+    // concurrent duplicates: one job, every answer 202 or 409
+    const answers = await Promise.all(Array.from({ length: 20 }, () => api(h, 'POST', '/v1/jobs', body, { ...headers, 'idempotency-key': 'sec-3' })));
+    expect(answers.every((a) => a.status === 202 || a.status === 409)).toBe(true);
+    expect(new Set(answers.filter((a) => a.status === 202).map((a) => a.json.id)).size).toBe(1);
+    expect(await h.app.db.job.count({ where: { idempotencyKey: 'sec-3' } })).toBe(1);
+  });
+
+  it('answers 503 with a clear body when a handler takes longer than REQUEST_TIMEOUT_MS', async () => {
+    const slow = await buildApp({ ...h.config, REQUEST_TIMEOUT_MS: 1 }, { logger: false });
+    try {
+      const r = await slow.inject({ method: 'GET', url: '/v1/jobs?limit=200' });
+      expect(r.statusCode).toBe(503);
+      expect(r.json()).toMatchObject({ error: 'Service Unavailable', message: expect.stringMatching(/timed out/), requestId: expect.any(String) });
+    } finally {
+      await slow.close();
+    }
+  });
+});
+
+describe('API keys', () => {
+  it('are required for writes, predict and downloads, with scopes; reads are open by default', async () => {
+    const none = { authorization: '' };
+    expectError(await api(h, 'POST', '/v1/jobs', { kind: 'cpc' }, none), 401, /API key is required/);
+    expectError(await api(h, 'POST', '/v1/jobs', { kind: 'cpc' }, { authorization: `Bearer ${keys.read}` }), 403, /write scope/);
+    expectError(await api(h, 'POST', '/v1/jobs', { kind: 'cpc' }, { authorization: 'Bearer cpc_000000000000_' + 'A'.repeat(43) }), 401, /not valid/);
+    expectError(await api(h, 'POST', '/v1/jobs', { kind: 'cpc' }, { authorization: 'Bearer nonsense' }), 401);
+    expectError(await api(h, 'POST', '/v1/models/digits/predict', { instances: [{ png: 'AAAA' }] }, none), 401);
+    const artifact = await h.app.db.artifact.findFirstOrThrow({ where: { jobId: cpcJobId } });
+    expectError(await api(h, 'GET', `/v1/artifacts/${artifact.id}`, undefined, none), 401);
+    expect((await api(h, 'GET', `/v1/artifacts/${artifact.id}`, undefined, { 'x-api-key': keys.read })).status).toBe(200);
+    expect((await api(h, 'GET', '/v1/jobs', undefined, none)).status).toBe(200);
+    expect((await api(h, 'GET', '/healthz', undefined, none)).status).toBe(200);
+    // a presented key is always checked
+    expectError(await api(h, 'GET', '/v1/jobs', undefined, { authorization: 'Bearer wrong' }), 401);
+    expect(routeNeeds('GET', '/v1/jobs', true)).toBe('read');
+    expect(routeNeeds('GET', '/v1/jobs', false)).toBe('read-optional');
+    expect(routeNeeds('POST', '/v1/models/:name/predict', false)).toBe('read');
+    expect(routeNeeds('POST', '/v1/models', false)).toBe('write');
+    expect(routeNeeds('GET', '/readyz', true)).toBe('public');
+  });
+
+  it('are stored hashed, created and revoked with the CLI', async () => {
+    const out = execFileSync(process.execPath, [join(root, 'bin', 'cpc.js'), 'keys', 'create', '--name', 'cli-made', '--scopes', 'write', '--json'], { env: { ...process.env, DATABASE_URL: h.config.DATABASE_URL }, encoding: 'utf8' });
+    const made = JSON.parse(out);
+    expect(made).toMatchObject({ key: expect.stringMatching(/^cpc_[0-9a-f]{12}_/), name: 'cli-made', scopes: ['write'] });
+    const row = await h.app.db.apiKey.findUniqueOrThrow({ where: { prefix: made.prefix } });
+    expect(JSON.stringify(row)).not.toContain(made.key.split('_')[2]);
+    expect((await api(h, 'POST', '/v1/experiments', { name: 'made-by-cli-key' }, { authorization: `Bearer ${made.key}` })).status).toBe(201);
+    execFileSync(process.execPath, [join(root, 'bin', 'cpc.js'), 'keys', 'revoke', made.prefix], { env: { ...process.env, DATABASE_URL: h.config.DATABASE_URL } });
+    expectError(await api(h, 'POST', '/v1/experiments', { name: 'after-revoke' }, { authorization: `Bearer ${made.key}` }), 401);
+    const bad = (() => {
+      try {
+        execFileSync(process.execPath, [join(root, 'bin', 'cpc.js'), 'keys', 'create', '--name', 'x', '--scopes', 'root'], { env: { ...process.env, DATABASE_URL: h.config.DATABASE_URL }, stdio: 'pipe' });
+        return null;
+      } catch (err) {
+        return err as { status: number; stderr: Buffer };
+      }
+    })();
+    expect(bad?.status).toBe(2);
+    expect(String(bad?.stderr)).toMatch(/--scopes/);
+  });
+});
+
+describe('rate limits, headers, logs', () => {
+  it('limits each key per minute across API replicas (counted in Redis) and answers 429 with the error body', async () => {
+    const { key } = await createApiKey(h.app.db, 'limited', ['read']);
+    const other = (await createApiKey(h.app.db, 'other', ['read'])).key;
+    const replica = await buildApp(h.config, { logger: false });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < RATE_LIMIT + 5; i++) {
+        // alternate between this API and a second replica
+        const r =
+          i % 2 === 0
+            ? await api(h, 'GET', '/v1/jobs?limit=1', undefined, { authorization: `Bearer ${key}` })
+            : await replica.inject({ method: 'GET', url: '/v1/jobs?limit=1', headers: { authorization: `Bearer ${key}` } }).then((x) => ({ status: x.statusCode, json: x.json() }));
+        statuses.push(r.status);
+        if (r.status === 429) expectError(r, 429, /rate limit/);
+      }
+      expect(statuses.filter((s) => s === 200).length).toBe(RATE_LIMIT);
+      expect(statuses.slice(RATE_LIMIT).every((s) => s === 429)).toBe(true);
+      expect((await api(h, 'GET', '/v1/jobs?limit=1', undefined, { authorization: `Bearer ${other}` })).status).toBe(200);
+      expect((await api(h, 'GET', '/healthz', undefined, { authorization: `Bearer ${key}` })).status).toBe(200);
+    } finally {
+      await replica.close();
+    }
+    await revokeApiKey(h.app.db, key.split('_')[1]);
+  });
+
+  it('sends security headers', async () => {
+    const r = await api(h, 'GET', '/v1/jobs?limit=1');
+    expect(r.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(r.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+    expect(r.headers.get('strict-transport-security')).toMatch(/max-age/);
+    expect(r.headers.get('x-powered-by')).toBeNull();
+  });
+
+  it('logs carry the request id on every request line and never an API key', async () => {
+    const lines: string[] = [];
+    const stream = new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) });
+    const logged = await buildApp({ ...loadConfig(h.env), LOG_LEVEL: 'info' }, { logStream: stream });
+    try {
+      await logged.inject({ method: 'POST', url: '/v1/experiments', headers: { authorization: `Bearer ${keys.write}`, 'x-request-id': 'req-log-1' }, payload: { name: 'logged' } });
+      await logged.inject({ method: 'POST', url: '/v1/experiments', headers: { 'x-api-key': keys.read, 'x-request-id': 'req-log-2' }, payload: { name: 'logged-2' } });
+      await logged.inject({ method: 'GET', url: '/v1/jobs/nope', headers: { 'x-api-key': keys.read, 'x-request-id': 'req-log-3' } });
+    } finally {
+      await logged.close();
+    }
+    const text = lines.join('');
+    for (const key of Object.values(keys)) expect(text).not.toContain(key.split('_')[2]);
+    const requestLines = lines.map((l) => JSON.parse(l)).filter((l) => l.req || l.res || /request/.test(l.msg ?? ''));
+    expect(requestLines.length).toBeGreaterThanOrEqual(6);
+    for (const l of requestLines) expect(l.reqId).toMatch(/^req-log-\d$/);
+  });
+});
