@@ -34,6 +34,8 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_PER_MIN: Type.Integer({ default: 1200, minimum: 1 }),
   /** longest a request handler may run before the client gets 503 */
   REQUEST_TIMEOUT_MS: Type.Integer({ default: 30_000, minimum: 100 }),
+  /** attempts per job for errors a job raises itself (a killed sandbox child counts as one); BullMQ attempts */
+  JOB_ATTEMPTS: Type.Integer({ default: 3, minimum: 1, maximum: 100 }),
   /** worker crashes (lost locks: process killed, machine gone) a job survives before it fails; BullMQ maxStalledCount */
   CRASH_BUDGET: Type.Integer({ default: 3, minimum: 0, maximum: 100 }),
   /** BullMQ job lock; a crashed worker's job is picked up again within about this long */

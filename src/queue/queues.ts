@@ -14,12 +14,12 @@ export function queueName(kind: JobKindName): string {
   return `${kind}-jobs`;
 }
 
-export function jobOptions(jobId: string, priority: number): JobsOptions {
+export function jobOptions(jobId: string, priority: number, attempts: number): JobsOptions {
   return {
     jobId,
     // BullMQ: 1 is the highest priority; our API takes 0..100 with higher = sooner
     priority: Math.max(1, 101 - priority),
-    attempts: 3,
+    attempts,
     backoff: { type: 'exponential', delay: 2000 },
     removeOnComplete: { age: 7 * 24 * 3600 },
     removeOnFail: { age: 30 * 24 * 3600 },

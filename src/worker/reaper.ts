@@ -22,7 +22,7 @@ import { jobOptions, type JobKindName } from '../queue/queues.js';
 export interface ReaperDeps {
   db: Db;
   queues: Record<JobKindName, Queue>;
-  config: Pick<ServiceConfig, 'HEARTBEAT_TIMEOUT_MS' | 'ORPHAN_QUEUED_MS' | 'CRASH_BUDGET'>;
+  config: Pick<ServiceConfig, 'HEARTBEAT_TIMEOUT_MS' | 'ORPHAN_QUEUED_MS' | 'CRASH_BUDGET' | 'JOB_ATTEMPTS'>;
   log: (fields: object, msg: string) => void;
 }
 
@@ -61,7 +61,7 @@ export async function reapOnce({ db, queues, config, log }: ReaperDeps): Promise
     } else if (state === 'missing' && job.crashes < config.CRASH_BUDGET) {
       const r = await db.job.updateMany({ where: sameOwner, data: { status: 'queued', leaseId: null, crashes: { increment: 1 }, error: 'worker lost and the queue had no record; enqueued again' } });
       if (r.count) {
-        await queue.add(job.kind, { jobId: job.id }, jobOptions(job.id, job.priority));
+        await queue.add(job.kind, { jobId: job.id }, jobOptions(job.id, job.priority, config.JOB_ATTEMPTS));
         report.reenqueued.push(job.id);
       }
     } else {
@@ -79,7 +79,7 @@ export async function reapOnce({ db, queues, config, log }: ReaperDeps): Promise
     const queue = queues[job.kind];
     const state = await queueState(queue, job.id);
     if (state === 'missing') {
-      await queue.add(job.kind, { jobId: job.id }, jobOptions(job.id, job.priority));
+      await queue.add(job.kind, { jobId: job.id }, jobOptions(job.id, job.priority, config.JOB_ATTEMPTS));
       await db.job.updateMany({ where: { id: job.id, status: 'queued' }, data: { updatedAt: new Date() } });
       report.reenqueued.push(job.id);
     } else if (state === 'failed') {

@@ -10,7 +10,8 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { startHarness, startServices, api, waitFor, type Harness } from './harness.js';
-import { checkInvariants, childrenOf, harnessProcesses } from './invariants.js';
+import { checkInvariants } from './invariants.js';
+import { childrenOf, harnessProcesses, killWorker, liveWorkers as liveWorkersOf } from './processes.js';
 import { queueName, redisConnection } from '../../src/queue/queues.js';
 import { createJob, recordMetrics } from '../../src/store/jobs.js';
 import { acquireLease, fenced, LeaseLost, releaseLease } from '../../src/store/leases.js';
@@ -83,24 +84,8 @@ async function jobLogs(id: string): Promise<string[]> {
   }
 }
 
-/** SIGKILL a worker and check its sandbox children do not outlive it */
-async function killWorker(w: ChildProcess) {
-  const children = childrenOf(w.pid!);
-  w.kill('SIGKILL');
-  await waitFor('the killed worker’s sandbox children to exit', async () => children.every((pid) => !isAlive(pid)), 5000);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function liveWorkers(): ChildProcess[] {
-  return h.workers.filter((w) => w.exitCode === null && w.signalCode === null);
+  return liveWorkersOf(h);
 }
 
 async function expectInvariants() {

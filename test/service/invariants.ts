@@ -3,10 +3,9 @@
  * Postgres, BullMQ agreeing, every recorded artifact verifying against its
  * sha256, metric series without duplicates or holes, no stray processes.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
 import { Queue } from 'bullmq';
 import type { Harness } from './harness.js';
+import { harnessProcesses } from './processes.js';
 import { ArtifactStores } from '../../src/artifacts/store.js';
 import { JOB_KINDS, queueName, redisConnection, type JobKindName } from '../../src/queue/queues.js';
 import { FINAL_STATUSES } from '../../src/store/jobs.js';
@@ -16,33 +15,6 @@ export interface InvariantReport {
   byStatus: Record<string, number>;
   artifactsVerified: number;
   violations: string[];
-}
-
-/** pids of live processes started with this harness's environment (its workers and their sandbox children) */
-export function harnessProcesses(h: Harness): number[] {
-  const marker = `DATABASE_URL=${h.env.DATABASE_URL}\0`;
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/environ`, 'latin1').includes(marker)) {
-        const state = readFileSync(`/proc/${entry}/stat`, 'latin1').split(') ')[1]?.[0];
-        if (state !== 'Z') pids.push(Number(entry));
-      }
-    } catch {
-      // exited meanwhile, or not ours to read
-    }
-  }
-  return pids;
-}
-
-/** direct children of a process */
-export function childrenOf(pid: number): number[] {
-  try {
-    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
-  } catch {
-    return []; // ps exits 1 when there are none
-  }
 }
 
 /** metric steps a finished CPC job must have recorded exactly once each */

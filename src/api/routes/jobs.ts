@@ -66,7 +66,7 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
     // with the same Idempotency-Key also repairs a job whose first enqueue did not get through
     if (result.job.status === 'queued') {
       try {
-        await withTimeout(app.queues.queues[input.kind].add(input.kind, { jobId: result.job.id }, jobOptions(result.job.id, result.job.priority)), ENQUEUE_TIMEOUT_MS);
+        await withTimeout(app.queues.queues[input.kind].add(input.kind, { jobId: result.job.id }, jobOptions(result.job.id, result.job.priority, app.config.JOB_ATTEMPTS)), ENQUEUE_TIMEOUT_MS);
       } catch (err) {
         req.log.warn({ err, jobId: result.job.id }, 'enqueue failed');
         throw new HttpError(503, 'the job queue (Redis) is unavailable; the job is recorded and will be queued when Redis is back (repeat the request with the same Idempotency-Key to make sure)', { jobId: result.job.id });
@@ -194,7 +194,7 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
     await redisCall((async () => {
       await (await queue.getJob(job.id))?.remove().catch(() => undefined);
       // a retried training job resumes from its last checkpoint
-      await queue.add(job.kind, { jobId: job.id }, jobOptions(job.id, job.priority));
+      await queue.add(job.kind, { jobId: job.id }, jobOptions(job.id, job.priority, app.config.JOB_ATTEMPTS));
     })(), 'the job is queued again in Postgres; the reaper enqueues it when Redis is back');
     return reply.status(202).send(jobDto(requeued));
   });
