@@ -1,9 +1,11 @@
-/** GET /metrics: Prometheus exposition (prom-client): queue depth, jobs by status, request latency. */
+/** GET /metrics: Prometheus exposition (prom-client): queue depth, jobs by status, request latency, live tensors, process memory. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { Registry, Histogram, Gauge, collectDefaultMetrics } from 'prom-client';
 import fp from 'fastify-plugin';
 import { JOB_KINDS } from '../../queue/queues.js';
+import { withTimeout } from '../timeout.js';
+import * as tf from '../../cpc/tf.js';
 
 const metrics: FastifyPluginAsyncTypebox = async (app) => {
   const registry = new Registry();
@@ -21,10 +23,20 @@ const metrics: FastifyPluginAsyncTypebox = async (app) => {
     labelNames: ['queue', 'state'],
     registers: [registry],
     async collect() {
+      // Redis away: leave the series out rather than hang or fail the whole scrape
+      this.reset();
       for (const kind of JOB_KINDS) {
-        const counts = await app.queues.queues[kind].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed');
-        for (const [state, n] of Object.entries(counts)) this.set({ queue: kind, state }, n);
+        const counts = await withTimeout(app.queues.queues[kind].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'), 1000).catch(() => null);
+        for (const [state, n] of Object.entries(counts ?? {})) this.set({ queue: kind, state }, n);
       }
+    },
+  });
+  new Gauge({
+    name: 'cpc_tensors',
+    help: 'TensorFlow.js tensors alive in this API process (flat under steady load; grows only with the model cache)',
+    registers: [registry],
+    collect() {
+      this.set(tf.memory().numTensors);
     },
   });
   new Gauge({
