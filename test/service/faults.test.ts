@@ -229,7 +229,12 @@ describe('faults', () => {
       expect(ready.status).toBe(503);
       expect(ready.json.postgres).toMatch(/unavailable/);
       expect(Date.now() - started).toBeLessThan(5000);
-      await new Promise((r) => setTimeout(r, 8000 - (Date.now() - started)));
+      // API routes that need Postgres answer 503 quickly, not 500, not a hang
+      const read = await api(h, 'GET', '/v1/jobs?limit=1');
+      expect(read.status, read.text).toBe(503);
+      expect(read.json.message).toMatch(/database/);
+      expect(Date.now() - started).toBeLessThan(8000);
+      await new Promise((r) => setTimeout(r, Math.max(0, 8000 - (Date.now() - started))));
     } finally {
       for (const pid of pids) process.kill(pid, 'SIGCONT');
     }

@@ -7,6 +7,7 @@ import { loadDigits } from '../../src/cpc/mnist.js';
 import { digitPixels } from '../../src/cpc/images.js';
 import { encodePng } from '../../src/cpc/png.js';
 import { PostgresArtifactStore } from '../../src/artifacts/store.js';
+import { createJob } from '../../src/store/jobs.js';
 
 let h: Harness;
 let cpcJobId = '';
@@ -239,6 +240,15 @@ describe('cpc-service over HTTP', () => {
       expect(ready.status).toBe(503);
       expect(ready.json.redis).toMatch(/unavailable/);
       expect(ready.json.postgres).toBe('ok');
+      // the rest of the API: reads work, queue operations answer 503, nothing hangs
+      const t0 = Date.now();
+      expect((await api(h, 'GET', '/v1/jobs?limit=1')).status).toBe(200);
+      expect((await api(h, 'GET', '/metrics')).status).toBe(200);
+      const { job: other } = await createJob(h.app.db, { kind: 'cpc', config: tinyConfig({ seed: 12 }), seed: 12, priority: 50, totalSteps: 8 });
+      const cancel = await api(h, 'POST', `/v1/jobs/${other.id}/cancel`);
+      expect(cancel.status).toBe(503);
+      expect(cancel.json.message).toMatch(/recorded/);
+      expect(Date.now() - t0).toBeLessThan(10_000);
     } finally {
       startServices(h.servicesDir); // restarts Redis on the same port, from its AOF
     }

@@ -170,8 +170,9 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
     if (FINAL_STATUSES.includes(job.status)) throw new HttpError(409, `job ${job.id} is already ${job.status}`);
     await app.db.job.update({ where: { id: job.id }, data: { cancelRequested: true } });
     // a job still waiting in the queue is taken out and ends here; a running one is stopped by its worker
-    const queued = await redisCall(app.queues.queues[job.kind].getJob(job.id));
-    const state = queued ? await redisCall(queued.getState()) : 'unknown';
+    const hint = 'the cancel request is recorded, and a worker (or the reaper) ends the job when it next sees it';
+    const queued = await redisCall(app.queues.queues[job.kind].getJob(job.id), hint);
+    const state = queued ? await redisCall(queued.getState(), hint) : 'unknown';
     // (a job a worker takes meanwhile is locked, so remove fails and that worker sees the flag instead)
     const removed = queued && ['waiting', 'delayed', 'prioritized', 'waiting-children'].includes(state) && (await queued.remove().then(() => true, () => false));
     // a queued row with no queue entry at all (its enqueue never reached Redis) ends here too
