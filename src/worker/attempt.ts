@@ -32,7 +32,7 @@ export interface Attempt {
   log(message: string): void;
   /** a fenced, retried write */
   write<T>(f: (tx: Tx) => Promise<T>): Promise<T>;
-  /** fire-and-forget writes kept in order; `flush` awaits them */
+  /** fire-and-forget writes kept in order; `flush` awaits them and throws the first that failed */
   later(f: (tx: Tx) => Promise<unknown>): void;
   flush(): Promise<void>;
 }
@@ -94,7 +94,10 @@ export async function runAttempt(
       if (err instanceof LeaseLost) stop('lease-lost');
       throw err;
     });
+  // a write that still fails after its retries fails the attempt at the next flush (before the
+  // next checkpoint is stored), so the retry resumes early enough to write those rows again
   let pending: Promise<unknown> = Promise.resolve();
+  let writeError: Error | null = null;
   const attempt: Attempt = {
     row,
     lease,
@@ -104,10 +107,16 @@ export async function runAttempt(
     log,
     write,
     later: (f) => {
-      pending = pending.then(() => write(f)).catch((err) => log(`write failed: ${(err as Error).message}`));
+      pending = pending
+        .then(() => (writeError ? undefined : write(f)))
+        .catch((err) => {
+          log(`write failed: ${(err as Error).message}`);
+          writeError ??= err as Error;
+        });
     },
     flush: async () => {
       await pending;
+      if (writeError) throw writeError;
     },
   };
 
@@ -117,7 +126,7 @@ export async function runAttempt(
     await withRetry(() => releaseLease(db, lease, 'succeeded', { result }), retry);
     return result;
   } catch (err) {
-    await attempt.flush();
+    await pending;
     const why = reason as StopReason | null;
     if (why === 'cancelled') {
       await withRetry(() => releaseLease(db, lease, 'cancelled'), retry);

@@ -13,13 +13,21 @@ export interface ProcessorContext {
   host: string;
 }
 
+// A sandbox child must not outlive its worker: when the IPC channel to the parent closes (the
+// worker was killed), stop at once instead of training on as an orphan. Armed when the processor
+// module loads (BullMQ loads it as soon as the child starts, before any job), with a poll as a
+// second line in case the event is missed.
+if (process.send) {
+  process.once('disconnect', () => process.exit(1));
+  setInterval(() => {
+    if (!process.connected) process.exit(1);
+  }, 500).unref();
+}
+
 let context: Promise<ProcessorContext> | null = null;
 
 export function processorContext(): Promise<ProcessorContext> {
   context ??= (async () => {
-    // a sandbox child must not outlive its worker: when the IPC channel to the parent closes
-    // (the worker was killed), stop at once instead of training on as an orphan
-    process.once('disconnect', () => process.exit(1));
     const config = loadConfig();
     const db = createDb({ databaseUrl: config.DATABASE_URL, queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS, connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS, poolSize: 3 });
     const backend = await initBackend(config.CPC_BACKEND);

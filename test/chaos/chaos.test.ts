@@ -9,9 +9,10 @@
  * Prints a JSON report (counts and the time the faults added).
  */
 import { describe, it, expect, afterAll } from 'vitest';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startHarness, api, waitFor, type Harness } from '../service/harness.js';
+import { tinyConfig } from '../service/fixtures.js';
 import { checkInvariants } from '../service/invariants.js';
 import { childrenOf, harnessProcesses, isAlive, liveWorkers } from '../service/processes.js';
 
@@ -30,8 +31,7 @@ const env = {
   METRICS_EVERY: '2',
 };
 
-const tinyModel = { convLayers: 3, filters: 8, hidden: 32, codeSize: 16, contextSize: 32 };
-const jobConfig = (seed: number) => ({ imageSize: 28, color: 'grey', greySteps: 0, batchSize: 16, epochs: 1, stepsPerEpoch: 40, validationSteps: 2, checkpointEvery: 4, seed, model: tinyModel });
+const jobConfig = (seed: number) => tinyConfig({ stepsPerEpoch: 40, checkpointEvery: 4, seed });
 
 /** mulberry32: the monkey's schedule is reproducible from CHAOS_SEED */
 function rng(seed: number) {
@@ -94,6 +94,7 @@ describe('chaos', () => {
     const actions = { killParent: 0, killChild: 0, termParent: 0, orphansSeen: 0 };
     let monkeyOn = true;
     const orphanChecks: Array<Promise<void>> = [];
+    const orphans: string[] = [];
     const chaosStart = Date.now();
     const monkey = (async () => {
       while (monkeyOn) {
@@ -109,7 +110,13 @@ describe('chaos', () => {
           actions.killParent++;
           h.addWorker();
           // a killed worker's sandbox children must be gone within a few seconds
-          orphanChecks.push(new Promise((r) => setTimeout(r, 3000)).then(() => void (actions.orphansSeen += children.filter(isAlive).length)));
+          orphanChecks.push(
+            new Promise((r) => setTimeout(r, 3000)).then(() => {
+              const left = children.filter(isAlive);
+              actions.orphansSeen += left.length;
+              for (const pid of left) orphans.push(commandLine(pid));
+            }),
+          );
         } else if (roll < 0.75) {
           const children = childrenOf(target.pid!);
           if (!children.length) continue;
@@ -164,11 +171,20 @@ describe('chaos', () => {
     expect(lost.map((j) => `${j.id} ${j.status} ${j.error}`)).toEqual([]);
     expect(summary.duplicatedJobRows).toBe(0);
     expect(report.violations).toEqual([]);
+    expect(orphans).toEqual([]);
     expect(actions.orphansSeen).toBe(0);
     expect(actions.killParent + actions.killChild + actions.termParent).toBeGreaterThanOrEqual(MIN_FAULTS);
     expect(sameResults).toBe(JOBS);
   });
 });
+
+function commandLine(pid: number): string {
+  try {
+    return `${pid}: ${readFileSync(`/proc/${pid}/cmdline`, 'latin1').replace(/\0/g, ' ').slice(0, 200)}`;
+  } catch {
+    return `${pid}: (gone)`;
+  }
+}
 
 /** first submission to last finish, from the job records */
 function makespan(jobs: any[]): number {

@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { createServer } from 'node:net';
 import autocannon from 'autocannon';
 import { Queue } from 'bullmq';
-import { startHarness, api, waitFor, type Harness } from '../service/harness.js';
+import { startHarness, waitFor, type Harness } from '../service/harness.js';
+import { stopFirstWorker, tinyConfig, trainDigitsModel } from '../service/fixtures.js';
 import { queueName, redisConnection } from '../../src/queue/queues.js';
 import { loadDigits } from '../../src/cpc/mnist.js';
 import { digitPixels } from '../../src/cpc/images.js';
@@ -39,18 +40,11 @@ const freePort = () =>
     });
   });
 
-const tinyConfig = { imageSize: 28, color: 'grey', greySteps: 0, batchSize: 16, epochs: 1, stepsPerEpoch: 6, validationSteps: 2, model: { convLayers: 3, filters: 8, hidden: 32, codeSize: 16, contextSize: 32 } };
-
 beforeAll(async () => {
   h = await startHarness({ env: { RATE_LIMIT_PER_MIN: '100000' } });
-  const cpc = await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: tinyConfig });
-  await waitFor('the CPC job', async () => (await api(h, 'GET', `/v1/jobs/${cpc.json.id}`)).json.status === 'succeeded');
-  const probe = await api(h, 'POST', '/v1/jobs', { kind: 'probe', cpcJobId: cpc.json.id, config: { trainImages: 500, testImages: 200, epochs: 1 } });
-  await waitFor('the probe job', async () => (await api(h, 'GET', `/v1/jobs/${probe.json.id}`)).json.status === 'succeeded');
-  expect((await api(h, 'POST', '/v1/models', { name: 'digits', jobId: probe.json.id })).status).toBe(201);
+  await trainDigitsModel(h);
   // submissions only queue from here on
-  h.worker.kill('SIGTERM');
-  await waitFor('the worker to stop', async () => h.worker.exitCode !== null || h.worker.signalCode !== null, 30_000);
+  await stopFirstWorker(h);
   const port = await freePort();
   apiProcess = spawn('taskset', ['-c', '0', process.execPath, '--import', 'tsx', join(root, 'src', 'server.ts')], {
     env: { ...h.env, PORT: String(port), LOG_LEVEL: 'warn' },
@@ -81,9 +75,9 @@ describe('load', () => {
     const auth = { authorization: `Bearer ${h.adminKey}`, 'content-type': 'application/json' };
     // 300 keys sent twice with the same body, 100 keys sent twice with different bodies, 200 without a key
     const requests: Array<{ key?: string; body: object }> = [];
-    for (let i = 0; i < 300; i++) for (let r = 0; r < 2; r++) requests.push({ key: `same-${i}`, body: { kind: 'cpc', config: { ...tinyConfig, seed: i } } });
-    for (let i = 0; i < 100; i++) for (let r = 0; r < 2; r++) requests.push({ key: `conflict-${i}`, body: { kind: 'cpc', priority: r === 0 ? 10 : 90, config: { ...tinyConfig, seed: 5000 + i } } });
-    for (let i = 0; i < 200; i++) requests.push({ body: { kind: 'cpc', config: { ...tinyConfig, seed: 9000 + i } } });
+    for (let i = 0; i < 300; i++) for (let r = 0; r < 2; r++) requests.push({ key: `same-${i}`, body: { kind: 'cpc', config: tinyConfig({ seed: i }) } });
+    for (let i = 0; i < 100; i++) for (let r = 0; r < 2; r++) requests.push({ key: `conflict-${i}`, body: { kind: 'cpc', priority: r === 0 ? 10 : 90, config: tinyConfig({ seed: 5000 + i }) } });
+    for (let i = 0; i < 200; i++) requests.push({ body: { kind: 'cpc', config: tinyConfig({ seed: 9000 + i }) } });
     expect(requests.length).toBe(SUBMISSIONS);
     const started = performance.now();
     const answers = await Promise.all(

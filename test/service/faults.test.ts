@@ -10,6 +10,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { startHarness, startServices, api, waitFor, type Harness } from './harness.js';
+import { tinyConfig } from './fixtures.js';
 import { checkInvariants } from './invariants.js';
 import { childrenOf, harnessProcesses, killWorker, liveWorkers as liveWorkersOf } from './processes.js';
 import { queueName, redisConnection } from '../../src/queue/queues.js';
@@ -36,19 +37,7 @@ afterAll(async () => {
   await h?.stop();
 });
 
-const tinyModel = { convLayers: 3, filters: 8, hidden: 32, codeSize: 16, contextSize: 32 };
-const config = (seed: number, steps = 24) => ({
-  imageSize: 28,
-  color: 'grey',
-  greySteps: 0,
-  batchSize: 16,
-  epochs: 1,
-  stepsPerEpoch: steps,
-  validationSteps: 2,
-  checkpointEvery: 4,
-  seed,
-  model: tinyModel,
-});
+const config = (seed: number, steps = 24) => tinyConfig({ stepsPerEpoch: steps, checkpointEvery: 4, seed });
 
 async function submit(seed: number, steps = 24): Promise<string> {
   const r = await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: config(seed, steps) });

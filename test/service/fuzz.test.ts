@@ -9,7 +9,8 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fc from 'fast-check';
 import * as tf from '@tensorflow/tfjs';
-import { startHarness, api, authHeader, waitFor, type Harness } from './harness.js';
+import { startHarness, api, authHeader, type Harness } from './harness.js';
+import { stopFirstWorker, trainDigitsModel } from './fixtures.js';
 import { spec } from './contract.js';
 
 type Schema = Record<string, any>;
@@ -28,26 +29,19 @@ let tensorsBefore = -1;
 const statusCounts = new Map<string, number>();
 const RUNS = Number(process.env.FUZZ_RUNS ?? 40);
 
-const tinyConfig = { imageSize: 28, color: 'grey', greySteps: 0, batchSize: 16, epochs: 1, stepsPerEpoch: 6, validationSteps: 2, model: { convLayers: 3, filters: 8, hidden: 32, codeSize: 16, contextSize: 32 } };
-
 beforeAll(async () => {
   // one cached model: after the run, serving version 1 again must leave exactly its tensors
   h = await startHarness({ env: { RATE_LIMIT_PER_MIN: '1000000', MODEL_CACHE_SIZE: '1' } });
-  const cpc = await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: tinyConfig });
-  await waitFor('the CPC job', async () => (await api(h, 'GET', `/v1/jobs/${cpc.json.id}`)).json.status === 'succeeded');
-  const probe = await api(h, 'POST', '/v1/jobs', { kind: 'probe', cpcJobId: cpc.json.id, config: { trainImages: 500, testImages: 200, epochs: 1 } });
-  await waitFor('the probe job', async () => (await api(h, 'GET', `/v1/jobs/${probe.json.id}`)).json.status === 'succeeded');
-  expect((await api(h, 'POST', '/v1/models', { name: 'digits', jobId: probe.json.id })).status).toBe(201);
+  const { cpcJobId, probeJobId } = await trainDigitsModel(h);
   const experiment = await api(h, 'POST', '/v1/experiments', { name: 'fuzz' });
   // load the model once, then count tensors: the fuzzing must not add any
   expect((await api(h, 'POST', '/v1/models/digits/predict', { instances: [Array.from({ length: 28 }, () => Array(28).fill(0))] })).status).toBe(200);
   tensorsBefore = tf.memory().numTensors;
-  const artifact = await h.app.db.artifact.findFirstOrThrow({ where: { jobId: cpc.json.id } });
-  known.id = [cpc.json.id, probe.json.id, experiment.json.id, artifact.id];
-  Object.assign(knownBodyValues, { experimentId: [experiment.json.id], cpcJobId: [cpc.json.id], jobId: [probe.json.id] });
+  const artifact = await h.app.db.artifact.findFirstOrThrow({ where: { jobId: cpcJobId } });
+  known.id = [cpcJobId, probeJobId, experiment.json.id, artifact.id];
+  Object.assign(knownBodyValues, { experimentId: [experiment.json.id], cpcJobId: [cpcJobId], jobId: [probeJobId] });
   // fuzzed submissions only queue: no worker takes them
-  h.worker.kill('SIGTERM');
-  await waitFor('the worker to stop', async () => h.worker.exitCode !== null || h.worker.signalCode !== null, 30_000);
+  await stopFirstWorker(h);
 }, 240_000);
 
 afterAll(async () => {

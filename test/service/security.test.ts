@@ -9,7 +9,8 @@ import { execFileSync } from 'node:child_process';
 import { deflateSync, crc32 } from 'node:zlib';
 import { Writable } from 'node:stream';
 import { join } from 'node:path';
-import { startHarness, api, waitFor, type Harness } from './harness.js';
+import { startHarness, api, type Harness } from './harness.js';
+import { tinyConfig, trainDigitsModel } from './fixtures.js';
 import { buildApp } from '../../src/api/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createApiKey, revokeApiKey } from '../../src/store/api-keys.js';
@@ -26,7 +27,6 @@ let cpcJobId = '';
 let failedJobId = '';
 
 const root = join(import.meta.dirname, '..', '..');
-const tinyConfig = { imageSize: 28, color: 'grey', greySteps: 0, batchSize: 16, epochs: 1, stepsPerEpoch: 6, validationSteps: 2, model: { convLayers: 3, filters: 8, hidden: 32, codeSize: 16, contextSize: 32 } };
 
 beforeAll(async () => {
   h = await startHarness({ env: { RATE_LIMIT_PER_MIN: String(RATE_LIMIT), AUTH_CACHE_MS: '0' } });
@@ -35,13 +35,7 @@ beforeAll(async () => {
     write: (await createApiKey(h.app.db, 'writer', ['write'])).key,
   };
   // a model to send images to
-  const cpc = await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: tinyConfig });
-  cpcJobId = cpc.json.id;
-  await waitFor('the CPC job', async () => (await api(h, 'GET', `/v1/jobs/${cpcJobId}`)).json.status === 'succeeded');
-  const probe = await api(h, 'POST', '/v1/jobs', { kind: 'probe', cpcJobId, config: { trainImages: 500, testImages: 200, epochs: 1 } });
-  expect(probe.status).toBe(202);
-  await waitFor('the probe job', async () => (await api(h, 'GET', `/v1/jobs/${probe.json.id}`)).json.status === 'succeeded');
-  expect((await api(h, 'POST', '/v1/models', { name: 'digits', jobId: probe.json.id })).status).toBe(201);
+  ({ cpcJobId } = await trainDigitsModel(h));
   // and a failed CPC job
   const bad = await h.app.db.job.create({ data: { id: 'job_failed_for_test', kind: 'cpc', config: {}, configHash: 'x', seed: 0, status: 'failed', error: 'test' } });
   failedJobId = bad.id;
@@ -134,7 +128,7 @@ describe('bad input is a 4xx with a clear error body', () => {
   });
 
   it('Idempotency-Key: same body -> same job, different body -> 422, while the first is in flight -> 409', async () => {
-    const body = { kind: 'cpc', config: { ...tinyConfig, seed: 77 } };
+    const body = { kind: 'cpc', config: tinyConfig({ seed: 77 }) };
     const headers = { authorization: `Bearer ${keys.write}`, 'idempotency-key': 'sec-1' };
     const first = await api(h, 'POST', '/v1/jobs', body, headers);
     expect(first.status).toBe(202);

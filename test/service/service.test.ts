@@ -2,6 +2,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createHash } from 'node:crypto';
 import { startHarness, startServices, api, authHeader, waitFor, type Harness } from './harness.js';
+import { tinyConfig } from './fixtures.js';
 import { execFileSync } from 'node:child_process';
 import { loadDigits } from '../../src/cpc/mnist.js';
 import { digitPixels } from '../../src/cpc/images.js';
@@ -18,19 +19,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await h?.stop();
-});
-
-const tinyModel = { convLayers: 3, filters: 8, hidden: 32, codeSize: 16, contextSize: 32 };
-const tinyConfig = (extra: Record<string, unknown> = {}) => ({
-  imageSize: 28,
-  color: 'grey',
-  greySteps: 0,
-  batchSize: 16,
-  epochs: 1,
-  stepsPerEpoch: 8,
-  validationSteps: 2,
-  model: tinyModel,
-  ...extra,
 });
 
 function expectErrorBody(body: any) {
