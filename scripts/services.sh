@@ -4,6 +4,7 @@
 #
 #   scripts/services.sh start   # install missing Debian packages, init, start; prints the env
 #   scripts/services.sh env     # print DATABASE_URL / REDIS_URL exports for running services
+#   scripts/services.sh restart-postgres  # restart PostgreSQL in place (fault tests)
 #   scripts/services.sh stop    # stop both
 #   scripts/services.sh reset   # stop and delete the data directory
 #
@@ -133,7 +134,9 @@ case "${1:-}" in
     write_env "$pg_port" "$redis_port"
     ;;
   env) cat "$ENV_FILE" ;;
+  restart-postgres) # same port and options (pg_ctl reuses them); for fault tests
+    as_pg "$(pg_bin pg_ctl)" -D "$PG_DIR/data" -m fast -w -t 60 restart >/dev/null && log "restarted postgres" ;;
   stop) stop_all ;;
   reset) stop_all; rm -rf "$DIR"; log "removed $DIR" ;;
-  *) echo "usage: $0 start|env|stop|reset" >&2; exit 2 ;;
+  *) echo "usage: $0 start|env|restart-postgres|stop|reset" >&2; exit 2 ;;
 esac

@@ -232,6 +232,17 @@ describe('faults', () => {
     await expectInvariants();
   });
 
+  it('Postgres restarted mid-job: the job ends succeeded with a complete record', async () => {
+    const id = await submit(110, 32);
+    await waitForStep(id, 6);
+    const r = spawnSync('bash', [join(import.meta.dirname, '..', '..', 'scripts', 'services.sh'), 'restart-postgres'], { env: { ...process.env, CPC_LOCAL_DIR: h.servicesDir }, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const done = await waitForStatus(id, ['succeeded', 'failed']);
+    expect(done.status, done.error).toBe('succeeded');
+    expect((await api(h, 'GET', '/readyz')).status).toBe(200);
+    await expectInvariants();
+  });
+
   it('Redis away for 6 s mid-job (longer than the job lock): the job commits once', async () => {
     const id = await submit(108, 32);
     await waitForStep(id, 4);
