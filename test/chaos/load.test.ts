@@ -41,7 +41,7 @@ const freePort = () =>
   });
 
 beforeAll(async () => {
-  h = await startHarness({ env: { RATE_LIMIT_PER_MIN: '100000' } });
+  h = await startHarness();
   await trainDigitsModel(h);
   // submissions only queue from here on
   await stopFirstWorker(h);

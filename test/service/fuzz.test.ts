@@ -31,7 +31,7 @@ const RUNS = Number(process.env.FUZZ_RUNS ?? 40);
 
 beforeAll(async () => {
   // one cached model: after the run, serving version 1 again must leave exactly its tensors
-  h = await startHarness({ env: { RATE_LIMIT_PER_MIN: '1000000', MODEL_CACHE_SIZE: '1' } });
+  h = await startHarness({ env: { MODEL_CACHE_SIZE: '1' } });
   const { cpcJobId, probeJobId } = await trainDigitsModel(h);
   const experiment = await api(h, 'POST', '/v1/experiments', { name: 'fuzz' });
   // load the model once, then count tensors: the fuzzing must not add any

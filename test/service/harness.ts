@@ -66,6 +66,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     METRICS_EVERY: '2',
     QUEUE_PREFIX: 'cpctest',
     PORT: '0',
+    // tests poll; the rate limit itself is tested with its own replicas (security.test.ts)
+    RATE_LIMIT_PER_MIN: '100000',
     ...options.env,
   };
   const config = loadConfig(env);

@@ -29,7 +29,7 @@ let failedJobId = '';
 const root = join(import.meta.dirname, '..', '..');
 
 beforeAll(async () => {
-  h = await startHarness({ env: { RATE_LIMIT_PER_MIN: String(RATE_LIMIT), AUTH_CACHE_MS: '0' } });
+  h = await startHarness({ env: { AUTH_CACHE_MS: '0' } });
   keys = {
     read: (await createApiKey(h.app.db, 'reader', ['read'])).key,
     write: (await createApiKey(h.app.db, 'writer', ['write'])).key,
@@ -209,24 +209,25 @@ describe('rate limits, headers, logs', () => {
   it('limits each key per minute across API replicas (counted in Redis) and answers 429 with the error body', async () => {
     const { key } = await createApiKey(h.app.db, 'limited', ['read']);
     const other = (await createApiKey(h.app.db, 'other', ['read'])).key;
-    const replica = await buildApp(h.config, { logger: false });
+    // two API replicas with a small limit, sharing one Redis
+    const replicas = [await buildApp({ ...h.config, RATE_LIMIT_PER_MIN: RATE_LIMIT }, { logger: false }), await buildApp({ ...h.config, RATE_LIMIT_PER_MIN: RATE_LIMIT }, { logger: false })];
+    const get = async (i: number, k: string, url = '/v1/jobs?limit=1') => {
+      const x = await replicas[i % 2].inject({ method: 'GET', url, headers: { authorization: `Bearer ${k}` } });
+      return { status: x.statusCode, json: x.json() };
+    };
     try {
       const statuses: number[] = [];
       for (let i = 0; i < RATE_LIMIT + 5; i++) {
-        // alternate between this API and a second replica
-        const r =
-          i % 2 === 0
-            ? await api(h, 'GET', '/v1/jobs?limit=1', undefined, { authorization: `Bearer ${key}` })
-            : await replica.inject({ method: 'GET', url: '/v1/jobs?limit=1', headers: { authorization: `Bearer ${key}` } }).then((x) => ({ status: x.statusCode, json: x.json() }));
+        const r = await get(i, key);
         statuses.push(r.status);
         if (r.status === 429) expectError(r, 429, /rate limit/);
       }
       expect(statuses.filter((s) => s === 200).length).toBe(RATE_LIMIT);
       expect(statuses.slice(RATE_LIMIT).every((s) => s === 429)).toBe(true);
-      expect((await api(h, 'GET', '/v1/jobs?limit=1', undefined, { authorization: `Bearer ${other}` })).status).toBe(200);
-      expect((await api(h, 'GET', '/healthz', undefined, { authorization: `Bearer ${key}` })).status).toBe(200);
+      expect((await get(0, other)).status).toBe(200);
+      expect((await get(1, key, '/healthz')).status).toBe(200);
     } finally {
-      await replica.close();
+      await Promise.all(replicas.map((r) => r.close()));
     }
     await revokeApiKey(h.app.db, key.split('_')[1]);
   });
