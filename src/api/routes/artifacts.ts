@@ -15,14 +15,21 @@ const artifacts: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req, reply) => {
-      const a = await app.db.artifact.findUnique({ where: { id: req.params.id } });
+      let a = await app.db.artifact.findUnique({ where: { id: req.params.id } });
       if (!a) throw new HttpError(404, `no artifact ${req.params.id}`);
       let bytes: Uint8Array;
       try {
         bytes = await app.artifacts.get(a.uri, a.sha256);
       } catch (err) {
-        if (err instanceof ChecksumMismatch) throw new HttpError(500, err.message);
-        throw err;
+        // a running job may have just replaced this artifact (a newer checkpoint) and deleted
+        // the object the row pointed to a moment ago: read the row again once
+        const fresh = await app.db.artifact.findUnique({ where: { id: req.params.id } });
+        if (!fresh || fresh.uri === a.uri) {
+          if (err instanceof ChecksumMismatch) throw new HttpError(500, err.message);
+          throw err;
+        }
+        a = fresh;
+        bytes = await app.artifacts.get(a.uri, a.sha256);
       }
       const filename = a.name.split('/').pop() ?? 'artifact';
       return reply
