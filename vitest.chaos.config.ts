@@ -5,6 +5,8 @@ export default defineConfig({
   test: {
     include: ['test/chaos/**/*.test.ts'],
     pool: 'forks',
+    // one file at a time: the load test pins cores and measures latency; the chaos run would disturb it
+    fileParallelism: false,
     testTimeout: 30 * 60_000,
     hookTimeout: 120_000,
   },
