@@ -55,7 +55,8 @@ export async function runAttempt(
   const lease = await withRetry(() => acquireLease(db, jobId, ctx.host, ctx.backend.name));
   // final already (a stale duplicate delivery), or cancelled in between: nothing to run
   if (!lease) {
-    await finish(db, jobId, 'cancelled').catch(() => undefined); // only changes a cancel-requested, non-final job
+    const now = await db.job.findUnique({ where: { id: jobId }, select: { cancelRequested: true } });
+    if (now?.cancelRequested) await finish(db, jobId, 'cancelled');
     return { skipped: true };
   }
   const log = (msg: string) => void job.log(msg);

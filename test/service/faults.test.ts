@@ -131,6 +131,22 @@ describe('faults', () => {
     await expectInvariants();
   });
 
+  it('a job whose worker vanishes more often than CRASH_BUDGET allows ends failed, saying so', async () => {
+    const id = await submit(111, 40);
+    await waitForStep(id, 4);
+    await killWorker(liveWorkers()[0]);
+    // a worker with no crash budget at all finds the stalled job
+    const strict = h.addWorker({ CRASH_BUDGET: '0' });
+    const done = await waitForStatus(id, ['succeeded', 'failed']);
+    expect(done.status).toBe('failed');
+    expect(done.error).toMatch(/crash budget exhausted/);
+    expect(done.crashes).toBe(1);
+    strict.kill('SIGTERM');
+    await waitFor('the strict worker to stop', async () => strict.exitCode !== null || strict.signalCode !== null, 20_000);
+    h.addWorker();
+    await expectInvariants();
+  });
+
   it('a killed sandbox child costs an attempt but Postgres never says failed while retries remain', async () => {
     const id = await submit(102);
     await waitForStep(id, 6);
