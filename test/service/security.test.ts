@@ -176,6 +176,15 @@ describe('API keys', () => {
     expect((await api(h, 'GET', '/healthz', undefined, none)).status).toBe(200);
     // a presented key is always checked
     expectError(await api(h, 'GET', '/v1/jobs', undefined, { authorization: 'Bearer wrong' }), 401);
+    // READS_REQUIRE_KEY=true: reads need a key too
+    const closed = await buildApp({ ...h.config, READS_REQUIRE_KEY: true }, { logger: false });
+    try {
+      expect((await closed.inject({ method: 'GET', url: '/v1/jobs' })).statusCode).toBe(401);
+      expect((await closed.inject({ method: 'GET', url: '/v1/jobs', headers: { 'x-api-key': keys.read } })).statusCode).toBe(200);
+      expect((await closed.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+    } finally {
+      await closed.close();
+    }
     expect(routeNeeds('GET', '/v1/jobs', true)).toBe('read');
     expect(routeNeeds('GET', '/v1/jobs', false)).toBe('read-optional');
     expect(routeNeeds('POST', '/v1/models/:name/predict', false)).toBe('read');
