@@ -49,8 +49,8 @@ export async function buildApp(config: ServiceConfig, options: { logger?: boolea
   await app.register(multipartImages);
   app.addSchema(ErrorBody);
   // document the answers every route can give: 400 where input is validated, 413/415 where a
-  // body is read, 401/403/429
-  // on the /v1 API (keys, rate limit), 503 (a dependency away, a handler timeout) and 500
+  // body is read, 401/403/429 on the /v1 API (keys, rate limit), 503 (a dependency away, a
+  // handler timeout) and 500
   app.addHook('onRoute', (route) => {
     if (!route.schema) return;
     const response = (route.schema.response ??= {}) as Record<string, unknown>;
