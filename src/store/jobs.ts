@@ -74,10 +74,18 @@ export async function createJob(db: Db, input: NewJob): Promise<{ job: Awaited<R
   }
 }
 
-export async function finish(db: Db, id: string, status: JobStatus, fields: { error?: string; result?: object } = {}): Promise<void> {
+/** Give a job that is not final yet its final status; `crashed` counts the attempt that ended it as a crash. */
+export async function finish(db: Db, id: string, status: JobStatus, fields: { error?: string; result?: object; crashed?: boolean } = {}): Promise<void> {
   await db.job.updateMany({
     where: { id, status: { notIn: FINAL_STATUSES } },
-    data: { status, finishedAt: new Date(), error: fields.error ?? null, ...(fields.result ? { result: fields.result } : {}), ...(status === 'succeeded' ? { progress: 1 } : {}) },
+    data: {
+      status,
+      finishedAt: new Date(),
+      error: fields.error ?? null,
+      ...(fields.result ? { result: fields.result } : {}),
+      ...(status === 'succeeded' ? { progress: 1 } : {}),
+      ...(fields.crashed ? { crashes: { increment: 1 } } : {}),
+    },
   });
 }
 
@@ -87,6 +95,11 @@ export interface MetricRow {
   split: string;
   name: string;
   value: number;
+}
+
+/** The rows of several named values measured at one (step, epoch, split). */
+export function metricRows(step: number, epoch: number, split: string, values: Record<string, number>): MetricRow[] {
+  return Object.entries(values).map(([name, value]) => ({ step, epoch, split, name, value }));
 }
 
 /** Idempotent: a retried attempt that re-reports a step does not duplicate rows. */

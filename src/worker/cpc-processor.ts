@@ -12,7 +12,7 @@ import { processorContext } from './context.js';
 import { runAttempt } from './attempt.js';
 import { trainRun } from '../cpc/runs.js';
 import { resolveConfig, type CpcConfigInput } from '../cpc/config.js';
-import { recordMetrics, type MetricRow } from '../store/jobs.js';
+import { metricRows, recordMetrics } from '../store/jobs.js';
 import { fetchRunFiles, storeRunFiles } from './run-files.js';
 import type { ArtifactKind } from '../generated/prisma/client.js';
 
@@ -57,13 +57,7 @@ export default async function processCpcJob(job: SandboxedJob<CpcJobData>, token
         },
         onStep: (p) => {
           if (p.step % ctx.config.METRICS_EVERY !== 0 && p.step !== p.totalSteps) return;
-          const rows: MetricRow[] = [
-            { step: p.step, epoch: p.epoch, split: 'train', name: 'loss', value: p.loss },
-            { step: p.step, epoch: p.epoch, split: 'train', name: 'accuracy', value: p.accuracy },
-            { step: p.step, epoch: p.epoch, split: 'train', name: 'chance', value: p.chance },
-            { step: p.step, epoch: p.epoch, split: 'train', name: 'learning_rate', value: p.learningRate },
-            { step: p.step, epoch: p.epoch, split: 'train', name: 'images_per_sec', value: p.imagesPerSec },
-          ];
+          const rows = metricRows(p.step, p.epoch, 'train', { loss: p.loss, accuracy: p.accuracy, chance: p.chance, learning_rate: p.learningRate, images_per_sec: p.imagesPerSec });
           attempt.later(async (tx) => {
             await recordMetrics(tx, jobId, rows);
             await tx.job.update({ where: { id: jobId }, data: { step: p.step, totalSteps: p.totalSteps, progress: p.step / p.totalSteps } });
@@ -71,12 +65,9 @@ export default async function processCpcJob(job: SandboxedJob<CpcJobData>, token
           void job.updateProgress({ step: p.step, totalSteps: p.totalSteps, loss: p.loss, accuracy: p.accuracy, chance: p.chance, imagesPerSec: p.imagesPerSec }).catch(() => undefined);
         },
         onEpoch: (e) => {
-          const rows: MetricRow[] = [
-            { step: e.step, epoch: e.epoch, split: 'valid', name: 'loss', value: e.validLoss },
-            { step: e.step, epoch: e.epoch, split: 'valid', name: 'accuracy', value: e.validAccuracy },
-            { step: e.step, epoch: e.epoch, split: 'valid', name: 'chance', value: e.chance },
-            { step: e.step, epoch: e.epoch, split: 'train_epoch', name: 'loss', value: e.trainLoss },
-            { step: e.step, epoch: e.epoch, split: 'train_epoch', name: 'accuracy', value: e.trainAccuracy },
+          const rows = [
+            ...metricRows(e.step, e.epoch, 'valid', { loss: e.validLoss, accuracy: e.validAccuracy, chance: e.chance }),
+            ...metricRows(e.step, e.epoch, 'train_epoch', { loss: e.trainLoss, accuracy: e.trainAccuracy }),
           ];
           attempt.later((tx) => recordMetrics(tx, jobId, rows));
         },
@@ -87,13 +78,7 @@ export default async function processCpcJob(job: SandboxedJob<CpcJobData>, token
     const result = manifest.result!;
     if (result.test) {
       const { test } = result;
-      await attempt.write((tx) =>
-        recordMetrics(tx, jobId, [
-          { step: result.steps, epoch: config.epochs, split: 'test', name: 'loss', value: test.loss },
-          { step: result.steps, epoch: config.epochs, split: 'test', name: 'accuracy', value: test.accuracy },
-          { step: result.steps, epoch: config.epochs, split: 'test', name: 'chance', value: test.chance },
-        ]),
-      );
+      await attempt.write((tx) => recordMetrics(tx, jobId, metricRows(result.steps, config.epochs, 'test', { loss: test.loss, accuracy: test.accuracy, chance: test.chance })));
     }
     return result;
   });

@@ -8,7 +8,7 @@ import { processorContext } from './context.js';
 import { runAttempt } from './attempt.js';
 import { probeRun } from '../cpc/runs.js';
 import type { ProbeConfig } from '../cpc/probe.js';
-import { recordMetrics } from '../store/jobs.js';
+import { metricRows, recordMetrics } from '../store/jobs.js';
 import { fetchRunFiles, storeRunFiles } from './run-files.js';
 
 export default async function processProbeJob(job: SandboxedJob<{ jobId: string }>, token?: string, signal?: AbortSignal): Promise<unknown> {
@@ -23,7 +23,7 @@ export default async function processProbeJob(job: SandboxedJob<{ jobId: string 
     const report = await probeRun(runDir, row.config as Partial<ProbeConfig>, attempt.signal, (msg) => void job.updateProgress({ phase: msg }).catch(() => undefined));
     const rows = (['cpc', 'randomEncoder', 'rawPixels'] as const).flatMap((source) => {
       const scores = report[source];
-      return scores ? (['linear', 'mlp'] as const).map((head) => ({ step: 0, epoch: report.config.epochs, split: 'test', name: `${source}_${head}_accuracy`, value: scores[head] })) : [];
+      return scores ? metricRows(0, report.config.epochs, 'test', { [`${source}_linear_accuracy`]: scores.linear, [`${source}_mlp_accuracy`]: scores.mlp }) : [];
     });
     await attempt.write((tx) => recordMetrics(tx, jobId, rows));
     await storeRunFiles(ctx, attempt, runDir, [
