@@ -21,7 +21,7 @@ import { dirname, join } from 'node:path';
 import { loadConfig } from './config.js';
 import { migrate } from './store/migrate.js';
 import { createDb } from './store/db.js';
-import { FINAL_STATUSES } from './store/jobs.js';
+import { finish } from './store/jobs.js';
 import { JOB_KINDS, queueName, redisConnection, type JobKindName } from './queue/queues.js';
 import { reapOnce } from './worker/reaper.js';
 
@@ -68,15 +68,7 @@ export async function startWorker() {
         const job = await queues[kind].getJob(jobId);
         if (!job || (await job.getState()) !== 'failed') return;
         const stalled = /stalled more than allowable limit/.test(failedReason);
-        await db.job.updateMany({
-          where: { id: jobId, status: { notIn: FINAL_STATUSES } },
-          data: {
-            status: 'failed',
-            finishedAt: new Date(),
-            error: stalled ? `crash budget exhausted: the job's worker vanished ${config.CRASH_BUDGET + 1} times` : failedReason,
-            ...(stalled ? { crashes: { increment: 1 } } : {}),
-          },
-        });
+        await finish(db, jobId, 'failed', { error: stalled ? `crash budget exhausted: the job's worker vanished ${config.CRASH_BUDGET + 1} times` : failedReason, crashed: stalled });
       })().catch((err) => log.error({ jobId, err: (err as Error).message }, 'could not record a failure'));
     });
     return e;

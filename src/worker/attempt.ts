@@ -46,19 +46,16 @@ export async function runAttempt(
 ): Promise<unknown> {
   const { db } = ctx;
   const { jobId } = job.data;
-  const row = await db.job.findUnique({ where: { id: jobId } });
-  if (!row) throw new Error(`job ${jobId} is not in the database`);
-  if (row.cancelRequested) {
+  const lease = await withRetry(() => acquireLease(db, jobId, ctx.host, ctx.backend.name));
+  // no lease: cancel requested (the job ends here), or final already (a stale duplicate delivery)
+  if (!lease) {
+    const current = await db.job.findUnique({ where: { id: jobId }, select: { cancelRequested: true } });
+    if (!current) throw new Error(`job ${jobId} is not in the database`);
+    if (!current.cancelRequested) return { skipped: true };
     await finish(db, jobId, 'cancelled');
     return { cancelled: true };
   }
-  const lease = await withRetry(() => acquireLease(db, jobId, ctx.host, ctx.backend.name));
-  // final already (a stale duplicate delivery), or cancelled in between: nothing to run
-  if (!lease) {
-    const now = await db.job.findUnique({ where: { id: jobId }, select: { cancelRequested: true } });
-    if (now?.cancelRequested) await finish(db, jobId, 'cancelled');
-    return { skipped: true };
-  }
+  const row = await db.job.findUniqueOrThrow({ where: { id: jobId } });
   const log = (msg: string) => void job.log(msg);
   // scratch space of this attempt only: earlier attempts' directories (crashed, or a stale
   // twin still running) are removed, so nothing they left or still write is ever read;
