@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type Static } from 'typebox';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply } from 'fastify';
 import { lockIdempotencyKey } from '../idempotency.js';
 import { ErrorBody, Id, Job, JobCreate, JobDetail, JobStatus, Metric, Page } from '../schemas.js';
 import { artifactDto, jobDto, metricDto } from '../dto.js';
@@ -21,16 +21,16 @@ const ENQUEUE_TIMEOUT_MS = 3000;
 
 
 /** A Redis call that answers 503 instead of waiting for Redis to come back. */
-async function redisCall<T>(call: Promise<T>, hint = 'try again shortly'): Promise<T> {
+async function redisCall<T>(call: Promise<T>, hint = 'try again shortly', details: object = {}): Promise<T> {
   try {
     return await withTimeout(call, ENQUEUE_TIMEOUT_MS);
   } catch (err) {
-    throw new HttpError(503, `the job queue (Redis) is unavailable; ${hint}`, { cause: (err as Error).message });
+    throw new HttpError(503, `the job queue (Redis) is unavailable; ${hint}`, { ...details, cause: (err as Error).message });
   }
 }
 
 const jobs: FastifyPluginAsyncTypebox = async (app) => {
-  async function submitJob(body: Static<typeof JobCreate>, key: string | undefined, req: FastifyRequest, reply: FastifyReply) {
+  async function submitJob(body: Static<typeof JobCreate>, key: string | undefined, reply: FastifyReply) {
     if (body.experimentId && !(await app.db.experiment.findUnique({ where: { id: body.experimentId } }))) {
       throw new HttpError(404, `no experiment ${body.experimentId}`);
     }
@@ -65,12 +65,11 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
     // (re-)enqueue every queued job: BullMQ ignores a job id it already holds, so a replay
     // with the same Idempotency-Key also repairs a job whose first enqueue did not get through
     if (result.job.status === 'queued') {
-      try {
-        await withTimeout(app.queues.queues[input.kind].add(input.kind, { jobId: result.job.id }, jobOptions(result.job.id, result.job.priority, app.config.JOB_ATTEMPTS)), ENQUEUE_TIMEOUT_MS);
-      } catch (err) {
-        req.log.warn({ err, jobId: result.job.id }, 'enqueue failed');
-        throw new HttpError(503, 'the job queue (Redis) is unavailable; the job is recorded and will be queued when Redis is back (repeat the request with the same Idempotency-Key to make sure)', { jobId: result.job.id });
-      }
+      await redisCall(
+        app.queues.queues[input.kind].add(input.kind, { jobId: result.job.id }, jobOptions(result.job.id, result.job.priority, app.config.JOB_ATTEMPTS)),
+        'the job is recorded and will be queued when Redis is back (repeat the request with the same Idempotency-Key to make sure)',
+        { jobId: result.job.id },
+      );
     }
     return reply.status(202).send(jobDto(result.job));
   }
@@ -90,7 +89,7 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
       const lock = key ? await lockIdempotencyKey(app.redis, app.config.QUEUE_PREFIX, key) : null;
       if (lock === 'busy') throw new HttpError(409, 'a request with this Idempotency-Key is still in progress; repeat it once that one has been answered');
       try {
-        return await submitJob(req.body, key, req, reply);
+        return await submitJob(req.body, key, reply);
       } finally {
         await lock?.release();
       }
