@@ -64,15 +64,14 @@ async function runJobs(h: Harness, tag: string): Promise<{ ids: string[]; second
   return { ids, seconds: (Date.now() - started) / 1000 };
 }
 
+/** the jobs, once all are final; null before */
+async function finalJobs(h: Harness, ids: string[]): Promise<any[] | null> {
+  const jobs = await Promise.all(ids.map(async (id) => (await api(h, 'GET', `/v1/jobs/${id}`)).json));
+  return jobs.every((j) => ['succeeded', 'failed', 'cancelled'].includes(j.status)) ? jobs : null;
+}
+
 async function waitAllFinal(h: Harness, ids: string[], timeoutMs: number): Promise<any[]> {
-  return waitFor(
-    'all jobs to be final',
-    async () => {
-      const jobs = await Promise.all(ids.map(async (id) => (await api(h, 'GET', `/v1/jobs/${id}`)).json));
-      return jobs.every((j) => ['succeeded', 'failed', 'cancelled'].includes(j.status)) && jobs;
-    },
-    timeoutMs,
-  );
+  return waitFor('all jobs to be final', () => finalJobs(h, ids), timeoutMs);
 }
 
 describe('chaos', () => {
@@ -131,7 +130,7 @@ describe('chaos', () => {
     })();
     const chaosRun = await runJobs(h, 'chaos');
     // faults while jobs remain (at least MIN_FAULTS of them), then the last jobs finish in peace
-    await waitFor('the chaos window', async () => actions.killParent + actions.killChild + actions.termParent >= MIN_FAULTS || (await waitAllFinalQuick(h, chaosRun.ids)), 15 * 60_000);
+    await waitFor('the chaos window', async () => actions.killParent + actions.killChild + actions.termParent >= MIN_FAULTS || (await finalJobs(h, chaosRun.ids)) !== null, 15 * 60_000);
     monkeyOn = false;
     await monkey;
     await Promise.all(orphanChecks);
@@ -189,9 +188,4 @@ function commandLine(pid: number): string {
 /** first submission to last finish, from the job records */
 function makespan(jobs: any[]): number {
   return (Math.max(...jobs.map((j) => Date.parse(j.finishedAt))) - Math.min(...jobs.map((j) => Date.parse(j.createdAt)))) / 1000;
-}
-
-async function waitAllFinalQuick(h: Harness, ids: string[]): Promise<boolean> {
-  const jobs = await Promise.all(ids.map(async (id) => (await api(h, 'GET', `/v1/jobs/${id}`)).json));
-  return jobs.every((j) => ['succeeded', 'failed', 'cancelled'].includes(j.status));
 }

@@ -1,33 +1,39 @@
 /** The processes of a test harness: workers, their sandbox children, and checks that none outlive their parent. */
 import { readdirSync, readFileSync } from 'node:fs';
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import type { Harness } from './harness.js';
 import { waitFor } from './harness.js';
 
 /** pids of live processes started with this harness's environment (its workers and their sandbox children) */
 export function harnessProcesses(h: Harness): number[] {
   const marker = `DATABASE_URL=${h.env.DATABASE_URL}\0`;
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+  return allPids().filter((pid) => {
+    if (pid === process.pid) return false;
     try {
-      if (readFileSync(`/proc/${entry}/environ`, 'latin1').includes(marker)) {
-        const state = readFileSync(`/proc/${entry}/stat`, 'latin1').split(') ')[1]?.[0];
-        if (state !== 'Z') pids.push(Number(entry));
-      }
+      return readFileSync(`/proc/${pid}/environ`, 'latin1').includes(marker) && procStat(pid)?.state !== 'Z';
     } catch {
-      // exited meanwhile, or not ours to read
+      return false; // exited meanwhile, or not ours to read
     }
-  }
-  return pids;
+  });
 }
 
-/** direct children of a process */
+/** direct children of a process (from /proc: no dependency on procps) */
 export function childrenOf(pid: number): number[] {
+  return allPids().filter((p) => procStat(p)?.ppid === pid);
+}
+
+function allPids(): number[] {
+  return readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number);
+}
+
+/** state and parent of a process; null once it is gone */
+function procStat(pid: number): { state: string; ppid: number } | null {
   try {
-    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+    // the command name may contain spaces and parentheses: the fields start after the last ')'
+    const fields = readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ').at(-1)!.split(' ');
+    return { state: fields[0], ppid: Number(fields[1]) };
   } catch {
-    return []; // ps exits 1 when there are none
+    return null;
   }
 }
 
