@@ -37,13 +37,10 @@ function procStat(pid: number): { state: string; ppid: number } | null {
   }
 }
 
+/** still running: an exited process waiting to be reaped (a zombie: its new parent, often PID 1, reaps when it gets to it) is not */
 export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  const stat = procStat(pid);
+  return stat !== null && stat.state !== 'Z';
 }
 
 /** SIGKILL a worker and wait until its sandbox children have exited too (they must not train on as orphans) */
