@@ -56,7 +56,7 @@ export async function runAttempt(
     return { cancelled: true };
   }
   const row = await db.job.findUniqueOrThrow({ where: { id: jobId } });
-  const log = (msg: string) => void job.log(msg);
+  const log = (msg: string) => void Promise.resolve(job.log(msg)).catch(() => undefined); // the parent may be gone
   // scratch space of this attempt only: earlier attempts' directories (crashed, or a stale
   // twin still running) are removed, so nothing they left or still write is ever read;
   // a retry resumes from the checkpoint in the artifact store, which only lease holders write
