@@ -143,7 +143,9 @@ describe('chaos', () => {
     const rows = await h.app.db.job.count();
     const sameResults = chaosJobs.filter((j, i) => JSON.stringify(j.result?.test) === JSON.stringify(calmJobs[i].result?.test)).length;
     for (const w of liveWorkers(h)) w.kill('SIGTERM');
-    await waitFor('every worker process and sandbox child to exit', async () => harnessProcesses(h).length === 0, 60_000);
+    await waitFor('every worker process and sandbox child to exit', async () => harnessProcesses(h).length === 0, 60_000).catch((err) => {
+      throw new Error(`${(err as Error).message}: ${harnessProcesses(h).map(commandLine).join('; ')}\n${h.workerLog.join('').split('\n').filter((l) => /closing|crashed|error/i.test(l)).slice(-10).join('\n')}`);
+    });
     const summary = {
       date: new Date().toISOString(),
       jobs: JOBS,
