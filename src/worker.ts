@@ -24,6 +24,7 @@ import { createDb } from './store/db.js';
 import { finish } from './store/jobs.js';
 import { JOB_KINDS, queueName, redisConnection, type JobKindName } from './queue/queues.js';
 import { reapOnce } from './worker/reaper.js';
+import { sandboxForkOptions } from './worker/sandbox/fork-options.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
@@ -46,6 +47,8 @@ export async function startWorker() {
       prefix: config.QUEUE_PREFIX,
       concurrency: config.WORKER_CONCURRENCY,
       useWorkerThreads: false,
+      // each child runs src/worker/sandbox/preload first: it exits when this process is gone
+      workerForkOptions: sandboxForkOptions(),
       maxStalledCount: config.CRASH_BUDGET,
       lockDuration: config.JOB_LOCK_MS,
       stalledInterval: Math.max(500, Math.floor(config.JOB_LOCK_MS / 2)),

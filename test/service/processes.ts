@@ -26,12 +26,12 @@ function allPids(): number[] {
   return readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number);
 }
 
-/** state and parent of a process; null once it is gone */
-function procStat(pid: number): { state: string; ppid: number } | null {
+/** state, parent and CPU time (user + system, in clock ticks) of a process; null once it is gone */
+function procStat(pid: number): { state: string; ppid: number; cpuTicks: number } | null {
   try {
     // the command name may contain spaces and parentheses: the fields start after the last ')'
     const fields = readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ').at(-1)!.split(' ');
-    return { state: fields[0], ppid: Number(fields[1]) };
+    return { state: fields[0], ppid: Number(fields[1]), cpuTicks: Number(fields[11]) + Number(fields[12]) };
   } catch {
     return null;
   }
@@ -41,6 +41,12 @@ function procStat(pid: number): { state: string; ppid: number } | null {
 export function isAlive(pid: number): boolean {
   const stat = procStat(pid);
   return stat !== null && stat.state !== 'Z';
+}
+
+/** CPU seconds a process has used so far (Linux's USER_HZ is 100); null once it is gone */
+export function cpuSeconds(pid: number): number | null {
+  const stat = procStat(pid);
+  return stat ? stat.cpuTicks / 100 : null;
 }
 
 /** SIGKILL a worker and wait until its sandbox children have exited too (they must not train on as orphans) */
