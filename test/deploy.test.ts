@@ -43,4 +43,13 @@ describe('docker-compose.yml and Dockerfiles', () => {
       for (const m of text.matchAll(/^COPY (?!--from)(\S+) /gm)) expect(existsSync(join(root, m[1])), `${file}: COPY ${m[1]}`).toBe(true);
     }
   });
+
+  it('runs api and workers under an init process that reaps children (compose init, tini in the images)', () => {
+    for (const name of ['api', 'worker', 'worker-gpu']) expect(compose.services[name].init, name).toBe(true);
+    for (const file of ['docker/Dockerfile', 'docker/Dockerfile.gpu']) {
+      const text = readFileSync(join(root, file), 'utf8');
+      expect(text, file).toMatch(/apt-get install[^\n]*\btini\b/);
+      expect(text, file).toContain('ENTRYPOINT ["/usr/bin/tini", "-s", "--"]');
+    }
+  });
 });
