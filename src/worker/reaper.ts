@@ -11,6 +11,9 @@
  *   BullMQ completed              -> `failed`: the attempt ended without recording its outcome
  * A `queued` job untouched for ORPHAN_QUEUED_MS:
  *   BullMQ has no such job        -> enqueued (the submission's enqueue never reached Redis)
+ *   BullMQ completed              -> enqueued afresh (a retry whose enqueue met the previous
+ *                                    attempt's entry: BullMQ keeps a finished entry and ignores an
+ *                                    add with its id, so nothing would ever run the job)
  *   BullMQ failed                 -> `failed` (the event that should have said so was missed)
  */
 import type { Queue } from 'bullmq';
@@ -78,7 +81,8 @@ export async function reapOnce({ db, queues, config, log }: ReaperDeps): Promise
   for (const job of quiet) {
     const queue = queues[job.kind];
     const state = await queueState(queue, job.id);
-    if (state === 'missing') {
+    if (state === 'missing' || state === 'completed') {
+      if (state === 'completed') await (await queue.getJob(job.id))?.remove();
       await queue.add(job.kind, { jobId: job.id }, jobOptions(job.id, job.priority, config.JOB_ATTEMPTS));
       await db.job.updateMany({ where: { id: job.id, status: 'queued' }, data: { updatedAt: new Date() } });
       report.reenqueued.push(job.id);

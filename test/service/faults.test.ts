@@ -221,6 +221,25 @@ describe('faults', () => {
     await expectInvariants();
   });
 
+  it('a queued job whose queue entry already completed (a retry that lost its enqueue): the reaper runs it again', async () => {
+    const id = await submit(108, 8);
+    const first = await waitForStatus(id, ['succeeded', 'failed']);
+    expect(first.status).toBe('succeeded');
+    // what a retry racing its previous attempt's end used to leave: queued in Postgres, completed in BullMQ
+    await h.app.db.job.update({ where: { id }, data: { status: 'queued', finishedAt: null, result: undefined } });
+    const connection = redisConnection(h.config.REDIS_URL);
+    const queue = new Queue(queueName('cpc'), { connection, prefix: h.config.QUEUE_PREFIX });
+    expect(await (await queue.getJob(id))!.getState()).toBe('completed');
+    await queue.close();
+    connection.disconnect();
+    const again = await waitFor('the reaper to run the job again', async () => {
+      const j = await job(id);
+      return j.status === 'succeeded' && j.attempts > first.attempts && j;
+    });
+    expect(again.result.test).toEqual(first.result.test);
+    await expectInvariants();
+  });
+
   it('cancel during a crash: the job ends cancelled when a worker next sees it', async () => {
     const id = await submit(106);
     await waitForStep(id, 4);

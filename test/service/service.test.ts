@@ -194,6 +194,36 @@ describe('cpc-service over HTTP', () => {
     await waitFor('the next job to succeed', async () => (await api(h, 'GET', `/v1/jobs/${next.json.id}`)).json.status === 'succeeded');
   });
 
+  it('a retry while the worker still holds the cancelled job waits for it, then runs the job again (never stuck queued)', async () => {
+    const job = await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: tinyConfig({ seed: 11, epochs: 200, stepsPerEpoch: 10 }) });
+    await waitFor('the job to run', async () => (await api(h, 'GET', `/v1/jobs/${job.json.id}`)).json.step > 0);
+    // freeze the worker: its sandbox child still sees the cancel and records it in Postgres, but
+    // BullMQ keeps the job active (its completion waits in the frozen worker's IPC buffer)
+    h.worker.kill('SIGSTOP');
+    try {
+      expect((await api(h, 'POST', `/v1/jobs/${job.json.id}/cancel`)).status).toBe(202);
+      await waitFor('the cancel to be recorded', async () => (await api(h, 'GET', `/v1/jobs/${job.json.id}`)).json.status === 'cancelled', 30_000);
+      expect(await (await h.app.queues.queues.cpc.getJob(job.json.id))?.getState()).toBe('active');
+      const early = await api(h, 'POST', `/v1/jobs/${job.json.id}/retry`);
+      expect(early.status, early.text).toBe(409);
+      expect(early.json.message).toMatch(/still ending/);
+      expect((await api(h, 'GET', `/v1/jobs/${job.json.id}`)).json.status).toBe('cancelled');
+      // a retry sent now waits for the worker to let go of the job
+      const retried = api(h, 'POST', `/v1/jobs/${job.json.id}/retry`);
+      await new Promise((r) => setTimeout(r, 500));
+      h.worker.kill('SIGCONT');
+      expect((await retried).status).toBe(202);
+    } finally {
+      h.worker.kill('SIGCONT');
+    }
+    await waitFor('the retried job to run again', async () => {
+      const r = (await api(h, 'GET', `/v1/jobs/${job.json.id}`)).json;
+      return r.status === 'running' && r.attempts >= 2;
+    }, 30_000);
+    await api(h, 'POST', `/v1/jobs/${job.json.id}/cancel`);
+    await waitFor('the job to stop', async () => (await api(h, 'GET', `/v1/jobs/${job.json.id}`)).json.status === 'cancelled', 30_000);
+  });
+
   it('streams a job’s status, progress and metrics as Server-Sent Events until it ends', async () => {
     const job = await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: tinyConfig({ seed: 5, stepsPerEpoch: 10 }) });
     const res = await fetch(`${h.baseUrl}/v1/jobs/${job.json.id}/events`);

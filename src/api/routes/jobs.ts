@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type Static } from 'typebox';
 import type { FastifyReply } from 'fastify';
+import type { Queue } from 'bullmq';
 import { lockIdempotencyKey } from '../idempotency.js';
 import { ErrorBody, Id, Job, JobCreate, JobDetail, JobStatus, Metric, Page } from '../schemas.js';
 import { artifactDto, jobDto, metricDto } from '../dto.js';
@@ -26,6 +27,21 @@ async function redisCall<T>(call: Promise<T>, hint = 'try again shortly', detail
     return await withTimeout(call, ENQUEUE_TIMEOUT_MS);
   } catch (err) {
     throw new HttpError(503, `the job queue (Redis) is unavailable; ${hint}`, { ...details, cause: (err as Error).message });
+  }
+}
+
+/** How long a retry waits for the job's last attempt to leave BullMQ's `active` state. */
+const RETRY_WAIT_MS = 5000;
+
+/** true once the job is not active in BullMQ (or not there at all), false if it still is after `waitMs` */
+async function leavesActive(queue: Queue, id: string, waitMs: number, hint: string): Promise<boolean> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const job = await redisCall(queue.getJob(id), hint);
+    const state = job ? await redisCall(job.getState(), hint) : 'missing';
+    if (state !== 'active') return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -184,15 +200,21 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
     const job = await app.db.job.findUnique({ where: { id: req.params.id } });
     if (!job) throw new HttpError(404, `no job ${req.params.id}`);
     if (job.status !== 'failed' && job.status !== 'cancelled') throw new HttpError(409, `job ${job.id} is ${job.status}; only failed or cancelled jobs can be retried`);
+    const queue = app.queues.queues[job.kind];
+    // An attempt records its outcome in Postgres before BullMQ moves the job out of `active`; while
+    // it is still active BullMQ can neither remove it nor take it again (the add would be a no-op and
+    // the job would stay queued for ever), so wait for the worker to let go first.
+    if (!(await leavesActive(queue, job.id, RETRY_WAIT_MS, 'nothing was changed; try again shortly'))) {
+      throw new HttpError(409, `job ${job.id}'s last attempt is still ending on its worker; try again in a few seconds`);
+    }
     const claimed = await app.db.job.updateMany({
       where: { id: job.id, status: job.status },
       data: { status: 'queued', cancelRequested: false, error: null, finishedAt: null },
     });
     if (claimed.count !== 1) throw new HttpError(409, `job ${job.id} changed while retrying; try again`);
     const requeued = await app.db.job.findUniqueOrThrow({ where: { id: job.id } });
-    const queue = app.queues.queues[job.kind];
     await redisCall((async () => {
-      await (await queue.getJob(job.id))?.remove().catch(() => undefined);
+      await (await queue.getJob(job.id))?.remove();
       // a retried training job resumes from its last checkpoint
       await queue.add(job.kind, { jobId: job.id }, jobOptions(job.id, job.priority, app.config.JOB_ATTEMPTS));
     })(), 'the job is queued again in Postgres; the reaper enqueues it when Redis is back');
