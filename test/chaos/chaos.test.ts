@@ -108,9 +108,9 @@ describe('chaos', () => {
           target.kill('SIGKILL');
           actions.killParent++;
           h.addWorker();
-          // a killed worker's sandbox children must be gone within a few seconds
+          // a killed worker's sandbox children must be gone within 2 s (their watchdog looks every 200 ms)
           orphanChecks.push(
-            new Promise((r) => setTimeout(r, 3000)).then(() => {
+            new Promise((r) => setTimeout(r, 2000)).then(() => {
               const left = children.filter(isAlive);
               actions.orphansSeen += left.length;
               for (const pid of left) orphans.push(commandLine(pid));
