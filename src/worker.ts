@@ -25,11 +25,13 @@ import { finish } from './store/jobs.js';
 import { JOB_KINDS, queueName, redisConnection, type JobKindName } from './queue/queues.js';
 import { reapOnce } from './worker/reaper.js';
 import { sandboxForkOptions } from './worker/sandbox/fork-options.js';
+import { settleChildInitOnExit } from './worker/sandbox/child-init.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
 
 export async function startWorker() {
+  settleChildInitOnExit();
   const config = loadConfig();
   const log = pino({ level: config.LOG_LEVEL, name: 'cpc-worker' });
   await migrate(config.DATABASE_URL);

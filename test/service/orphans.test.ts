@@ -92,6 +92,38 @@ describe('sandbox children and their worker', () => {
     expect(storm.cpuAfterKill).toBeGreaterThan(0.2);
   });
 
+  it('a child killed while it starts fails that attempt and the job is retried (BullMQ alone leaves it active for ever)', async () => {
+    async function killDuringInit(mode: Mode): Promise<string> {
+      const queueName = `sandbox-init-${mode}-${serial++}`;
+      const pidFile = join(dir, `${queueName}.pid`);
+      const host = spawn(process.execPath, ['--import', 'tsx', join(root, 'test', 'fixtures', 'sandbox-host.ts'), mode, redisUrl, queueName, PREFIX, 'slow-init'], {
+        cwd: root,
+        env: { ...process.env, CPC_TEST_INIT_PIDFILE: pidFile },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      host.stdout.on('data', (d) => (output += String(d)));
+      host.stderr.on('data', (d) => (output += String(d)));
+      const queue = new Queue(queueName, { connection: redisConnection(redisUrl), prefix: PREFIX });
+      try {
+        await waitFor('the worker to be ready', async () => output.includes('sandbox-host ready'), 30_000);
+        const job = await queue.add('x', {}, { attempts: 2 });
+        const pid = await waitFor('the sandbox child to start loading', async () => existsSync(pidFile) && Number(readFileSync(pidFile, 'utf8')), 30_000);
+        process.kill(pid, 'SIGKILL');
+        // the processor loads in 3 s: a second attempt finishes well within 15 s
+        const end = Date.now() + 15_000;
+        let state = 'active';
+        while (Date.now() < end && (state = await (await queue.getJob(job.id!))!.getState()) !== 'completed') await new Promise((r) => setTimeout(r, 200));
+        return state;
+      } finally {
+        host.kill('SIGKILL');
+        await queue.close();
+      }
+    }
+    expect(await killDuringInit('guarded')).toBe('completed');
+    expect(await killDuringInit('unguarded')).toBe('active');
+  });
+
   it('the API run from source leaves no helper process behind when it is killed', async () => {
     const api = spawn(process.execPath, ['--import', 'tsx', join(root, 'src', 'server.ts')], {
       cwd: root,
