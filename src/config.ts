@@ -27,13 +27,26 @@ export const ConfigSchema = Type.Object({
   QUEUE_PREFIX: Type.String({ default: 'cpc' }),
   /** API keys: `on` (writes, predict and downloads need a key) or `off` (trusted network only) */
   AUTH: Type.Union([Type.Literal('on'), Type.Literal('off')], { default: 'on' }),
-  /** whether GET routes need a `read` key too */
-  READS_REQUIRE_KEY: Type.Boolean({ default: false }),
+  /** whether GET routes need a `read` key too (false makes every owner's resources readable by anyone) */
+  READS_REQUIRE_KEY: Type.Boolean({ default: true }),
+  /** how long an Idempotency-Key names the same job (per owner); after that it names a new one */
+  IDEMPOTENCY_TTL_MS: Type.Integer({ default: 24 * 3600_000, minimum: 1000 }),
   AUTH_CACHE_MS: Type.Integer({ default: 10_000, minimum: 0 }),
+  /** requests with an invalid API key a client address may send per minute before it gets 429 (each costs a database lookup) */
+  AUTH_FAILURES_PER_MIN: Type.Integer({ default: 30, minimum: 1 }),
   /** requests per minute per API key (or per client address without a key), shared by all API replicas through Redis */
   RATE_LIMIT_PER_MIN: Type.Integer({ default: 1200, minimum: 1 }),
   /** longest a request handler may run before the client gets 503 */
   REQUEST_TIMEOUT_MS: Type.Integer({ default: 30_000, minimum: 100 }),
+  /** longest a client may take to send a whole request (headers and body) before it gets 408 and the connection closes */
+  REQUEST_BODY_TIMEOUT_MS: Type.Integer({ default: 20_000, minimum: 100 }),
+  /** open connections one client address may hold (0 = no cap; set 0 behind a proxy that caps clients itself, as every client then shares its address) */
+  MAX_CONNECTIONS_PER_CLIENT: Type.Integer({ default: 64, minimum: 0 }),
+  /** predict/embed requests one API key (or keyless client address) may have in flight on one API process; more get 429 */
+  PREDICT_CONCURRENCY_PER_KEY: Type.Integer({ default: 4, minimum: 1 }),
+  /** open event streams per API key (or client address) and in all, on one API process; more get 429 */
+  EVENT_STREAMS_PER_KEY: Type.Integer({ default: 8, minimum: 1 }),
+  EVENT_STREAMS_MAX: Type.Integer({ default: 256, minimum: 1 }),
   /** attempts per job for errors a job raises itself (a killed sandbox child counts as one); BullMQ attempts */
   JOB_ATTEMPTS: Type.Integer({ default: 3, minimum: 1, maximum: 100 }),
   /** worker crashes (lost locks: process killed, machine gone) a job survives before it fails; BullMQ maxStalledCount */

@@ -6,11 +6,12 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { randomUUID } from 'node:crypto';
 import type { ServiceConfig } from '../config.js';
 import helmet from '@fastify/helmet';
-import errors from './plugins/errors.js';
+import errors, { clientErrorHandler, frameworkErrors, sendNotFound } from './plugins/errors.js';
+import inputHygiene from './plugins/input-hygiene.js';
+import requestBodies from './plugins/request-bodies.js';
 import auth from './plugins/auth.js';
 import rateLimits from './plugins/rate-limits.js';
 import services from './plugins/services.js';
-import multipartImages from './plugins/multipart-images.js';
 import health from './routes/health.js';
 import experiments from './routes/experiments.js';
 import jobs from './routes/jobs.js';
@@ -20,6 +21,9 @@ import events from './routes/events.js';
 import metrics from './routes/metrics.js';
 import { ErrorBody } from './schemas.js';
 import { validatorCompiler } from './validation.js';
+import { capConnectionsPerClient } from './connection-cap.js';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
 
 export const OPENAPI_INFO = {
   title: 'cpc-service',
@@ -37,16 +41,28 @@ export async function buildApp(config: ServiceConfig, options: { logger?: boolea
       options.logger === false
         ? false
         : { level: config.LOG_LEVEL, redact: ['req.headers.authorization', 'req.headers["x-api-key"]'], ...(options.logStream ? { stream: options.logStream } : {}) },
-    genReqId: (req) => (typeof req.headers['x-request-id'] === 'string' && req.headers['x-request-id'].length <= 100 ? req.headers['x-request-id'] : randomUUID()),
+    // a client's own request id is kept only if it is a plain token (it ends up in logs and headers)
+    genReqId: (req) => {
+      const sent = req.headers['x-request-id'];
+      return typeof sent === 'string' && REQUEST_ID.test(sent) ? sent : randomUUID();
+    },
     bodyLimit: 8 * 1024 * 1024,
-    // the whole request (slow clients included) and the handler alone
-    requestTimeout: 60_000,
+    // the headers must arrive within REQUEST_BODY_TIMEOUT_MS (408, checked every second); the
+    // body has the same time after them (plugins/slow-bodies.ts)
+    requestTimeout: config.REQUEST_BODY_TIMEOUT_MS,
+    http: { connectionsCheckingInterval: Math.min(1000, config.REQUEST_BODY_TIMEOUT_MS) },
     handlerTimeout: config.REQUEST_TIMEOUT_MS,
+    // errors before there is a route (HTTP parser, bad URLs) get the same body as every other error
+    clientErrorHandler,
+    frameworkErrors,
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
+  if (config.MAX_CONNECTIONS_PER_CLIENT > 0) capConnectionsPerClient(app.server, config.MAX_CONNECTIONS_PER_CLIENT);
 
+  app.decorate('config', config);
   await app.register(errors);
-  await app.register(multipartImages);
+  await app.register(inputHygiene);
+  await app.register(requestBodies);
   app.addSchema(ErrorBody);
   // document the answers every route can give: 400 where input is validated, 413/415 where a
   // body is read, 401/403/429 on the /v1 API (keys, rate limit), 503 (a dependency away, a
@@ -68,12 +84,13 @@ export async function buildApp(config: ServiceConfig, options: { logger?: boolea
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
-  app.decorate('config', config);
   if (!options.offline) {
     await app.register(services, { config });
     await app.register(auth);
     await app.register(rateLimits);
   }
+  // unknown paths are rate-limited like known ones
+  app.setNotFoundHandler(app.hasDecorator('rateLimit') ? { preHandler: app.rateLimit() } : {}, sendNotFound);
   await app.register(metrics);
   await app.register(health);
   await app.register(experiments);

@@ -4,12 +4,13 @@ import type { Artifact, Experiment, Job, MetricPoint, Model } from '../generated
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
 export function experimentDto(e: Experiment) {
-  return { id: e.id, name: e.name, description: e.description, createdAt: e.createdAt.toISOString() };
+  return { id: e.id, ownerId: e.ownerId, name: e.name, description: e.description, createdAt: e.createdAt.toISOString() };
 }
 
 export function jobDto(j: Job) {
   return {
     id: j.id,
+    ownerId: j.ownerId,
     kind: j.kind,
     status: j.status,
     experimentId: j.experimentId,
@@ -45,6 +46,7 @@ export function metricDto(m: MetricPoint) {
 
 export function modelDto(m: Model & { job: { parentJobId: string | null } }) {
   return {
+    ownerId: m.ownerId,
     name: m.name,
     version: m.version,
     jobId: m.jobId,

@@ -11,6 +11,15 @@ export const ErrorBody = Type.Object(
   { $id: 'Error' },
 );
 
+/** the largest value a PostgreSQL integer column holds (model versions, seeds) */
+export const MAX_INT32 = 2147483647;
+/** the deepest page offset the list routes accept (beyond it, narrow the filter instead) */
+export const MAX_OFFSET = 1_000_000;
+
+/** a model version: 1 .. MAX_INT32 */
+export const Version = Type.Integer({ minimum: 1, maximum: MAX_INT32 });
+export const Offset = Type.Integer({ minimum: 0, maximum: MAX_OFFSET, default: 0 });
+
 export const Id = Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_-]+$' });
 
 export const ExperimentCreate = Type.Object(
@@ -21,8 +30,11 @@ export const ExperimentCreate = Type.Object(
   { additionalProperties: false },
 );
 
+const OwnerId = Type.String({ description: 'the owner (tenant) the resource belongs to' });
+
 export const Experiment = Type.Object({
   id: Type.String(),
+  ownerId: OwnerId,
   name: Type.String(),
   description: Type.String(),
   createdAt: Type.String({ format: 'date-time' }),
@@ -129,6 +141,7 @@ export const Metric = Type.Object({
 
 export const Job = Type.Object({
   id: Type.String(),
+  ownerId: OwnerId,
   kind: Type.String(),
   status: JobStatus,
   experimentId: Type.Union([Type.String(), Type.Null()]),
@@ -167,7 +180,7 @@ export const Page = <T extends Parameters<typeof Type.Array>[0]>(item: T) =>
 export const Pagination = Type.Object(
   {
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
-    offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+    offset: Type.Optional(Offset),
   },
   { additionalProperties: false },
 );
@@ -184,6 +197,7 @@ export const ModelRegister = Type.Object(
 );
 
 export const Model = Type.Object({
+  ownerId: OwnerId,
   name: Type.String(),
   version: Type.Integer(),
   jobId: Type.String(),
@@ -203,7 +217,7 @@ export const ImageInstance = Type.Union([
 export const PredictRequest = Type.Object(
   {
     instances: Type.Array(ImageInstance, { minItems: 1, maxItems: 256 }),
-    version: Type.Optional(Type.Integer({ minimum: 1 })),
+    version: Type.Optional(Version),
     embedding: Type.Optional(Type.Boolean({ default: false })),
   },
   { additionalProperties: false },

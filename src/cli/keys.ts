@@ -21,6 +21,8 @@ async function withDb<T>(f: (db: Db) => Promise<T>): Promise<T> {
   }
 }
 
+const OWNER_NAME = /^[A-Za-z0-9._-]{1,100}$/;
+
 function parseScopes(value: string): ApiKeyScope[] {
   const scopes = value.split(',').map((s) => s.trim());
   const bad = scopes.filter((s) => !SCOPES.includes(s as ApiKeyScope));
@@ -35,11 +37,13 @@ export function keysCommand(): Command {
     .description('create a key and print it once (only its hash is stored)')
     .requiredOption('--name <name>', 'who or what the key is for')
     .option('--scopes <list>', `comma list of ${SCOPES.join(', ')}`, 'read')
-    .option('--json', 'print {key, name, prefix, scopes} as JSON')
-    .action((f: { name: string; scopes: string; json?: boolean }) =>
+    .option('--owner <name>', 'the owner (tenant) whose resources the key sees and changes; made if new (default: the key name)')
+    .option('--json', 'print {key, name, prefix, scopes, owner} as JSON')
+    .action((f: { name: string; scopes: string; owner?: string; json?: boolean }) =>
       withDb(async (db) => {
-        const { key, identity } = await createApiKey(db, f.name, parseScopes(f.scopes));
-        process.stdout.write(f.json ? JSON.stringify({ key, name: identity.name, prefix: identity.prefix, scopes: identity.scopes }) + '\n' : `${key}\n`);
+        if (f.owner !== undefined && !OWNER_NAME.test(f.owner)) throw new UsageError(`--owner must be 1-100 letters, digits, '.', '_' or '-'; got ${JSON.stringify(f.owner)}`);
+        const { key, identity, owner } = await createApiKey(db, f.name, parseScopes(f.scopes), f.owner ?? f.name);
+        process.stdout.write(f.json ? JSON.stringify({ key, name: identity.name, prefix: identity.prefix, scopes: identity.scopes, owner }) + '\n' : `${key}\n`);
       }),
     );
   keys

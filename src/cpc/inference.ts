@@ -48,7 +48,8 @@ function greyToModelInput(grey: Float32Array, style: ImageStyle, texture: Textur
 export function toModelInput(input: ImageInput, style: ImageStyle, texture: Texture, out: Float32Array, offset: number, where = 'image'): void {
   const size = style.imageSize;
   if (input instanceof Uint8Array) {
-    const { width, height, rgb } = decodePng(input);
+    // the header decides before any pixel is decoded: only the two sizes this model takes
+    const { width, height, rgb } = decodePng(input, Math.max(IMAGE_SIDE, size), [IMAGE_SIDE, size]);
     if (width === IMAGE_SIDE && height === IMAGE_SIDE && size !== IMAGE_SIDE) {
       const grey = new Float32Array(IMAGE_SIDE * IMAGE_SIDE);
       for (let i = 0; i < grey.length; i++) grey[i] = (rgb[i * 3] + rgb[i * 3 + 1] + rgb[i * 3 + 2]) / 3;

@@ -6,6 +6,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Db } from './db.js';
 import type { ApiKeyScope } from '../generated/prisma/client.js';
+import { ensureOwner } from './owners.js';
 
 export const SCOPES: ApiKeyScope[] = ['read', 'write', 'admin'];
 
@@ -14,9 +15,16 @@ export interface ApiKeyIdentity {
   name: string;
   prefix: string;
   scopes: ApiKeyScope[];
+  /** the owner whose resources this key sees and changes (admin keys see every owner's) */
+  ownerId: string;
 }
 
 const KEY_PATTERN = /^cpc_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
+
+/** the public prefix of a well-formed key, else null */
+export function keyPrefix(key: string): string | null {
+  return KEY_PATTERN.exec(key)?.[1] ?? null;
+}
 
 function digest(key: string): Buffer {
   return createHash('sha256').update(key).digest();
@@ -28,11 +36,13 @@ export function allows(scopes: ApiKeyScope[], needed: ApiKeyScope): boolean {
   return scopes.some((s) => rank(s) >= rank(needed));
 }
 
-export async function createApiKey(db: Db, name: string, scopes: ApiKeyScope[]): Promise<{ key: string; identity: ApiKeyIdentity }> {
+/** A new key for the owner named `owner` (created if new; by default an owner of the key's own name). */
+export async function createApiKey(db: Db, name: string, scopes: ApiKeyScope[], owner = name): Promise<{ key: string; identity: ApiKeyIdentity; owner: string }> {
+  const { id: ownerId } = await ensureOwner(db, owner);
   const prefix = randomBytes(6).toString('hex');
   const key = `cpc_${prefix}_${randomBytes(32).toString('base64url')}`;
-  const row = await db.apiKey.create({ data: { name, prefix, hash: digest(key).toString('hex'), scopes } });
-  return { key, identity: { id: row.id, name, prefix, scopes } };
+  const row = await db.apiKey.create({ data: { name, prefix, hash: digest(key).toString('hex'), scopes, ownerId } });
+  return { key, identity: { id: row.id, name, prefix, scopes, ownerId }, owner };
 }
 
 /** The key's identity, or null for a malformed, unknown, revoked or wrong key. */
@@ -44,7 +54,7 @@ export async function verifyApiKey(db: Db, presented: string): Promise<ApiKeyIde
   const expected = Buffer.from(row.hash, 'hex');
   const actual = digest(presented);
   if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) return null;
-  return { id: row.id, name: row.name, prefix: row.prefix, scopes: row.scopes };
+  return { id: row.id, name: row.name, prefix: row.prefix, scopes: row.scopes, ownerId: row.ownerId };
 }
 
 export async function revokeApiKey(db: Db, prefix: string): Promise<boolean> {
@@ -53,5 +63,8 @@ export async function revokeApiKey(db: Db, prefix: string): Promise<boolean> {
 }
 
 export async function listApiKeys(db: Db) {
-  return db.apiKey.findMany({ orderBy: { createdAt: 'asc' }, select: { name: true, prefix: true, scopes: true, createdAt: true, lastUsedAt: true, revokedAt: true } });
+  return db.apiKey.findMany({
+    orderBy: { createdAt: 'asc' },
+    select: { name: true, prefix: true, scopes: true, createdAt: true, lastUsedAt: true, revokedAt: true, owner: { select: { name: true } } },
+  });
 }

@@ -16,12 +16,12 @@ export function stableHash(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(canonical(value))).digest('hex');
 }
 
-/** A job id derived from the Idempotency-Key (the same key always names the same job), else random. */
-export function jobIdFor(idempotencyKey: string | undefined): string {
-  return idempotencyKey ? `job_${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 24)}` : `job_${randomUUID().replace(/-/g, '').slice(0, 24)}`;
+export function newJobId(): string {
+  return `job_${randomUUID().replace(/-/g, '').slice(0, 24)}`;
 }
 
 export interface NewJob {
+  ownerId: string;
   kind: JobKind;
   config: object;
   seed: number;
@@ -39,39 +39,55 @@ export class IdempotencyConflict extends Error {
   }
 }
 
-/** Create the job, or return the existing one for the same Idempotency-Key and body. */
-export async function createJob(db: Db, input: NewJob): Promise<{ job: Awaited<ReturnType<Db['job']['create']>>; created: boolean }> {
+type JobRow = Awaited<ReturnType<Db['job']['create']>>;
+
+/**
+ * Create the job, or return the existing one for the owner's same
+ * Idempotency-Key and body. A key is the owner's for `keyTtlMs` after its
+ * first use; after that it names a new job.
+ */
+export async function createJob(db: Db, input: NewJob, keyTtlMs = 24 * 3600_000): Promise<{ job: JobRow; created: boolean }> {
   const requestHash = stableHash({ kind: input.kind, config: input.config, experimentId: input.experimentId ?? null, priority: input.priority, parent: input.parentJobId ?? null });
-  const id = jobIdFor(input.idempotencyKey);
-  if (input.idempotencyKey) {
-    const existing = await db.job.findUnique({ where: { id } });
-    if (existing) {
-      if (existing.requestHash !== requestHash) throw new IdempotencyConflict();
-      return { job: existing, created: false };
+  const { ownerId, idempotencyKey: key } = input;
+  const data = {
+    id: newJobId(),
+    ownerId,
+    kind: input.kind,
+    config: input.config,
+    configHash: stableHash(input.config),
+    seed: input.seed,
+    experimentId: input.experimentId ?? null,
+    priority: input.priority,
+    idempotencyKey: key ?? null,
+    requestHash,
+    parentJobId: input.parentJobId ?? null,
+    totalSteps: input.totalSteps,
+  };
+  if (!key) return { job: await db.job.create({ data }), created: true };
+  for (let attempt = 0; ; attempt++) {
+    const held = await db.idempotencyKey.findUnique({ where: { ownerId_key: { ownerId, key } } });
+    if (held && held.createdAt.getTime() > Date.now() - keyTtlMs) {
+      if (held.requestHash !== requestHash) throw new IdempotencyConflict();
+      const job = await db.job.findUnique({ where: { id: held.jobId } });
+      if (job) return { job, created: false };
+    }
+    try {
+      // an expired (or dangling) claim gives way; a concurrent request that claims the key first wins
+      const job = await db.$transaction(async (tx) => {
+        if (held) await tx.idempotencyKey.deleteMany({ where: { ownerId, key, createdAt: held.createdAt } });
+        await tx.idempotencyKey.create({ data: { ownerId, key, jobId: data.id, requestHash } });
+        return tx.job.create({ data });
+      });
+      return { job, created: true };
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'P2002' || attempt >= 3) throw err;
     }
   }
-  try {
-    const job = await db.job.create({
-      data: {
-        id,
-        kind: input.kind,
-        config: input.config,
-        configHash: stableHash(input.config),
-        seed: input.seed,
-        experimentId: input.experimentId ?? null,
-        priority: input.priority,
-        idempotencyKey: input.idempotencyKey ?? null,
-        requestHash,
-        parentJobId: input.parentJobId ?? null,
-        totalSteps: input.totalSteps,
-      },
-    });
-    return { job, created: true };
-  } catch (err) {
-    // a concurrent request with the same key won the insert
-    if ((err as { code?: string }).code === 'P2002' && input.idempotencyKey) return createJob(db, input);
-    throw err;
-  }
+}
+
+/** Forget Idempotency-Keys older than `keyTtlMs` (their jobs stay). */
+export async function expireIdempotencyKeys(db: Db, keyTtlMs: number): Promise<number> {
+  return (await db.idempotencyKey.deleteMany({ where: { createdAt: { lt: new Date(Date.now() - keyTtlMs) } } })).count;
 }
 
 /** Give a job that is not final yet its final status; `crashed` counts the attempt that ended it as a crash. */

@@ -19,13 +19,13 @@
 import type { Queue } from 'bullmq';
 import type { Db } from '../store/db.js';
 import type { ServiceConfig } from '../config.js';
-import { finish } from '../store/jobs.js';
+import { expireIdempotencyKeys, finish } from '../store/jobs.js';
 import { jobOptions, type JobKindName } from '../queue/queues.js';
 
 export interface ReaperDeps {
   db: Db;
   queues: Record<JobKindName, Queue>;
-  config: Pick<ServiceConfig, 'HEARTBEAT_TIMEOUT_MS' | 'ORPHAN_QUEUED_MS' | 'CRASH_BUDGET' | 'JOB_ATTEMPTS'>;
+  config: Pick<ServiceConfig, 'HEARTBEAT_TIMEOUT_MS' | 'ORPHAN_QUEUED_MS' | 'CRASH_BUDGET' | 'JOB_ATTEMPTS' | 'IDEMPOTENCY_TTL_MS'>;
   log: (fields: object, msg: string) => void;
 }
 
@@ -91,6 +91,8 @@ export async function reapOnce({ db, queues, config, log }: ReaperDeps): Promise
       report.failed.push(job.id);
     }
   }
+  // Idempotency-Keys past their time are forgotten (a later use of the key would replace them anyway)
+  await expireIdempotencyKeys(db, config.IDEMPOTENCY_TTL_MS);
   if (report.requeued.length + report.reenqueued.length + report.failed.length) log({ ...report }, 'reaper reconciled jobs');
   return report;
 }

@@ -15,6 +15,7 @@ import { tinyConfig } from './fixtures.js';
 import { checkInvariants } from './invariants.js';
 import { childrenOf, harnessProcesses, killWorker, liveWorkers as liveWorkersOf } from './processes.js';
 import { queueName, redisConnection } from '../../src/queue/queues.js';
+import { DEFAULT_OWNER_ID } from '../../src/store/owners.js';
 import { createJob, recordMetrics } from '../../src/store/jobs.js';
 import { acquireLease, fenced, LeaseLost, releaseLease } from '../../src/store/leases.js';
 import { LocalArtifactStore } from '../../src/artifacts/store.js';
@@ -105,7 +106,7 @@ function postgresPids(): number[] {
 describe('faults', () => {
   it('fences writes: once a second attempt takes the job, the first attempt can write nothing', async () => {
     const db = h.app.db;
-    const { job: row } = await createJob(db, { kind: 'cpc', config: config(100, 8), seed: 100, priority: 50, totalSteps: 8 });
+    const { job: row } = await createJob(db, { ownerId: DEFAULT_OWNER_ID, kind: 'cpc', config: config(100, 8), seed: 100, priority: 50, totalSteps: 8 });
     const first = (await acquireLease(db, row.id, 'host-a', 'test'))!;
     await fenced(db, first, (tx) => recordMetrics(tx, row.id, [{ step: 1, epoch: 1, split: 'train', name: 'loss', value: 1 }]));
     // the first attempt's worker goes quiet; the job is delivered again
@@ -208,7 +209,7 @@ describe('faults', () => {
     await (await queue.getJob(id))!.remove();
     expect(await queue.getJob(id)).toBeUndefined();
     // and a job whose enqueue never reached Redis
-    const { job: orphan } = await createJob(h.app.db, { kind: 'cpc', config: config(105, 8), seed: 105, priority: 50, totalSteps: 8 });
+    const { job: orphan } = await createJob(h.app.db, { ownerId: DEFAULT_OWNER_ID, kind: 'cpc', config: config(105, 8), seed: 105, priority: 50, totalSteps: 8 });
     await queue.close();
     connection.disconnect();
     expect((await job(id)).status).toBe('running');

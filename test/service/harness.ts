@@ -29,6 +29,8 @@ export interface Harness {
   workerLog: string[];
   /** an admin API key, sent by api() unless the call brings its own Authorization or X-API-Key */
   adminKey: string;
+  /** the owner the admin key belongs to (resources the tests create through api() are its) */
+  owner: { id: string; name: string };
   /** start one more worker process with the harness environment (plus extra) */
   addWorker(extra?: Record<string, string>): ChildProcess;
   stop(): Promise<void>;
@@ -73,7 +75,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const config = loadConfig(env);
   await migrate(config.DATABASE_URL);
   const app = await buildApp(config, { logger: false });
-  const { key: adminKey } = await createApiKey(app.db, 'test-admin', ['admin']);
+  const { key: adminKey, identity: adminIdentity } = await createApiKey(app.db, 'test-admin', ['admin']);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
@@ -89,6 +91,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     workers,
     workerLog,
     adminKey,
+    owner: { id: adminIdentity.ownerId, name: 'test-admin' },
     addWorker(extra = {}) {
       const w = startWorker({ ...env, ...extra }, workerLog);
       workers.push(w);

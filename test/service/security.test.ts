@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { deflateSync, crc32 } from 'node:zlib';
 import { Writable } from 'node:stream';
 import { join } from 'node:path';
-import { startHarness, api, type Harness } from './harness.js';
+import { startHarness, api, authHeader, type Harness } from './harness.js';
 import { tinyConfig, trainDigitsModel } from './fixtures.js';
 import { buildApp } from '../../src/api/app.js';
 import { loadConfig } from '../../src/config.js';
@@ -30,14 +30,15 @@ const root = join(import.meta.dirname, '..', '..');
 
 beforeAll(async () => {
   h = await startHarness({ env: { AUTH_CACHE_MS: '0' } });
+  // read and write keys of the admin key's owner, so that they see what the tests make through api()
   keys = {
-    read: (await createApiKey(h.app.db, 'reader', ['read'])).key,
-    write: (await createApiKey(h.app.db, 'writer', ['write'])).key,
+    read: (await createApiKey(h.app.db, 'reader', ['read'], h.owner.name)).key,
+    write: (await createApiKey(h.app.db, 'writer', ['write'], h.owner.name)).key,
   };
   // a model to send images to
   ({ cpcJobId } = await trainDigitsModel(h));
   // and a failed CPC job
-  const bad = await h.app.db.job.create({ data: { id: 'job_failed_for_test', kind: 'cpc', config: {}, configHash: 'x', seed: 0, status: 'failed', error: 'test' } });
+  const bad = await h.app.db.job.create({ data: { id: 'job_failed_for_test', ownerId: h.owner.id, kind: 'cpc', config: {}, configHash: 'x', seed: 0, status: 'failed', error: 'test' } });
   failedJobId = bad.id;
 }, 240_000);
 
@@ -137,7 +138,7 @@ describe('bad input is a 4xx with a clear error body', () => {
     expect(same.json.id).toBe(first.json.id);
     expectError(await api(h, 'POST', '/v1/jobs', { ...body, priority: 1 }, headers), 422, /different request body/);
     // a request with this key is being served (its lock is held)
-    const lock = idempotencyLockKey(h.config.QUEUE_PREFIX, 'sec-2');
+    const lock = idempotencyLockKey(h.config.QUEUE_PREFIX, `${h.owner.id}:sec-2`);
     execFileSync('redis-cli', ['-u', h.config.REDIS_URL, 'set', lock, 'someone-else', 'PX', '10000']);
     expectError(await api(h, 'POST', '/v1/jobs', body, { ...headers, 'idempotency-key': 'sec-2' }), 409, /in progress/);
     execFileSync('redis-cli', ['-u', h.config.REDIS_URL, 'del', lock]);
@@ -152,7 +153,7 @@ describe('bad input is a 4xx with a clear error body', () => {
   it('answers 503 with a clear body when a handler takes longer than REQUEST_TIMEOUT_MS', async () => {
     const slow = await buildApp({ ...h.config, REQUEST_TIMEOUT_MS: 1 }, { logger: false });
     try {
-      const r = await slow.inject({ method: 'GET', url: '/v1/jobs?limit=200' });
+      const r = await slow.inject({ method: 'GET', url: '/v1/jobs?limit=200', headers: authHeader(h) });
       expect(r.statusCode).toBe(503);
       expect(r.json()).toMatchObject({ error: 'Service Unavailable', message: expect.stringMatching(/timed out/), requestId: expect.any(String) });
     } finally {
@@ -162,7 +163,7 @@ describe('bad input is a 4xx with a clear error body', () => {
 });
 
 describe('API keys', () => {
-  it('are required for writes, predict and downloads, with scopes; reads are open by default', async () => {
+  it('are required for every /v1 route by default, with scopes; anonymous reads only when configured', async () => {
     const none = { authorization: '' };
     expectError(await api(h, 'POST', '/v1/jobs', { kind: 'cpc' }, none), 401, /API key is required/);
     expectError(await api(h, 'POST', '/v1/jobs', { kind: 'cpc' }, { authorization: `Bearer ${keys.read}` }), 403, /write scope/);
@@ -172,18 +173,19 @@ describe('API keys', () => {
     const artifact = await h.app.db.artifact.findFirstOrThrow({ where: { jobId: cpcJobId } });
     expectError(await api(h, 'GET', `/v1/artifacts/${artifact.id}`, undefined, none), 401);
     expect((await api(h, 'GET', `/v1/artifacts/${artifact.id}`, undefined, { 'x-api-key': keys.read })).status).toBe(200);
-    expect((await api(h, 'GET', '/v1/jobs', undefined, none)).status).toBe(200);
+    expectError(await api(h, 'GET', '/v1/jobs', undefined, none), 401, /API key is required/);
+    expect((await api(h, 'GET', '/v1/jobs', undefined, { 'x-api-key': keys.read })).status).toBe(200);
     expect((await api(h, 'GET', '/healthz', undefined, none)).status).toBe(200);
     // a presented key is always checked
     expectError(await api(h, 'GET', '/v1/jobs', undefined, { authorization: 'Bearer wrong' }), 401);
-    // READS_REQUIRE_KEY=true: reads need a key too
-    const closed = await buildApp({ ...h.config, READS_REQUIRE_KEY: true }, { logger: false });
+    // READS_REQUIRE_KEY=false: anyone may read (every owner's resources), writes still need a key
+    const open = await buildApp({ ...h.config, READS_REQUIRE_KEY: false }, { logger: false });
     try {
-      expect((await closed.inject({ method: 'GET', url: '/v1/jobs' })).statusCode).toBe(401);
-      expect((await closed.inject({ method: 'GET', url: '/v1/jobs', headers: { 'x-api-key': keys.read } })).statusCode).toBe(200);
-      expect((await closed.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+      expect((await open.inject({ method: 'GET', url: '/v1/jobs' })).statusCode).toBe(200);
+      expect((await open.inject({ method: 'POST', url: '/v1/jobs', payload: { kind: 'cpc' } })).statusCode).toBe(401);
+      expect((await open.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
     } finally {
-      await closed.close();
+      await open.close();
     }
     expect(routeNeeds('GET', '/v1/jobs', true)).toBe('read');
     expect(routeNeeds('GET', '/v1/jobs', false)).toBe('read-optional');
@@ -197,7 +199,7 @@ describe('API keys', () => {
     const made = JSON.parse(out);
     expect(made).toMatchObject({ key: expect.stringMatching(/^cpc_[0-9a-f]{12}_/), name: 'cli-made', scopes: ['write'] });
     const row = await h.app.db.apiKey.findUniqueOrThrow({ where: { prefix: made.prefix } });
-    expect(JSON.stringify(row)).not.toContain(made.key.split('_')[2]);
+    expect(JSON.stringify(row)).not.toContain(made.key.slice('cpc_'.length + 13));
     expect((await api(h, 'POST', '/v1/experiments', { name: 'made-by-cli-key' }, { authorization: `Bearer ${made.key}` })).status).toBe(201);
     execFileSync(process.execPath, [join(root, 'bin', 'cpc.js'), 'keys', 'revoke', made.prefix], { env: { ...process.env, DATABASE_URL: h.config.DATABASE_URL } });
     expectError(await api(h, 'POST', '/v1/experiments', { name: 'after-revoke' }, { authorization: `Bearer ${made.key}` }), 401);
@@ -261,7 +263,7 @@ describe('rate limits, headers, logs', () => {
       await logged.close();
     }
     const text = lines.join('');
-    for (const key of Object.values(keys)) expect(text).not.toContain(key.split('_')[2]);
+    for (const key of Object.values(keys)) expect(text).not.toContain(key.slice('cpc_'.length + 13));
     const requestLines = lines.map((l) => JSON.parse(l)).filter((l) => l.req || l.res || /request/.test(l.msg ?? ''));
     expect(requestLines.length).toBeGreaterThanOrEqual(6);
     for (const l of requestLines) expect(l.reqId).toMatch(/^req-log-\d$/);

@@ -8,6 +8,7 @@ import { loadDigits } from '../../src/cpc/mnist.js';
 import { digitPixels } from '../../src/cpc/images.js';
 import { encodePng } from '../../src/cpc/png.js';
 import { PostgresArtifactStore } from '../../src/artifacts/store.js';
+import { DEFAULT_OWNER_ID } from '../../src/store/owners.js';
 import { createJob } from '../../src/store/jobs.js';
 
 let h: Harness;
@@ -226,7 +227,7 @@ describe('cpc-service over HTTP', () => {
 
   it('streams a job’s status, progress and metrics as Server-Sent Events until it ends', async () => {
     const job = await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: tinyConfig({ seed: 5, stepsPerEpoch: 10 }) });
-    const res = await fetch(`${h.baseUrl}/v1/jobs/${job.json.id}/events`);
+    const res = await fetch(`${h.baseUrl}/v1/jobs/${job.json.id}/events`, { headers: authHeader(h) });
     expect(res.headers.get('content-type')).toBe('text/event-stream');
     const text = await res.text(); // the server closes the stream after the final status
     const events = [...text.matchAll(/event: (\w+)\ndata: (.*)\n\n/g)].map((m) => ({ event: m[1], data: JSON.parse(m[2]) }));
@@ -262,7 +263,7 @@ describe('cpc-service over HTTP', () => {
       const t0 = Date.now();
       expect((await api(h, 'GET', '/v1/jobs?limit=1')).status).toBe(200);
       expect((await api(h, 'GET', '/metrics')).status).toBe(200);
-      const { job: other } = await createJob(h.app.db, { kind: 'cpc', config: tinyConfig({ seed: 12 }), seed: 12, priority: 50, totalSteps: 8 });
+      const { job: other } = await createJob(h.app.db, { ownerId: DEFAULT_OWNER_ID, kind: 'cpc', config: tinyConfig({ seed: 12 }), seed: 12, priority: 50, totalSteps: 8 });
       const cancel = await api(h, 'POST', `/v1/jobs/${other.id}/cancel`);
       expect(cancel.status).toBe(503);
       expect(cancel.json.message).toMatch(/recorded/);

@@ -10,9 +10,10 @@
  * AUTH_CACHE_MS, so a revocation takes effect within that time.
  */
 import fp from 'fastify-plugin';
+import { LRUCache } from 'lru-cache';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HttpError } from './errors.js';
-import { allows, verifyApiKey, type ApiKeyIdentity } from '../../store/api-keys.js';
+import { allows, keyPrefix, verifyApiKey, type ApiKeyIdentity } from '../../store/api-keys.js';
 import type { ApiKeyScope } from '../../generated/prisma/client.js';
 
 declare module 'fastify' {
@@ -25,8 +26,11 @@ type Need = 'public' | 'read-optional' | ApiKeyScope;
 
 const SERVING = /^\/v1\/(models\/:name\/(predict|embed)|artifacts\/:id)$/;
 
-export function routeNeeds(method: string, url: string | undefined, readsRequireKey: boolean): Need {
+/** `url` is the route's pattern, or the raw URL for a path no route matches */
+export function routeNeeds(method: string, url: string | undefined, readsRequireKey: boolean, matched = true): Need {
   if (!url || !url.startsWith('/v1/')) return 'public';
+  // an unknown /v1 path answers 404 to anyone; a key that comes with it is still checked (and counted)
+  if (!matched) return 'read-optional';
   if (SERVING.test(url)) return 'read';
   if (method === 'GET' || method === 'HEAD') return readsRequireKey ? 'read' : 'read-optional';
   return 'write';
@@ -40,26 +44,55 @@ function presentedKey(req: FastifyRequest): string | undefined {
 }
 
 export default fp(async function auth(app: FastifyInstance) {
-  const { AUTH, READS_REQUIRE_KEY, AUTH_CACHE_MS } = app.config;
+  const { AUTH, READS_REQUIRE_KEY, AUTH_CACHE_MS, AUTH_FAILURES_PER_MIN, QUEUE_PREFIX } = app.config;
   app.decorateRequest('apiKey', null);
-  const cache = new Map<string, { identity: ApiKeyIdentity | null; until: number }>();
-  const lastTouched = new Map<string, number>();
+  // valid and invalid keys are cached apart, so a flood of made-up keys cannot push out the real ones
+  const caching = AUTH_CACHE_MS > 0;
+  const valid = new LRUCache<string, ApiKeyIdentity>({ max: 10_000, ttl: Math.max(AUTH_CACHE_MS, 1) });
+  const invalid = new LRUCache<string, true>({ max: 10_000, ttl: Math.max(AUTH_CACHE_MS, 1) });
+  const lastTouched = new LRUCache<string, number>({ max: 10_000 });
+  // prefixes of keys that were valid lately: an address over its invalid-key budget may still use them
+  const knownPrefixes = new LRUCache<string, true>({ max: 10_000, ttl: 10 * 60_000 });
 
-  async function identify(key: string): Promise<ApiKeyIdentity | null> {
-    const hit = cache.get(key);
-    if (hit && hit.until > Date.now()) return hit.identity;
+  /** invalid keys a client address has sent in the last minute (counted in Redis, so across replicas; 0 while Redis is away) */
+  const failuresKey = (ip: string) => `${QUEUE_PREFIX}:authfail:${ip}`;
+  async function recentFailures(ip: string): Promise<number> {
+    return Number(await app.redis.get(failuresKey(ip)).catch(() => null)) || 0;
+  }
+  /** count one more invalid key from this address; the count so far (0 while Redis is away) */
+  async function countFailure(ip: string): Promise<number> {
+    const replies = await app.redis.multi().incr(failuresKey(ip)).pexpire(failuresKey(ip), 60_000, 'NX').exec().catch(() => null);
+    return Number(replies?.[0]?.[1] ?? 0);
+  }
+  const tooManyFailures = () => new HttpError(429, `too many requests with invalid API keys from this address (${AUTH_FAILURES_PER_MIN} a minute); wait a minute`);
+
+  async function identify(key: string, ip: string): Promise<ApiKeyIdentity | null> {
+    const known = caching ? valid.get(key) : undefined;
+    if (known) return known;
+    if (caching && invalid.has(key)) return null;
+    // only a key the cache does not know costs a database lookup: an address that keeps sending
+    // invalid keys is stopped before that
+    const prefix = keyPrefix(key);
+    if (!(prefix && knownPrefixes.has(prefix)) && (await recentFailures(ip)) >= AUTH_FAILURES_PER_MIN) throw tooManyFailures();
     const identity = await verifyApiKey(app.db, key);
-    if (cache.size > 10_000) cache.clear();
-    cache.set(key, { identity, until: Date.now() + AUTH_CACHE_MS });
+    if (identity) {
+      knownPrefixes.set(identity.prefix, true);
+      if (caching) valid.set(key, identity);
+    } else {
+      if (caching) invalid.set(key, true);
+      // counted atomically: of concurrent invalid requests, those past the budget get 429 too
+      if ((await countFailure(ip)) > AUTH_FAILURES_PER_MIN) throw tooManyFailures();
+    }
     return identity;
   }
 
   app.addHook('onRequest', async (req) => {
-    const need = AUTH === 'off' ? 'public' : routeNeeds(req.method, req.routeOptions.url, READS_REQUIRE_KEY);
+    const matched = req.routeOptions.url !== undefined;
+    const need = AUTH === 'off' ? 'public' : routeNeeds(req.method, req.routeOptions.url ?? req.url, READS_REQUIRE_KEY, matched);
     const key = presentedKey(req);
     if (need === 'public' || (need === 'read-optional' && !key)) return;
     if (!key) throw new HttpError(401, 'an API key is required (Authorization: Bearer <key> or X-API-Key)');
-    const identity = await identify(key);
+    const identity = await identify(key, req.ip);
     if (!identity) throw new HttpError(401, 'the API key is not valid (unknown, revoked or malformed)');
     req.apiKey = identity;
     if (need !== 'read-optional' && !allows(identity.scopes, need)) {

@@ -1,7 +1,14 @@
-/** Every error leaves as {error, message, details?, requestId}; 5xx messages are not leaked. */
+/**
+ * Every error leaves as {error, message, details?, requestId}, whoever raised
+ * it: our handlers, Fastify (validation, body limits, bad URLs), the HTTP
+ * parser (timeouts, oversized headers), Prisma (a name taken, a row gone).
+ * 5xx messages are never leaked; the cause goes to the log.
+ */
 import fp from 'fastify-plugin';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
 
 export class HttpError extends Error {
   constructor(
@@ -21,28 +28,62 @@ export function isDatabaseUnavailable(err: { name?: string; code?: string; messa
   return /Query read timeout|timeout exceeded when trying to connect|Connection terminated|ECONNREFUSED|Can't reach database|the database system is (starting up|shutting down)|terminating connection/i.test(text);
 }
 
+/** Library errors that are the client's doing, as HTTP errors (one place for the mapping). */
+function asHttpError(err: FastifyError & { meta?: { target?: unknown; modelName?: string } }): HttpError | null {
+  if (err instanceof HttpError) return err;
+  if (isDatabaseUnavailable(err)) return new HttpError(503, 'the database (PostgreSQL) is unavailable; try again shortly');
+  // Prisma: a unique constraint (two requests raced for one name) and a row that is gone
+  if (err.code === 'P2002') return new HttpError(409, `that ${err.meta?.modelName?.toLowerCase() ?? 'resource'} already exists`, err.meta?.target ? { fields: err.meta.target } : undefined);
+  if (err.code === 'P2025') return new HttpError(404, `that ${err.meta?.modelName?.toLowerCase() ?? 'resource'} does not exist`);
+  return null;
+}
+
+export function errorBody(status: number, message: string, requestId: string, details?: unknown) {
+  return { error: STATUS_CODES[status] ?? 'Error', message, ...(details !== undefined ? { details } : {}), requestId };
+}
+
+export function sendNotFound(request: FastifyRequest, reply: FastifyReply) {
+  return reply.status(404).send(errorBody(404, `no route ${request.method} ${request.url.slice(0, 200)}`, request.id));
+}
+
+/**
+ * Errors the HTTP parser raises before there is a request (Fastify's
+ * clientErrorHandler): a request that took too long to arrive (408), headers
+ * too large (431), anything malformed (400). Written straight to the socket.
+ */
+export function clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+  const message =
+    status === 408 ? 'the request did not arrive in time' : status === 431 ? 'the request headers are too large' : `malformed HTTP request${err.code ? ` (${err.code})` : ''}`;
+  const body = JSON.stringify(errorBody(status, message, randomUUID()));
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
+}
+
+/** Fastify's framework errors (a URL that does not decode, a path parameter over maxParamLength): same body as every other error. */
+export function frameworkErrors(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
+  const message = err.code === 'FST_ERR_BAD_URL' ? 'the URL is not valid (a percent-escape does not decode)' : err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path segment is too long' : err.message;
+  return reply.status(status).send(errorBody(status, message, request.id));
+}
+
 export default fp(async function errors(app: FastifyInstance) {
-  app.setErrorHandler((err: FastifyError & { details?: unknown }, request, reply) => {
-    if (!(err instanceof HttpError) && isDatabaseUnavailable(err)) {
-      request.log.warn({ err: err.message }, 'database unavailable');
-      err = new HttpError(503, 'the database (PostgreSQL) is unavailable; try again shortly') as unknown as FastifyError & { details?: unknown };
-    }
+  app.setErrorHandler((raw: FastifyError & { details?: unknown }, request, reply) => {
+    const mapped = asHttpError(raw);
+    if (mapped?.statusCode === 503) request.log.warn({ err: raw.message }, 'dependency unavailable');
+    const err = (mapped ?? raw) as FastifyError & { details?: unknown };
     let status = err.statusCode ?? 500;
     let details = err.details;
     if (err.validation) {
       status = 400;
       details = err.validation.map((v) => ({ path: v.instancePath || '/', message: v.message, params: v.params }));
     }
-    if (status >= 500) request.log.error({ err }, 'request failed');
-    reply.status(status).send({
-      error: STATUS_CODES[status] ?? 'Error',
-      // our own errors and Fastify's (timeouts, limits) say what happened; anything else might leak internals
-      message: status >= 500 && !(err instanceof HttpError) && !err.code?.startsWith('FST_') ? 'internal error' : err.message,
-      ...(details !== undefined ? { details } : {}),
-      requestId: request.id,
-    });
-  });
-  app.setNotFoundHandler((request, reply) => {
-    reply.status(404).send({ error: 'Not Found', message: `no route ${request.method} ${request.url}`, requestId: request.id });
+    if (status >= 500 && !(err instanceof HttpError)) request.log.error({ err }, 'request failed');
+    // our own errors and Fastify's (timeouts, limits) say what happened; anything else might leak internals
+    const message = status >= 500 && !(err instanceof HttpError) && !err.code?.startsWith('FST_') ? 'internal error' : err.message;
+    reply.status(status).send(errorBody(status, message, request.id, details));
   });
 });

@@ -1,49 +1,89 @@
 /**
- * multipart/form-data uploads of PNG files, parsed into the same body as the
- * JSON form ({instances: [{png: base64}], version?, embedding?}), so one
- * schema validates both. Limits: 256 files, 2 MiB each.
+ * multipart/form-data uploads of PNG files for the serving routes, parsed into
+ * the same body as the JSON form ({instances: [{png: base64}], version?,
+ * embedding?}), so one schema validates both.
+ *
+ * Registered only in the scope of the routes that take it (everywhere else a
+ * multipart body is a 415 and is never read). Fastify reads the body first,
+ * with the same byte limit as any other body (413 past it, whatever the
+ * transfer encoding), and only after the onRequest hooks (authentication and
+ * rate limiting) have let the request through. The parse of that buffer then
+ * settles exactly once, with every error busboy can raise (on the parser or
+ * on a file stream) turned into a 4xx.
  */
-import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
-import { Busboy, type BusboyHeaders, type BusboyInstance, type BusboyFileStream } from '@fastify/busboy';
+import { Busboy, type BusboyHeaders, type BusboyFileStream } from '@fastify/busboy';
 import { HttpError } from './errors.js';
+import { MAX_INSTANCES } from '../../cpc/inference.js';
 
-const MAX_FILES = 256;
+/** one form: every image and a few fields */
+export const MAX_FORM_BYTES = 8 * 1024 * 1024;
 const MAX_FILE_BYTES = 2 * 1024 * 1024;
+const MAX_FIELDS = 10;
+const MAX_FIELD_BYTES = 100;
 
-export default fp(async function multipartImages(app: FastifyInstance) {
-  app.addContentTypeParser('multipart/form-data', (request, payload, done) => {
-    const instances: Array<{ png: string }> = [];
-    const fields: Record<string, unknown> = {};
-    let failed = false;
-    const fail = (err: Error) => {
-      if (failed) return;
-      failed = true;
-      done(err, undefined);
+export interface ImageForm {
+  instances: Array<{ png: string }>;
+  version?: number;
+  embedding?: boolean;
+}
+
+/** Parse a complete multipart body; rejects with an HttpError (400 or 413) on anything malformed. */
+export function parseImageForm(headers: BusboyHeaders, body: Buffer): Promise<ImageForm> {
+  return new Promise((resolve, reject) => {
+    const form: ImageForm = { instances: [] };
+    let settled = false;
+    const fail = (status: number, message: string) => {
+      if (settled) return;
+      settled = true;
+      reject(new HttpError(status, message));
     };
-    let parser: BusboyInstance;
+    let parser: InstanceType<typeof Busboy>;
     try {
-      parser = new Busboy({ headers: request.headers as BusboyHeaders, limits: { files: MAX_FILES, fileSize: MAX_FILE_BYTES, fields: 10, fieldSize: 100 } });
+      parser = new Busboy({
+        headers,
+        limits: { files: MAX_INSTANCES, fileSize: MAX_FILE_BYTES, fields: MAX_FIELDS, fieldSize: MAX_FIELD_BYTES, parts: MAX_INSTANCES + MAX_FIELDS, headerPairs: 20 },
+      });
     } catch (err) {
-      return fail(new HttpError(400, `bad multipart request: ${(err as Error).message}`));
+      return fail(400, `bad multipart request: ${(err as Error).message}`);
     }
     parser.on('file', (_field: string, stream: BusboyFileStream) => {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('limit', () => fail(new HttpError(413, `an uploaded file exceeds ${MAX_FILE_BYTES} bytes`)));
-      stream.on('end', () => instances.push({ png: Buffer.concat(chunks).toString('base64') }));
+      stream.on('limit', () => fail(413, `an uploaded file exceeds ${MAX_FILE_BYTES} bytes`));
+      // a part cut off by the end of the body: busboy errors the file stream as well as the parser
+      stream.on('error', (err: Error) => fail(400, `bad multipart request: ${err.message}`));
+      stream.on('end', () => form.instances.push({ png: Buffer.concat(chunks).toString('base64') }));
     });
-    parser.on('field', (name: string, value: string) => {
-      if (name === 'version') fields.version = Number(value);
-      else if (name === 'embedding' && (value === 'true' || value === 'false')) fields.embedding = value === 'true';
-      else if (name === 'embedding') fail(new HttpError(400, `form field embedding must be true or false, not ${JSON.stringify(value.slice(0, 20))}`));
-      else fail(new HttpError(400, `unknown form field ${name}`));
+    parser.on('field', (name: string, value: string, _nameTruncated: boolean, valueTruncated: boolean) => {
+      if (valueTruncated) return fail(400, `form field ${name.slice(0, 40)} is longer than ${MAX_FIELD_BYTES} bytes`);
+      if (name === 'version') {
+        if (!/^[0-9]{1,10}$/.test(value)) return fail(400, `form field version must be a positive integer, not ${JSON.stringify(value.slice(0, 20))}`);
+        form.version = Number(value);
+      } else if (name === 'embedding') {
+        if (value !== 'true' && value !== 'false') return fail(400, `form field embedding must be true or false, not ${JSON.stringify(value.slice(0, 20))}`);
+        form.embedding = value === 'true';
+      } else fail(400, `unknown form field ${JSON.stringify(name.slice(0, 40))}`);
     });
-    parser.on('filesLimit', () => fail(new HttpError(400, `at most ${MAX_FILES} files per request`)));
-    parser.on('error', (err: Error) => fail(new HttpError(400, `bad multipart request: ${err.message}`)));
+    parser.on('filesLimit', () => fail(400, `at most ${MAX_INSTANCES} files per request`));
+    parser.on('fieldsLimit', () => fail(400, `at most ${MAX_FIELDS} form fields per request`));
+    parser.on('partsLimit', () => fail(400, `at most ${MAX_INSTANCES + MAX_FIELDS} parts per request`));
+    parser.on('error', (err: Error) => fail(400, `bad multipart request: ${err.message}`));
     parser.on('finish', () => {
-      if (!failed) done(null, { instances, ...fields });
+      if (settled) return;
+      settled = true;
+      resolve(form);
     });
-    payload.pipe(parser);
+    parser.end(body);
   });
-});
+}
+
+/** Let the routes of this scope (and only them) take multipart/form-data image uploads. */
+export function acceptImageForms(scope: FastifyInstance): void {
+  scope.addContentTypeParser('multipart/form-data', { parseAs: 'buffer', bodyLimit: MAX_FORM_BYTES }, (request, body, done) => {
+    parseImageForm(request.headers as BusboyHeaders, body as Buffer).then(
+      (form) => done(null, form),
+      (err: Error) => done(err, undefined),
+    );
+  });
+}

@@ -1,7 +1,10 @@
 /**
  * Per-key rate limiting on the /v1 API with @fastify/rate-limit, counted in
- * Redis so the limit holds across API replicas. It runs after authentication
- * (keyed by API key id, or by client address without a key). Its Redis
+ * Redis so the limit holds across API replicas. It runs right after
+ * authentication and before the body is read or validated (keyed by API key
+ * id, or by client address without a key), so oversized, malformed and
+ * invalid requests count too; unknown /v1 paths are limited through the
+ * not-found handler (app.ts). Its Redis
  * connection (app.redis) does not queue commands while Redis is away, so an
  * outage skips the limit instead of stalling requests.
  */
@@ -13,7 +16,7 @@ import { HttpError } from './errors.js';
 export default fp(async function rateLimits(app: FastifyInstance) {
   await app.register(rateLimit, {
     global: true,
-    hook: 'preHandler',
+    hook: 'onRequest',
     max: app.config.RATE_LIMIT_PER_MIN,
     timeWindow: 60_000,
     redis: app.redis,

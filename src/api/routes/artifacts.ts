@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ErrorBody } from '../schemas.js';
 import { HttpError } from '../plugins/errors.js';
+import { visibleTo } from '../tenancy.js';
 import { ChecksumMismatch } from '../../artifacts/store.js';
 
 const artifacts: FastifyPluginAsyncTypebox = async (app) => {
@@ -15,7 +16,7 @@ const artifacts: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req, reply) => {
-      let a = await app.db.artifact.findUnique({ where: { id: req.params.id } });
+      let a = await app.db.artifact.findFirst({ where: { id: req.params.id, job: visibleTo(req) } });
       if (!a) throw new HttpError(404, `no artifact ${req.params.id}`);
       let bytes: Uint8Array;
       try {

@@ -9,8 +9,12 @@ import { ErrorBody, Id } from '../schemas.js';
 import { HttpError } from '../plugins/errors.js';
 import { jobDto, metricDto } from '../dto.js';
 import { FINAL_STATUSES } from '../../store/jobs.js';
+import { InFlightLimit, clientOf } from '../in-flight.js';
+import { visibleTo } from '../tenancy.js';
 
 const events: FastifyPluginAsyncTypebox = async (app) => {
+  // each open stream polls Postgres: a client may hold a few, the process a bounded number
+  const streams = new InFlightLimit(app.config.EVENT_STREAMS_PER_KEY, app.config.EVENT_STREAMS_MAX);
   app.get(
     '/v1/jobs/:id/events',
     {
@@ -21,8 +25,10 @@ const events: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req, reply) => {
-      const job = await app.db.job.findUnique({ where: { id: req.params.id } });
+      const job = await app.db.job.findFirst({ where: { id: req.params.id, ...visibleTo(req) } });
       if (!job) throw new HttpError(404, `no job ${req.params.id}`);
+      const release = streams.enter(clientOf(req));
+      if (!release) throw new HttpError(429, `too many open event streams (at most ${streams.perClient} per API key and ${streams.overall} in all); close one first`);
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': req.id });
@@ -41,6 +47,7 @@ const events: FastifyPluginAsyncTypebox = async (app) => {
       const finishStream = () => {
         if (closed) return;
         closed = true;
+        release();
         clearInterval(timer);
         queueEvents.off('progress', onProgress);
         res.end();

@@ -4,6 +4,7 @@ import { withTimeout } from '../timeout.js';
 
 const Readiness = Type.Object({ status: Type.String(), postgres: Type.String(), redis: Type.String() });
 
+/** Readiness says which dependency is away, never its error text (that goes to the log). */
 const health: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/healthz', { schema: { tags: ['health'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
 
@@ -13,7 +14,8 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
         await withTimeout(f(), 2000);
         return 'ok';
       } catch (err) {
-        return `unavailable: ${(err as Error).message}`;
+        app.log.warn({ err: (err as Error).message }, 'readiness check failed');
+        return 'unavailable';
       }
     };
     const [postgres, redis] = await Promise.all([check(() => app.db.$queryRaw`SELECT 1`), check(() => app.queues.connection.ping())]);

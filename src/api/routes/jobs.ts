@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type Static } from 'typebox';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Queue } from 'bullmq';
 import { lockIdempotencyKey } from '../idempotency.js';
-import { ErrorBody, Id, Job, JobCreate, JobDetail, JobStatus, Metric, Page } from '../schemas.js';
+import { ErrorBody, Id, Job, JobCreate, JobDetail, JobStatus, Metric, Offset, Page } from '../schemas.js';
 import { artifactDto, jobDto, metricDto } from '../dto.js';
 import { HttpError } from '../plugins/errors.js';
 import { resolveConfig, stepsPerEpoch, ConfigError, type CpcConfigInput } from '../../cpc/config.js';
@@ -11,6 +11,7 @@ import { createJob, finish, IdempotencyConflict, FINAL_STATUSES, type NewJob } f
 import { DEFAULT_PROBE } from '../../cpc/probe.js';
 import { jobOptions } from '../../queue/queues.js';
 import { withTimeout } from '../timeout.js';
+import { ownerOf, visibleTo } from '../tenancy.js';
 
 /** the vendored MNIST training split; jobs train on it */
 const TRAIN_IMAGES = 50_000;
@@ -26,7 +27,7 @@ async function redisCall<T>(call: Promise<T>, hint = 'try again shortly', detail
   try {
     return await withTimeout(call, ENQUEUE_TIMEOUT_MS);
   } catch (err) {
-    throw new HttpError(503, `the job queue (Redis) is unavailable; ${hint}`, { ...details, cause: (err as Error).message });
+    throw new HttpError(503, `the job queue (Redis) is unavailable; ${hint}`, Object.keys(details).length ? details : undefined);
   }
 }
 
@@ -46,11 +47,11 @@ async function leavesActive(queue: Queue, id: string, waitMs: number, hint: stri
 }
 
 const jobs: FastifyPluginAsyncTypebox = async (app) => {
-  async function submitJob(body: Static<typeof JobCreate>, key: string | undefined, reply: FastifyReply) {
-    if (body.experimentId && !(await app.db.experiment.findUnique({ where: { id: body.experimentId } }))) {
+  async function submitJob(req: FastifyRequest, body: Static<typeof JobCreate>, key: string | undefined, reply: FastifyReply) {
+    if (body.experimentId && !(await app.db.experiment.findFirst({ where: { id: body.experimentId, ...visibleTo(req) } }))) {
       throw new HttpError(404, `no experiment ${body.experimentId}`);
     }
-    const common = { experimentId: body.experimentId, priority: body.priority ?? 50, idempotencyKey: key };
+    const common = { ownerId: ownerOf(req), experimentId: body.experimentId, priority: body.priority ?? 50, idempotencyKey: key };
     let input: NewJob;
     if (body.kind === 'cpc') {
       let config;
@@ -63,7 +64,7 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
       const { dataDir: _ignored, ...stored } = config;
       input = { ...common, kind: 'cpc', config: stored, seed: config.seed, totalSteps: stepsPerEpoch(config, TRAIN_IMAGES) * config.epochs };
     } else {
-      const parent = await app.db.job.findUnique({ where: { id: body.cpcJobId } });
+      const parent = await app.db.job.findFirst({ where: { id: body.cpcJobId, ...visibleTo(req) } });
       if (!parent) throw new HttpError(404, `no job ${body.cpcJobId}`);
       if (parent.kind !== 'cpc') throw new HttpError(422, `job ${parent.id} is a ${parent.kind} job, not a CPC job`);
       if (parent.status !== 'succeeded') throw new HttpError(409, `CPC job ${parent.id} is ${parent.status}; a probe needs a succeeded CPC job`);
@@ -73,7 +74,7 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
     }
     let result;
     try {
-      result = await createJob(app.db, input);
+      result = await createJob(app.db, input, app.config.IDEMPOTENCY_TTL_MS);
     } catch (err) {
       if (err instanceof IdempotencyConflict) throw new HttpError(422, err.message);
       throw err;
@@ -102,10 +103,11 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (req, reply) => {
       const key = req.headers['idempotency-key'];
-      const lock = key ? await lockIdempotencyKey(app.redis, app.config.QUEUE_PREFIX, key) : null;
+      // keys are per owner: two clients that both send "1" do not collide
+      const lock = key ? await lockIdempotencyKey(app.redis, app.config.QUEUE_PREFIX, `${ownerOf(req)}:${key}`) : null;
       if (lock === 'busy') throw new HttpError(409, 'a request with this Idempotency-Key is still in progress; repeat it once that one has been answered');
       try {
-        return await submitJob(req.body, key, reply);
+        return await submitJob(req, req.body, key, reply);
       } finally {
         await lock?.release();
       }
@@ -123,7 +125,7 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
             kind: Type.Optional(Type.Union([Type.Literal('cpc'), Type.Literal('probe')])),
             experimentId: Type.Optional(Type.String({ format: 'uuid' })),
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
-            offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+            offset: Type.Optional(Offset),
           },
           { additionalProperties: false },
         ),
@@ -134,7 +136,7 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
       const { status, kind, experimentId } = req.query;
       const limit = req.query.limit ?? 50;
       const offset = req.query.offset ?? 0;
-      const where = { ...(status ? { status } : {}), ...(kind ? { kind } : {}), ...(experimentId ? { experimentId } : {}) };
+      const where = { ...visibleTo(req), ...(status ? { status } : {}), ...(kind ? { kind } : {}), ...(experimentId ? { experimentId } : {}) };
       const [items, total] = await Promise.all([
         app.db.job.findMany({ where, orderBy: { createdAt: 'desc' }, take: limit, skip: offset }),
         app.db.job.count({ where }),
@@ -144,7 +146,7 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
   );
 
   app.get('/v1/jobs/:id', { schema: { tags: ['jobs'], params: JobParams, response: { 200: JobDetail, 404: ErrorBody } } }, async (req) => {
-    const job = await app.db.job.findUnique({ where: { id: req.params.id }, include: { artifacts: { orderBy: { createdAt: 'asc' } } } });
+    const job = await app.db.job.findFirst({ where: { id: req.params.id, ...visibleTo(req) }, include: { artifacts: { orderBy: { createdAt: 'asc' } } } });
     if (!job) throw new HttpError(404, `no job ${req.params.id}`);
     // the latest value of every (split, name) series
     const latest = await app.db.metricPoint.findMany({
@@ -169,7 +171,7 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req) => {
-      if (!(await app.db.job.findUnique({ where: { id: req.params.id }, select: { id: true } }))) throw new HttpError(404, `no job ${req.params.id}`);
+      if (!(await app.db.job.findFirst({ where: { id: req.params.id, ...visibleTo(req) }, select: { id: true } }))) throw new HttpError(404, `no job ${req.params.id}`);
       const items = await app.db.metricPoint.findMany({
         where: { jobId: req.params.id, ...(req.query.name ? { name: req.query.name } : {}), ...(req.query.split ? { split: req.query.split } : {}) },
         orderBy: [{ step: 'asc' }, { split: 'asc' }, { name: 'asc' }],
@@ -180,7 +182,7 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
   );
 
   app.post('/v1/jobs/:id/cancel', { schema: { tags: ['jobs'], params: JobParams, response: { 202: Job, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody } } }, async (req, reply) => {
-    const job = await app.db.job.findUnique({ where: { id: req.params.id } });
+    const job = await app.db.job.findFirst({ where: { id: req.params.id, ...visibleTo(req) } });
     if (!job) throw new HttpError(404, `no job ${req.params.id}`);
     if (FINAL_STATUSES.includes(job.status)) throw new HttpError(409, `job ${job.id} is already ${job.status}`);
     await app.db.job.update({ where: { id: job.id }, data: { cancelRequested: true } });
@@ -197,7 +199,7 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
   });
 
   app.post('/v1/jobs/:id/retry', { schema: { tags: ['jobs'], params: JobParams, response: { 202: Job, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody } } }, async (req, reply) => {
-    const job = await app.db.job.findUnique({ where: { id: req.params.id } });
+    const job = await app.db.job.findFirst({ where: { id: req.params.id, ...visibleTo(req) } });
     if (!job) throw new HttpError(404, `no job ${req.params.id}`);
     if (job.status !== 'failed' && job.status !== 'cancelled') throw new HttpError(409, `job ${job.id} is ${job.status}; only failed or cancelled jobs can be retried`);
     const queue = app.queues.queues[job.kind];

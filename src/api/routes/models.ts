@@ -1,9 +1,14 @@
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { EmbedResponse, ErrorBody, Model, ModelRegister, PredictRequest, PredictResponse } from '../schemas.js';
+import { EmbedResponse, ErrorBody, Model, ModelRegister, PredictRequest, PredictResponse, Version } from '../schemas.js';
 import { modelDto } from '../dto.js';
 import { HttpError } from '../plugins/errors.js';
 import { ModelCache } from '../model-cache.js';
+import { acceptImageForms } from '../plugins/multipart-images.js';
+import { InFlightLimit, clientOf } from '../in-flight.js';
+import type { FastifyRequest } from 'fastify';
+import { LRUCache } from 'lru-cache';
+import { ownerOf, visibleTo } from '../tenancy.js';
 import { predictImages, ImageInputError, type ImageInput } from '../../cpc/inference.js';
 
 const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' }) });
@@ -19,6 +24,8 @@ function toInputs(instances: unknown[]): ImageInput[] {
   });
 }
 
+const WITH_CPC_JOB = { job: { select: { parentJobId: true } } } as const;
+
 const models: FastifyPluginAsyncTypebox = async (app) => {
   const cache = new ModelCache(app.db, app.artifacts, app.config.MODEL_CACHE_SIZE);
   app.addHook('onClose', async () => cache.clear());
@@ -26,16 +33,18 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/v1/models', { schema: { tags: ['models'], body: ModelRegister, response: { 201: Model, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody } } }, async (req, reply) => {
     const { name, jobId } = req.body;
     const head = req.body.head ?? 'mlp';
-    const job = await app.db.job.findUnique({ where: { id: jobId } });
+    const job = await app.db.job.findFirst({ where: { id: jobId, ...visibleTo(req) } });
     if (!job) throw new HttpError(404, `no job ${jobId}`);
+    // model names are the registering owner's
+    const ownerId = ownerOf(req);
     if (job.kind !== 'probe') throw new HttpError(422, `job ${jobId} is a ${job.kind} job; register a succeeded probe job`);
     if (job.status !== 'succeeded') throw new HttpError(409, `probe job ${jobId} is ${job.status}`);
     const report = job.result as { cpc?: Record<string, number>; randomEncoder?: Record<string, number>; rawPixels?: Record<string, number> } | null;
     const metrics = { testAccuracy: report?.cpc?.[head] ?? null, randomEncoder: report?.randomEncoder?.[head] ?? null, rawPixels: report?.rawPixels?.[head] ?? null };
     for (let attempt = 0; ; attempt++) {
-      const latest = await app.db.model.findFirst({ where: { name }, orderBy: { version: 'desc' } });
+      const latest = await app.db.model.findFirst({ where: { ownerId, name }, orderBy: { version: 'desc' } });
       try {
-        const m = await app.db.model.create({ data: { name, version: (latest?.version ?? 0) + 1, jobId, head, metrics }, include: { job: { select: { parentJobId: true } } } });
+        const m = await app.db.model.create({ data: { ownerId, name, version: (latest?.version ?? 0) + 1, jobId, head, metrics }, include: WITH_CPC_JOB });
         return reply.status(201).send(modelDto(m));
       } catch (err) {
         // two registrations raced for the same version number: take the next one
@@ -44,41 +53,52 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
     }
   });
 
-  app.get('/v1/models', { schema: { tags: ['models'], response: { 200: Type.Object({ items: Type.Array(Model) }) } } }, async () => {
-    const items = await app.db.model.findMany({ orderBy: [{ name: 'asc' }, { version: 'desc' }], distinct: ['name'], include: { job: { select: { parentJobId: true } } } });
+  app.get('/v1/models', { schema: { tags: ['models'], response: { 200: Type.Object({ items: Type.Array(Model) }) } } }, async (req) => {
+    const items = await app.db.model.findMany({ where: visibleTo(req), orderBy: [{ ownerId: 'asc' }, { name: 'asc' }, { version: 'desc' }], distinct: ['ownerId', 'name'], include: WITH_CPC_JOB });
     return { items: items.map(modelDto) };
   });
 
   app.get(
     '/v1/models/:name/versions/:version',
-    { schema: { tags: ['models'], params: Type.Object({ name: NameParams.properties.name, version: Type.Integer({ minimum: 1 }) }), response: { 200: Model, 404: ErrorBody } } },
+    { schema: { tags: ['models'], params: Type.Object({ name: NameParams.properties.name, version: Version }), response: { 200: Model, 404: ErrorBody } } },
     async (req) => {
-      const m = await app.db.model.findUnique({ where: { name_version: { name: req.params.name, version: req.params.version } }, include: { job: { select: { parentJobId: true } } } });
+      const m = await app.db.model.findUnique({ where: { ownerId_name_version: { ownerId: ownerOf(req), name: req.params.name, version: req.params.version } }, include: WITH_CPC_JOB });
       if (!m) throw new HttpError(404, `no model ${req.params.name} version ${req.params.version}`);
       return modelDto(m);
     },
   );
 
   // registry rows for serving: a named version never changes; "latest" is re-read every few seconds
-  const rows = new Map<string, { row: Awaited<ReturnType<typeof findModel>>; expires: number }>();
   const LATEST_TTL_MS = 3000;
-  function findModel(name: string, version: number | undefined) {
-    return app.db.model.findFirst({ where: { name, ...(version ? { version } : {}) }, orderBy: { version: 'desc' }, include: { job: { select: { parentJobId: true } } } });
+  const rows = new LRUCache<string, NonNullable<Awaited<ReturnType<typeof findModel>>>>({ max: 1000 });
+  function findModel(ownerId: string, name: string, version: number | undefined) {
+    return app.db.model.findFirst({ where: { ownerId, name, ...(version ? { version } : {}) }, orderBy: { version: 'desc' }, include: WITH_CPC_JOB });
   }
-  async function resolveModel(name: string, version: number | undefined) {
-    const key = `${name}@${version ?? 'latest'}`;
+  async function resolveModel(ownerId: string, name: string, version: number | undefined) {
+    const key = `${ownerId}/${name}@${version ?? 'latest'}`;
     const hit = rows.get(key);
-    if (hit && hit.expires > Date.now()) return hit.row;
-    const row = await findModel(name, version);
-    if (row) rows.set(key, { row, expires: version ? Infinity : Date.now() + LATEST_TTL_MS });
-    if (rows.size > 1000) rows.clear();
+    if (hit) return hit;
+    const row = await findModel(ownerId, name, version);
+    if (row) rows.set(key, row, { ttl: version ? 0 : LATEST_TTL_MS });
     return row;
   }
 
-  async function serve(name: string, version: number | undefined, instances: unknown[], embedding: boolean) {
-    const m = await resolveModel(name, version);
+  // a client may have a few predictions in flight per API process; more wait their turn as a 429
+  const inFlight = new InFlightLimit(app.config.PREDICT_CONCURRENCY_PER_KEY);
+  async function serve(req: FastifyRequest, name: string, version: number | undefined, instances: unknown[], embedding: boolean) {
+    const release = inFlight.enter(clientOf(req));
+    if (!release) throw new HttpError(429, `at most ${inFlight.perClient} predict or embed requests per API key in flight; wait for one to finish`);
+    try {
+      return await serveModel(ownerOf(req), name, version, instances, embedding);
+    } finally {
+      release();
+    }
+  }
+
+  async function serveModel(ownerId: string, name: string, version: number | undefined, instances: unknown[], embedding: boolean) {
+    const m = await resolveModel(ownerId, name, version);
     if (!m) throw new HttpError(404, version ? `no model ${name} version ${version}` : `no model ${name}`);
-    const model = await cache.get(`${m.name}@${m.version}`, m.jobId, m.job.parentJobId!, m.head);
+    const model = await cache.get(m.id, m.jobId, m.job.parentJobId!, m.head);
     try {
       return { model: m, predictions: predictImages(model, toInputs(instances), embedding) };
     } catch (err) {
@@ -87,31 +107,37 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
     }
   }
 
-  app.post(
-    '/v1/models/:name/predict',
-    {
-      schema: {
-        tags: ['models'],
-        description: 'JSON body, or multipart/form-data with PNG files (any field name) and optional fields version and embedding',
-        params: NameParams,
-        body: PredictRequest,
-        response: { 200: PredictResponse, 400: ErrorBody, 404: ErrorBody, 413: ErrorBody },
-      },
-    },
-    async (req) => {
-      const { model, predictions } = await serve(req.params.name, req.body.version, req.body.instances, req.body.embedding ?? false);
-      return { model: model.name, version: model.version, predictions };
-    },
-  );
+  // the serving routes (and only they) take multipart/form-data PNG uploads too
+  await app.register(async (scope) => {
+    acceptImageForms(scope);
+    const serving = scope.withTypeProvider<TypeBoxTypeProvider>();
 
-  app.post(
-    '/v1/models/:name/embed',
-    { schema: { tags: ['models'], params: NameParams, body: PredictRequest, response: { 200: EmbedResponse, 400: ErrorBody, 404: ErrorBody } } },
-    async (req) => {
-      const { model, predictions } = await serve(req.params.name, req.body.version, req.body.instances, true);
-      return { model: model.name, version: model.version, embeddings: predictions.map((p) => p.embedding ?? []) };
-    },
-  );
+    serving.post(
+      '/v1/models/:name/predict',
+      {
+        schema: {
+          tags: ['models'],
+          description: 'JSON body, or multipart/form-data with PNG files (any field name) and optional fields version and embedding',
+          params: NameParams,
+          body: PredictRequest,
+          response: { 200: PredictResponse, 400: ErrorBody, 404: ErrorBody, 413: ErrorBody },
+        },
+      },
+      async (req) => {
+        const { model, predictions } = await serve(req, req.params.name, req.body.version, req.body.instances, req.body.embedding ?? false);
+        return { model: model.name, version: model.version, predictions };
+      },
+    );
+
+    serving.post(
+      '/v1/models/:name/embed',
+      { schema: { tags: ['models'], params: NameParams, body: PredictRequest, response: { 200: EmbedResponse, 400: ErrorBody, 404: ErrorBody } } },
+      async (req) => {
+        const { model, predictions } = await serve(req, req.params.name, req.body.version, req.body.instances, true);
+        return { model: model.name, version: model.version, embeddings: predictions.map((p) => p.embedding ?? []) };
+      },
+    );
+  });
 };
 
 export default models;

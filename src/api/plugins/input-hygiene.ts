@@ -1,0 +1,69 @@
+/**
+ * Input rules that hold for every route, checked once here instead of in
+ * each schema:
+ * - bodies arrive uncompressed: a Content-Encoding other than identity is a
+ *   415 (the service does not inflate, and must not parse compressed bytes);
+ * - JSON is parsed with prototype-poisoning protection and a message that
+ *   says what is wrong (`__proto__` keys are refused as such, not as
+ *   "invalid JSON");
+ * - no string anywhere in the params, query or body may hold a NUL character
+ *   (PostgreSQL text cannot store one; it would otherwise be a 500);
+ * - a POST route that declares no body takes none (an empty JSON object is
+ *   tolerated for clients that always send one).
+ */
+import fp from 'fastify-plugin';
+import type { FastifyInstance } from 'fastify';
+import secureJson from 'secure-json-parse';
+import { HttpError } from './errors.js';
+
+function findNul(value: unknown, path: string, depth = 0): string | null {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : null;
+  if (depth > 64 || value === null || typeof value !== 'object') return null;
+  for (const [k, v] of Object.entries(value)) {
+    if (k.includes('\u0000')) return `${path}/${k.replace(/\u0000/g, '\\0')}`;
+    const hit = findNul(v, `${path}/${k}`, depth + 1);
+    if (hit) return hit;
+  }
+  return null;
+}
+
+export default fp(async function inputHygiene(app: FastifyInstance) {
+  app.addHook('onRequest', async (req) => {
+    const encoding = req.headers['content-encoding'];
+    if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+      throw new HttpError(415, `Content-Encoding ${JSON.stringify(String(encoding).slice(0, 40))} is not supported; send the body uncompressed`);
+    }
+  });
+
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = body as string;
+    if (text.length === 0) return done(new HttpError(400, 'the body is empty but Content-Type says application/json'), undefined);
+    try {
+      done(null, secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }));
+    } catch (err) {
+      const message = (err as Error).message;
+      done(
+        new HttpError(400, /forbidden prototype property/.test(message) ? 'JSON bodies may not contain "__proto__" or "constructor.prototype" keys' : `the body is not valid JSON: ${message}`),
+        undefined,
+      );
+    }
+  });
+
+  app.addHook('preValidation', async (req) => {
+    for (const [part, value] of [['params', req.params], ['query', req.query], ['body', req.body]] as const) {
+      const where = findNul(value, '');
+      if (where !== null) throw new HttpError(400, `${part}${where || ''}: NUL characters are not allowed`);
+    }
+  });
+
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    if (!methods.includes('POST') || route.schema?.body) return;
+    const noBody = async (req: { body?: unknown }) => {
+      const empty = req.body === undefined || req.body === null || (typeof req.body === 'object' && Object.keys(req.body as object).length === 0);
+      if (!empty) throw new HttpError(400, 'this route takes no request body');
+    };
+    route.preValidation = [...(Array.isArray(route.preValidation) ? route.preValidation : route.preValidation ? [route.preValidation] : []), noBody];
+  });
+});
