@@ -24,6 +24,10 @@ export const ConfigSchema = Type.Object({
   PG_QUERY_TIMEOUT_MS: Type.Integer({ default: 5000, minimum: 100 }),
   PG_CONNECT_TIMEOUT_MS: Type.Integer({ default: 2000, minimum: 100 }),
   MODEL_CACHE_SIZE: Type.Integer({ default: 4, minimum: 1 }),
+  /** threads of the API process that decode images and run models for predict/embed (off the event loop) */
+  INFERENCE_THREADS: Type.Integer({ default: 1, minimum: 1, maximum: 64 }),
+  /** predict/embed requests that may wait for an inference thread; more get 503 */
+  INFERENCE_QUEUE: Type.Integer({ default: 64, minimum: 1 }),
   QUEUE_PREFIX: Type.String({ default: 'cpc' }),
   /** API keys: `on` (writes, predict and downloads need a key) or `off` (trusted network only) */
   AUTH: Type.Union([Type.Literal('on'), Type.Literal('off')], { default: 'on' }),

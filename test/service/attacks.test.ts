@@ -25,6 +25,7 @@ const LIVE_ENV = {
   REQUEST_BODY_TIMEOUT_MS: '1500',
   MAX_CONNECTIONS_PER_CLIENT: '24',
   EVENT_STREAMS_PER_KEY: '2',
+  PREDICT_CONCURRENCY_PER_KEY: '2',
 };
 
 beforeAll(async () => {
@@ -236,6 +237,22 @@ describe('the exact requests of the review', () => {
       for (const c of controllers) c.abort();
       await api(h, 'POST', `/v1/jobs/${running.json.id}/cancel`);
     }
+  });
+
+  it('medium: predictions run off the event loop, a few in flight per key; the API answers meanwhile', async () => {
+    const grey = Array.from({ length: 28 }, (_, y) => Array.from({ length: 28 }, (_, x) => (x * y) % 256));
+    const body = JSON.stringify({ instances: Array.from({ length: 256 }, () => grey) });
+    const send = (key: string) => fetch(`${live.url}/v1/models/digits/predict`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body });
+    const burst = Array.from({ length: 8 }, () => send(keys.read));
+    // while the inference thread is busy with the burst, the event loop still answers
+    const health = await get('/healthz');
+    const statuses = await Promise.all(burst.map(async (r) => (await r).status));
+    expect(health.status).toBe(200);
+    expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(2);
+    expect(statuses.filter((s) => s !== 200 && s !== 429)).toEqual([]);
+    expect(statuses).toContain(429);
+    // another key is not limited by this one's requests
+    expect((await send(keys.admin)).status).toBe(200);
   });
 
   it('low: invalid keys are limited per client address; valid keys go on working', async () => {

@@ -25,6 +25,7 @@ const routeExamples: Record<string, fc.Arbitrary<unknown>> = {
   'POST /v1/models/{name}/embed': fc.record({ instances: fc.array(digitImage, { minLength: 1, maxLength: 3 }) }),
 };
 let tensorsBefore = -1;
+const liveTensors = () => tf.memory().numTensors + h.app.inference.tensors();
 /** answers seen per route and status: the run shows how much valid traffic it produced */
 const statusCounts = new Map<string, number>();
 const RUNS = Number(process.env.FUZZ_RUNS ?? 40);
@@ -36,7 +37,8 @@ beforeAll(async () => {
   const experiment = await api(h, 'POST', '/v1/experiments', { name: 'fuzz' });
   // load the model once, then count tensors: the fuzzing must not add any
   expect((await api(h, 'POST', '/v1/models/digits/predict', { instances: [Array.from({ length: 28 }, () => Array(28).fill(0))] })).status).toBe(200);
-  tensorsBefore = tf.memory().numTensors;
+  // (the models run in the API's inference threads: count theirs as well as this process's)
+  tensorsBefore = liveTensors();
   const artifact = await h.app.db.artifact.findFirstOrThrow({ where: { jobId: cpcJobId } });
   known.id = [cpcJobId, probeJobId, experiment.json.id, artifact.id];
   Object.assign(knownBodyValues, { experimentId: [experiment.json.id], cpcJobId: [cpcJobId], jobId: [probeJobId] });
@@ -168,7 +170,7 @@ describe('fuzzing every documented route', () => {
       await api(h, 'POST', '/v1/models/digits/predict', { instances: [{ png: 'garbage' }] });
     }
     await new Promise((r) => setTimeout(r, 100)); // evicted models are disposed once their load settles
-    expect(tf.memory().numTensors).toBe(tensorsBefore);
+    expect(liveTensors()).toBe(tensorsBefore);
     expect((await api(h, 'GET', '/healthz')).status).toBe(200);
     if (process.env.FUZZ_REPORT) console.log([...statusCounts].sort().map(([k, n]) => `${k}: ${n}`).join('\n'));
     // the generated traffic must reach the handlers, not only the validator

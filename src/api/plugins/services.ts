@@ -6,6 +6,7 @@ import { createDb, type Db } from '../../store/db.js';
 import type { Redis } from 'ioredis';
 import { createQueues, redisConnection, type Queues } from '../../queue/queues.js';
 import { ArtifactStores, type ArtifactStore } from '../../artifacts/store.js';
+import { InferencePool } from '../inference/pool.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -15,6 +16,8 @@ declare module 'fastify' {
     /** a Redis connection that fails at once while Redis is away (no offline queue), for request-path calls */
     redis: Redis;
     artifacts: ArtifactStore;
+    /** the threads that decode images and run the models (predict, embed) */
+    inference: InferencePool;
   }
 }
 
@@ -33,7 +36,9 @@ export default fp(async function services(app: FastifyInstance, opts: { config: 
   redis.on('error', onRedisError);
   app.decorate('redis', redis);
   app.decorate('artifacts', new ArtifactStores(config.ARTIFACT_STORE, config.ARTIFACT_DIR, db));
+  app.decorate('inference', new InferencePool({ threads: config.INFERENCE_THREADS, backend: config.CPC_BACKEND, modelCacheSize: config.MODEL_CACHE_SIZE, maxQueue: config.INFERENCE_QUEUE }));
   app.addHook('onClose', async () => {
+    await app.inference.close();
     await app.queues.close();
     app.redis.disconnect();
     await app.db.$disconnect();

@@ -33,10 +33,10 @@ const metrics: FastifyPluginAsyncTypebox = async (app) => {
   });
   new Gauge({
     name: 'cpc_tensors',
-    help: 'TensorFlow.js tensors alive in this API process (flat under steady load; grows only with the model cache)',
+    help: 'TensorFlow.js tensors alive in this API process and its inference threads, as each thread last reported (flat under steady load; grows only with the model cache)',
     registers: [registry],
     collect() {
-      this.set(tf.memory().numTensors);
+      this.set(tf.memory().numTensors + (app.hasDecorator('inference') ? app.inference.tensors() : 0));
     },
   });
   new Gauge({

@@ -3,13 +3,14 @@ import { Type } from 'typebox';
 import { EmbedResponse, ErrorBody, Model, ModelRegister, PredictRequest, PredictResponse, Version } from '../schemas.js';
 import { modelDto } from '../dto.js';
 import { HttpError } from '../plugins/errors.js';
-import { ModelCache } from '../model-cache.js';
+import { ModelFilesCache } from '../model-cache.js';
+import { BadImageInput, InferenceBusy } from '../inference/pool.js';
 import { acceptImageForms } from '../plugins/multipart-images.js';
 import { InFlightLimit, clientOf } from '../in-flight.js';
 import type { FastifyRequest } from 'fastify';
 import { LRUCache } from 'lru-cache';
 import { ownerOf, visibleTo } from '../tenancy.js';
-import { predictImages, ImageInputError, type ImageInput } from '../../cpc/inference.js';
+import { ImageInputError, type ImageInput } from '../../cpc/inference.js';
 
 const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' }) });
 
@@ -27,8 +28,7 @@ function toInputs(instances: unknown[]): ImageInput[] {
 const WITH_CPC_JOB = { job: { select: { parentJobId: true } } } as const;
 
 const models: FastifyPluginAsyncTypebox = async (app) => {
-  const cache = new ModelCache(app.db, app.artifacts, app.config.MODEL_CACHE_SIZE);
-  app.addHook('onClose', async () => cache.clear());
+  const files = app.artifacts ? new ModelFilesCache(app.db, app.artifacts, app.config.MODEL_CACHE_SIZE) : null;
 
   app.post('/v1/models', { schema: { tags: ['models'], body: ModelRegister, response: { 201: Model, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody } } }, async (req, reply) => {
     const { name, jobId } = req.body;
@@ -98,11 +98,12 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
   async function serveModel(ownerId: string, name: string, version: number | undefined, instances: unknown[], embedding: boolean) {
     const m = await resolveModel(ownerId, name, version);
     if (!m) throw new HttpError(404, version ? `no model ${name} version ${version}` : `no model ${name}`);
-    const model = await cache.get(m.id, m.jobId, m.job.parentJobId!, m.head);
+    const ref = { id: m.id, probeJobId: m.jobId, cpcJobId: m.job.parentJobId!, head: m.head };
     try {
-      return { model: m, predictions: predictImages(model, toInputs(instances), embedding) };
+      return { model: m, predictions: await app.inference.predict(m.id, () => files!.get(ref), toInputs(instances), embedding) };
     } catch (err) {
-      if (err instanceof ImageInputError) throw new HttpError(400, err.message);
+      if (err instanceof BadImageInput || err instanceof ImageInputError) throw new HttpError(400, err.message);
+      if (err instanceof InferenceBusy) throw new HttpError(503, `${err.message}; try again shortly`);
       throw err;
     }
   }

@@ -1,0 +1,75 @@
+/**
+ * Inference off the event loop: a small pool of worker threads (Piscina)
+ * that decode images and run the models, so that a burst of predictions
+ * never delays the API's other requests (health checks included). The API
+ * keeps only the model files (bytes) and hands them to a thread the first
+ * time that thread needs a model.
+ */
+import { Piscina } from 'piscina';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import type { ImageInput, Prediction } from '../../cpc/inference.js';
+import type { InferOutcome, InferTask, ModelFiles } from './protocol.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+
+export class BadImageInput extends Error {}
+export class InferenceBusy extends Error {}
+
+export interface InferencePoolOptions {
+  threads: number;
+  /** CPC_BACKEND for the threads */
+  backend: string;
+  /** models each thread keeps assembled */
+  modelCacheSize: number;
+  /** tasks that may wait for a thread; more are refused (InferenceBusy) */
+  maxQueue: number;
+}
+
+export class InferencePool {
+  private readonly pool: Piscina;
+  private readonly tensorsByThread = new Map<number, number>();
+
+  constructor(options: InferencePoolOptions) {
+    this.pool = new Piscina({
+      filename: join(here, `thread.${ext}`),
+      minThreads: options.threads,
+      maxThreads: options.threads,
+      maxQueue: options.maxQueue,
+      // threads live as long as the pool: each keeps its assembled models
+      idleTimeout: Infinity,
+      workerData: { backend: options.backend, modelCacheSize: options.modelCacheSize },
+      // from the TypeScript sources (tsx, vitest): the threads load thread.ts through tsx
+      ...(ext === 'ts' ? { execArgv: ['--import', 'tsx'] } : {}),
+    });
+  }
+
+  /** predictions for `inputs` with the model `modelKey`; `files` loads the model's bytes if a thread needs them */
+  async predict(modelKey: string, files: () => Promise<ModelFiles>, inputs: ImageInput[], embedding: boolean): Promise<Prediction[]> {
+    let outcome = await this.run({ modelKey, inputs, embedding });
+    if (outcome.kind === 'need-model') outcome = await this.run({ modelKey, inputs, embedding, files: await files() });
+    if (outcome.kind === 'need-model') throw new Error(`an inference thread could not assemble model ${modelKey}`);
+    this.tensorsByThread.set(outcome.threadId, outcome.tensors);
+    if (outcome.kind === 'bad-input') throw new BadImageInput(outcome.message);
+    return outcome.predictions;
+  }
+
+  private async run(task: InferTask): Promise<InferOutcome> {
+    try {
+      return (await this.pool.run(task)) as InferOutcome;
+    } catch (err) {
+      if (/queue is at limit/i.test((err as Error).message)) throw new InferenceBusy('every inference thread is busy and the queue is full');
+      throw err;
+    }
+  }
+
+  /** tensors alive in the threads, as each last reported */
+  tensors(): number {
+    return [...this.tensorsByThread.values()].reduce((a, b) => a + b, 0);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.destroy();
+  }
+}

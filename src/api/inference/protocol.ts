@@ -1,0 +1,27 @@
+/** Messages between the API process and its inference threads (thread.ts). */
+import type { ImageStyle } from '../../cpc/images.js';
+import type { ImageInput, Prediction } from '../../cpc/inference.js';
+
+/** everything a thread needs to assemble a servable model: the saved encoder and probe head, and how inputs are rendered */
+export interface ModelFiles {
+  encoderJson: Uint8Array;
+  encoderWeights: Uint8Array;
+  headJson: Uint8Array;
+  headWeights: Uint8Array;
+  style: ImageStyle;
+  textureSeed: number;
+}
+
+export interface InferTask {
+  /** a registered model version (its row id): a thread keeps the models it has assembled by this key */
+  modelKey: string;
+  inputs: ImageInput[];
+  embedding: boolean;
+  /** sent only when the thread said it lacks the model */
+  files?: ModelFiles;
+}
+
+export type InferOutcome =
+  | { kind: 'ok'; predictions: Prediction[]; threadId: number; tensors: number }
+  | { kind: 'bad-input'; message: string; threadId: number; tensors: number }
+  | { kind: 'need-model' };

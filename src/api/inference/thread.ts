@@ -1,0 +1,60 @@
+/**
+ * An inference thread (run by Piscina, see pool.ts): decodes the images and
+ * runs the encoder and probe head off the API's event loop. It keeps the
+ * models it has assembled in a small LRU (tensors disposed on eviction) and
+ * reports its live tensor count with every answer.
+ */
+import { threadId, workerData } from 'node:worker_threads';
+import * as tf from '../../cpc/tf.js';
+import { initBackend, parseBackendChoice } from '../../cpc/backend.js';
+import { loadLayersModelFromFiles } from '../../cpc/export.js';
+import { proceduralTexture } from '../../cpc/texture.js';
+import { predictImages, ImageInputError, type ServableModel } from '../../cpc/inference.js';
+import type { InferOutcome, InferTask, ModelFiles } from './protocol.js';
+
+const { backend, modelCacheSize } = workerData as { backend: string; modelCacheSize: number };
+const ready = initBackend(parseBackendChoice(backend));
+const models = new Map<string, Promise<ServableModel>>();
+
+async function assemble(files: ModelFiles): Promise<ServableModel> {
+  const encoder = await loadLayersModelFromFiles({ modelJson: files.encoderJson, weights: files.encoderWeights });
+  const head = await loadLayersModelFromFiles({ modelJson: files.headJson, weights: files.headWeights });
+  return { encoder, head, style: files.style, texture: proceduralTexture(files.textureSeed) };
+}
+
+function dispose(entry: Promise<ServableModel>): void {
+  entry.then((m) => (m.encoder.dispose(), m.head.dispose())).catch(() => undefined);
+}
+
+function modelFor(task: InferTask): Promise<ServableModel> | null {
+  let entry = models.get(task.modelKey);
+  if (entry) {
+    models.delete(task.modelKey);
+    models.set(task.modelKey, entry); // most recently used last
+    return entry;
+  }
+  if (!task.files) return null;
+  entry = assemble(task.files);
+  entry.catch(() => models.delete(task.modelKey));
+  models.set(task.modelKey, entry);
+  while (models.size > modelCacheSize) {
+    const [oldest, evicted] = models.entries().next().value as [string, Promise<ServableModel>];
+    models.delete(oldest);
+    dispose(evicted);
+  }
+  return entry;
+}
+
+export default async function infer(task: InferTask): Promise<InferOutcome> {
+  await ready;
+  const entry = modelFor(task);
+  if (!entry) return { kind: 'need-model' };
+  const model = await entry;
+  try {
+    const predictions = predictImages(model, task.inputs, task.embedding);
+    return { kind: 'ok', predictions, threadId, tensors: tf.memory().numTensors };
+  } catch (err) {
+    if (err instanceof ImageInputError) return { kind: 'bad-input', message: err.message, threadId, tensors: tf.memory().numTensors };
+    throw err;
+  }
+}
