@@ -19,11 +19,49 @@ export interface ServableModel {
   texture: Texture;
 }
 
+/** pixels as one flat array, row-major (and channel-last for RGB): cheap to hand to another thread */
+export interface PixelGrid {
+  rows: number;
+  cols: number;
+  channels: 1 | 3;
+  data: Float32Array;
+}
+
 /**
  * One input image: a 28x28 grey array (values 0..255, or 0..1 if none exceeds 1),
- * a size x size x 3 RGB array (values 0..255), or PNG bytes (28x28 grey or size x size).
+ * a size x size x 3 RGB array (values 0..255), the same as a PixelGrid, or PNG
+ * bytes (28x28 grey or size x size).
  */
-export type ImageInput = number[][] | number[][][] | Uint8Array;
+export type ImageInput = number[][] | number[][][] | PixelGrid | Uint8Array;
+
+/** A 2-D (grey) or 3-D (RGB) pixel array as a PixelGrid; ragged or misshapen arrays are an ImageInputError. */
+export function toPixelGrid(input: number[][] | number[][][], where = 'image'): PixelGrid {
+  const rows = input.length;
+  const cols = Array.isArray(input[0]) ? input[0].length : 0;
+  const channels = Array.isArray(input[0]?.[0]) ? 3 : 1;
+  if (!rows || !cols) throw new ImageInputError(`${where}: expected a 2-D or 3-D array of pixels`);
+  const data = new Float32Array(rows * cols * channels);
+  let i = 0;
+  for (const row of input) {
+    if (!Array.isArray(row) || row.length !== cols) throw new ImageInputError(`${where}: every row must have ${cols} pixels`);
+    for (const p of row as Array<number | number[]>) {
+      if (channels === 3) {
+        if (!Array.isArray(p) || p.length !== 3) throw new ImageInputError(`${where}: an RGB pixel must have 3 values`);
+        data[i++] = finite(p[0], where);
+        data[i++] = finite(p[1], where);
+        data[i++] = finite(p[2], where);
+      } else {
+        if (Array.isArray(p)) throw new ImageInputError(`${where}: mixed grey and RGB pixels`);
+        data[i++] = finite(p, where);
+      }
+    }
+  }
+  return { rows, cols, channels, data };
+}
+
+function isPixelGrid(input: ImageInput): input is PixelGrid {
+  return !Array.isArray(input) && !(input instanceof Uint8Array) && typeof input === 'object' && input !== null && (input as PixelGrid).data instanceof Float32Array;
+}
 
 export interface Prediction {
   digit: number;
@@ -60,30 +98,19 @@ export function toModelInput(input: ImageInput, style: ImageStyle, texture: Text
     for (let i = 0; i < rgb.length; i++) out[offset + i] = rgb[i] / 127.5 - 1;
     return;
   }
-  if (!Array.isArray(input) || input.length === 0) throw new ImageInputError(`${where}: expected a 2-D or 3-D array of pixels`);
-  const rows = input.length;
-  const first = input[0];
-  if (!Array.isArray(first)) throw new ImageInputError(`${where}: expected rows of pixels`);
-  if (Array.isArray(first[0])) {
-    const rgbRows = input as number[][][];
-    if (rows !== size || rgbRows.some((r) => !Array.isArray(r) || r.length !== size || r.some((p) => !Array.isArray(p) || p.length !== 3))) {
-      throw new ImageInputError(`${where}: an RGB image must be ${size}x${size}x3`);
-    }
-    let i = offset;
-    for (const r of rgbRows) for (const p of r) for (const v of p) out[i++] = finite(v, where) / 127.5 - 1;
+  const grid = isPixelGrid(input) ? input : Array.isArray(input) ? toPixelGrid(input, where) : null;
+  if (!grid) throw new ImageInputError(`${where}: expected a 2-D or 3-D array of pixels`);
+  if (grid.channels === 3) {
+    if (grid.rows !== size || grid.cols !== size) throw new ImageInputError(`${where}: an RGB image must be ${size}x${size}x3`);
+    for (let i = 0; i < grid.data.length; i++) out[offset + i] = grid.data[i] / 127.5 - 1;
     return;
   }
-  const greyRows = input as number[][];
-  if (rows !== IMAGE_SIDE || greyRows.some((r) => !Array.isArray(r) || r.length !== IMAGE_SIDE)) {
-    throw new ImageInputError(`${where}: a grey image must be 28x28 (got ${rows} rows)`);
+  if (grid.rows !== IMAGE_SIDE || grid.cols !== IMAGE_SIDE) {
+    throw new ImageInputError(`${where}: a grey image must be 28x28 (got ${grid.rows}x${grid.cols})`);
   }
-  const grey = new Float32Array(IMAGE_SIDE * IMAGE_SIDE);
+  const grey = Float32Array.from(grid.data);
   let max = 0;
-  greyRows.forEach((r, y) => r.forEach((v, x) => {
-    const f = finite(v, where);
-    grey[y * IMAGE_SIDE + x] = f;
-    max = Math.max(max, f);
-  }));
+  for (const v of grey) max = Math.max(max, v);
   if (max <= 1) for (let i = 0; i < grey.length; i++) grey[i] *= 255;
   greyToModelInput(grey, style, texture, out, offset);
 }

@@ -255,6 +255,22 @@ describe('the exact requests of the review', () => {
     expect((await send(keys.admin)).status).toBe(200);
   });
 
+  it('predictions are served first come, first served', async () => {
+    const grey = Array.from({ length: 28 }, (_, y) => Array.from({ length: 28 }, (_, x) => (x + y) % 256));
+    const body = JSON.stringify({ instances: Array.from({ length: 256 }, () => grey) });
+    const order: number[] = [];
+    const senders = [keys.admin, keys.admin, keys.read, keys.read, keys.write, keys.write];
+    const requests = senders.map(async (key, i) => {
+      await new Promise((r) => setTimeout(r, i * 30)); // arrivals 30 ms apart, each a few hundred ms of inference
+      const res = await fetch(`${live.url}/v1/models/digits/predict`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body });
+      expect(res.status).toBe(200);
+      await res.arrayBuffer();
+      order.push(i);
+    });
+    await Promise.all(requests);
+    expect(order).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+
   it('low: invalid keys are limited per client address; valid keys go on working', async () => {
     const from = '127.0.0.3';
     const tries = await Promise.all(Array.from({ length: 8 }, (_, i) => get('/v1/jobs', [`Authorization: Bearer cpc_${String(i).padStart(12, '0')}_${'A'.repeat(43)}`], from)));

@@ -8,7 +8,7 @@
 import { Piscina } from 'piscina';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import type { ImageInput, Prediction } from '../../cpc/inference.js';
+import type { PixelGrid, Prediction } from '../../cpc/inference.js';
 import type { InferOutcome, InferTask, ModelFiles } from './protocol.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -39,6 +39,9 @@ export class InferencePool {
       maxQueue: options.maxQueue,
       // threads live as long as the pool: each keeps its assembled models
       idleTimeout: Infinity,
+      // first come, first served: by default Piscina moves a waiting task to the back of the queue
+      // whenever it cannot hand it out, which starved one request for a whole benchmark run
+      stricterFIFO: true,
       workerData: { backend: options.backend, modelCacheSize: options.modelCacheSize },
       // from the TypeScript sources (tsx, vitest): the threads load thread.ts through tsx
       ...(ext === 'ts' ? { execArgv: ['--import', 'tsx'] } : {}),
@@ -46,8 +49,9 @@ export class InferencePool {
   }
 
   /** predictions for `inputs` with the model `modelKey`; `files` loads the model's bytes if a thread needs them */
-  async predict(modelKey: string, files: () => Promise<ModelFiles>, inputs: ImageInput[], embedding: boolean): Promise<Prediction[]> {
+  async predict(modelKey: string, files: () => Promise<ModelFiles>, inputs: Array<Uint8Array | PixelGrid>, embedding: boolean): Promise<Prediction[]> {
     let outcome = await this.run({ modelKey, inputs, embedding });
+    // (the inputs were copied, not moved, the first time: they are still here if the model must be sent)
     if (outcome.kind === 'need-model') outcome = await this.run({ modelKey, inputs, embedding, files: await files() });
     if (outcome.kind === 'need-model') throw new Error(`an inference thread could not assemble model ${modelKey}`);
     this.tensorsByThread.set(outcome.threadId, outcome.tensors);

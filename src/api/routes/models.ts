@@ -10,18 +10,19 @@ import { InFlightLimit, clientOf } from '../in-flight.js';
 import type { FastifyRequest } from 'fastify';
 import { LRUCache } from 'lru-cache';
 import { ownerOf, visibleTo } from '../tenancy.js';
-import { ImageInputError, type ImageInput } from '../../cpc/inference.js';
+import { ImageInputError, toPixelGrid, type PixelGrid } from '../../cpc/inference.js';
 
 const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' }) });
 
-function toInputs(instances: unknown[]): ImageInput[] {
+/** The request's images as flat arrays (PNG bytes, or pixels), which cross to an inference thread without a copy. */
+function toInputs(instances: unknown[]): Array<Uint8Array | PixelGrid> {
   return instances.map((x, i) => {
     if (x && typeof x === 'object' && !Array.isArray(x)) {
       const b64 = (x as { png: string }).png;
       if (!/^[A-Za-z0-9+/=\s]*$/.test(b64)) throw new ImageInputError(`instances[${i}].png is not base64`);
       return new Uint8Array(Buffer.from(b64, 'base64'));
     }
-    return x as ImageInput;
+    return toPixelGrid(x as number[][] | number[][][], `instances[${i}]`);
   });
 }
 
