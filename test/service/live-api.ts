@@ -96,11 +96,16 @@ export function rawRequest(port: number, head: string, chunks: Array<Buffer | st
       }
       resolve({ status: Number(statusLine.split(' ')[1]), headers, body, json, sent });
     };
+    const isHead = head.startsWith('HEAD ');
     const complete = () => {
       const text = received.toString('latin1');
       const end = text.indexOf('\r\n\r\n');
       if (end < 0) return false;
-      const length = /\r\ncontent-length:\s*(\d+)/i.exec(text.slice(0, end));
+      const headers = text.slice(0, end);
+      // no body to wait for: a HEAD answer, an event stream (it never ends), a 1xx/204/304
+      if (isHead || /\r\ncontent-type:\s*text\/event-stream/i.test(headers) || /^HTTP\/1\.1 (1\d\d|204|304) /.test(headers)) return true;
+      if (/\r\ntransfer-encoding:\s*chunked/i.test(headers)) return text.endsWith('0\r\n\r\n');
+      const length = /\r\ncontent-length:\s*(\d+)/i.exec(headers);
       return length ? received.length - (end + 4) >= Number(length[1]) : false;
     };
     socket.on('data', (d) => {

@@ -42,16 +42,14 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
     if (job.status !== 'succeeded') throw new HttpError(409, `probe job ${jobId} is ${job.status}`);
     const report = job.result as { cpc?: Record<string, number>; randomEncoder?: Record<string, number>; rawPixels?: Record<string, number> } | null;
     const metrics = { testAccuracy: report?.cpc?.[head] ?? null, randomEncoder: report?.randomEncoder?.[head] ?? null, rawPixels: report?.rawPixels?.[head] ?? null };
-    for (let attempt = 0; ; attempt++) {
-      const latest = await app.db.model.findFirst({ where: { ownerId, name }, orderBy: { version: 'desc' } });
-      try {
-        const m = await app.db.model.create({ data: { ownerId, name, version: (latest?.version ?? 0) + 1, jobId, head, metrics }, include: WITH_CPC_JOB });
-        return reply.status(201).send(modelDto(m));
-      } catch (err) {
-        // two registrations raced for the same version number: take the next one
-        if ((err as { code?: string }).code !== 'P2002' || attempt > 5) throw err;
-      }
-    }
+    // one registration of a name at a time (a transaction-scoped advisory lock on owner and name), so
+    // concurrent registrations take consecutive versions instead of colliding
+    const m = await app.db.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`${ownerId}/${name}`}, 0))`;
+      const latest = await tx.model.findFirst({ where: { ownerId, name }, orderBy: { version: 'desc' }, select: { version: true } });
+      return tx.model.create({ data: { ownerId, name, version: (latest?.version ?? 0) + 1, jobId, head, metrics }, include: WITH_CPC_JOB });
+    });
+    return reply.status(201).send(modelDto(m));
   });
 
   app.get('/v1/models', { schema: { tags: ['models'], response: { 200: Type.Object({ items: Type.Array(Model) }) } } }, async (req) => {
