@@ -22,7 +22,7 @@ import { loadConfig } from './config.js';
 import { migrate } from './store/migrate.js';
 import { createDb } from './store/db.js';
 import { finish } from './store/jobs.js';
-import { JOB_KINDS, queueName, redisConnection, type JobKindName } from './queue/queues.js';
+import { describeFailure, JOB_KINDS, queueName, redisConnection, type JobKindName } from './queue/queues.js';
 import { reapOnce } from './worker/reaper.js';
 import { sandboxForkOptions } from './worker/sandbox/fork-options.js';
 import { settleChildInitOnExit } from './worker/sandbox/child-init.js';
@@ -72,8 +72,7 @@ export async function startWorker() {
       void (async () => {
         const job = await queues[kind].getJob(jobId);
         if (!job || (await job.getState()) !== 'failed') return;
-        const stalled = /stalled more than allowable limit/.test(failedReason);
-        await finish(db, jobId, 'failed', { error: stalled ? `crash budget exhausted: the job's worker vanished ${config.CRASH_BUDGET + 1} times` : failedReason, crashed: stalled });
+        await finish(db, jobId, 'failed', describeFailure(failedReason));
       })().catch((err) => log.error({ jobId, err: (err as Error).message }, 'could not record a failure'));
     });
     return e;

@@ -64,14 +64,18 @@ export async function buildApp(config: ServiceConfig, options: { logger?: boolea
   await app.register(inputHygiene);
   await app.register(requestBodies);
   app.addSchema(ErrorBody);
-  // document the answers every route can give: 400 where input is validated, 413/415 where a
-  // body is read, 401/403/429 on the /v1 API (keys, rate limit), 503 (a dependency away, a
-  // handler timeout) and 500
+  // document the answers every route can give: 400 where input is validated or a body may come
+  // (NUL characters, a body where none belongs), 408/413/415 where a body is read (too slow, too
+  // large, an unsupported type or encoding), 401/403/429 on the /v1 API (keys, rate limits), 503
+  // (a dependency away, a handler timeout, inference busy) and 500. (414 and 431, a path segment or
+  // headers too long, are answered before there is a route; README lists them.)
   app.addHook('onRoute', (route) => {
     if (!route.schema) return;
     const response = (route.schema.response ??= {}) as Record<string, unknown>;
-    const validates = route.schema.body || route.schema.params || route.schema.querystring || route.schema.headers;
-    const statuses = [...(validates ? [400] : []), ...(route.schema.body ? [413, 415] : []), ...(route.url.startsWith('/v1/') ? [401, 403, 429] : []), 500, 503];
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    const takesBody = methods.some((m) => ['POST', 'PUT', 'PATCH'].includes(m));
+    const validates = takesBody || route.url.startsWith('/v1/') || route.schema.body || route.schema.params || route.schema.querystring || route.schema.headers;
+    const statuses = [...(validates ? [400] : []), ...(takesBody ? [408, 413, 415] : []), ...(route.url.startsWith('/v1/') ? [401, 403, 429] : []), 500, 503];
     for (const status of statuses) response[status] ??= ErrorBody;
   });
   await app.register(helmet);

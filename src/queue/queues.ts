@@ -26,6 +26,17 @@ export function jobOptions(jobId: string, priority: number, attempts: number): J
   };
 }
 
+/**
+ * What Postgres records for a job BullMQ gave up on: its failure reason, or, when BullMQ failed it
+ * for stalling too often (its worker vanished once more than the crash budget allows), that in
+ * words. One place, because the worker's failure listener and the reaper can each be first.
+ */
+export function describeFailure(failedReason: string): { error: string; crashed: boolean } {
+  const stalled = /stalled more than allowable limit/.test(failedReason);
+  // (the budget is the failing worker's CRASH_BUDGET, which need not be the writer's)
+  return stalled ? { error: "crash budget exhausted: the job's worker vanished more often than its crash budget allows", crashed: true } : { error: failedReason, crashed: false };
+}
+
 export interface Queues {
   queues: Record<JobKindName, Queue>;
   events: Record<JobKindName, QueueEvents>;

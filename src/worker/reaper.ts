@@ -20,7 +20,7 @@ import type { Queue } from 'bullmq';
 import type { Db } from '../store/db.js';
 import type { ServiceConfig } from '../config.js';
 import { expireIdempotencyKeys, finish } from '../store/jobs.js';
-import { jobOptions, type JobKindName } from '../queue/queues.js';
+import { describeFailure, jobOptions, type JobKindName } from '../queue/queues.js';
 
 export interface ReaperDeps {
   db: Db;
@@ -43,7 +43,7 @@ async function queueState(queue: Queue, id: string): Promise<string> {
 }
 
 async function failedReason(queue: Queue, id: string): Promise<string> {
-  return (await queue.getJob(id))?.failedReason || 'failed in the queue';
+  return describeFailure((await queue.getJob(id))?.failedReason || 'failed in the queue').error;
 }
 
 export async function reapOnce({ db, queues, config, log }: ReaperDeps): Promise<ReapReport> {
