@@ -6,6 +6,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { deflateSync, crc32 } from 'node:zlib';
+import { png16Rgba } from './crafted-pngs.js';
 import { connect, type Socket } from 'node:net';
 import { startHarness, api, waitFor, type Harness } from './harness.js';
 import { tinyConfig, trainDigitsModel } from './fixtures.js';
@@ -66,25 +67,6 @@ function expectError(r: { status: number; json: any }, status: number, message?:
 async function expectAlive() {
   expect(live.alive(), `the API process exited:\n${live.output().slice(-3000)}`).toBe(true);
   expect((await get('/healthz')).status).toBe(200);
-}
-
-function pngChunk(type: string, data: Buffer): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(body));
-  return Buffer.concat([len, body, crc]);
-}
-
-/** a real (decodable) PNG of zeros: side x side, 16-bit RGBA */
-function png16Rgba(side: number): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(side, 0);
-  ihdr.writeUInt32BE(side, 4);
-  ihdr.set([16, 6, 0, 0, 0], 8);
-  const raw = Buffer.alloc(side * (1 + side * 8));
-  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), pngChunk('IHDR', ihdr), pngChunk('IDAT', deflateSync(raw)), pngChunk('IEND', Buffer.alloc(0))]);
 }
 
 describe('the exact requests of the review', () => {

@@ -6,10 +6,10 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { deflateSync, crc32 } from 'node:zlib';
 import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { startHarness, api, authHeader, type Harness } from './harness.js';
+import { pngDeclaring } from './crafted-pngs.js';
 import { tinyConfig, trainDigitsModel } from './fixtures.js';
 import { buildApp } from '../../src/api/app.js';
 import { loadConfig } from '../../src/config.js';
@@ -50,24 +50,6 @@ function expectError(r: { status: number; json: any }, status: number, message?:
   expect(r.status).toBe(status);
   expect(r.json).toMatchObject({ error: expect.any(String), message: expect.any(String), requestId: expect.any(String) });
   if (message) expect(r.json.message).toMatch(message);
-}
-
-function pngChunk(type: string, data: Buffer): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(body));
-  return Buffer.concat([len, body, crc]);
-}
-
-/** a tiny, well-formed PNG that declares width x height */
-function pngDeclaring(width: number, height: number): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, 0, 0, 0, 0], 8); // 8-bit greyscale
-  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), pngChunk('IHDR', ihdr), pngChunk('IDAT', deflateSync(Buffer.alloc(16))), pngChunk('IEND', Buffer.alloc(0))]);
 }
 
 const digitPng = () => {
