@@ -14,6 +14,7 @@
  *   any worker; no attempt is consumed.
  */
 import { Queue, QueueEvents, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
 import closeWithGrace from 'close-with-grace';
 import { pino } from 'pino';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -37,15 +38,23 @@ export async function startWorker() {
   await migrate(config.DATABASE_URL);
   const db = createDb({ databaseUrl: config.DATABASE_URL, queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS, connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS, poolSize: 3 });
   const onRedisError = (err: Error) => log.warn({ err: err.message }, 'redis connection error');
-  const connection = redisConnection(config.REDIS_URL);
-  connection.on('error', onRedisError);
+  // every connection this process opens keeps an error listener to the end (BullMQ removes its own
+  // when it closes one, and a client still reconnecting then printed "Unhandled error event")
+  const connections: Redis[] = [];
+  const connect = () => {
+    const c = redisConnection(config.REDIS_URL);
+    c.on('error', onRedisError);
+    connections.push(c);
+    return c;
+  };
+  const connection = connect();
   const queues = Object.fromEntries(JOB_KINDS.map((kind) => [kind, new Queue(queueName(kind), { connection, prefix: config.QUEUE_PREFIX })])) as Record<JobKindName, Queue>;
   for (const q of Object.values(queues)) q.on('error', onRedisError);
 
   const workers = JOB_KINDS.map((kind) => {
     const processor = pathToFileURL(join(here, 'worker', `${kind}-processor.${ext}`));
     const worker = new Worker(queueName(kind), processor, {
-      connection: redisConnection(config.REDIS_URL),
+      connection: connect(),
       prefix: config.QUEUE_PREFIX,
       concurrency: config.WORKER_CONCURRENCY,
       useWorkerThreads: false,
@@ -66,7 +75,7 @@ export async function startWorker() {
   // Postgres says failed only once BullMQ has given up: a failed attempt with retries left,
   // a killed sandbox child, or a job that exhausted its crash budget all arrive here
   const events = JOB_KINDS.map((kind) => {
-    const e = new QueueEvents(queueName(kind), { connection: redisConnection(config.REDIS_URL), prefix: config.QUEUE_PREFIX });
+    const e = new QueueEvents(queueName(kind), { connection: connect(), prefix: config.QUEUE_PREFIX });
     e.on('error', onRedisError);
     e.on('failed', ({ jobId, failedReason }) => {
       void (async () => {
@@ -98,7 +107,7 @@ export async function startWorker() {
     for (const w of workers) w.cancelAllJobs('worker shutting down');
     await Promise.all(workers.map((w) => w.close()));
     await Promise.all([...events.map((e) => e.close()), ...Object.values(queues).map((q) => q.close())]);
-    connection.disconnect();
+    for (const c of connections) c.disconnect();
     await db.$disconnect();
   });
   return workers;
