@@ -21,11 +21,6 @@ export interface ApiKeyIdentity {
 
 const KEY_PATTERN = /^cpc_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
 
-/** the public prefix of a well-formed key, else null */
-export function keyPrefix(key: string): string | null {
-  return KEY_PATTERN.exec(key)?.[1] ?? null;
-}
-
 function digest(key: string): Buffer {
   return createHash('sha256').update(key).digest();
 }

@@ -72,13 +72,14 @@ export async function createJob(db: Db, input: NewJob, keyTtlMs = 24 * 3600_000)
       if (job) return { job, created: false };
     }
     try {
-      // an expired (or dangling) claim gives way; a concurrent request that claims the key first wins
-      const job = await db.$transaction(async (tx) => {
-        if (held) await tx.idempotencyKey.deleteMany({ where: { ownerId, key, createdAt: held.createdAt } });
-        await tx.idempotencyKey.create({ data: { ownerId, key, jobId: data.id, requestHash } });
-        return tx.job.create({ data });
-      });
-      return { job, created: true };
+      // the claim and the job commit together (one batch transaction: no round trips back to us in
+      // between); an expired claim gives way; a concurrent request that claims the key first wins
+      const claim = db.idempotencyKey.create({ data: { ownerId, key, jobId: data.id, requestHash } });
+      const create = db.job.create({ data });
+      const results = held
+        ? await db.$transaction([db.idempotencyKey.deleteMany({ where: { ownerId, key, createdAt: held.createdAt } }), claim, create])
+        : await db.$transaction([claim, create]);
+      return { job: results.at(-1) as JobRow, created: true };
     } catch (err) {
       if ((err as { code?: string }).code !== 'P2002' || attempt >= 3) throw err;
     }

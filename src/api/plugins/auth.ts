@@ -13,7 +13,7 @@ import fp from 'fastify-plugin';
 import { LRUCache } from 'lru-cache';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HttpError } from './errors.js';
-import { allows, keyPrefix, verifyApiKey, type ApiKeyIdentity } from '../../store/api-keys.js';
+import { allows, verifyApiKey, type ApiKeyIdentity } from '../../store/api-keys.js';
 import type { ApiKeyScope } from '../../generated/prisma/client.js';
 
 declare module 'fastify' {
@@ -51,8 +51,9 @@ export default fp(async function auth(app: FastifyInstance) {
   const valid = new LRUCache<string, ApiKeyIdentity>({ max: 10_000, ttl: Math.max(AUTH_CACHE_MS, 1) });
   const invalid = new LRUCache<string, true>({ max: 10_000, ttl: Math.max(AUTH_CACHE_MS, 1) });
   const lastTouched = new LRUCache<string, number>({ max: 10_000 });
-  // prefixes of keys that were valid lately: an address over its invalid-key budget may still use them
-  const knownPrefixes = new LRUCache<string, true>({ max: 10_000, ttl: 10 * 60_000 });
+  // keys that were valid lately (the whole key, not its public prefix, which others may know): an
+  // address over its invalid-key budget may still use them (they are verified all the same)
+  const recentlyValid = new LRUCache<string, true>({ max: 10_000, ttl: 10 * 60_000 });
 
   /** invalid keys a client address has sent in the last minute (counted in Redis, so across replicas; 0 while Redis is away) */
   const failuresKey = (ip: string) => `${QUEUE_PREFIX}:authfail:${ip}`;
@@ -72,11 +73,10 @@ export default fp(async function auth(app: FastifyInstance) {
     if (caching && invalid.has(key)) return null;
     // only a key the cache does not know costs a database lookup: an address that keeps sending
     // invalid keys is stopped before that
-    const prefix = keyPrefix(key);
-    if (!(prefix && knownPrefixes.has(prefix)) && (await recentFailures(ip)) >= AUTH_FAILURES_PER_MIN) throw tooManyFailures();
+    if (!recentlyValid.has(key) && (await recentFailures(ip)) >= AUTH_FAILURES_PER_MIN) throw tooManyFailures();
     const identity = await verifyApiKey(app.db, key);
     if (identity) {
-      knownPrefixes.set(identity.prefix, true);
+      recentlyValid.set(key, true);
       if (caching) valid.set(key, identity);
     } else {
       if (caching) invalid.set(key, true);
