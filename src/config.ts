@@ -44,6 +44,14 @@ export const ConfigSchema = Type.Object({
   REQUEST_TIMEOUT_MS: Type.Integer({ default: 30_000, minimum: 100 }),
   /** longest a client may take to send a whole request (headers and body) before it gets 408 and the connection closes */
   REQUEST_BODY_TIMEOUT_MS: Type.Integer({ default: 20_000, minimum: 100 }),
+  /** how often an event stream sends a comment when there is no news (proxies close quiet connections) */
+  EVENT_STREAM_KEEPALIVE_MS: Type.Integer({ default: 15_000, minimum: 100 }),
+  /**
+   * behind a reverse proxy: which peers to trust for X-Forwarded-For, so that per-address limits see
+   * the client and not the proxy. Empty = none (the default); `true` (any peer), or addresses/CIDRs
+   * separated by commas (Fastify's trustProxy)
+   */
+  TRUST_PROXY: Type.String({ default: '' }),
   /** open connections one client address may hold (0 = no cap; set 0 behind a proxy that caps clients itself, as every client then shares its address) */
   MAX_CONNECTIONS_PER_CLIENT: Type.Integer({ default: 64, minimum: 0 }),
   /** predict/embed requests one API key (or keyless client address) may have in flight on one API process; more get 429 */

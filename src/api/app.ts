@@ -6,9 +6,10 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { randomUUID } from 'node:crypto';
 import type { ServiceConfig } from '../config.js';
 import helmet from '@fastify/helmet';
-import errors, { clientErrorHandler, frameworkErrors, sendNotFound } from './plugins/errors.js';
+import errors, { clientErrorHandler, frameworkErrors, refuseTunnels, sendNotFound } from './plugins/errors.js';
 import inputHygiene from './plugins/input-hygiene.js';
 import requestBodies from './plugins/request-bodies.js';
+import handlerTimeout from './plugins/handler-timeout.js';
 import auth from './plugins/auth.js';
 import rateLimits from './plugins/rate-limits.js';
 import services from './plugins/services.js';
@@ -35,6 +36,14 @@ export const OPENAPI_INFO = {
  * `offline` builds the routes without connecting to Postgres or Redis: only
  * for producing the OpenAPI document.
  */
+/** TRUST_PROXY as Fastify's trustProxy: '' none, 'true' every peer, else addresses and CIDRs separated by commas */
+export function trustProxySetting(value: string): boolean | string[] {
+  const v = value.trim();
+  if (v === '' || v === 'false') return false;
+  if (v === 'true') return true;
+  return v.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
 export async function buildApp(config: ServiceConfig, options: { logger?: boolean; offline?: boolean; logStream?: NodeJS.WritableStream } = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger:
@@ -47,22 +56,25 @@ export async function buildApp(config: ServiceConfig, options: { logger?: boolea
       return typeof sent === 'string' && REQUEST_ID.test(sent) ? sent : randomUUID();
     },
     bodyLimit: 8 * 1024 * 1024,
-    // the headers must arrive within REQUEST_BODY_TIMEOUT_MS (408, checked every second); the
+    // the headers must arrive within REQUEST_BODY_TIMEOUT_MS of the connection opening (408, checked
+    // every second: a connection that sends nothing is closed then too); the
     // body has the same time after them (plugins/slow-bodies.ts)
     requestTimeout: config.REQUEST_BODY_TIMEOUT_MS,
     http: { connectionsCheckingInterval: Math.min(1000, config.REQUEST_BODY_TIMEOUT_MS) },
-    handlerTimeout: config.REQUEST_TIMEOUT_MS,
+    trustProxy: trustProxySetting(config.TRUST_PROXY),
     // errors before there is a route (HTTP parser, bad URLs) get the same body as every other error
     clientErrorHandler,
     frameworkErrors,
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   if (config.MAX_CONNECTIONS_PER_CLIENT > 0) capConnectionsPerClient(app.server, config.MAX_CONNECTIONS_PER_CLIENT);
+  refuseTunnels(app.server);
 
   app.decorate('config', config);
   await app.register(errors);
   await app.register(inputHygiene);
   await app.register(requestBodies);
+  await app.register(handlerTimeout);
   app.addSchema(ErrorBody);
   // document the answers every route can give: 400 where input is validated or a body may come
   // (NUL characters, a body where none belongs), 408/413/415 where a body is read (too slow, too

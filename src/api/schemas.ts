@@ -20,6 +20,12 @@ export const MAX_OFFSET = 1_000_000;
 export const Version = Type.Integer({ minimum: 1, maximum: MAX_INT32 });
 export const Offset = Type.Integer({ minimum: 0, maximum: MAX_OFFSET, default: 0 });
 
+/**
+ * A UUID as PostgreSQL's uuid type takes it: 8-4-4-4-12 hex digits, nothing else. (ajv-formats'
+ * "uuid" also accepts a `urn:uuid:` prefix, which PostgreSQL refuses: that was a 500.)
+ */
+export const Uuid = Type.String({ pattern: '^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$', description: 'a UUID' });
+
 export const Id = Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_-]+$' });
 
 export const ExperimentCreate = Type.Object(
@@ -99,7 +105,7 @@ const Priority = Type.Optional(Type.Integer({ minimum: 0, maximum: 100, descript
 export const CpcJobCreate = Type.Object(
   {
     kind: Type.Literal('cpc'),
-    experimentId: Type.Optional(Type.String({ format: 'uuid' })),
+    experimentId: Type.Optional(Uuid),
     config: Type.Optional(CpcJobConfig),
     priority: Priority,
   },
@@ -110,7 +116,7 @@ export const ProbeJobCreate = Type.Object(
   {
     kind: Type.Literal('probe'),
     cpcJobId: Type.String({ minLength: 1, maxLength: 100, description: 'the succeeded CPC job whose encoder is frozen' }),
-    experimentId: Type.Optional(Type.String({ format: 'uuid' })),
+    experimentId: Type.Optional(Uuid),
     config: Type.Optional(ProbeJobConfig),
     priority: Priority,
   },

@@ -41,23 +41,40 @@ export function keysCommand(): Command {
     .option('--json', 'print {key, name, prefix, scopes, owner} as JSON')
     .action((f: { name: string; scopes: string; owner?: string; json?: boolean }) =>
       withDb(async (db) => {
-        if (f.owner !== undefined && !OWNER_NAME.test(f.owner)) throw new UsageError(`--owner must be 1-100 letters, digits, '.', '_' or '-'; got ${JSON.stringify(f.owner)}`);
-        const { key, identity, owner } = await createApiKey(db, f.name, parseScopes(f.scopes), f.owner ?? f.name);
+        if (!f.name.trim() || f.name.length > 200) throw new UsageError(`--name must be 1-200 characters, not blank; got ${JSON.stringify(f.name)}`);
+        const ownerName = f.owner ?? f.name;
+        if (!OWNER_NAME.test(ownerName)) {
+          const flag = f.owner === undefined ? '--owner (by default the --name)' : '--owner';
+          throw new UsageError(`${flag} must be 1-100 letters, digits, '.', '_' or '-'; got ${JSON.stringify(ownerName)}${f.owner === undefined ? '; pass --owner' : ''}`);
+        }
+        const { key, identity, owner } = await createApiKey(db, f.name, parseScopes(f.scopes), ownerName);
         process.stdout.write(f.json ? JSON.stringify({ key, name: identity.name, prefix: identity.prefix, scopes: identity.scopes, owner }) + '\n' : `${key}\n`);
       }),
     );
   keys
     .command('list')
-    .description('list keys (prefix, scopes, use; never the key)')
-    .action(() => withDb(async (db) => void process.stdout.write(JSON.stringify(await listApiKeys(db), null, 1) + '\n')));
+    .description('list keys (prefix, scopes, owner, use; never the key)')
+    .option('--json', 'print the list as JSON')
+    .action((f: { json?: boolean }) =>
+      withDb(async (db) => {
+        const rows = await listApiKeys(db);
+        if (f.json) return void process.stdout.write(JSON.stringify(rows) + '\n');
+        const when = (d: Date | null) => (d ? d.toISOString().slice(0, 19) + 'Z' : '-');
+        const table = [['PREFIX', 'NAME', 'OWNER', 'SCOPES', 'CREATED', 'LAST USED', 'REVOKED']];
+        for (const r of rows) table.push([r.prefix, r.name, r.owner.name, r.scopes.join(','), when(r.createdAt), when(r.lastUsedAt), when(r.revokedAt)]);
+        const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
+        process.stdout.write(table.map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd()).join('\n') + '\n');
+      }),
+    );
   keys
     .command('revoke')
     .description('revoke a key by its prefix (the 12 hex digits after cpc_)')
     .argument('<prefix>')
-    .action((prefix: string) =>
+    .option('--json', 'print {revoked: prefix} as JSON')
+    .action((prefix: string, f: { json?: boolean }) =>
       withDb(async (db) => {
         if (!(await revokeApiKey(db, prefix))) throw new UsageError(`no active key with prefix ${prefix}`);
-        process.stdout.write(`revoked ${prefix}\n`);
+        process.stdout.write(f.json ? JSON.stringify({ revoked: prefix }) + '\n' : `revoked ${prefix}\n`);
       }),
     );
   return keys;

@@ -40,6 +40,16 @@ export async function createApiKey(db: Db, name: string, scopes: ApiKeyScope[], 
   return { key, identity: { id: row.id, name, prefix, scopes, ownerId }, owner };
 }
 
+/** the public prefix of a well-formed key, else null */
+export function keyPrefix(presented: string): string | null {
+  return KEY_PATTERN.exec(presented)?.[1] ?? null;
+}
+
+/** prefixes of the keys that are not revoked */
+export async function activeKeyPrefixes(db: Db): Promise<string[]> {
+  return (await db.apiKey.findMany({ where: { revokedAt: null }, select: { prefix: true } })).map((r) => r.prefix);
+}
+
 /** The key's identity, or null for a malformed, unknown, revoked or wrong key. */
 export async function verifyApiKey(db: Db, presented: string): Promise<ApiKeyIdentity | null> {
   const m = KEY_PATTERN.exec(presented);

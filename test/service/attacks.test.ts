@@ -6,7 +6,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { deflateSync, crc32 } from 'node:zlib';
-import { png16Rgba } from './crafted-pngs.js';
+import { craftPng, png16Rgba } from './crafted-pngs.js';
 import { connect, type Socket } from 'node:net';
 import { startHarness, api, waitFor, type Harness } from './harness.js';
 import { tinyConfig, trainDigitsModel } from './fixtures.js';
@@ -30,6 +30,7 @@ const LIVE_ENV = {
   MAX_CONNECTIONS_PER_CLIENT: '24',
   EVENT_STREAMS_PER_KEY: '2',
   PREDICT_CONCURRENCY_PER_KEY: '1',
+  EVENT_STREAM_KEEPALIVE_MS: '500',
 };
 
 beforeAll(async () => {
@@ -257,8 +258,10 @@ describe('the exact requests of the review', () => {
     }
   });
 
-  it('low: invalid keys are limited per client address; valid keys go on working', async () => {
+  it('low: invalid keys are limited per client address; valid keys go on working, new ones too', async () => {
     const from = '127.0.0.3';
+    const fresh = (await createApiKey(h.app.db, 'fresh', ['read'], h.owner.name)).key;
+    const guessed = (await createApiKey(h.app.db, 'guessed', ['read'], h.owner.name)).key;
     const tries = await Promise.all(Array.from({ length: 8 }, (_, i) => get('/v1/jobs', [`Authorization: Bearer cpc_${String(i).padStart(12, '0')}_${'A'.repeat(43)}`], from)));
     expect(tries.filter((t) => t.status === 401).length).toBeLessThanOrEqual(Number(LIVE_ENV.AUTH_FAILURES_PER_MIN));
     expect(tries.some((t) => t.status === 429)).toBe(true);
@@ -266,6 +269,17 @@ describe('the exact requests of the review', () => {
     // a key in use lately still works from that address, and other addresses are not affected
     expect((await get('/v1/jobs', [bearer(keys.read)], from)).status).toBe(200);
     expectError(await get('/v1/jobs', ['Authorization: Bearer cpc_999999999999_' + 'B'.repeat(43)], '127.0.0.4'), 401);
+    // a key never used before works too (once the API has its prefix: within 5 s of the key's creation)
+    await waitFor('a new key to work from an address over its budget', async () => (await get('/v1/jobs', [bearer(fresh)], from)).status === 200, 15_000);
+    // but a known prefix with guessed secrets is checked only AUTH_FAILURES_PER_MIN times a minute
+    const prefix = guessed.split('_')[1];
+    const guesses: number[] = [];
+    for (let i = 0; i < 7; i++) guesses.push((await get('/v1/jobs', [`Authorization: Bearer cpc_${prefix}_${String(i).padStart(43, 'C')}`], from)).status);
+    expect(guesses.filter((s) => s === 401).length).toBe(Number(LIVE_ENV.AUTH_FAILURES_PER_MIN));
+    expect(guesses.slice(-2)).toEqual([429, 429]);
+    // the owner of that prefix: locked out only from the guesser's address
+    expectError(await get('/v1/jobs', [bearer(guessed)], from), 429);
+    expect((await get('/v1/jobs', [bearer(guessed)], '127.0.0.7')).status).toBe(200);
   });
 
   it('low: unknown paths and invalid requests count against the rate limit', async () => {
@@ -274,6 +288,99 @@ describe('the exact requests of the review', () => {
     for (let i = 0; i < Number(LIVE_ENV.RATE_LIMIT_PER_MIN) + 5; i++) statuses.push((await get(i % 2 ? `/v1/nothing/${i}` : '/v1/jobs?limit=0', [bearer(key)], '127.0.0.5')).status);
     expect(statuses.slice(0, 100).filter((s) => s !== 404 && s !== 400)).toEqual([]);
     expect(statuses.at(-1)).toBe(429);
+  });
+});
+
+describe('the findings of the second review (against this branch)', () => {
+  const read = () => [bearer(keys.read)];
+  const multipart = (path: string, form: string, headers: string[]) =>
+    rawRequest(live.port, [`POST ${path} HTTP/1.1`, 'Host: x', 'Content-Type: multipart/form-data; boundary=XB', `Content-Length: ${Buffer.byteLength(form)}`, 'Connection: close', ...headers].join('\r\n'), [form]);
+
+  it('critical: a multipart part without a name (with a read key) is a 400 and the API stays up', async () => {
+    for (const disposition of ['form-data', 'form-data; filename="a.png"', 'attachment; name="x"']) {
+      const form = `--XB\r\nContent-Disposition: ${disposition}\r\n\r\nabc\r\n--XB--\r\n`;
+      for (const route of ['embed', 'predict']) {
+        const r = await multipart(`/v1/models/digits/${route}`, form, read());
+        expect(r.status, `${route} ${disposition}: ${r.body}`).toBe(400);
+        await new Promise((res) => setTimeout(res, 50));
+        await expectAlive();
+      }
+    }
+  });
+
+  it('high: PNG image data must inflate to exactly what the header says (interlaced zip bomb, short data)', async () => {
+    const bomb = Buffer.alloc(20 * 1024 * 1024); // 20 MiB of zeros: about 20 KB deflated
+    for (const interlace of [0, 1] as const) {
+      const png = craftPng(28, 28, 8, 0, bomb, interlace);
+      expect(png.length).toBeLessThan(64 * 1024);
+      expectError(await post('/v1/models/digits/predict', { instances: [{ png: png.toString('base64') }] }, read()), 400, /inflates to more than/);
+      expectError(await post('/v1/models/digits/predict', { instances: [{ png: craftPng(28, 28, 8, 0, Buffer.alloc(10), interlace).toString('base64') }] }, read()), 400, /image data is 10 bytes/);
+    }
+    // Adam7 interlacing is decoded; any other interlace method does not exist
+    const odd = craftPng(28, 28, 8, 0, Buffer.alloc(28 * 29));
+    odd[28] = 2;
+    odd.writeUInt32BE(crc32(odd.subarray(12, 29)), 29);
+    expectError(await post('/v1/models/digits/predict', { instances: [{ png: odd.toString('base64') }] }, read()), 400, /interlace/);
+    await expectAlive();
+  });
+
+  it('low: a UUID with a urn:uuid: prefix is a 400 (PostgreSQL refuses it: it was a 500)', async () => {
+    const urn = 'urn:uuid:00000000-0000-4000-8000-000000000000';
+    expectError(await get(`/v1/experiments/${urn}`, read()), 400);
+    expectError(await get(`/v1/artifacts/${urn}`, read()), 400);
+    expectError(await get(`/v1/jobs?experimentId=${urn}`, read()), 400);
+    expectError(await post('/v1/jobs', { kind: 'cpc', experimentId: urn }, [bearer(keys.write)]), 400);
+  });
+
+  it('low: CONNECT gets a 405 in the usual body, not a dropped connection', async () => {
+    const r = await rawRequest(live.port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443');
+    expectError(r, 405, /CONNECT/);
+    await expectAlive();
+  });
+
+  it('low: a connection that never sends a byte gets 408 and is closed after REQUEST_BODY_TIMEOUT_MS; a quiet event stream stays open', async () => {
+    // (the review saw such connections stay open: its client never read, so it never saw the 408 and the close)
+    const socket = connect(live.port, '127.0.0.1');
+    let received = '';
+    let closedAt = 0;
+    socket.on('data', (d) => (received += String(d)));
+    socket.on('close', () => (closedAt = Date.now()));
+    socket.on('error', () => undefined);
+    const opened = Date.now();
+    const running = await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: tinyConfig({ seed: 22, epochs: 50, stepsPerEpoch: 10 }) });
+    const controller = new AbortController();
+    try {
+      const stream = await fetch(`${live.url}/v1/jobs/${running.json.id}/events`, { headers: { authorization: `Bearer ${keys.admin}` }, signal: controller.signal });
+      expect(stream.status).toBe(200);
+      await waitFor('the silent connection to be closed', async () => closedAt > 0, 20_000);
+      expect(received).toMatch(/^HTTP\/1\.1 408 /);
+      expect(closedAt - opened).toBeGreaterThanOrEqual(Number(LIVE_ENV.REQUEST_BODY_TIMEOUT_MS) - 100);
+      // the stream outlived that (it sent its request) and carries keep-alive comments
+      const reader = stream.body!.getReader();
+      let text = '';
+      for (let chunk = await reader.read(); !chunk.done && !text.includes(': keep-alive'); ) {
+        text += new TextDecoder().decode(chunk.value);
+        if (!text.includes(': keep-alive')) chunk = await reader.read();
+      }
+      expect(text).toContain(': keep-alive');
+      expect(text).toContain('event: status');
+    } finally {
+      controller.abort();
+      socket.destroy();
+      await api(h, 'POST', `/v1/jobs/${running.json.id}/cancel`);
+    }
+  });
+
+  it('info: a client that goes away mid-body is logged as such, not as the database being unavailable', async () => {
+    const before = live.output().length;
+    const socket = connect(live.port, '127.0.0.1');
+    await new Promise<void>((resolve) => socket.on('connect', resolve));
+    socket.write(['POST /v1/experiments HTTP/1.1', 'Host: x', 'Content-Type: application/json', 'Content-Length: 1000', bearer(keys.write), '', '{"name":'].join('\r\n'));
+    await new Promise((r) => setTimeout(r, 200));
+    socket.destroy();
+    await waitFor('the abort to be logged', async () => live.output().slice(before).includes('closed the connection before its request had arrived'), 10_000);
+    expect(live.output().slice(before)).not.toMatch(/dependency unavailable/);
+    await expectAlive();
   });
 });
 

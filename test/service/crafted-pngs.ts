@@ -12,20 +12,21 @@ export function pngChunk(type: string, data: Buffer): Buffer {
   return Buffer.concat([len, body, crc]);
 }
 
-function png(width: number, height: number, bitDepth: number, colorType: number, pixels: Buffer): Buffer {
+/** a PNG with the given header fields whose image data (IDAT) is `data`, deflated */
+export function craftPng(width: number, height: number, bitDepth: number, colorType: number, data: Buffer, interlace: 0 | 1 = 0): Buffer {
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
-  ihdr.set([bitDepth, colorType, 0, 0, 0], 8);
-  return Buffer.concat([SIGNATURE, pngChunk('IHDR', ihdr), pngChunk('IDAT', deflateSync(pixels)), pngChunk('IEND', Buffer.alloc(0))]);
+  ihdr.set([bitDepth, colorType, 0, 0, interlace], 8);
+  return Buffer.concat([SIGNATURE, pngChunk('IHDR', ihdr), pngChunk('IDAT', deflateSync(data)), pngChunk('IEND', Buffer.alloc(0))]);
 }
 
 /** a tiny, well-formed PNG that declares width x height (8-bit grey) but carries almost no data */
 export function pngDeclaring(width: number, height: number): Buffer {
-  return png(width, height, 8, 0, Buffer.alloc(16));
+  return craftPng(width, height, 8, 0, Buffer.alloc(16));
 }
 
 /** a real (decodable) PNG of zeros: side x side, 16-bit RGBA, a few KB however large the image */
 export function png16Rgba(side: number): Buffer {
-  return png(side, side, 16, 6, Buffer.alloc(side * (1 + side * 8)));
+  return craftPng(side, side, 16, 6, Buffer.alloc(side * (1 + side * 8)));
 }

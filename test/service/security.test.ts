@@ -132,7 +132,7 @@ describe('bad input is a 4xx with a clear error body', () => {
     expect(await h.app.db.job.count({ where: { idempotencyKey: 'sec-3' } })).toBe(1);
   });
 
-  it('answers 503 with a clear body when a handler takes longer than REQUEST_TIMEOUT_MS', async () => {
+  it('answers 503 with a clear body when a handler takes longer than REQUEST_TIMEOUT_MS, with or without a request body', async () => {
     const slow = await buildApp({ ...h.config, REQUEST_TIMEOUT_MS: 1 }, { logger: false });
     try {
       const r = await slow.inject({ method: 'GET', url: '/v1/jobs?limit=200', headers: authHeader(h) });
@@ -140,6 +140,25 @@ describe('bad input is a 4xx with a clear error body', () => {
       expect(r.json()).toMatchObject({ error: 'Service Unavailable', message: expect.stringMatching(/timed out/), requestId: expect.any(String) });
     } finally {
       await slow.close();
+    }
+    // over a real socket, a handler slower than the limit after its POST body has arrived: Fastify's own
+    // handlerTimeout stopped its timer when the body ended (Node's 'close' on the request) and answered 200
+    const app = await buildApp({ ...h.config, REQUEST_TIMEOUT_MS: 150 }, { logger: false });
+    let finished = false;
+    app.post('/test-slow-handler', { schema: { body: { type: 'object', properties: { x: { type: 'number' } } } } }, async () => {
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      finished = true;
+      return { late: true };
+    });
+    try {
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      const port = (app.server.address() as { port: number }).port;
+      const post = await fetch(`http://127.0.0.1:${port}/test-slow-handler`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ x: 1 }) });
+      expect(post.status).toBe(503);
+      expect(await post.json()).toMatchObject({ message: expect.stringMatching(/timed out after 150 ms/) });
+      expect(finished).toBe(false); // answered before the handler was done
+    } finally {
+      await app.close();
     }
   });
 });
@@ -177,24 +196,37 @@ describe('API keys', () => {
   });
 
   it('are stored hashed, created and revoked with the CLI', async () => {
-    const out = execFileSync(process.execPath, [join(root, 'bin', 'cpc.js'), 'keys', 'create', '--name', 'cli-made', '--scopes', 'write', '--json'], { env: { ...process.env, DATABASE_URL: h.config.DATABASE_URL }, encoding: 'utf8' });
+    const cli = (...args: string[]) => execFileSync(process.execPath, [join(root, 'bin', 'cpc.js'), ...args], { env: { ...process.env, DATABASE_URL: h.config.DATABASE_URL }, encoding: 'utf8', stdio: 'pipe' });
+    const out = cli('keys', 'create', '--name', 'cli-made', '--scopes', 'write', '--json');
     const made = JSON.parse(out);
     expect(made).toMatchObject({ key: expect.stringMatching(/^cpc_[0-9a-f]{12}_/), name: 'cli-made', scopes: ['write'] });
     const row = await h.app.db.apiKey.findUniqueOrThrow({ where: { prefix: made.prefix } });
     expect(JSON.stringify(row)).not.toContain(made.key.slice('cpc_'.length + 13));
     expect((await api(h, 'POST', '/v1/experiments', { name: 'made-by-cli-key' }, { authorization: `Bearer ${made.key}` })).status).toBe(201);
-    execFileSync(process.execPath, [join(root, 'bin', 'cpc.js'), 'keys', 'revoke', made.prefix], { env: { ...process.env, DATABASE_URL: h.config.DATABASE_URL } });
+    const listed = JSON.parse(cli('keys', 'list', '--json')) as Array<{ prefix: string; owner: { name: string }; revokedAt: string | null }>;
+    expect(listed.find((k) => k.prefix === made.prefix)).toMatchObject({ owner: { name: 'cli-made' }, revokedAt: null });
+    expect(cli('keys', 'list')).toMatch(new RegExp(`^${made.prefix}\\s+cli-made\\s+cli-made\\s+write\\s`, 'm'));
+    expect(JSON.parse(cli('keys', 'revoke', made.prefix, '--json'))).toEqual({ revoked: made.prefix });
     expectError(await api(h, 'POST', '/v1/experiments', { name: 'after-revoke' }, { authorization: `Bearer ${made.key}` }), 401);
-    const bad = (() => {
-      try {
-        execFileSync(process.execPath, [join(root, 'bin', 'cpc.js'), 'keys', 'create', '--name', 'x', '--scopes', 'root'], { env: { ...process.env, DATABASE_URL: h.config.DATABASE_URL }, stdio: 'pipe' });
-        return null;
-      } catch (err) {
-        return err as { status: number; stderr: Buffer };
-      }
-    })();
-    expect(bad?.status).toBe(2);
-    expect(String(bad?.stderr)).toMatch(/--scopes/);
+    const owners = await h.app.db.owner.count();
+    for (const [args, flag] of [
+      [['--name', 'x', '--scopes', 'root'], /--scopes/],
+      [['--name', ' '], /--name/],
+      [['--name', 'two words'], /--owner \(by default the --name\)/],
+      [['--name', 'ok', '--owner', ''], /--owner/],
+    ] as const) {
+      const bad = (() => {
+        try {
+          cli('keys', 'create', ...args);
+          return null;
+        } catch (err) {
+          return err as { status: number; stderr: Buffer };
+        }
+      })();
+      expect(bad?.status, args.join(' ')).toBe(2);
+      expect(String(bad?.stderr)).toMatch(flag);
+    }
+    expect(await h.app.db.owner.count()).toBe(owners);
   });
 });
 

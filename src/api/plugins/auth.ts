@@ -13,6 +13,7 @@ import fp from 'fastify-plugin';
 import { LRUCache } from 'lru-cache';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HttpError } from './errors.js';
+import { AuthFailureBudget } from '../auth-failures.js';
 import { allows, verifyApiKey, type ApiKeyIdentity } from '../../store/api-keys.js';
 import type { ApiKeyScope } from '../../generated/prisma/client.js';
 
@@ -51,37 +52,23 @@ export default fp(async function auth(app: FastifyInstance) {
   const valid = new LRUCache<string, ApiKeyIdentity>({ max: 10_000, ttl: Math.max(AUTH_CACHE_MS, 1) });
   const invalid = new LRUCache<string, true>({ max: 10_000, ttl: Math.max(AUTH_CACHE_MS, 1) });
   const lastTouched = new LRUCache<string, number>({ max: 10_000 });
-  // keys that were valid lately (the whole key, not its public prefix, which others may know): an
-  // address over its invalid-key budget may still use them (they are verified all the same)
-  const recentlyValid = new LRUCache<string, true>({ max: 10_000, ttl: 10 * 60_000 });
-
-  /** invalid keys a client address has sent in the last minute (counted in Redis, so across replicas; 0 while Redis is away) */
-  const failuresKey = (ip: string) => `${QUEUE_PREFIX}:authfail:${ip}`;
-  async function recentFailures(ip: string): Promise<number> {
-    return Number(await app.redis.get(failuresKey(ip)).catch(() => null)) || 0;
-  }
-  /** count one more invalid key from this address; the count so far (0 while Redis is away) */
-  async function countFailure(ip: string): Promise<number> {
-    const replies = await app.redis.multi().incr(failuresKey(ip)).pexpire(failuresKey(ip), 60_000, 'NX').exec().catch(() => null);
-    return Number(replies?.[0]?.[1] ?? 0);
-  }
+  const budget = new AuthFailureBudget(app.db, app.redis, AUTH_FAILURES_PER_MIN, `${QUEUE_PREFIX}:authfail:`);
+  app.addHook('onClose', async () => budget.close());
   const tooManyFailures = () => new HttpError(429, `too many requests with invalid API keys from this address (${AUTH_FAILURES_PER_MIN} a minute); wait a minute`);
 
   async function identify(key: string, ip: string): Promise<ApiKeyIdentity | null> {
     const known = caching ? valid.get(key) : undefined;
     if (known) return known;
     if (caching && invalid.has(key)) return null;
-    // only a key the cache does not know costs a database lookup: an address that keeps sending
-    // invalid keys is stopped before that
-    if (!recentlyValid.has(key) && (await recentFailures(ip)) >= AUTH_FAILURES_PER_MIN) throw tooManyFailures();
+    // only a key the cache does not know costs a database lookup (see auth-failures.ts)
+    if (!(await budget.mayVerify(key, ip))) throw tooManyFailures();
     const identity = await verifyApiKey(app.db, key);
     if (identity) {
-      recentlyValid.set(key, true);
+      budget.succeeded(key);
       if (caching) valid.set(key, identity);
     } else {
       if (caching) invalid.set(key, true);
-      // counted atomically: of concurrent invalid requests, those past the budget get 429 too
-      if ((await countFailure(ip)) > AUTH_FAILURES_PER_MIN) throw tooManyFailures();
+      if (await budget.failed(key, ip)) throw tooManyFailures();
     }
     return identity;
   }

@@ -6,9 +6,10 @@
  */
 import fp from 'fastify-plugin';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 
 export class HttpError extends Error {
   constructor(
@@ -35,6 +36,8 @@ function asHttpError(err: FastifyError & { meta?: { target?: unknown; modelName?
   // Prisma: a unique constraint (two requests raced for one name) and a row that is gone
   if (err.code === 'P2002') return new HttpError(409, `that ${err.meta?.modelName?.toLowerCase() ?? 'resource'} already exists`, err.meta?.target ? { fields: err.meta.target } : undefined);
   if (err.code === 'P2025') return new HttpError(404, `that ${err.meta?.modelName?.toLowerCase() ?? 'resource'} does not exist`);
+  // a value the schemas let through but PostgreSQL refuses (a safety net: the schemas should catch it)
+  if (err.code === 'P2007') return new HttpError(400, 'a value in the request is not valid for the database');
   return null;
 }
 
@@ -56,11 +59,31 @@ export function clientErrorHandler(err: Error & { code?: string }, socket: Socke
   const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
   const message =
     status === 408 ? 'the request did not arrive in time' : status === 431 ? 'the request headers are too large' : `malformed HTTP request${err.code ? ` (${err.code})` : ''}`;
-  const body = JSON.stringify(errorBody(status, message, randomUUID()));
-  if (socket.writable) {
-    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
-  }
+  answerOnSocket(socket, status, message);
   socket.destroy(err);
+}
+
+/**
+ * CONNECT (a proxy tunnel) never reaches Fastify: Node hands it to the
+ * server's 'connect' listeners and, with none, drops the connection without
+ * a word. This answers 405 in the usual body and closes.
+ */
+export function refuseTunnels(server: Server): void {
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    answerOnSocket(socket, 405, 'the CONNECT method is not supported (this is not a proxy)');
+    socket.destroy();
+  });
+}
+
+function answerOnSocket(socket: Duplex, status: number, message: string): void {
+  if (!socket.writable) return;
+  const body = JSON.stringify(errorBody(status, message, randomUUID()));
+  socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
+}
+
+/** Node's error when the client goes away in the middle of its request body (not a database reset). */
+function isClientAbort(err: { code?: string; message?: string }): boolean {
+  return err.code === 'ECONNRESET' && err.message === 'aborted';
 }
 
 /** Fastify's framework errors (a URL that does not decode, a path parameter over maxParamLength): same body as every other error. */
@@ -72,6 +95,11 @@ export function frameworkErrors(err: FastifyError, request: FastifyRequest, repl
 
 export default fp(async function errors(app: FastifyInstance) {
   app.setErrorHandler((raw: FastifyError & { details?: unknown }, request, reply) => {
+    if (isClientAbort(raw)) {
+      // nobody is left to read the answer; not the database's fault either
+      request.log.info('the client closed the connection before its request had arrived');
+      return reply.status(400).send(errorBody(400, 'the request was aborted by the client', request.id));
+    }
     const mapped = asHttpError(raw);
     if (mapped?.statusCode === 503) request.log.warn({ err: raw.message }, 'dependency unavailable');
     const err = (mapped ?? raw) as FastifyError & { details?: unknown };

@@ -18,7 +18,8 @@ import { MAX_INSTANCES } from '../../cpc/inference.js';
 
 /** one form: every image and a few fields */
 export const MAX_FORM_BYTES = 8 * 1024 * 1024;
-const MAX_FILE_BYTES = 2 * 1024 * 1024;
+/** the JSON form allows 2,000,000 base64 characters per image: the same 1,500,000 bytes here */
+export const MAX_FILE_BYTES = 1_500_000;
 const MAX_FIELDS = 10;
 const MAX_FIELD_BYTES = 100;
 
@@ -38,6 +39,17 @@ export function parseImageForm(headers: BusboyHeaders, body: Buffer): Promise<Im
       settled = true;
       reject(new HttpError(status, message));
     };
+    // busboy calls these handlers from its own stream callbacks: an exception in one would be
+    // uncaught (a crash of the whole API), so each is guarded and becomes a 400
+    const guarded =
+      <A extends unknown[]>(handler: (...args: A) => void) =>
+      (...args: A) => {
+        try {
+          handler(...args);
+        } catch (err) {
+          fail(400, `bad multipart request: ${(err as Error).message}`);
+        }
+      };
     let parser: InstanceType<typeof Busboy>;
     try {
       parser = new Busboy({
@@ -47,34 +59,46 @@ export function parseImageForm(headers: BusboyHeaders, body: Buffer): Promise<Im
     } catch (err) {
       return fail(400, `bad multipart request: ${(err as Error).message}`);
     }
-    parser.on('file', (_field: string, stream: BusboyFileStream) => {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('limit', () => fail(413, `an uploaded file exceeds ${MAX_FILE_BYTES} bytes`));
-      // a part cut off by the end of the body: busboy errors the file stream as well as the parser
-      stream.on('error', (err: Error) => fail(400, `bad multipart request: ${err.message}`));
-      stream.on('end', () => form.instances.push({ png: Buffer.concat(chunks).toString('base64') }));
-    });
-    parser.on('field', (name: string, value: string, _nameTruncated: boolean, valueTruncated: boolean) => {
-      if (valueTruncated) return fail(400, `form field ${name.slice(0, 40)} is longer than ${MAX_FIELD_BYTES} bytes`);
+    parser.on(
+      'file',
+      guarded((_field: string | undefined, stream: BusboyFileStream) => {
+        const chunks: Buffer[] = [];
+        stream.on('data', guarded((c: Buffer) => chunks.push(c)));
+        stream.on('limit', guarded(() => fail(413, `an uploaded file exceeds ${MAX_FILE_BYTES} bytes`)));
+        // a part cut off by the end of the body: busboy errors the file stream as well as the parser
+        stream.on('error', (err: Error) => fail(400, `bad multipart request: ${err.message}`));
+        stream.on('end', guarded(() => form.instances.push({ png: Buffer.concat(chunks).toString('base64') })));
+      }),
+    );
+    // (a part's Content-Disposition may have no name at all: busboy then gives undefined)
+    parser.on('field', guarded((rawName: string | undefined, value: string, _nameTruncated: boolean, valueTruncated: boolean) => {
+      const name = typeof rawName === 'string' ? rawName : '';
+      if (valueTruncated) return fail(400, `form field ${JSON.stringify(name.slice(0, 40))} is longer than ${MAX_FIELD_BYTES} bytes`);
       if (name === 'version') {
         if (!/^[0-9]{1,10}$/.test(value)) return fail(400, `form field version must be a positive integer, not ${JSON.stringify(value.slice(0, 20))}`);
         form.version = Number(value);
       } else if (name === 'embedding') {
         if (value !== 'true' && value !== 'false') return fail(400, `form field embedding must be true or false, not ${JSON.stringify(value.slice(0, 20))}`);
         form.embedding = value === 'true';
-      } else fail(400, `unknown form field ${JSON.stringify(name.slice(0, 40))}`);
-    });
+      } else fail(400, name ? `unknown form field ${JSON.stringify(name.slice(0, 40))}` : 'a form field has no name');
+    }));
     parser.on('filesLimit', () => fail(400, `at most ${MAX_INSTANCES} files per request`));
     parser.on('fieldsLimit', () => fail(400, `at most ${MAX_FIELDS} form fields per request`));
     parser.on('partsLimit', () => fail(400, `at most ${MAX_INSTANCES + MAX_FIELDS} parts per request`));
     parser.on('error', (err: Error) => fail(400, `bad multipart request: ${err.message}`));
-    parser.on('finish', () => {
-      if (settled) return;
-      settled = true;
-      resolve(form);
-    });
-    parser.end(body);
+    parser.on(
+      'finish',
+      guarded(() => {
+        if (settled) return;
+        settled = true;
+        resolve(form);
+      }),
+    );
+    try {
+      parser.end(body);
+    } catch (err) {
+      fail(400, `bad multipart request: ${(err as Error).message}`);
+    }
   });
 }
 

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { ErrorBody } from '../schemas.js';
+import { ErrorBody, Uuid } from '../schemas.js';
 import { HttpError } from '../plugins/errors.js';
 import { visibleTo } from '../tenancy.js';
 import { ChecksumMismatch } from '../../artifacts/store.js';
@@ -11,7 +11,7 @@ const artifacts: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['artifacts'],
-        params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
+        params: Type.Object({ id: Uuid }),
         response: { 200: Type.Unknown({ description: 'the artifact bytes; X-Checksum-Sha256 carries their sha256' }), 404: ErrorBody, 500: ErrorBody },
       },
     },

@@ -49,6 +49,7 @@ const events: FastifyPluginAsyncTypebox = async (app) => {
         closed = true;
         release();
         clearInterval(timer);
+        clearInterval(keepAlive);
         queueEvents.off('progress', onProgress);
         res.end();
       };
@@ -72,6 +73,8 @@ const events: FastifyPluginAsyncTypebox = async (app) => {
         }
       };
       const timer = setInterval(() => void poll().catch((err) => req.log.warn({ err }, 'event poll failed')), 500);
+      // an SSE comment now and then keeps a quiet stream (a long epoch) open through proxies that close idle connections
+      const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), app.config.EVENT_STREAM_KEEPALIVE_MS);
       req.raw.on('close', finishStream);
       await poll();
     },

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { ErrorBody, Experiment, ExperimentCreate, Page, Pagination } from '../schemas.js';
+import { ErrorBody, Experiment, ExperimentCreate, Page, Pagination, Uuid } from '../schemas.js';
 import { experimentDto } from '../dto.js';
 import { HttpError } from '../plugins/errors.js';
 import { ownerOf, visibleTo } from '../tenancy.js';
@@ -29,7 +29,7 @@ const experiments: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/v1/experiments/:id',
-    { schema: { tags: ['experiments'], params: Type.Object({ id: Type.String({ format: 'uuid' }) }), response: { 200: Experiment, 404: ErrorBody } } },
+    { schema: { tags: ['experiments'], params: Type.Object({ id: Uuid }), response: { 200: Experiment, 404: ErrorBody } } },
     async (req) => {
       const e = await app.db.experiment.findFirst({ where: { id: req.params.id, ...visibleTo(req) } });
       if (!e) throw new HttpError(404, `no experiment ${req.params.id}`);

@@ -3,7 +3,7 @@ import { Type, type Static } from 'typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Queue } from 'bullmq';
 import { lockIdempotencyKey } from '../idempotency.js';
-import { ErrorBody, Id, Job, JobCreate, JobDetail, JobStatus, Metric, Offset, Page } from '../schemas.js';
+import { ErrorBody, Id, Job, JobCreate, JobDetail, JobStatus, Metric, Offset, Page, Uuid } from '../schemas.js';
 import { artifactDto, jobDto, metricDto } from '../dto.js';
 import { HttpError } from '../plugins/errors.js';
 import { resolveConfig, stepsPerEpoch, ConfigError, type CpcConfigInput } from '../../cpc/config.js';
@@ -123,7 +123,7 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
           {
             status: Type.Optional(JobStatus),
             kind: Type.Optional(Type.Union([Type.Literal('cpc'), Type.Literal('probe')])),
-            experimentId: Type.Optional(Type.String({ format: 'uuid' })),
+            experimentId: Type.Optional(Uuid),
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
             offset: Type.Optional(Offset),
           },
