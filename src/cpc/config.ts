@@ -112,6 +112,9 @@ const LIMITS: Partial<Record<keyof CpcConfig, Range>> = {
   workers: [0, 64, true],
 };
 
+/** the largest first-layer activation a step may hold (values): 4× the default config's, about 256 MB of float32 */
+export const MAX_STEP_ACTIVATION = 64 * 2 ** 20;
+
 export function validateConfig(config: CpcConfig): CpcConfig {
   for (const [key, [min, max, integer]] of Object.entries(LIMITS) as Array<[keyof CpcConfig, Range]>) {
     const value = config[key];
@@ -135,6 +138,16 @@ export function validateConfig(config: CpcConfig): CpcConfig {
   let side = config.imageSize;
   for (let i = 0; i < config.model.convLayers; i++) side = Math.floor((side - 3) / 2) + 1;
   if (side < 1) throw new ConfigError(`${config.model.convLayers} stride-2 conv layers do not fit a ${config.imageSize}px image`);
+  // a bound on the memory of one step: its largest activation (the first conv layer's output, of
+  // every image in the batch); the defaults use a quarter of it
+  const firstSide = Math.floor((config.imageSize - 3) / 2) + 1;
+  const imagesPerStep = config.batchSize * (config.terms + config.predictTerms);
+  const activation = imagesPerStep * firstSide * firstSide * config.model.filters;
+  if (activation > MAX_STEP_ACTIVATION) {
+    throw new ConfigError(
+      `one training step would be too large: ${imagesPerStep} images (batchSize × (terms + predictTerms)) × ${firstSide}×${firstSide} × ${config.model.filters} filters = ${activation} values in the first conv layer, over the ${MAX_STEP_ACTIVATION} allowed; lower batchSize, terms, predictTerms or model.filters`,
+    );
+  }
   return config;
 }
 
@@ -142,6 +155,8 @@ export type CpcConfigInput = Omit<Partial<CpcConfig>, 'model'> & { model?: Parti
 
 export function resolveConfig(partial: CpcConfigInput = {}): CpcConfig {
   const merged: CpcConfig = { ...DEFAULT_CONFIG, ...partial, model: { ...DEFAULT_MODEL, ...(partial.model ?? {}) } };
+  // 4 stride-2 layers do not fit 28px images: there the default is 3
+  if (merged.imageSize === 28 && partial.model?.convLayers === undefined) merged.model.convLayers = 3;
   return validateConfig(merged);
 }
 

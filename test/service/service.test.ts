@@ -39,6 +39,9 @@ describe('cpc-service over HTTP', () => {
       ['POST', '/v1/jobs', { kind: 'cpc', config: { epochs: 'many' } }, 400],
       ['POST', '/v1/jobs', { kind: 'cpc', config: { learningRate: 5 } }, 400],
       ['POST', '/v1/jobs', { kind: 'cpc', config: { batchSize: 16, positiveFraction: 1 } }, 400],
+      // a step too large to fit in memory (it once took a worker down for minutes)
+      ['POST', '/v1/jobs', { kind: 'cpc', config: { batchSize: 256, terms: 16, predictTerms: 16 } }, 400],
+      ['POST', '/v1/jobs', { kind: 'cpc', config: { imageSize: 28, model: { convLayers: 4 } } }, 400],
       ['POST', '/v1/jobs', { kind: 'gan' }, 400],
       ['POST', '/v1/jobs', { kind: 'cpc', experimentId: '00000000-0000-4000-8000-000000000000' }, 404],
       ['GET', '/v1/jobs/nope', undefined, 404],
@@ -51,6 +54,7 @@ describe('cpc-service over HTTP', () => {
       expect(r.status, `${method} ${path} ${JSON.stringify(body)}`).toBe(status);
       expectErrorBody(r.json);
     }
+    expect((await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: { batchSize: 256, terms: 16, predictTerms: 16 } })).json.message).toMatch(/step would be too large/);
   });
 
   it('trains a job end to end: progress, metrics, artifacts with matching sha256, idempotent resubmission', async () => {

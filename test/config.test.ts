@@ -1,0 +1,21 @@
+import { describe, it, expect } from 'vitest';
+import { resolveConfig, DEFAULT_CONFIG, MAX_STEP_ACTIVATION, ConfigError } from '../src/cpc/config.js';
+
+describe('run configuration', () => {
+  it('gives 28px images 3 conv layers unless told otherwise (4 do not fit)', () => {
+    expect(resolveConfig({ imageSize: 28 }).model.convLayers).toBe(3);
+    expect(resolveConfig({ imageSize: 28, model: { convLayers: 2 } }).model.convLayers).toBe(2);
+    expect(resolveConfig({}).model.convLayers).toBe(DEFAULT_CONFIG.model.convLayers);
+    expect(() => resolveConfig({ imageSize: 28, model: { convLayers: 4 } })).toThrow(/do not fit a 28px image/);
+  });
+
+  it('refuses a step too large for memory, and the defaults use a quarter of the bound at most', () => {
+    const first = Math.floor((64 - 3) / 2) + 1;
+    const defaults = DEFAULT_CONFIG.batchSize * (DEFAULT_CONFIG.terms + DEFAULT_CONFIG.predictTerms) * first * first * DEFAULT_CONFIG.model.filters;
+    expect(defaults).toBeLessThanOrEqual(MAX_STEP_ACTIVATION / 4);
+    expect(() => resolveConfig({ batchSize: 1024, terms: 16, predictTerms: 16 })).toThrow(ConfigError);
+    expect(() => resolveConfig({ batchSize: 1024, terms: 16, predictTerms: 16 })).toThrow(/step would be too large: 32768 images/);
+    // the same batch of 28px grey images with few filters fits
+    expect(() => resolveConfig({ batchSize: 256, imageSize: 28, model: { filters: 8 } })).not.toThrow();
+  });
+});
