@@ -5,7 +5,7 @@
  *     Idempotency-Keys: each key gets at most one job; every answer is 202,
  *     409 (in flight), 422 (conflict), 429 or 503; Postgres and Redis agree.
  *  2. Predictions at LOAD_RATE req/s for LOAD_SECONDS: p50/p99 recorded, the
- *     API's tensor count flat and its RSS bounded (read from /metrics).
+ *     API's tensor count flat and its RSS bounded (read from /metrics every 5 s).
  * Prints a JSON report.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
@@ -145,7 +145,11 @@ describe('load', () => {
     // warm the model cache, then measure
     for (let i = 0; i < 20; i++) expect((await fetch(`${url}/v1/models/digits/predict`, { method: 'POST', headers, body })).status).toBe(200);
     const before = await scrape();
+    // the API's RSS every 5 s during the run: a leak keeps climbing, a heap finding its size levels off
+    const samples: number[] = [];
+    const sampler = setInterval(() => void scrape().then((s) => samples.push(Math.round(s.rss / 2 ** 20))), 5000);
     const result = await autocannon({ url: `${url}/v1/models/digits/predict`, method: 'POST', headers, body, connections: 1, overallRate: RATE, duration: SECONDS });
+    clearInterval(sampler);
     const after = await scrape();
     report.predict = {
       rate: RATE,
@@ -160,11 +164,15 @@ describe('load', () => {
       tensorsAfter: after.tensors,
       rssBeforeMB: Math.round(before.rss / 2 ** 20),
       rssAfterMB: Math.round(after.rss / 2 ** 20),
+      rssEvery5sMB: samples,
     };
     expect(result.non2xx).toBe(0);
     expect(result.errors).toBe(0);
     expect(result.requests.total).toBeGreaterThanOrEqual(RATE * SECONDS * 0.95);
     expect(after.tensors).toBe(before.tensors);
-    expect(after.rss - before.rss).toBeLessThan(100 * 2 ** 20);
+    // RSS is a sawtooth here (V8 lets the heaps grow, then a major GC gives memory back: 524 → 609 → 441 MB
+    // in one run), so no single reading shows a leak; the bound is on the peak and catches a gross one
+    // (≥ 40 KB a request). The tensor count above is the exact check for the models' memory.
+    expect(Math.max(after.rss / 2 ** 20, ...samples) - before.rss / 2 ** 20).toBeLessThan(256);
   });
 });
