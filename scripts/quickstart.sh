@@ -1,40 +1,18 @@
 #!/usr/bin/env bash
-# Quickstart on a fresh machine: install, start local Redis + PostgreSQL,
-# migrate, start the API and one worker, then train a small CPC model and a
-# probe through the HTTP API, register the model, print its test accuracy and
-# a prediction. The service stays up afterwards (stop it with `npm run stop`).
+# Quickstart on a fresh machine: start the service (scripts/start.sh: install,
+# local Redis + PostgreSQL, migrate, API and one worker), then train a small
+# CPC model and a probe through the HTTP API, register the model, print its
+# test accuracy and a prediction. The service stays up afterwards (stop it
+# with `npm run stop`; start it again without training with `npm run start`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
-fi
-npm run --silent generate >/dev/null 2>&1
-eval "$(bash scripts/services.sh start)"
-export DATABASE_URL REDIS_URL
-export PORT=${PORT:-3000} HOST=${HOST:-127.0.0.1} ARTIFACT_DIR=${ARTIFACT_DIR:-$PWD/.local/artifacts} LOG_LEVEL=${LOG_LEVEL:-info}
-mkdir -p .local/logs
-# an admin API key for this machine's quickstart (kept in .local, made once; only its hash is in Postgres)
-if [ ! -s .local/api-key ]; then
-  (umask 077; node bin/cpc.js keys create --name quickstart --scopes admin > .local/api-key)
-fi
-export CPC_API_KEY=$(cat .local/api-key)
-start() { # name, entry
-  local pidfile=.local/$1.pid
-  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then kill "$(cat "$pidfile")"; sleep 1; fi
-  nohup node --import tsx "$2" >> ".local/logs/$1.log" 2>&1 &
-  echo $! > "$pidfile"
-}
-start api src/server.ts
-start worker src/worker.ts
+bash scripts/start.sh
+export PORT=${PORT:-3000} HOST=${HOST:-127.0.0.1}
 URL="http://$HOST:$PORT"
-for _ in $(seq 1 120); do
-  curl -fs "$URL/readyz" >/dev/null 2>&1 && break
-  sleep 0.5
-done
-curl -fs "$URL/readyz" >/dev/null || { echo "the API did not become ready; see .local/logs/api.log" >&2; exit 1; }
+export CPC_API_KEY=$(cat .local/api-key)
 node --import tsx scripts/quickstart-client.ts "$URL"
 echo
 echo "cpc-service is running at $URL (OpenAPI docs: $URL/docs; logs: .local/logs/)."
 echo "API key (admin scope) for your own calls: .local/api-key, e.g."
 echo "  curl -H \"Authorization: Bearer \$(cat .local/api-key)\" $URL/v1/jobs"
-echo "Stop it with: npm run stop"
+echo "Stop it with: npm run stop (and start it again, without training, with: npm run start)"
