@@ -9,10 +9,11 @@ import { tempDir } from './helpers.js';
 
 const bin = join(import.meta.dirname, '..', 'bin', 'cpc.js');
 
-function cpc(args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, CPC_BACKEND: 'wasm' } });
+function cpc(args: string[], nodeArgs: string[] = [], env: NodeJS.ProcessEnv = {}) {
+  const r = spawnSync(process.execPath, [...nodeArgs, bin, ...args], { encoding: 'utf8', env: { ...process.env, CPC_BACKEND: 'wasm', ...env } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+const withoutPrismaClient = ['--import', join(import.meta.dirname, 'fixtures', 'without-prisma-client.mjs')];
 
 describe('cpc CLI', () => {
   it('rejects bad flags and bad files with one line and a non-zero exit', () => {
@@ -59,8 +60,12 @@ describe('cpc CLI', () => {
     expect(p.digit).toBeGreaterThanOrEqual(0);
   });
 
-  it('bench train prints one JSON line with the throughput', () => {
-    const r = cpc(['bench', 'train', '--backend', 'wasm', '--image-size', '64', '--batch-size', '4', '--steps', '2', '--warmup', '1', '--json']);
+  it('bench train prints one JSON line with the throughput, without the database client (a fresh clone before npm run generate)', () => {
+    // the hook does hide the client: a command that needs it says so
+    const keys = cpc(['keys', 'list'], withoutPrismaClient, { DATABASE_URL: 'postgresql://nobody@127.0.0.1:1/none' });
+    expect(keys.code).not.toBe(0);
+    expect(keys.stderr).toMatch(/generated\/prisma/);
+    const r = cpc(['bench', 'train', '--backend', 'wasm', '--image-size', '64', '--batch-size', '4', '--steps', '2', '--warmup', '1', '--json'], withoutPrismaClient);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out).toMatchObject({ backend: 'wasm', imageSize: 64, batchSize: 4, tensorLeakPerStep: 0 });

@@ -3,8 +3,7 @@
  * Postgres (DATABASE_URL), the only way to mint the first key.
  */
 import { Command } from 'commander';
-import { createDb, type Db } from '../store/db.js';
-import { migrate } from '../store/migrate.js';
+import type { Db } from '../store/db.js';
 import { createApiKey, listApiKeys, revokeApiKey, SCOPES } from '../store/api-keys.js';
 import type { ApiKeyScope } from '../generated/prisma/client.js';
 import { UsageError } from './usage-error.js';
@@ -12,6 +11,9 @@ import { UsageError } from './usage-error.js';
 async function withDb<T>(f: (db: Db) => Promise<T>): Promise<T> {
   const databaseUrl = process.env.DATABASE_URL;
   if (!databaseUrl) throw new UsageError('DATABASE_URL is not set (scripts/services.sh env prints it for the local services)');
+  // the database client is loaded only here: the engine commands (train, bench, ...) never need it,
+  // nor `npm run generate` before they run
+  const [{ createDb }, { migrate }] = await Promise.all([import('../store/db.js'), import('../store/migrate.js')]);
   await migrate(databaseUrl);
   const db = createDb({ databaseUrl, queryTimeoutMs: 10_000, connectTimeoutMs: 5000, poolSize: 1 });
   try {
