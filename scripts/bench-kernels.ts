@@ -1,13 +1,17 @@
 /**
- * Why the engine's ops look the way they do: the wasm backend's time for each
- * slow kernel beside the replacement the engine uses, on the shapes of one
- * training step (batch 32 x 8 images of 64x64). Prints one JSON line per pair.
- *   node --import tsx scripts/bench-kernels.ts
+ * Why the engine's ops look the way they do, on the shapes of one training
+ * step (batch 32 x 8 images of 64x64), on one backend:
+ *  1. each op of the two kernel sets (src/cpc/ops/kernels.ts), value and
+ *     gradients, portable beside native: the faster one is the backend's set;
+ *  2. on wasm, each slow kernel beside the replacement the portable set uses.
+ * Prints one JSON line per comparison.
+ *   node --import tsx scripts/bench-kernels.ts [wasm|node|cpu]
  */
 import * as tf from '../src/cpc/tf.js';
-import { initBackend } from '../src/cpc/backend.js';
+import { initBackend, parseBackendChoice } from '../src/cpc/backend.js';
+import { NATIVE_KERNELS, PORTABLE_KERNELS, type KernelSet } from '../src/cpc/ops/kernels.js';
 
-await initBackend('wasm');
+const backend = await initBackend(parseBackendChoice(process.argv[2] ?? 'wasm'));
 
 function ms(f: () => tf.Tensor | tf.Tensor[], repeats = 5): number {
   tf.dispose(f());
@@ -16,6 +20,31 @@ function ms(f: () => tf.Tensor | tf.Tensor[], repeats = 5): number {
   return +((performance.now() - t0) / repeats).toFixed(2);
 }
 
+// 1. the kernel sets, value and gradients (what a training step runs)
+const x2 = tf.randomNormal([256, 31, 31, 64]) as tf.Tensor4D;
+const w = tf.randomNormal([3, 3, 64, 64]) as tf.Tensor4D;
+const rows = tf.randomNormal([256 * 15 * 15, 64]) as tf.Tensor2D;
+const codes = tf.randomNormal([32, 4, 128]) as tf.Tensor3D;
+const positives = Array.from({ length: 16 }, (_, i) => 2 * i);
+const ops: Array<[string, (k: KernelSet) => () => tf.Tensor[]]> = [
+  ['conv layer 2 (256x31x31x64 -> 15x15, 3x3 stride 2): y, dx, dw', (k) => () => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(k.conv2dValid(a as tf.Tensor4D, b as tf.Tensor4D, 2, true)))([x2, w])],
+  // (BN's own gradient calls columnSums too: it is never differentiated)
+  ['column sums of BN layer 2 (57600x64, 225 rows per image)', (k) => () => [k.columnSums(rows, 225)]],
+  ['select 16 of 32 rows of [32, 4, 128] and gradient', (k) => () => tf.grads((a: tf.Tensor) => tf.sum(k.selectRows(a as tf.Tensor3D, positives)))([codes])],
+];
+for (const [name, op] of ops) {
+  const portableMs = ms(op(PORTABLE_KERNELS));
+  let nativeMs: number | string;
+  try {
+    nativeMs = ms(op(NATIVE_KERNELS));
+  } catch (err) {
+    nativeMs = `unavailable: ${(err as Error).message}`; // wasm has no Conv2DBackpropFilter
+  }
+  console.log(JSON.stringify({ backend: backend.name, op: name, portableMs, nativeMs, faster: typeof nativeMs === 'string' || portableMs < nativeMs ? 'portable' : 'native' }));
+}
+if (backend.name !== 'wasm') process.exit(0);
+
+// 2. wasm: each slow kernel beside the portable set's replacement
 const w2 = tf.randomNormal([3, 3, 64, 64]) as tf.Tensor4D;
 const dy2 = tf.randomNormal([256, 15, 15, 64]) as tf.Tensor4D;
 const dyPadded = tf.pad(dy2, [[0, 0], [1, 1], [1, 1], [0, 0]]) as tf.Tensor4D;

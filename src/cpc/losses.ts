@@ -9,6 +9,7 @@
  *    the own future as target; metric top-1 accuracy, chance = 1 / positives.
  */
 import * as tf from './tf.js';
+import { kernels } from './ops/kernels.js';
 import type { LossKind } from './config.js';
 
 export interface LossOutput {
@@ -47,15 +48,9 @@ export function infoNceLoss(predictions: tf.Tensor3D, futureCodes: tf.Tensor3D, 
   return { loss: tf.mean(tf.stack(losses)) as tf.Scalar, accuracy: tf.mean(tf.stack(hits)) as tf.Scalar, chance: 1 / n };
 }
 
-/**
- * Rows `indices` of a [B, K, D] tensor, as a product with a one-hot selection
- * matrix: differentiable on every backend (gather's gradient needs
- * UnsortedSegmentSum, which the wasm backend lacks).
- */
+/** Rows `indices` of a [B, K, D] tensor, differentiable on every backend (./ops/kernels.ts). */
 export function selectRows(x: tf.Tensor3D, indices: number[]): tf.Tensor3D {
-  const [b, k, d] = x.shape;
-  const selection = tf.oneHot(tf.tensor1d(indices, 'int32'), b);
-  return tf.reshape(tf.matMul(selection, tf.reshape(x, [b, k * d])), [indices.length, k, d]);
+  return kernels().selectRows(x, indices);
 }
 
 /** Indices of the positive sequences of a batch. */

@@ -9,7 +9,8 @@ import * as tf from './tf.js';
 import type { ModelConfig } from './config.js';
 import { Rng } from './rng.js';
 import { glorotUniform as glorot, orthogonal } from './init.js';
-import { conv2dValid, convGeometry } from './ops/conv.js';
+import { convGeometry } from './ops/conv.js';
+import { kernels } from './ops/kernels.js';
 import { batchNormLeakyTrain, batchNormLeakyInfer, type BatchStats } from './ops/batchnorm.js';
 import { SOLO, type Collective } from './parallel/collective.js';
 
@@ -117,6 +118,7 @@ export class CpcNetwork {
       return output;
     };
     let x: tf.Tensor4D = images;
+    const { conv2dValid } = kernels();
     for (let i = 1; i <= model.convLayers; i++) {
       const y = conv2dValid(x, this.p(`encoder/conv${i}/kernel`) as tf.Tensor4D, 2, i > 1);
       const [n, h, w, c] = y.shape;

@@ -7,26 +7,16 @@
  */
 import * as tf from '../tf.js';
 import { SOLO, type Collective } from '../parallel/collective.js';
+import { kernels } from './kernels.js';
 
 export interface BatchStats {
   mean: tf.Tensor1D;
   variance: tf.Tensor1D;
 }
 
-/**
- * Column sums of a [M, C] matrix as a [C] vector. `rowsPerImage` > 1 means the
- * rows are NHWC pixels of images with that many pixels each: those are summed
- * by a global average pool (fast everywhere, ~30x faster than a ones-vector
- * matMul on wasm, which re-packs its large right operand), then across images.
- */
+/** Column sums of a [M, C] matrix as a [C] vector, by the active backend's fastest means (./kernels.ts). */
 export function columnSums(x: tf.Tensor2D, rowsPerImage = 1): tf.Tensor1D {
-  const [m, c] = x.shape;
-  let rows: tf.Tensor2D = x;
-  if (rowsPerImage > 1 && m % rowsPerImage === 0) {
-    const pooled = tf.avgPool(tf.reshape(x, [m / rowsPerImage, 1, rowsPerImage, c]) as tf.Tensor4D, [1, rowsPerImage], 1, 'valid');
-    rows = tf.mul(tf.reshape(pooled, [m / rowsPerImage, c]), rowsPerImage);
-  }
-  return tf.reshape(tf.matMul(tf.ones([1, rows.shape[0]]), rows), [c]);
+  return kernels().columnSums(x, rowsPerImage);
 }
 
 /** Sum a per-worker vector over all data-parallel workers (identity for one worker). */
