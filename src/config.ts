@@ -18,6 +18,8 @@ export const ConfigSchema = Type.Object({
   WORK_DIR: Type.Optional(Type.String()),
   WORKER_CONCURRENCY: Type.Integer({ default: 1, minimum: 1, maximum: 64 }),
   CPC_BACKEND: Type.Union([Type.Literal('auto'), Type.Literal('node-gpu'), Type.Literal('node'), Type.Literal('wasm'), Type.Literal('cpu')], { default: 'auto' }),
+  /** TensorFlow intra-op threads per training process on the native backends (0 = the cores the process may use, cgroup limits included) */
+  TRAIN_THREADS: Type.Integer({ default: 0, minimum: 0, maximum: 256 }),
   /** data-parallel threads per training job (0 = one per core) */
   TRAIN_WORKERS: Type.Integer({ default: 0, minimum: 0, maximum: 64 }),
   METRICS_EVERY: Type.Integer({ default: 10, minimum: 1, description: 'steps between metric rows' }),

@@ -23,7 +23,9 @@ import { loadConfig } from './config.js';
 import { migrate } from './store/migrate.js';
 import { createDb } from './store/db.js';
 import { finish } from './store/jobs.js';
-import { describeFailure, JOB_KINDS, queueName, redisConnection, type JobKindName } from './queue/queues.js';
+import { describeFailure, JOB_KINDS, queueName, redisConnection, workerName, type JobKindName } from './queue/queues.js';
+import { initBackend } from './cpc/backend.js';
+import { hostname } from 'node:os';
 import { reapOnce } from './worker/reaper.js';
 import { sandboxForkOptions } from './worker/sandbox/fork-options.js';
 import { settleChildInitOnExit } from './worker/sandbox/child-init.js';
@@ -35,6 +37,10 @@ export async function startWorker() {
   settleChildInitOnExit();
   const config = loadConfig();
   const log = pino({ level: config.LOG_LEVEL, name: 'cpc-worker' });
+  // the backend the sandboxed children will use, checked here first: one that cannot load (or a GPU
+  // package that sees no GPU) stops the worker at start instead of failing every job
+  const backend = await initBackend(config.CPC_BACKEND, { threads: config.TRAIN_THREADS });
+  log.info({ backend }, 'backend ready');
   await migrate(config.DATABASE_URL);
   const db = createDb({ databaseUrl: config.DATABASE_URL, queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS, connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS, poolSize: 3 });
   const onRedisError = (err: Error) => log.warn({ err: err.message }, 'redis connection error');
@@ -56,6 +62,8 @@ export async function startWorker() {
     const worker = new Worker(queueName(kind), processor, {
       connection: connect(),
       prefix: config.QUEUE_PREFIX,
+      // what this worker runs on, for GET /v1/info (queue.getWorkers())
+      name: workerName({ host: hostname(), pid: process.pid, backend }),
       concurrency: config.WORKER_CONCURRENCY,
       useWorkerThreads: false,
       // each child runs src/worker/sandbox/preload first: it exits when this process is gone

@@ -14,6 +14,7 @@ import auth from './plugins/auth.js';
 import rateLimits from './plugins/rate-limits.js';
 import services from './plugins/services.js';
 import health from './routes/health.js';
+import info from './routes/info.js';
 import experiments from './routes/experiments.js';
 import jobs from './routes/jobs.js';
 import artifacts from './routes/artifacts.js';
@@ -109,6 +110,7 @@ export async function buildApp(config: ServiceConfig, options: { logger?: boolea
   app.setNotFoundHandler(app.hasDecorator('rateLimit') ? { preHandler: app.rateLimit() } : {}, sendNotFound);
   await app.register(metrics);
   await app.register(health);
+  await app.register(info);
   await app.register(experiments);
   await app.register(jobs);
   await app.register(artifacts);

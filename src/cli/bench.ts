@@ -1,6 +1,7 @@
 /** `cpc bench train`: time optimisation steps of the seed architecture on pre-generated batches. */
 import * as tf from '../cpc/tf.js';
 import { initBackend, parseBackendChoice } from '../cpc/backend.js';
+import { kernels } from '../cpc/ops/kernels.js';
 import { resolveConfig } from '../cpc/config.js';
 import { loadDigits } from '../cpc/mnist.js';
 import { proceduralTexture } from '../cpc/texture.js';
@@ -16,11 +17,12 @@ export interface BenchFlags {
   warmup: number;
   color: ColorMode;
   workers: number;
+  threads: number;
   json?: boolean;
 }
 
 export async function benchTrain(f: BenchFlags): Promise<void> {
-  const backend = await initBackend(parseBackendChoice(f.backend));
+  const backend = await initBackend(parseBackendChoice(f.backend), { threads: f.threads });
   const config = resolveConfig({ imageSize: f.imageSize, batchSize: f.batchSize, color: f.color, greySteps: 0, workers: f.workers });
   const workers = resolveWorkers(config);
   const stepper = await createStepper(config, 1, workers);
@@ -34,6 +36,10 @@ export async function benchTrain(f: BenchFlags): Promise<void> {
   const images = config.batchSize * (config.terms + config.predictTerms);
   const result = {
     backend: backend.name,
+    tensorflow: backend.tensorflow,
+    device: backend.device,
+    threads: backend.threads,
+    kernels: kernels().name,
     workers,
     imageSize: config.imageSize,
     batchSize: config.batchSize,

@@ -194,6 +194,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--warmup <n>', 'untimed steps first', int('warmup'), 2)
     .addOption(new Option('--color <mode>').choices(['grey', 'color']).default('color'))
     .option('--workers <n>', 'data-parallel worker threads (0 = one per core)', int('workers'), 0)
+    .option('--threads <n>', 'TensorFlow intra-op threads on native backends (0 = the cores this process may use)', int('threads'), 0)
     .option('--json', 'one JSON line on stdout')
     .action(benchTrain);
 

@@ -12,7 +12,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import type { CpcConfig } from './config.js';
-import { activeBackend } from './backend.js';
+import { activeBackend, type BackendInfo } from './backend.js';
 import { trainCpc, runSeeds, validateNetwork, type TrainCallbacks, type EpochSummary } from './trainer.js';
 import { readCheckpointDir, writeCheckpointDir, writeFileAtomic, type Checkpoint } from './checkpoint.js';
 import { encoderAsLayersModel, serializeLayersModel, writeModelDir, loadModelDir } from './export.js';
@@ -43,7 +43,8 @@ export interface RunManifest {
   createdAt: string;
   config: CpcConfig;
   seeds: ReturnType<typeof runSeeds>;
-  backend: { name: string; package: string; version: string };
+  /** what the run trained on: backend, TensorFlow version, device, threads */
+  backend: Omit<BackendInfo, 'choice'>;
   versions: Record<string, string>;
   result?: {
     workers: number;
@@ -83,7 +84,7 @@ export async function trainRun(options: TrainRunOptions): Promise<RunManifest> {
     createdAt: new Date().toISOString(),
     config: runConfig,
     seeds: runSeeds(runConfig.seed),
-    backend: { name: backend.name, package: backend.package, version: backend.version },
+    backend: { name: backend.name, package: backend.package, version: backend.version, tensorflow: backend.tensorflow, device: backend.device, gpu: backend.gpu, threads: backend.threads },
     versions: packageVersions(),
   };
   writeFileAtomic(join(outDir, 'manifest.json'), JSON.stringify(manifest, null, 1));

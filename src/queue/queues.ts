@@ -10,6 +10,31 @@ export function redisConnection(url: string, extra: RedisOptions = {}): Redis {
   return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, ...extra });
 }
 
+/** what a worker runs on, as GET /v1/info shows it */
+export interface WorkerRuntime {
+  host: string;
+  pid: number;
+  backend: { name: string; package: string; version: string; tensorflow?: string; device: string; gpu: boolean; threads: number };
+}
+
+/**
+ * A BullMQ worker name carrying its runtime (Redis client names allow no
+ * spaces, and BullMQ splits on ':'): base64url JSON.
+ */
+export function workerName(runtime: WorkerRuntime): string {
+  return Buffer.from(JSON.stringify(runtime)).toString('base64url');
+}
+
+export function parseWorkerName(name: string | undefined): WorkerRuntime | null {
+  if (!name) return null;
+  try {
+    const v = JSON.parse(Buffer.from(name, 'base64url').toString('utf8')) as WorkerRuntime;
+    return typeof v?.host === 'string' && typeof v?.backend?.name === 'string' ? v : null;
+  } catch {
+    return null;
+  }
+}
+
 export function queueName(kind: JobKindName): string {
   return `${kind}-jobs`;
 }

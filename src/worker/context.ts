@@ -19,7 +19,7 @@ export function processorContext(): Promise<ProcessorContext> {
   context ??= (async () => {
     const config = loadConfig();
     const db = createDb({ databaseUrl: config.DATABASE_URL, queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS, connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS, poolSize: 3 });
-    const backend = await initBackend(config.CPC_BACKEND);
+    const backend = await initBackend(config.CPC_BACKEND, { threads: config.TRAIN_THREADS });
     return { config, db, store: new ArtifactStores(config.ARTIFACT_STORE, config.ARTIFACT_DIR, db), backend, host: hostname() };
   })();
   return context;
