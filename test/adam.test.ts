@@ -1,13 +1,14 @@
-import { describe, it, expect, beforeAll } from 'vitest';
+import { it, expect, beforeAll } from 'vitest';
 import * as tf from '../src/cpc/tf.js';
 import { initBackend } from '../src/cpc/backend.js';
+import { TEST_BACKEND, BACKEND_SKIP_REASON, describeOnBackend } from './helpers.js';
 import { Adam } from '../src/cpc/adam.js';
 
 beforeAll(async () => {
-  await initBackend('wasm');
+  if (!BACKEND_SKIP_REASON) await initBackend(TEST_BACKEND);
 });
 
-describe('Adam', () => {
+describeOnBackend('Adam', () => {
   it('matches a hand-computed first step and TensorFlow.js Adam over several steps', () => {
     const ours = new Adam({ learningRate: 0.1 });
     const p = tf.variable(tf.tensor1d([1, -2]));

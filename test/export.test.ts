@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeAll } from 'vitest';
+import { it, expect, beforeAll } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '../src/cpc/tf.js';
@@ -11,17 +11,17 @@ import { decodePng, encodePng, pngSize } from '../src/cpc/png.js';
 import { proceduralTexture } from '../src/cpc/texture.js';
 import { loadDigits } from '../src/cpc/mnist.js';
 import { digitPixels } from '../src/cpc/images.js';
-import { tinyConfig, tempDir } from './helpers.js';
+import { tinyConfig, tempDir, TEST_BACKEND, BACKEND_SKIP_REASON, describeOnBackend } from './helpers.js';
 
 beforeAll(async () => {
-  await initBackend('wasm');
+  if (!BACKEND_SKIP_REASON) await initBackend(TEST_BACKEND);
 });
 
 function greyRows(pixels: Uint8Array): number[][] {
   return Array.from({ length: 28 }, (_, y) => Array.from(pixels.subarray(y * 28, y * 28 + 28)));
 }
 
-describe('model export and inference', () => {
+describeOnBackend('model export and inference', () => {
   it('saves the encoder as a layers model; load gives the same embeddings as the network', async () => {
     const config = tinyConfig({ imageSize: 64, model: { convLayers: 4 } });
     const network = new CpcNetwork({ model: config.model, imageSize: 64, predictTerms: 4 }, 5);

@@ -1,17 +1,24 @@
 /**
- * The custom gradients (strided conv via space-to-depth, fused BN+LeakyReLU)
- * against TensorFlow.js's own gradients on the cpu backend, and against
- * finite differences; the wasm backend (which lacks Conv2DBackpropFilter)
- * must agree with the cpu reference.
+ * The training ops of each kernel set (src/cpc/ops/kernels.ts: strided conv
+ * via space-to-depth or TensorFlow's own, fused BN+LeakyReLU, column sums, row
+ * selection) against TensorFlow.js's own gradients on the cpu backend, and
+ * against finite differences, on the test backend: wasm (with cpu) or, in the
+ * `native` project, tensorflow.
  */
-import { describe, it, expect, beforeAll } from 'vitest';
+import { it, expect, beforeAll } from 'vitest';
 import * as tf from '../src/cpc/tf.js';
 import { initBackend } from '../src/cpc/backend.js';
-import { conv2dValid } from '../src/cpc/ops/conv.js';
 import { batchNormLeakyTrain } from '../src/cpc/ops/batchnorm.js';
+import { NATIVE_KERNELS, PORTABLE_KERNELS, type KernelSet } from '../src/cpc/ops/kernels.js';
+import { ON_NATIVE, TEST_BACKEND, BACKEND_SKIP_REASON, describeOnBackend } from './helpers.js';
+
+/** the tfjs backends under test, and the kernel sets each must get right */
+const BACKENDS = ON_NATIVE ? ['tensorflow'] : ['cpu', 'wasm'];
+const SETS: KernelSet[] = ON_NATIVE ? [NATIVE_KERNELS, PORTABLE_KERNELS] : [PORTABLE_KERNELS];
 
 beforeAll(async () => {
-  await initBackend('wasm');
+  if (BACKEND_SKIP_REASON) return;
+  await initBackend(TEST_BACKEND);
   await initBackend('cpu');
 });
 
@@ -36,49 +43,74 @@ const cases: Array<[h: number, c: number, f: number, k: number, s: number]> = [
   [11, 2, 2, 5, 3],
 ];
 
-describe('strided conv gradients', () => {
+describeOnBackend('strided conv gradients', () => {
   for (const [h, c, f, k, s] of cases) {
-    it(`input ${h}x${h}x${c}, ${k}x${k}x${f} kernel, stride ${s}: wasm and cpu agree with the reference`, async () => {
+    it(`input ${h}x${h}x${c}, ${k}x${k}x${f} kernel, stride ${s}: ${BACKENDS.join(' and ')} agree with the reference (${SETS.map((k) => k.name).join(', ')} kernels)`, async () => {
       const x = await onBackend('cpu', () => tf.randomNormal([2, h, h, c], 0, 1, 'float32', 1) as tf.Tensor4D);
       const w = tf.randomNormal([k, k, c, f], 0, 1, 'float32', 2) as tf.Tensor4D;
       const outShape = tf.conv2d(x, w, s, 'valid').shape;
       const r = tf.randomNormal(outShape, 0, 1, 'float32', 3);
       const reference = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, s, 'valid'), r)));
-      const ours = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(conv2dValid(a as tf.Tensor4D, b as tf.Tensor4D, s), r)));
       const [refDx, refDw] = reference([x, w]);
-      for (const backend of ['cpu', 'wasm']) {
-        const [dx, dw] = await onBackend(backend, () => ours([x, w]));
-        await tf.setBackend('cpu');
-        expect(maxAbsDiff(dx, refDx) / maxAbs(refDx)).toBeLessThan(1e-5);
-        expect(maxAbsDiff(dw, refDw) / maxAbs(refDw)).toBeLessThan(1e-5);
+      for (const set of SETS) {
+        const ours = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(set.conv2dValid(a as tf.Tensor4D, b as tf.Tensor4D, s, true), r)));
+        for (const backend of BACKENDS) {
+          const [dx, dw] = await onBackend(backend, () => ours([x, w]));
+          await tf.setBackend('cpu');
+          expect(maxAbsDiff(dx, refDx) / maxAbs(refDx), `${set.name} on ${backend}`).toBeLessThan(1e-5);
+          expect(maxAbsDiff(dw, refDw) / maxAbs(refDw), `${set.name} on ${backend}`).toBeLessThan(1e-5);
+        }
       }
     });
   }
 
-  it('matches finite differences on wasm', async () => {
-    await tf.setBackend('wasm');
-    const x = tf.randomNormal([1, 9, 9, 2], 0, 1, 'float32', 4) as tf.Tensor4D;
-    const w = tf.randomNormal([3, 3, 2, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
-    const r = tf.randomNormal([1, 4, 4, 3], 0, 1, 'float32', 6);
-    const loss = (wv: tf.Tensor4D) => tf.sum(tf.mul(conv2dValid(x, wv, 2), r)).dataSync()[0];
-    const [, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(conv2dValid(a as tf.Tensor4D, b as tf.Tensor4D, 2), r)))([x, w]);
-    const wv = w.dataSync();
-    const g = dw.dataSync();
-    const eps = 1e-2;
-    for (const i of [0, 7, 20, 53]) {
-      const plus = wv.slice();
-      const minus = wv.slice();
-      plus[i] += eps;
-      minus[i] -= eps;
-      const numeric = (loss(tf.tensor4d(plus, w.shape)) - loss(tf.tensor4d(minus, w.shape))) / (2 * eps);
-      expect(g[i]).toBeCloseTo(numeric, 2);
+  it(`matches finite differences on ${BACKENDS.at(-1)}`, async () => {
+    await tf.setBackend(BACKENDS.at(-1)!);
+    for (const { conv2dValid, name } of SETS) {
+      const x = tf.randomNormal([1, 9, 9, 2], 0, 1, 'float32', 4) as tf.Tensor4D;
+      const w = tf.randomNormal([3, 3, 2, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
+      const r = tf.randomNormal([1, 4, 4, 3], 0, 1, 'float32', 6);
+      const loss = (wv: tf.Tensor4D) => tf.sum(tf.mul(conv2dValid(x, wv, 2, true), r)).dataSync()[0];
+      const [, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(conv2dValid(a as tf.Tensor4D, b as tf.Tensor4D, 2, true), r)))([x, w]);
+      const wv = w.dataSync();
+      const g = dw.dataSync();
+      const eps = 1e-2;
+      for (const i of [0, 7, 20, 53]) {
+        const plus = wv.slice();
+        const minus = wv.slice();
+        plus[i] += eps;
+        minus[i] -= eps;
+        const numeric = (loss(tf.tensor4d(plus, w.shape)) - loss(tf.tensor4d(minus, w.shape))) / (2 * eps);
+        expect(g[i], name).toBeCloseTo(numeric, 2);
+      }
     }
   });
 });
 
-describe('fused batch norm + LeakyReLU', () => {
-  it('matches autodiff of the composite formula (values and gradients), on wasm and cpu', async () => {
-    for (const backend of ['cpu', 'wasm']) {
+describeOnBackend('column sums and row selection', () => {
+  it(`agree with tf.sum and tf.gather (values and gradients) on ${BACKENDS.at(-1)}, every kernel set`, async () => {
+    await tf.setBackend(BACKENDS.at(-1)!);
+    const x = tf.randomNormal([6 * 25, 5], 0, 1, 'float32', 11) as tf.Tensor2D;
+    const codes = tf.randomNormal([8, 3, 4], 0, 1, 'float32', 12) as tf.Tensor3D;
+    const r = tf.randomNormal([3, 3, 4], 0, 1, 'float32', 13);
+    const rows = [1, 4, 6];
+    const reference = tf.valueAndGrad((c: tf.Tensor) => tf.sum(tf.mul(tf.gather(c, rows), r)));
+    for (const set of SETS) {
+      expect(maxAbsDiff(set.columnSums(x, 25), tf.sum(x, 0)), set.name).toBeLessThan(1e-4);
+      expect(maxAbsDiff(set.columnSums(x, 1), tf.sum(x, 0)), set.name).toBeLessThan(1e-4);
+      const ours = tf.valueAndGrad((c: tf.Tensor) => tf.sum(tf.mul(set.selectRows(c as tf.Tensor3D, rows), r)))(codes);
+      // (the reference on cpu: wasm has no gradient for gather)
+      const ref = await onBackend('cpu', () => reference(codes));
+      await tf.setBackend(BACKENDS.at(-1)!);
+      expect(Math.abs(ours.value.dataSync()[0] - ref.value.dataSync()[0]), set.name).toBeLessThan(1e-4);
+      expect(maxAbsDiff(ours.grad, ref.grad), set.name).toBeLessThan(1e-5);
+    }
+  });
+});
+
+describeOnBackend('fused batch norm + LeakyReLU', () => {
+  it(`matches autodiff of the composite formula (values and gradients), on ${BACKENDS.join(' and ')}`, async () => {
+    for (const backend of BACKENDS) {
       await tf.setBackend(backend);
       const x = tf.randomNormal([4 * 25, 6], 1, 2, 'float32', 7) as tf.Tensor2D;
       const gamma = tf.randomUniform([6], 0.5, 1.5, 'float32', 8) as tf.Tensor1D;

@@ -1,15 +1,16 @@
-import { describe, it, expect, beforeAll } from 'vitest';
+import { it, expect, beforeAll } from 'vitest';
 import * as tf from '../src/cpc/tf.js';
 import { initBackend } from '../src/cpc/backend.js';
+import { TEST_BACKEND, BACKEND_SKIP_REASON, describeOnBackend } from './helpers.js';
 import { binaryLoss, infoNceLoss, positiveIndices } from '../src/cpc/losses.js';
 
 beforeAll(async () => {
-  await initBackend('wasm');
+  if (!BACKEND_SKIP_REASON) await initBackend(TEST_BACKEND);
 });
 
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 
-describe('binary loss (seed)', () => {
+describeOnBackend('binary loss (seed)', () => {
   it('matches a hand computation', () => {
     // 2 sequences, 2 future steps, code size 2
     const pred = tf.tensor3d([[[1, 2], [0, 1]], [[1, 0], [2, 2]]]);
@@ -29,7 +30,7 @@ describe('binary loss (seed)', () => {
   });
 });
 
-describe('InfoNCE loss (paper)', () => {
+describeOnBackend('InfoNCE loss (paper)', () => {
   it('matches a hand computation with in-batch negatives', () => {
     // 2 positives, 1 future step, code size 1
     const pred = tf.tensor3d([[[1]], [[2]]]);

@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeAll } from 'vitest';
+import { it, expect, beforeAll } from 'vitest';
 import * as tf from '../src/cpc/tf.js';
 import { initBackend } from '../src/cpc/backend.js';
 import { trainCpc, scheduleAfterEpoch, type StepProgress } from '../src/cpc/trainer.js';
@@ -9,10 +9,10 @@ import { SequenceBatcher } from '../src/cpc/batches.js';
 import { trainStep, evalStep } from '../src/cpc/train-step.js';
 import type { Checkpoint } from '../src/cpc/checkpoint.js';
 import { Adam } from '../src/cpc/adam.js';
-import { tinyConfig } from './helpers.js';
+import { tinyConfig, TEST_BACKEND, BACKEND_SKIP_REASON, describeOnBackend } from './helpers.js';
 
 beforeAll(async () => {
-  await initBackend('wasm');
+  if (!BACKEND_SKIP_REASON) await initBackend(TEST_BACKEND);
 });
 
 async function weightsOf(network: CpcNetwork): Promise<Map<string, Float32Array>> {
@@ -21,7 +21,7 @@ async function weightsOf(network: CpcNetwork): Promise<Map<string, Float32Array>
   return out;
 }
 
-describe('ReduceLROnPlateau', () => {
+describeOnBackend('ReduceLROnPlateau', () => {
   it('divides the rate by 3 after more than `patience` epochs without improvement, down to the minimum', () => {
     const config = tinyConfig({ learningRate: 1e-3, lrPatience: 2, lrFactor: 1 / 3, minLearningRate: 2e-4 });
     let state = { learningRate: 1e-3, bestValidLoss: null as number | null, badEpochs: 0 };
@@ -34,7 +34,7 @@ describe('ReduceLROnPlateau', () => {
   });
 });
 
-describe('training', () => {
+describeOnBackend('training', () => {
   for (const loss of ['binary', 'infonce'] as const) {
     it(`keeps the tensor count flat across ${loss} train and eval steps`, () => {
       const config = tinyConfig({ loss });

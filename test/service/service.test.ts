@@ -30,6 +30,14 @@ describe('cpc-service over HTTP', () => {
   it('is live and ready', async () => {
     expect((await api(h, 'GET', '/healthz')).json).toEqual({ status: 'ok' });
     expect((await api(h, 'GET', '/readyz')).json).toMatchObject({ status: 'ready', postgres: 'ok', redis: 'ok' });
+    // what the service runs on: the harness's one worker, on wasm
+    const info = await waitFor('the worker in GET /v1/info', async () => {
+      const r = await api(h, 'GET', '/v1/info');
+      return r.json.workers?.length ? r : null;
+    });
+    expect(info.json).toMatchObject({ version: expect.any(String), inference: { backend: 'wasm', threads: 1 } });
+    expect(info.json.workers).toEqual([expect.objectContaining({ queues: expect.arrayContaining(['cpc', 'probe']), backend: expect.objectContaining({ name: 'wasm', gpu: false }) })]);
+    expect((await api(h, 'GET', '/v1/info', undefined, { authorization: '' })).status).toBe(401);
   });
 
   it('rejects bad input with 4xx and a clear error body', async () => {
