@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { resolveConfig, DEFAULT_CONFIG, MAX_STEP_ACTIVATION, ConfigError } from '../src/cpc/config.js';
+import { resolveConfig, DEFAULT_CONFIG, MAX_STEP_ACTIVATION, MAX_PARAMETERS, ConfigError, parameterCount } from '../src/cpc/config.js';
+import { CpcNetwork } from '../src/cpc/model.js';
 
 describe('run configuration', () => {
   it('gives 28px images 3 conv layers unless told otherwise (4 do not fit)', () => {
@@ -17,5 +18,17 @@ describe('run configuration', () => {
     expect(() => resolveConfig({ batchSize: 1024, terms: 16, predictTerms: 16 })).toThrow(/step would be too large: 32768 images/);
     // the same batch of 28px grey images with few filters fits
     expect(() => resolveConfig({ batchSize: 256, imageSize: 28, model: { filters: 8 } })).not.toThrow();
+  });
+
+  it('counts the parameters the network really has, and refuses a model too large to train', () => {
+    for (const config of [resolveConfig({}), resolveConfig({ imageSize: 28, predictTerms: 2, model: { filters: 8, hidden: 32, codeSize: 16, contextSize: 24 } })]) {
+      const network = new CpcNetwork({ model: config.model, imageSize: config.imageSize, predictTerms: config.predictTerms }, 1);
+      const actual = [...network.allVariables().values()].reduce((n, v) => n + v.size, 0);
+      network.dispose();
+      expect(parameterCount(config)).toBe(actual);
+    }
+    expect(parameterCount(resolveConfig({}))).toBeLessThan(MAX_PARAMETERS / 16);
+    // a review's config: one conv layer, so the first dense layer is 246016 x 2048
+    expect(() => resolveConfig({ imageSize: 64, batchSize: 2, terms: 1, predictTerms: 1, model: { convLayers: 1, filters: 256, hidden: 2048 } })).toThrow(/parameters, over the/);
   });
 });

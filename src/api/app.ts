@@ -6,7 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { randomUUID } from 'node:crypto';
 import type { ServiceConfig } from '../config.js';
 import helmet from '@fastify/helmet';
-import errors, { clientErrorHandler, frameworkErrors, refuseTunnels, sendNotFound } from './plugins/errors.js';
+import errors, { answerExpectations, clientErrorHandler, frameworkErrors, refuseTunnels, sendNotFound } from './plugins/errors.js';
 import inputHygiene from './plugins/input-hygiene.js';
 import requestBodies from './plugins/request-bodies.js';
 import handlerTimeout from './plugins/handler-timeout.js';
@@ -61,7 +61,8 @@ export async function buildApp(config: ServiceConfig, options: { logger?: boolea
     // every second: a connection that sends nothing is closed then too); the
     // body has the same time after them (plugins/slow-bodies.ts)
     requestTimeout: config.REQUEST_BODY_TIMEOUT_MS,
-    http: { connectionsCheckingInterval: Math.min(1000, config.REQUEST_BODY_TIMEOUT_MS) },
+    // (requireHostHeader: the missing Host is answered by plugins/input-hygiene.ts, in the usual body)
+    http: { connectionsCheckingInterval: Math.min(1000, config.REQUEST_BODY_TIMEOUT_MS), requireHostHeader: false },
     trustProxy: trustProxySetting(config.TRUST_PROXY),
     // errors before there is a route (HTTP parser, bad URLs) get the same body as every other error
     clientErrorHandler,
@@ -70,6 +71,7 @@ export async function buildApp(config: ServiceConfig, options: { logger?: boolea
   app.setValidatorCompiler(validatorCompiler);
   if (config.MAX_CONNECTIONS_PER_CLIENT > 0) capConnectionsPerClient(app.server, config.MAX_CONNECTIONS_PER_CLIENT);
   refuseTunnels(app.server);
+  answerExpectations(app.server);
 
   app.decorate('config', config);
   await app.register(errors);

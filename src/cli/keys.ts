@@ -24,6 +24,9 @@ async function withDb<T>(f: (db: Db) => Promise<T>): Promise<T> {
 }
 
 const OWNER_NAME = /^[A-Za-z0-9._-]{1,100}$/;
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const printable = (text: string) => text.replace(new RegExp(CONTROL.source, 'g'), '?');
 
 function parseScopes(value: string): ApiKeyScope[] {
   const scopes = value.split(',').map((s) => s.trim());
@@ -43,7 +46,8 @@ export function keysCommand(): Command {
     .option('--json', 'print {key, name, prefix, scopes, owner} as JSON')
     .action((f: { name: string; scopes: string; owner?: string; json?: boolean }) =>
       withDb(async (db) => {
-        if (!f.name.trim() || f.name.length > 200) throw new UsageError(`--name must be 1-200 characters, not blank; got ${JSON.stringify(f.name)}`);
+        // (control characters would reach terminals through `keys list` and logs)
+        if (!f.name.trim() || f.name.length > 200 || CONTROL.test(f.name)) throw new UsageError(`--name must be 1-200 printable characters, not blank; got ${JSON.stringify(f.name)}`);
         const ownerName = f.owner ?? f.name;
         if (!OWNER_NAME.test(ownerName)) {
           const flag = f.owner === undefined ? '--owner (by default the --name)' : '--owner';
@@ -63,7 +67,7 @@ export function keysCommand(): Command {
         if (f.json) return void process.stdout.write(JSON.stringify(rows) + '\n');
         const when = (d: Date | null) => (d ? d.toISOString().slice(0, 19) + 'Z' : '-');
         const table = [['PREFIX', 'NAME', 'OWNER', 'SCOPES', 'CREATED', 'LAST USED', 'REVOKED']];
-        for (const r of rows) table.push([r.prefix, r.name, r.owner.name, r.scopes.join(','), when(r.createdAt), when(r.lastUsedAt), when(r.revokedAt)]);
+        for (const r of rows) table.push([r.prefix, printable(r.name), r.owner.name, r.scopes.join(','), when(r.createdAt), when(r.lastUsedAt), when(r.revokedAt)]);
         const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
         process.stdout.write(table.map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd()).join('\n') + '\n');
       }),
@@ -79,5 +83,7 @@ export function keysCommand(): Command {
         process.stdout.write(f.json ? JSON.stringify({ revoked: prefix }) + '\n' : `revoked ${prefix}\n`);
       }),
     );
+  // parse errors exit 2 like every other command's (exitOverride is not inherited through addCommand)
+  for (const command of [keys, ...keys.commands]) command.exitOverride();
   return keys;
 }

@@ -115,6 +115,9 @@ const LIMITS: Partial<Record<keyof CpcConfig, Range>> = {
 /** the largest first-layer activation a step may hold (values): 4× the default config's, about 256 MB of float32 */
 export const MAX_STEP_ACTIVATION = 64 * 2 ** 20;
 
+/** parameters a model may have: 128 MiB of float32 weights (about 4x that while training, with Adam's moments and the gradients) */
+export const MAX_PARAMETERS = 32 * 2 ** 20;
+
 export function validateConfig(config: CpcConfig): CpcConfig {
   for (const [key, [min, max, integer]] of Object.entries(LIMITS) as Array<[keyof CpcConfig, Range]>) {
     const value = config[key];
@@ -148,7 +151,30 @@ export function validateConfig(config: CpcConfig): CpcConfig {
       `one training step would be too large: ${imagesPerStep} images (batchSize × (terms + predictTerms)) × ${firstSide}×${firstSide} × ${config.model.filters} filters = ${activation} values in the first conv layer, over the ${MAX_STEP_ACTIVATION} allowed; lower batchSize, terms, predictTerms or model.filters`,
     );
   }
+  const params = parameterCount(config);
+  if (params > MAX_PARAMETERS) {
+    throw new ConfigError(`the model would have ${params} parameters, over the ${MAX_PARAMETERS} allowed (the first dense layer alone: ${side * side * config.model.filters} x ${config.model.hidden}); lower model.hidden, model.filters or model.contextSize, or add conv layers`);
+  }
   return config;
+}
+
+/** trainable and batch-norm parameters of the network a config describes (src/cpc/model.ts) */
+export function parameterCount(config: CpcConfig): number {
+  const { model, imageSize, predictTerms } = config;
+  let n = 0;
+  let channels = 3;
+  let side = imageSize;
+  for (let i = 0; i < model.convLayers; i++) {
+    n += 9 * channels * model.filters + 4 * model.filters;
+    channels = model.filters;
+    side = Math.floor((side - 3) / 2) + 1;
+  }
+  const u = model.contextSize;
+  n += side * side * model.filters * model.hidden + 4 * model.hidden;
+  n += model.hidden * model.codeSize + model.codeSize;
+  n += model.codeSize * 3 * u + u * 3 * u + 3 * u;
+  n += predictTerms * (u * model.codeSize + model.codeSize);
+  return n;
 }
 
 export type CpcConfigInput = Omit<Partial<CpcConfig>, 'model'> & { model?: Partial<ModelConfig> };

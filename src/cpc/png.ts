@@ -64,6 +64,9 @@ function checkImageData(bytes: Uint8Array, header: PngHeader): void {
     const length = view.getUint32(at);
     const type = String.fromCharCode(...bytes.subarray(at + 4, at + 8));
     if (at + 12 + length > bytes.length) throw new ImageInputError('corrupt or truncated PNG (a chunk runs past the end of the file)');
+    // the header checked is the first; pngjs would decode with the last one (a 28x28 header and then a
+    // 20000x20000 one made it allocate gigabytes)
+    if (type === 'IHDR' && at !== 8) throw new ImageInputError('not a valid PNG (a second IHDR chunk)');
     if (type === 'IDAT') parts.push(bytes.subarray(at + 8, at + 8 + length));
     if (type === 'IEND') break;
     at += 12 + length;
@@ -115,6 +118,7 @@ export function decodePng(bytes: Uint8Array, maxSide = MAX_PNG_SIDE, sides?: num
   } catch (err) {
     throw new ImageInputError(`corrupt or truncated PNG (${(err as Error).message})`);
   }
+  if (png.width !== width || png.height !== height) throw new ImageInputError(`corrupt PNG: it decodes to ${png.width}x${png.height}, its header says ${width}x${height}`);
   const rgb = new Uint8Array(width * height * 3);
   for (let i = 0; i < width * height; i++) {
     const a = png.data[i * 4 + 3] / 255;

@@ -12,7 +12,7 @@ import { startHarness, api, waitFor, type Harness } from './harness.js';
 import { tinyConfig, trainDigitsModel } from './fixtures.js';
 import { startLiveApi, rawRequest, type LiveApi } from './live-api.js';
 import { createApiKey } from '../../src/store/api-keys.js';
-import { InferencePool } from '../../src/api/inference/pool.js';
+import { InferencePool, InferenceCancelled } from '../../src/api/inference/pool.js';
 import { ModelFilesCache } from '../../src/api/model-cache.js';
 import { toPixelGrid } from '../../src/cpc/inference.js';
 
@@ -381,6 +381,61 @@ describe('the findings of the second review (against this branch)', () => {
     await waitFor('the abort to be logged', async () => live.output().slice(before).includes('closed the connection before its request had arrived'), 10_000);
     expect(live.output().slice(before)).not.toMatch(/dependency unavailable/);
     await expectAlive();
+  });
+});
+
+describe('the findings of the third review (a cold re-check of the fixes)', () => {
+  it('critical: a second IHDR chunk (28x28, then 20000x20000) is a 400 at once, not gigabytes in the inference thread', async () => {
+    // the reviewer's exact 102-byte file
+    const png = 'iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBIAAAADUlIRFIAAE4gAABOIAgAAAAAxhsZ5QAAABRJREFUeNpjaMADGEYlRyVHJWEAANePiBC0nbZ8AAAAAElFTkSuQmCC';
+    const before = live.rssMiB();
+    const answers = await Promise.all(Array.from({ length: 4 }, () => post('/v1/models/digits/predict', { instances: Array(64).fill({ png }) }, [bearer(keys.admin)])));
+    for (const r of answers) expectError(r, r.status === 429 ? 429 : 400, r.status === 429 ? undefined : /second IHDR/);
+    expect(answers.some((r) => r.status === 400)).toBe(true);
+    expect(live.rssMiB() - before).toBeLessThan(200);
+    await expectAlive();
+  });
+
+  it('medium: a request in absolute form (GET http://host/v1/jobs) counts against the rate limit like any other', async () => {
+    const { key } = await createApiKey(h.app.db, 'absolute', ['read'], h.owner.name);
+    const statuses: number[] = [];
+    for (let i = 0; i < Number(LIVE_ENV.RATE_LIMIT_PER_MIN) + 5; i++) {
+      statuses.push((await get(i % 3 === 2 ? 'http://x/v1/nothing' : 'http://x/v1/jobs?limit=1', [bearer(key)], '127.0.0.8')).status);
+    }
+    expect(statuses.slice(0, 50).filter((s) => s !== 200 && s !== 404)).toEqual([]);
+    expect(statuses.at(-1)).toBe(429);
+  });
+
+  it('medium: a model too large to train (a 246016 x 2048 dense layer) is a 400, not a worker out of memory', async () => {
+    const r = await post('/v1/jobs', { kind: 'cpc', config: { imageSize: 64, batchSize: 2, terms: 1, predictTerms: 1, model: { convLayers: 1, filters: 256, hidden: 2048 } } }, [bearer(keys.write)]);
+    expectError(r, 400, /parameters, over the/);
+  });
+
+  it('low: no Host header (HTTP/1.1) and an Expect other than 100-continue get the usual error body', async () => {
+    expectError(await rawRequest(live.port, ['GET /healthz HTTP/1.1', 'Connection: close'].join('\r\n')), 400, /Host header/);
+    expect((await rawRequest(live.port, ['GET /healthz HTTP/1.0'].join('\r\n'))).status).toBe(200);
+    expectError(await rawRequest(live.port, ['GET /healthz HTTP/1.1', 'Host: x', 'Expect: 42-foo', 'Connection: close'].join('\r\n')), 417, /Expect/);
+    await expectAlive();
+  });
+
+  it('a prediction nobody waits for any more is stopped in its thread; the pool goes on', async () => {
+    const pool = new InferencePool({ threads: 1, backend: 'wasm', modelCacheSize: 1, maxQueue: 64 });
+    try {
+      const model = await h.app.db.model.findFirstOrThrow({ where: { name: 'digits' }, include: { job: true } });
+      const files = new ModelFilesCache(h.app.db, h.app.artifacts, 1);
+      const load = () => files.get({ id: model.id, probeJobId: model.jobId, cpcJobId: model.job.parentJobId!, head: model.head });
+      const grid = toPixelGrid(Array.from({ length: 28 }, (_, y) => Array.from({ length: 28 }, (_, x) => (x + y) % 256)));
+      await pool.predict(model.id, load, [grid], false);
+      // one running (or about to), one waiting behind it: both cancelled
+      const controllers = [new AbortController(), new AbortController()];
+      const tasks = controllers.map((c) => pool.predict(model.id, load, Array(256).fill(grid), false, c.signal));
+      await new Promise((r) => setTimeout(r, 5));
+      for (const c of controllers) c.abort();
+      for (const t of tasks) await expect(t).rejects.toBeInstanceOf(InferenceCancelled);
+      expect((await pool.predict(model.id, load, [grid], false)).length).toBe(1);
+    } finally {
+      await pool.close();
+    }
   });
 });
 

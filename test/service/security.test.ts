@@ -214,6 +214,7 @@ describe('API keys', () => {
       [['--name', ' '], /--name/],
       [['--name', 'two words'], /--owner \(by default the --name\)/],
       [['--name', 'ok', '--owner', ''], /--owner/],
+      [['--name', 'evil\nname\u001b[31mRED', '--owner', 'alice'], /--name must be 1-200 printable/],
     ] as const) {
       const bad = (() => {
         try {
@@ -227,6 +228,8 @@ describe('API keys', () => {
       expect(String(bad?.stderr)).toMatch(flag);
     }
     expect(await h.app.db.owner.count()).toBe(owners);
+    // a missing argument is a usage error like any other: exit 2
+    expect(() => cli('keys', 'revoke', '--json')).toThrow(expect.objectContaining({ status: 2 }));
   });
 });
 

@@ -16,6 +16,7 @@ const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
 
 export class BadImageInput extends Error {}
 export class InferenceBusy extends Error {}
+export class InferenceCancelled extends Error {}
 
 export interface InferencePoolOptions {
   threads: number;
@@ -49,20 +50,22 @@ export class InferencePool {
   }
 
   /** predictions for `inputs` with the model `modelKey`; `files` loads the model's bytes if a thread needs them */
-  async predict(modelKey: string, files: () => Promise<ModelFiles>, inputs: Array<Uint8Array | PixelGrid>, embedding: boolean): Promise<Prediction[]> {
-    let outcome = await this.run({ modelKey, inputs, embedding });
+  async predict(modelKey: string, files: () => Promise<ModelFiles>, inputs: Array<Uint8Array | PixelGrid>, embedding: boolean, signal?: AbortSignal): Promise<Prediction[]> {
+    let outcome = await this.run({ modelKey, inputs, embedding }, signal);
     // (the inputs were copied, not moved, the first time: they are still here if the model must be sent)
-    if (outcome.kind === 'need-model') outcome = await this.run({ modelKey, inputs, embedding, files: await files() });
+    if (outcome.kind === 'need-model') outcome = await this.run({ modelKey, inputs, embedding, files: await files() }, signal);
     if (outcome.kind === 'need-model') throw new Error(`an inference thread could not assemble model ${modelKey}`);
     this.tensorsByThread.set(outcome.threadId, outcome.tensors);
     if (outcome.kind === 'bad-input') throw new BadImageInput(outcome.message);
     return outcome.predictions;
   }
 
-  private async run(task: InferTask): Promise<InferOutcome> {
+  /** `signal`: a waiting task leaves the queue, a running one is stopped with its thread (Piscina starts a new one) */
+  private async run(task: InferTask, signal?: AbortSignal): Promise<InferOutcome> {
     try {
-      return (await this.pool.run(task)) as InferOutcome;
+      return (await this.pool.run(task, { signal })) as InferOutcome;
     } catch (err) {
+      if (signal?.aborted) throw new InferenceCancelled('the prediction was cancelled');
       if (/queue is at limit/i.test((err as Error).message)) throw new InferenceBusy('every inference thread is busy and the queue is full');
       throw err;
     }
@@ -70,6 +73,9 @@ export class InferencePool {
 
   /** tensors alive in the threads, as each last reported */
   tensors(): number {
+    // (a thread stopped by a cancelled task is gone with its tensors)
+    const live = new Set(this.pool.threads.map((t) => t.threadId));
+    for (const id of this.tensorsByThread.keys()) if (!live.has(id)) this.tensorsByThread.delete(id);
     return [...this.tensorsByThread.values()].reduce((a, b) => a + b, 0);
   }
 

@@ -14,6 +14,7 @@ import { LRUCache } from 'lru-cache';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HttpError } from './errors.js';
 import { AuthFailureBudget } from '../auth-failures.js';
+import { requestPath } from '../request-path.js';
 import { allows, verifyApiKey, type ApiKeyIdentity } from '../../store/api-keys.js';
 import type { ApiKeyScope } from '../../generated/prisma/client.js';
 
@@ -75,7 +76,7 @@ export default fp(async function auth(app: FastifyInstance) {
 
   app.addHook('onRequest', async (req) => {
     const matched = req.routeOptions.url !== undefined;
-    const need = AUTH === 'off' ? 'public' : routeNeeds(req.method, req.routeOptions.url ?? req.url, READS_REQUIRE_KEY, matched);
+    const need = AUTH === 'off' ? 'public' : routeNeeds(req.method, req.routeOptions.url ?? requestPath(req.url), READS_REQUIRE_KEY, matched);
     const key = presentedKey(req);
     if (need === 'public' || (need === 'read-optional' && !key)) return;
     if (!key) throw new HttpError(401, 'an API key is required (Authorization: Bearer <key> or X-API-Key)');

@@ -6,7 +6,7 @@
  */
 import fp from 'fastify-plugin';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -72,6 +72,15 @@ export function refuseTunnels(server: Server): void {
   server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
     answerOnSocket(socket, 405, 'the CONNECT method is not supported (this is not a proxy)');
     socket.destroy();
+  });
+}
+
+/** An `Expect` other than 100-continue: Node answers 417 itself, with an empty body; this gives it the usual one. */
+export function answerExpectations(server: Server): void {
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    const body = JSON.stringify(errorBody(417, `Expect: ${String(req.headers.expect).slice(0, 40)} is not supported (only 100-continue)`, randomUUID()));
+    res.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
+    res.end(body);
   });
 }
 

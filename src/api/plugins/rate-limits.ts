@@ -12,6 +12,7 @@ import fp from 'fastify-plugin';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
 import { HttpError } from './errors.js';
+import { requestPath } from '../request-path.js';
 
 export default fp(async function rateLimits(app: FastifyInstance) {
   await app.register(rateLimit, {
@@ -22,7 +23,7 @@ export default fp(async function rateLimits(app: FastifyInstance) {
     redis: app.redis,
     nameSpace: `${app.config.QUEUE_PREFIX}:ratelimit:`,
     skipOnError: true,
-    allowList: (req) => !req.url.startsWith('/v1/'),
+    allowList: (req) => !(req.routeOptions.url ?? requestPath(req.url)).startsWith('/v1/'),
     keyGenerator: (req) => (req.apiKey ? `key:${req.apiKey.id}` : `ip:${req.ip}`),
     errorResponseBuilder: (_req, context) => new HttpError(429, `rate limit exceeded: ${context.max} requests per minute; retry in ${Math.ceil(context.ttl / 1000)} s`),
   });
