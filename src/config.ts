@@ -26,6 +26,12 @@ export const ConfigSchema = Type.Object({
   PG_QUERY_TIMEOUT_MS: Type.Integer({ default: 5000, minimum: 100 }),
   PG_CONNECT_TIMEOUT_MS: Type.Integer({ default: 2000, minimum: 100 }),
   MODEL_CACHE_SIZE: Type.Integer({ default: 4, minimum: 1 }),
+  /**
+   * backend of the API's inference threads. wasm by default: a small prediction costs a few large-op
+   * calls, where tfjs-node's per-op overhead dominates (single image p50 1.8 ms on wasm vs 5-7 ms
+   * native; 256-image embeds run 1.3-1.5x faster native: BENCHMARKS.md)
+   */
+  INFERENCE_BACKEND: Type.Union([Type.Literal('auto'), Type.Literal('node-gpu'), Type.Literal('node'), Type.Literal('wasm'), Type.Literal('cpu')], { default: 'wasm' }),
   /** threads of the API process that decode images and run models for predict/embed (off the event loop) */
   INFERENCE_THREADS: Type.Integer({ default: 1, minimum: 1, maximum: 64 }),
   /** predict/embed requests that may wait for an inference thread; more get 503 */

@@ -20,7 +20,7 @@ export class InferenceCancelled extends Error {}
 
 export interface InferencePoolOptions {
   threads: number;
-  /** CPC_BACKEND for the threads */
+  /** the threads' backend (INFERENCE_BACKEND) */
   backend: string;
   /** models each thread keeps assembled */
   modelCacheSize: number;

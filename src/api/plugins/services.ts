@@ -36,7 +36,7 @@ export default fp(async function services(app: FastifyInstance, opts: { config: 
   redis.on('error', onRedisError);
   app.decorate('redis', redis);
   app.decorate('artifacts', new ArtifactStores(config.ARTIFACT_STORE, config.ARTIFACT_DIR, db));
-  app.decorate('inference', new InferencePool({ threads: config.INFERENCE_THREADS, backend: config.CPC_BACKEND, modelCacheSize: config.MODEL_CACHE_SIZE, maxQueue: config.INFERENCE_QUEUE }));
+  app.decorate('inference', new InferencePool({ threads: config.INFERENCE_THREADS, backend: config.INFERENCE_BACKEND, modelCacheSize: config.MODEL_CACHE_SIZE, maxQueue: config.INFERENCE_QUEUE }));
   app.addHook('onClose', async () => {
     await app.inference.close();
     await app.queues.close();

@@ -25,7 +25,7 @@ const Backend = Type.Object({
 const WorkerInfo = Type.Object({ host: Type.String(), pid: Type.Integer(), queues: Type.Array(Type.String()), backend: Backend });
 const Info = Type.Object({
   version: Type.String(),
-  inference: Type.Object({ backend: Type.String({ description: 'CPC_BACKEND of the inference threads' }), threads: Type.Integer() }),
+  inference: Type.Object({ backend: Type.String({ description: 'INFERENCE_BACKEND: the backend of the inference threads' }), threads: Type.Integer() }),
   workers: Type.Array(WorkerInfo),
 });
 
@@ -50,7 +50,7 @@ const info: FastifyPluginAsyncTypebox = async (app) => {
         byWorker.set(key, entry);
       }
     }
-    return { version, inference: { backend: app.config.CPC_BACKEND, threads: app.config.INFERENCE_THREADS }, workers: [...byWorker.values()] };
+    return { version, inference: { backend: app.config.INFERENCE_BACKEND, threads: app.config.INFERENCE_THREADS }, workers: [...byWorker.values()] };
   });
 };
 
