@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { resolveConfig, DEFAULT_CONFIG, MAX_STEP_ACTIVATION, MAX_PARAMETERS, ConfigError, parameterCount } from '../src/cpc/config.js';
 import { CpcNetwork } from '../src/cpc/model.js';
+import { checkProbeSize, MAX_PROBE_VALUES } from '../src/cpc/probe.js';
 
 describe('run configuration', () => {
   it('gives 28px images 3 conv layers unless told otherwise (4 do not fit)', () => {
@@ -30,5 +31,12 @@ describe('run configuration', () => {
     expect(parameterCount(resolveConfig({}))).toBeLessThan(MAX_PARAMETERS / 16);
     // a review's config: one conv layer, so the first dense layer is 246016 x 2048
     expect(() => resolveConfig({ imageSize: 64, batchSize: 2, terms: 1, predictTerms: 1, model: { convLayers: 1, filters: 256, hidden: 2048 } })).toThrow(/parameters, over the/);
+  });
+
+  it('refuses a probe whose images would not fit in memory', () => {
+    expect(() => checkProbeSize({ trainImages: 50000, testImages: 10000 }, 64)).toThrow(/image values/);
+    expect(() => checkProbeSize({ trainImages: 10000, testImages: 5000 }, 64)).not.toThrow();
+    expect(() => checkProbeSize({ trainImages: 50000, testImages: 10000 }, 28)).not.toThrow();
+    expect(MAX_PROBE_VALUES / (64 * 64 * 3)).toBeGreaterThan(21000);
   });
 });

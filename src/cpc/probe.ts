@@ -5,6 +5,7 @@
  * Baselines on the same images: raw pixels and a random-init encoder.
  */
 import * as tf from './tf.js';
+import { ConfigError } from './config.js';
 import { Rng } from './rng.js';
 import type { DigitDataset, SplitName } from './mnist.js';
 import { renderImages, type ImageStyle } from './images.js';
@@ -32,6 +33,23 @@ export const DEFAULT_PROBE: ProbeConfig = {
   learningRate: 1e-3,
   leakyAlpha: 0.3,
 };
+
+/**
+ * The most image values a probe may hold: its train and test images at the
+ * encoder's size (the raw-pixel baseline copies them twice more while it
+ * runs). 256 Mi values, 1 GiB of float32: 21,845 images of 64x64 colour.
+ */
+export const MAX_PROBE_VALUES = 256 * 2 ** 20;
+
+/** a ConfigError for a probe too large to hold in memory */
+export function checkProbeSize(config: Pick<ProbeConfig, 'trainImages' | 'testImages'>, imageSize: number): void {
+  const values = (config.trainImages + config.testImages) * imageSize * imageSize * 3;
+  if (values > MAX_PROBE_VALUES) {
+    throw new ConfigError(
+      `the probe would hold ${values} image values ((trainImages + testImages) x ${imageSize}x${imageSize}x3), over the ${MAX_PROBE_VALUES} allowed (${Math.floor(MAX_PROBE_VALUES / (imageSize * imageSize * 3))} images at this size); lower trainImages or testImages`,
+    );
+  }
+}
 
 export interface LabelledImages {
   images: Float32Array;

@@ -20,7 +20,7 @@ import { loadDigits, defaultDataDir } from './mnist.js';
 import { proceduralTexture } from './texture.js';
 import { CpcNetwork } from './model.js';
 import { Rng } from './rng.js';
-import { DEFAULT_PROBE, probeFeatures, rawPixelFeatures, sampleLabelledImages, type ProbeConfig, type ProbeScores } from './probe.js';
+import { DEFAULT_PROBE, checkProbeSize, probeFeatures, rawPixelFeatures, sampleLabelledImages, type ProbeConfig, type ProbeScores } from './probe.js';
 import type { ServableModel } from './inference.js';
 import type { ImageStyle } from './images.js';
 
@@ -153,6 +153,7 @@ export async function probeRun(
 ): Promise<ProbeReport> {
   const manifest = readJson<RunManifest>(join(runDir, 'manifest.json'));
   const config: ProbeConfig = { ...DEFAULT_PROBE, seed: manifest.config.seed, leakyAlpha: manifest.config.model.leakyAlpha, ...partial };
+  checkProbeSize(config, manifest.config.imageSize);
   const data = loadDigits(manifest.config.dataDir ?? defaultDataDir());
   const texture = proceduralTexture(manifest.config.textureSeed);
   const style = runStyle(manifest);

@@ -12,6 +12,7 @@ import { startHarness, api, waitFor, type Harness } from './harness.js';
 import { tinyConfig, trainDigitsModel } from './fixtures.js';
 import { startLiveApi, rawRequest, type LiveApi } from './live-api.js';
 import { createApiKey } from '../../src/store/api-keys.js';
+import { createJob } from '../../src/store/jobs.js';
 import { InferencePool, InferenceCancelled } from '../../src/api/inference/pool.js';
 import { ModelFilesCache } from '../../src/api/model-cache.js';
 import { toPixelGrid } from '../../src/cpc/inference.js';
@@ -409,6 +410,18 @@ describe('the findings of the third review (a cold re-check of the fixes)', () =
   it('medium: a model too large to train (a 246016 x 2048 dense layer) is a 400, not a worker out of memory', async () => {
     const r = await post('/v1/jobs', { kind: 'cpc', config: { imageSize: 64, batchSize: 2, terms: 1, predictTerms: 1, model: { convLayers: 1, filters: 256, hidden: 2048 } } }, [bearer(keys.write)]);
     expectError(r, 400, /parameters, over the/);
+  });
+
+  it('medium: a probe too large to hold (50000 + 10000 images of 64x64 colour) is a 400, not a worker out of memory', async () => {
+    // a succeeded 64px CPC job as a row (the 400 comes before anything of it is read)
+    const { job } = await createJob(h.app.db, { ownerId: h.owner.id, kind: 'cpc', config: { ...tinyConfig(), imageSize: 64 }, seed: 0, priority: 0, totalSteps: 1 });
+    await h.app.db.job.update({ where: { id: job.id }, data: { status: 'succeeded' } });
+    const r = await post('/v1/jobs', { kind: 'probe', cpcJobId: job.id, config: { trainImages: 50000, testImages: 10000, batchSize: 8, epochs: 100 } }, [bearer(keys.write)]);
+    expectError(r, 400, /image values/);
+    // the README's own probe size is fine (the job is cancelled at once: its parent is only a row)
+    const ok = await post('/v1/jobs', { kind: 'probe', cpcJobId: job.id, config: { trainImages: 10000, testImages: 5000 } }, [bearer(keys.write)]);
+    expect(ok.status).toBe(202);
+    await api(h, 'POST', `/v1/jobs/${ok.json.id}/cancel`);
   });
 
   it('low: no Host header (HTTP/1.1) and an Expect other than 100-continue get the usual error body', async () => {

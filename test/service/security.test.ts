@@ -215,6 +215,7 @@ describe('API keys', () => {
       [['--name', 'two words'], /--owner \(by default the --name\)/],
       [['--name', 'ok', '--owner', ''], /--owner/],
       [['--name', 'evil\nname\u001b[31mRED', '--owner', 'alice'], /--name must be 1-200 printable/],
+      [['--name', 'evil\u202ename', '--owner', 'alice'], /--name must be 1-200 printable/],
     ] as const) {
       const bad = (() => {
         try {

@@ -8,7 +8,7 @@ import { artifactDto, jobDto, metricDto } from '../dto.js';
 import { HttpError } from '../plugins/errors.js';
 import { resolveConfig, stepsPerEpoch, ConfigError, type CpcConfigInput } from '../../cpc/config.js';
 import { createJob, finish, IdempotencyConflict, FINAL_STATUSES, type NewJob } from '../../store/jobs.js';
-import { DEFAULT_PROBE } from '../../cpc/probe.js';
+import { DEFAULT_PROBE, checkProbeSize } from '../../cpc/probe.js';
 import { jobOptions } from '../../queue/queues.js';
 import { withTimeout } from '../timeout.js';
 import { ownerOf, visibleTo } from '../tenancy.js';
@@ -70,6 +70,12 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
       if (parent.status !== 'succeeded') throw new HttpError(409, `CPC job ${parent.id} is ${parent.status}; a probe needs a succeeded CPC job`);
       const { leakyAlpha: _fromTheEncoder, ...probeDefaults } = DEFAULT_PROBE;
       const config = { ...probeDefaults, seed: parent.seed, ...(body.config ?? {}) };
+      try {
+        checkProbeSize(config, (parent.config as { imageSize: number }).imageSize);
+      } catch (err) {
+        if (err instanceof ConfigError) throw new HttpError(400, err.message);
+        throw err;
+      }
       input = { ...common, kind: 'probe', config, seed: config.seed, parentJobId: parent.id, totalSteps: 0 };
     }
     let result;
