@@ -7,7 +7,7 @@ import { ModelFilesCache } from '../model-cache.js';
 import { BadImageInput, InferenceBusy, InferenceCancelled } from '../inference/pool.js';
 import { acceptImageForms } from '../plugins/multipart-images.js';
 import { InFlightLimit, clientOf } from '../in-flight.js';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { LRUCache } from 'lru-cache';
 import { ownerOf, visibleTo } from '../tenancy.js';
 import { ImageInputError, toPixelGrid, type PixelGrid } from '../../cpc/inference.js';
@@ -84,18 +84,16 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
 
   // a client may have a few predictions in flight per API process; more wait their turn as a 429
   const inFlight = new InFlightLimit(app.config.PREDICT_CONCURRENCY_PER_KEY);
-  async function serve(req: FastifyRequest, reply: FastifyReply, name: string, version: number | undefined, instances: unknown[], embedding: boolean) {
+  async function serve(req: FastifyRequest, name: string, version: number | undefined, instances: unknown[], embedding: boolean) {
     const release = inFlight.enter(clientOf(req));
     if (!release) throw new HttpError(429, `at most ${inFlight.perClient} predict or embed requests per API key in flight; wait for one to finish`);
-    // the work stops when nobody waits for it any more: the handler timed out (503 sent) or the
-    // client went away; a task already running in a thread is cut short with its thread
-    const cancel = new AbortController();
-    const stop = () => cancel.abort();
-    reply.raw.once('close', stop);
+    // a prediction still running when its handler times out (503 sent) is stopped, with its thread
+    // (Piscina starts a new one, which must load its models again: ~1 s). Not when the client just
+    // leaves: a client that sent predictions and hung up at once could then keep the thread restarting,
+    // while a finished task costs at most MAX_INSTANCES images (the per-key in-flight limit bounds them)
     try {
-      return await serveModel(ownerOf(req), name, version, instances, embedding, AbortSignal.any([cancel.signal, AbortSignal.timeout(app.config.REQUEST_TIMEOUT_MS)]));
+      return await serveModel(ownerOf(req), name, version, instances, embedding, AbortSignal.timeout(app.config.REQUEST_TIMEOUT_MS));
     } finally {
-      reply.raw.off('close', stop);
       release();
     }
   }
@@ -109,7 +107,7 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
     } catch (err) {
       if (err instanceof BadImageInput || err instanceof ImageInputError) throw new HttpError(400, err.message);
       if (err instanceof InferenceBusy) throw new HttpError(503, `${err.message}; try again shortly`);
-      if (err instanceof InferenceCancelled) throw new HttpError(503, `the prediction was stopped after ${app.config.REQUEST_TIMEOUT_MS} ms or when the client left`);
+      if (err instanceof InferenceCancelled) throw new HttpError(503, `the prediction was stopped after ${app.config.REQUEST_TIMEOUT_MS} ms`);
       throw err;
     }
   }
@@ -130,8 +128,8 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
           response: { 200: PredictResponse, 400: ErrorBody, 404: ErrorBody, 413: ErrorBody },
         },
       },
-      async (req, reply) => {
-        const { model, predictions } = await serve(req, reply, req.params.name, req.body.version, req.body.instances, req.body.embedding ?? false);
+      async (req) => {
+        const { model, predictions } = await serve(req, req.params.name, req.body.version, req.body.instances, req.body.embedding ?? false);
         return { model: model.name, version: model.version, predictions };
       },
     );
@@ -139,8 +137,8 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
     serving.post(
       '/v1/models/:name/embed',
       { schema: { tags: ['models'], params: NameParams, body: PredictRequest, response: { 200: EmbedResponse, 400: ErrorBody, 404: ErrorBody } } },
-      async (req, reply) => {
-        const { model, predictions } = await serve(req, reply, req.params.name, req.body.version, req.body.instances, true);
+      async (req) => {
+        const { model, predictions } = await serve(req, req.params.name, req.body.version, req.body.instances, true);
         return { model: model.name, version: model.version, embeddings: predictions.map((p) => p.embedding ?? []) };
       },
     );
