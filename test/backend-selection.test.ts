@@ -8,6 +8,7 @@ import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
+import { loadFailure } from './helpers.js';
 
 const root = join(import.meta.dirname, '..');
 const script = join(root, 'test', 'fixtures', 'print-backend.ts');
@@ -17,7 +18,7 @@ function pick(choice: string) {
   return { code: r.status, info: r.status === 0 ? JSON.parse(r.stdout) : null, error: r.stderr };
 }
 
-const loads = (pkg: string) => spawnSync(process.execPath, ['-e', `require(${JSON.stringify(pkg)})`], { cwd: root }).status === 0;
+const loads = (pkg: string) => loadFailure(pkg) === null;
 const installed = (pkg: string) => {
   try {
     createRequire(join(root, 'package.json')).resolve(`${pkg}/package.json`);

@@ -13,13 +13,18 @@ import { parseBackendChoice } from '../src/cpc/backend.js';
 export const TEST_BACKEND = parseBackendChoice(process.env.CPC_TEST_BACKEND ?? 'wasm');
 export const ON_NATIVE = TEST_BACKEND === 'node' || TEST_BACKEND === 'node-gpu';
 
-/** why the native backend cannot run here (checked in a child process), or null */
-function nativeUnavailable(): string | null {
-  const pkg = TEST_BACKEND === 'node-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
+/** why `pkg` does not load in a fresh Node process here, or null when it does */
+export function loadFailure(pkg: string): string | null {
   const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(pkg)})`], { cwd: join(import.meta.dirname, '..'), encoding: 'utf8' });
   if (r.status === 0) return null;
-  const why = (r.stderr || '').split('\n').find((l) => /Error|Cannot find/.test(l)) ?? `exit ${r.status}`;
-  return `${pkg} does not load here (${why.trim().slice(0, 160)}); install it with ../shared/native-tf/install.sh or npm install on a machine with internet`;
+  return ((r.stderr || '').split('\n').find((l) => /Error|Cannot find/.test(l)) ?? `exit ${r.status}`).trim().slice(0, 160);
+}
+
+/** why the native backend cannot run here, or null */
+function nativeUnavailable(): string | null {
+  const pkg = TEST_BACKEND === 'node-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
+  const why = loadFailure(pkg);
+  return why && `${pkg} does not load here (${why}); install it with ../shared/native-tf/install.sh or npm install on a machine with internet`;
 }
 
 /** null when the engine tests can run on TEST_BACKEND, else the reason they are skipped */

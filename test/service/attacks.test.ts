@@ -15,7 +15,7 @@ import { createApiKey } from '../../src/store/api-keys.js';
 import { createJob } from '../../src/store/jobs.js';
 import { InferencePool, InferenceCancelled } from '../../src/api/inference/pool.js';
 import { ModelFilesCache } from '../../src/api/model-cache.js';
-import { toPixelGrid } from '../../src/cpc/inference.js';
+import { toPixelGrid, type PixelGrid } from '../../src/cpc/inference.js';
 
 let h: Harness;
 let live: LiveApi;
@@ -72,6 +72,25 @@ function expectError(r: { status: number; json: any }, status: number, message?:
 async function expectAlive() {
   expect(live.alive(), `the API process exited:\n${live.output().slice(-3000)}`).toBe(true);
   expect((await get('/healthz')).status).toBe(200);
+}
+
+/**
+ * Run `f` with an inference pool of one wasm thread that already holds the digits model
+ * (`predict` sends it images; `grid` is a 28x28 grey image), closed afterwards.
+ */
+async function withWarmPool(f: (predict: (images: PixelGrid[], signal?: AbortSignal) => Promise<unknown[]>, grid: PixelGrid) => Promise<void>): Promise<void> {
+  const pool = new InferencePool({ threads: 1, backend: 'wasm', modelCacheSize: 1, maxQueue: 64 });
+  try {
+    const model = await h.app.db.model.findFirstOrThrow({ where: { name: 'digits' }, include: { job: true } });
+    const files = new ModelFilesCache(h.app.db, h.app.artifacts, 1);
+    const load = () => files.get({ id: model.id, probeJobId: model.jobId, cpcJobId: model.job.parentJobId!, head: model.head });
+    const predict = (images: PixelGrid[], signal?: AbortSignal) => pool.predict(model.id, load, images, false, signal);
+    const grid = toPixelGrid(Array.from({ length: 28 }, (_, y) => Array.from({ length: 28 }, (_, x) => (x + y) % 256)));
+    await predict([grid]); // the thread has the model from here on
+    await f(predict, grid);
+  } finally {
+    await pool.close();
+  }
 }
 
 describe('the exact requests of the review', () => {
@@ -244,19 +263,11 @@ describe('the exact requests of the review', () => {
 
   it('predictions are served first come, first served (the inference pool keeps arrival order)', async () => {
     // at the pool itself: submission order is call order, so the test does not depend on timing
-    const pool = new InferencePool({ threads: 1, backend: 'wasm', modelCacheSize: 1, maxQueue: 64 });
-    try {
-      const model = await h.app.db.model.findFirstOrThrow({ where: { name: 'digits' }, include: { job: true } });
-      const files = new ModelFilesCache(h.app.db, h.app.artifacts, 1);
-      const load = () => files.get({ id: model.id, probeJobId: model.jobId, cpcJobId: model.job.parentJobId!, head: model.head });
-      const grid = toPixelGrid(Array.from({ length: 28 }, (_, y) => Array.from({ length: 28 }, (_, x) => (x + y) % 256)));
-      await pool.predict(model.id, load, [grid], false); // the thread has the model from here on
+    await withWarmPool(async (predict, grid) => {
       const order: number[] = [];
-      await Promise.all(Array.from({ length: 6 }, (_, i) => pool.predict(model.id, load, Array(256).fill(grid), false).then(() => order.push(i))));
+      await Promise.all(Array.from({ length: 6 }, (_, i) => predict(Array(256).fill(grid)).then(() => order.push(i))));
       expect(order).toEqual([0, 1, 2, 3, 4, 5]);
-    } finally {
-      await pool.close();
-    }
+    });
   });
 
   it('low: invalid keys are limited per client address; valid keys go on working, new ones too', async () => {
@@ -431,24 +442,16 @@ describe('the findings of the third review (a cold re-check of the fixes)', () =
     await expectAlive();
   });
 
-  it('a prediction nobody waits for any more is stopped in its thread; the pool goes on', async () => {
-    const pool = new InferencePool({ threads: 1, backend: 'wasm', modelCacheSize: 1, maxQueue: 64 });
-    try {
-      const model = await h.app.db.model.findFirstOrThrow({ where: { name: 'digits' }, include: { job: true } });
-      const files = new ModelFilesCache(h.app.db, h.app.artifacts, 1);
-      const load = () => files.get({ id: model.id, probeJobId: model.jobId, cpcJobId: model.job.parentJobId!, head: model.head });
-      const grid = toPixelGrid(Array.from({ length: 28 }, (_, y) => Array.from({ length: 28 }, (_, x) => (x + y) % 256)));
-      await pool.predict(model.id, load, [grid], false);
+  it('a cancelled prediction (its handler timed out) is stopped in its thread; the pool goes on', async () => {
+    await withWarmPool(async (predict, grid) => {
       // one running (or about to), one waiting behind it: both cancelled
       const controllers = [new AbortController(), new AbortController()];
-      const tasks = controllers.map((c) => pool.predict(model.id, load, Array(256).fill(grid), false, c.signal));
+      const tasks = controllers.map((c) => predict(Array(256).fill(grid), c.signal));
       await new Promise((r) => setTimeout(r, 5));
       for (const c of controllers) c.abort();
       for (const t of tasks) await expect(t).rejects.toBeInstanceOf(InferenceCancelled);
-      expect((await pool.predict(model.id, load, [grid], false)).length).toBe(1);
-    } finally {
-      await pool.close();
-    }
+      expect((await predict([grid])).length).toBe(1);
+    });
   });
 });
 
