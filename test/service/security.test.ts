@@ -8,7 +8,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { join } from 'node:path';
-import { startHarness, api, authHeader, type Harness } from './harness.js';
+import { startHarness, api, authHeader, waitFor, type Harness } from './harness.js';
 import { pngDeclaring } from './crafted-pngs.js';
 import { tinyConfig, trainDigitsModel } from './fixtures.js';
 import { buildApp } from '../../src/api/app.js';
@@ -145,8 +145,10 @@ describe('bad input is a 4xx with a clear error body', () => {
     // handlerTimeout stopped its timer when the body ended (Node's 'close' on the request) and answered 200
     const app = await buildApp({ ...h.config, REQUEST_TIMEOUT_MS: 150 }, { logger: false });
     let finished = false;
-    app.post('/test-slow-handler', { schema: { body: { type: 'object', properties: { x: { type: 'number' } } } } }, async () => {
+    let deadlineAborted = false;
+    app.post('/test-slow-handler', { schema: { body: { type: 'object', properties: { x: { type: 'number' } } } } }, async (req) => {
       await new Promise((resolve) => setTimeout(resolve, 600));
+      deadlineAborted = req.handlerDeadline?.aborted === true;
       finished = true;
       return { late: true };
     });
@@ -160,6 +162,9 @@ describe('bad input is a 4xx with a clear error body', () => {
     } finally {
       await app.close();
     }
+    // work that listens to req.handlerDeadline (predictions) is told to stop
+    await waitFor('the slow handler to end', async () => finished, 5000);
+    expect(deadlineAborted).toBe(true);
   });
 });
 

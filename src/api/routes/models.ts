@@ -92,13 +92,13 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
     // leaves: a client that sent predictions and hung up at once could then keep the thread restarting,
     // while a finished task costs at most MAX_INSTANCES images (the per-key in-flight limit bounds them)
     try {
-      return await serveModel(ownerOf(req), name, version, instances, embedding, AbortSignal.timeout(app.config.REQUEST_TIMEOUT_MS));
+      return await serveModel(ownerOf(req), name, version, instances, embedding, req.handlerDeadline ?? undefined);
     } finally {
       release();
     }
   }
 
-  async function serveModel(ownerId: string, name: string, version: number | undefined, instances: unknown[], embedding: boolean, signal: AbortSignal) {
+  async function serveModel(ownerId: string, name: string, version: number | undefined, instances: unknown[], embedding: boolean, signal?: AbortSignal) {
     const m = await resolveModel(ownerId, name, version);
     if (!m) throw new HttpError(404, version ? `no model ${name} version ${version}` : `no model ${name}`);
     const ref = { id: m.id, probeJobId: m.jobId, cpcJobId: m.job.parentJobId!, head: m.head };
