@@ -91,19 +91,25 @@ export async function expireIdempotencyKeys(db: Db, keyTtlMs: number): Promise<n
   return (await db.idempotencyKey.deleteMany({ where: { createdAt: { lt: new Date(Date.now() - keyTtlMs) } } })).count;
 }
 
-/** Give a job that is not final yet its final status; `crashed` counts the attempt that ended it as a crash. */
+/**
+ * Give a job that is not final yet its final status. `crashed` says the attempt that ended it
+ * was lost (its worker vanished); that crash is counted here only while the row still says
+ * `running`. Whoever moved it off `running` before (the reaper requeueing it, say: BullMQ first
+ * moves a stalled job back to wait and fails it only when a worker picks it up) counted it already.
+ */
 export async function finish(db: Db, id: string, status: JobStatus, fields: { error?: string; result?: object; crashed?: boolean } = {}): Promise<void> {
-  await db.job.updateMany({
-    where: { id, status: { notIn: FINAL_STATUSES } },
-    data: {
-      status,
-      finishedAt: new Date(),
-      error: fields.error ?? null,
-      ...(fields.result ? { result: fields.result } : {}),
-      ...(status === 'succeeded' ? { progress: 1 } : {}),
-      ...(fields.crashed ? { crashes: { increment: 1 } } : {}),
-    },
-  });
+  const data = {
+    status,
+    finishedAt: new Date(),
+    error: fields.error ?? null,
+    ...(fields.result ? { result: fields.result } : {}),
+    ...(status === 'succeeded' ? { progress: 1 } : {}),
+  };
+  if (fields.crashed) {
+    const r = await db.job.updateMany({ where: { id, status: 'running' }, data: { ...data, crashes: { increment: 1 } } });
+    if (r.count) return;
+  }
+  await db.job.updateMany({ where: { id, status: { notIn: FINAL_STATUSES } }, data });
 }
 
 export interface MetricRow {
