@@ -8,7 +8,7 @@
 import { it, expect, beforeAll } from 'vitest';
 import * as tf from '../src/cpc/tf.js';
 import { initBackend } from '../src/cpc/backend.js';
-import { batchNormLeakyTrain } from '../src/cpc/ops/batchnorm.js';
+import { batchNormLeakyComposed } from '../src/cpc/ops/batchnorm.js';
 import { NATIVE_KERNELS, PORTABLE_KERNELS, type KernelSet } from '../src/cpc/ops/kernels.js';
 import { ON_NATIVE, TEST_BACKEND, BACKEND_SKIP_REASON, describeOnBackend } from './helpers.js';
 
@@ -109,24 +109,39 @@ describeOnBackend('column sums and row selection', () => {
 });
 
 describeOnBackend('fused batch norm + LeakyReLU', () => {
-  it(`matches autodiff of the composite formula (values and gradients), on ${BACKENDS.join(' and ')}`, async () => {
+  it(`matches autodiff of the composite formula (values, statistics and gradients), on ${BACKENDS.join(' and ')}, every kernel set`, async () => {
     for (const backend of BACKENDS) {
       await tf.setBackend(backend);
       const x = tf.randomNormal([4 * 25, 6], 1, 2, 'float32', 7) as tf.Tensor2D;
       const gamma = tf.randomUniform([6], 0.5, 1.5, 'float32', 8) as tf.Tensor1D;
       const beta = tf.randomNormal([6], 0, 1, 'float32', 9) as tf.Tensor1D;
       const r = tf.randomNormal([100, 6], 0, 1, 'float32', 10);
-      const composite = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
-        const { mean, variance } = tf.moments(a, 0);
-        const y = tf.add(tf.mul(tf.div(tf.sub(a, mean), tf.sqrt(tf.add(variance, 1e-3))), g), b);
-        return tf.sum(tf.mul(tf.leakyRelu(y, 0.3), r));
-      };
-      const fused = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
-        tf.sum(tf.mul(batchNormLeakyTrain(a as tf.Tensor2D, g as tf.Tensor1D, b as tf.Tensor1D, 1e-3, 0.3, 25).output, r));
-      const ref = tf.valueAndGrads(composite)([x, gamma, beta]);
-      const ours = tf.valueAndGrads(fused)([x, gamma, beta]);
-      expect(ours.value.dataSync()[0]).toBeCloseTo(ref.value.dataSync()[0], 3);
-      ours.grads.forEach((g, i) => expect(maxAbsDiff(g, ref.grads[i]) / maxAbs(ref.grads[i])).toBeLessThan(1e-4));
+      const moments = tf.moments(x, 0);
+      for (const alpha of [0.3, null]) {
+        const composite = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+          const { mean, variance } = tf.moments(a, 0);
+          const y = tf.add(tf.mul(tf.div(tf.sub(a, mean), tf.sqrt(tf.add(variance, 1e-3))), g), b);
+          return tf.sum(tf.mul(alpha === null ? y : tf.leakyRelu(y, alpha), r));
+        };
+        const ref = tf.valueAndGrads(composite)([x, gamma, beta]);
+        // the composed form (ops/batchnorm.ts), and each set's fused kernel where it has one
+        const variants = [{ name: 'composed', train: batchNormLeakyComposed }];
+        for (const set of SETS) if (set.batchNormLeakyTrain) variants.push({ name: set.name, train: set.batchNormLeakyTrain });
+        for (const { name, train } of variants) {
+          const label = `${backend} ${name} alpha ${alpha}`;
+          const { output, stats } = train(x, gamma, beta, 1e-3, alpha, 25);
+          expect(maxAbsDiff(stats.mean, moments.mean), label).toBeLessThan(1e-4);
+          expect(maxAbsDiff(stats.variance, moments.variance) / maxAbs(moments.variance), label).toBeLessThan(1e-5);
+          tf.dispose([output, stats.mean, stats.variance]);
+          const ours = tf.valueAndGrads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+            const out = train(a as tf.Tensor2D, g as tf.Tensor1D, b as tf.Tensor1D, 1e-3, alpha, 25);
+            tf.dispose([out.stats.mean, out.stats.variance]);
+            return tf.sum(tf.mul(out.output, r));
+          })([x, gamma, beta]);
+          expect(ours.value.dataSync()[0], label).toBeCloseTo(ref.value.dataSync()[0], 3);
+          ours.grads.forEach((g, i) => expect(maxAbsDiff(g, ref.grads[i]) / maxAbs(ref.grads[i]), label).toBeLessThan(1e-4));
+        }
+      }
     }
   });
 });

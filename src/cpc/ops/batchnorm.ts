@@ -59,10 +59,29 @@ export interface BatchNormLeakyResult {
 /**
  * out = leakyRelu(gamma * (x - mean) / sqrt(var + eps) + beta) with batch statistics.
  * `alpha` null means no activation. Returns the batch statistics (no gradient)
- * for the caller's moving averages. Written with broadcast multiply/add only
- * (the wasm backend's BatchNorm and LeakyRelu kernels are ~10x slower).
+ * for the caller's moving averages. One replica on a backend with a fused
+ * kernel (tfjs-node) runs that; otherwise the composed form below.
  */
 export function batchNormLeakyTrain(
+  x: tf.Tensor2D,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  epsilon: number,
+  alpha: number | null,
+  rowsPerImage = 1,
+  collective: Collective = SOLO,
+): BatchNormLeakyResult {
+  const fused = kernels().batchNormLeakyTrain;
+  if (fused && collective.size === 1) return fused(x, gamma, beta, epsilon, alpha);
+  return batchNormLeakyComposed(x, gamma, beta, epsilon, alpha, rowsPerImage, collective);
+}
+
+/**
+ * The composed form: broadcast multiply/add only (the wasm backend's BatchNorm
+ * and LeakyRelu kernels are ~10x slower), the backward pass written out by hand,
+ * statistics synchronised across data-parallel replicas.
+ */
+export function batchNormLeakyComposed(
   x: tf.Tensor2D,
   gamma: tf.Tensor1D,
   beta: tf.Tensor1D,

@@ -4,12 +4,15 @@
  * or runs slowly: strided-conv gradients become stride-1 convolutions and
  * matMuls (./conv.ts), column sums become pooling and a matMul, row
  * selection becomes a one-hot matMul. The native set (tfjs-node, -gpu) uses
- * TensorFlow's own kernels: Conv2DBackpropInput/Filter, Sum, GatherV2 (each
- * measured faster there: BENCHMARKS.md, scripts/bench-kernels.ts).
+ * TensorFlow's own kernels: Conv2DBackpropInput/Filter, Sum, GatherV2,
+ * FusedBatchNormV3 and LeakyRelu with their gradients (each measured faster
+ * there: BENCHMARKS.md, scripts/bench-kernels.ts).
  * `CPC_KERNELS=portable|native` overrides the choice (for measurements).
  */
 import * as tf from '../tf.js';
 import { conv2dValid as spaceToDepthConv } from './conv.js';
+import type { BatchNormLeakyResult } from './batchnorm.js';
+import { batchNormLeakyTrainFused } from './batchnorm-native.js';
 
 export interface KernelSet {
   name: 'portable' | 'native';
@@ -19,6 +22,11 @@ export interface KernelSet {
   columnSums(x: tf.Tensor2D, rowsPerImage: number): tf.Tensor1D;
   /** rows `indices` of [B, K, D], differentiable */
   selectRows(x: tf.Tensor3D, indices: number[]): tf.Tensor3D;
+  /**
+   * training-mode batch norm + LeakyReLU of [M, C] in one fused kernel, for one replica;
+   * absent: composed from element-wise ops and columnSums (./batchnorm.ts)
+   */
+  batchNormLeakyTrain?(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number, alpha: number | null): BatchNormLeakyResult;
 }
 
 export const PORTABLE_KERNELS: KernelSet = {
@@ -48,6 +56,7 @@ export const NATIVE_KERNELS: KernelSet = {
   conv2dValid: (x, w, stride) => tf.conv2d(x, w, stride, 'valid'),
   columnSums: (x) => tf.sum(x, 0),
   selectRows: (x, indices) => tf.gather(x, tf.tensor1d(indices, 'int32')),
+  batchNormLeakyTrain: batchNormLeakyTrainFused,
 };
 
 /** the kernel set for the active backend (or CPC_KERNELS) */
