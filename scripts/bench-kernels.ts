@@ -10,6 +10,7 @@
 import * as tf from '../src/cpc/tf.js';
 import { initBackend, parseBackendChoice } from '../src/cpc/backend.js';
 import { NATIVE_KERNELS, PORTABLE_KERNELS, type KernelSet } from '../src/cpc/ops/kernels.js';
+import { batchNormLeakyComposed } from '../src/cpc/ops/batchnorm.js';
 
 const backend = await initBackend(parseBackendChoice(process.argv[2] ?? 'wasm'));
 
@@ -26,10 +27,19 @@ const w = tf.randomNormal([3, 3, 64, 64]) as tf.Tensor4D;
 const rows = tf.randomNormal([256 * 15 * 15, 64]) as tf.Tensor2D;
 const codes = tf.randomNormal([32, 4, 128]) as tf.Tensor3D;
 const positives = Array.from({ length: 16 }, (_, i) => 2 * i);
+const activations = tf.randomNormal([256 * 31 * 31, 64]) as tf.Tensor2D;
+const [gamma, beta] = [tf.ones([64]) as tf.Tensor1D, tf.zeros([64]) as tf.Tensor1D];
+/** sum of BN + LeakyReLU over the first layer's activations, by the set's fused kernel or else the composed form */
+const batchNormLoss = (k: KernelSet) => (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+  const { output, stats } = (k.batchNormLeakyTrain ?? batchNormLeakyComposed)(a as tf.Tensor2D, g as tf.Tensor1D, b as tf.Tensor1D, 1e-3, 0.3, 961);
+  tf.dispose([stats.mean, stats.variance]);
+  return tf.sum(output);
+};
 const ops: Array<[string, (k: KernelSet) => () => tf.Tensor[]]> = [
   ['conv layer 2 (256x31x31x64 -> 15x15, 3x3 stride 2): y, dx, dw', (k) => () => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(k.conv2dValid(a as tf.Tensor4D, b as tf.Tensor4D, 2, true)))([x2, w])],
   // (BN's own gradient calls columnSums too: it is never differentiated)
   ['column sums of BN layer 2 (57600x64, 225 rows per image)', (k) => () => [k.columnSums(rows, 225)]],
+  ['BN + LeakyReLU of layer 1 (246016x64, 961 rows per image): y, dx, dgamma, dbeta', (k) => () => tf.grads(batchNormLoss(k))([activations, gamma, beta])],
   ['select 16 of 32 rows of [32, 4, 128] and gradient', (k) => () => tf.grads((a: tf.Tensor) => tf.sum(k.selectRows(a as tf.Tensor3D, positives)))([codes])],
 ];
 for (const [name, op] of ops) {

@@ -17,6 +17,16 @@ export const ConfigSchema = Type.Object({
   /** scratch space of running attempts (default: ARTIFACT_DIR/../work); never read by another attempt */
   WORK_DIR: Type.Optional(Type.String()),
   WORKER_CONCURRENCY: Type.Integer({ default: 1, minimum: 1, maximum: 64 }),
+  /**
+   * which jobs a worker takes: gpu (\`device: gpu\` jobs, and \`any\` ones while it has a free slot)
+   * or cpu (\`cpu\` and \`any\` jobs). auto: gpu when the training backend sees a GPU. A gpu worker
+   * whose TensorFlow sees no GPU refuses to start (unless GPU_WORKER_WITHOUT_GPU).
+   */
+  WORKER_DEVICE: Type.Union([Type.Literal('auto'), Type.Literal('gpu'), Type.Literal('cpu')], { default: 'auto' }),
+  /** tests only: let WORKER_DEVICE=gpu serve the GPU queues on a CPU backend (no GPU is reachable in CI) */
+  GPU_WORKER_WITHOUT_GPU: Type.Boolean({ default: false }),
+  /** how often an idle GPU worker looks for \`any\` jobs to take from the shared queue */
+  CLAIM_INTERVAL_MS: Type.Integer({ default: 1000, minimum: 100 }),
   CPC_BACKEND: Type.Union([Type.Literal('auto'), Type.Literal('node-gpu'), Type.Literal('node'), Type.Literal('wasm'), Type.Literal('cpu')], { default: 'auto' }),
   /** TensorFlow intra-op threads per training process on the native backends (0 = the cores the process may use, cgroup limits included) */
   TRAIN_THREADS: Type.Integer({ default: 0, minimum: 0, maximum: 256 }),

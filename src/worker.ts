@@ -12,8 +12,12 @@
  * - every retry resumes from the job's last stored checkpoint;
  * - SIGTERM: running jobs checkpoint, go back to the queue and are resumed by
  *   any worker; no attempt is consumed.
+ *
+ * Device routing (queue/queues.ts): a worker serves the gpu lane or the shared
+ * one, by its backend's device (WORKER_DEVICE); a GPU worker also claims
+ * `any` jobs from the shared lane while it has a free slot (worker/claim.ts).
  */
-import { Queue, QueueEvents, Worker, type Job } from 'bullmq';
+import { QueueEvents, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import closeWithGrace from 'close-with-grace';
 import { pino } from 'pino';
@@ -23,8 +27,10 @@ import { loadConfig } from './config.js';
 import { migrate } from './store/migrate.js';
 import { createDb } from './store/db.js';
 import { finish } from './store/jobs.js';
-import { describeFailure, JOB_KINDS, queueName, redisConnection, workerName, type JobKindName } from './queue/queues.js';
+import { allQueues, describeFailure, JOB_KINDS, laneQueues, laneServedBy, queueName, redisConnection, workerName } from './queue/queues.js';
 import { initBackend } from './cpc/backend.js';
+import { workerDevice } from './worker/device.js';
+import { claimOnce } from './worker/claim.js';
 import { hostname } from 'node:os';
 import { reapOnce } from './worker/reaper.js';
 import { sandboxForkOptions } from './worker/sandbox/fork-options.js';
@@ -40,7 +46,9 @@ export async function startWorker() {
   // the backend the sandboxed children will use, checked here first: one that cannot load (or a GPU
   // package that sees no GPU) stops the worker at start instead of failing every job
   const backend = await initBackend(config.CPC_BACKEND, { threads: config.TRAIN_THREADS });
-  log.info({ backend }, 'backend ready');
+  const device = workerDevice(config, backend);
+  const lane = laneServedBy(device);
+  log.info({ backend, serves: device }, 'backend ready');
   await migrate(config.DATABASE_URL);
   const db = createDb({ databaseUrl: config.DATABASE_URL, queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS, connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS, poolSize: 3 });
   const onRedisError = (err: Error) => log.warn({ err: err.message }, 'redis connection error');
@@ -54,16 +62,18 @@ export async function startWorker() {
     return c;
   };
   const connection = connect();
-  const queues = Object.fromEntries(JOB_KINDS.map((kind) => [kind, new Queue(queueName(kind), { connection, prefix: config.QUEUE_PREFIX })])) as Record<JobKindName, Queue>;
-  for (const q of Object.values(queues)) q.on('error', onRedisError);
+  const queues = laneQueues(connection, config.QUEUE_PREFIX);
+  for (const q of allQueues(queues)) q.on('error', onRedisError);
 
+  // jobs each Worker is running now (a GPU worker claims `any` jobs only for free slots)
+  const running = Object.fromEntries(JOB_KINDS.map((kind) => [kind, new Set<string>()]));
   const workers = JOB_KINDS.map((kind) => {
     const processor = pathToFileURL(join(here, 'worker', `${kind}-processor.${ext}`));
-    const worker = new Worker(queueName(kind), processor, {
+    const worker = new Worker(queueName(kind, lane), processor, {
       connection: connect(),
       prefix: config.QUEUE_PREFIX,
       // what this worker runs on, for GET /v1/info (queue.getWorkers())
-      name: workerName({ host: hostname(), pid: process.pid, backend }),
+      name: workerName({ host: hostname(), pid: process.pid, backend, serves: device }),
       concurrency: config.WORKER_CONCURRENCY,
       useWorkerThreads: false,
       // each child runs src/worker/sandbox/preload first: it exits when this process is gone
@@ -72,9 +82,19 @@ export async function startWorker() {
       lockDuration: config.JOB_LOCK_MS,
       stalledInterval: Math.max(500, Math.floor(config.JOB_LOCK_MS / 2)),
     });
-    worker.on('active', (job: Job) => log.info({ jobId: job.id, kind, attempt: job.attemptsMade + 1 }, 'job started'));
-    worker.on('completed', (job: Job) => log.info({ jobId: job.id, kind }, 'job finished'));
-    worker.on('failed', (job: Job | undefined, err: Error) => job && log.warn({ jobId: job.id, kind, attemptsMade: job.attemptsMade, err: err.message }, 'job attempt failed'));
+    worker.on('active', (job: Job) => {
+      running[kind].add(job.id!);
+      log.info({ jobId: job.id, kind, attempt: job.attemptsMade + 1 }, 'job started');
+    });
+    worker.on('completed', (job: Job) => {
+      running[kind].delete(job.id!);
+      log.info({ jobId: job.id, kind }, 'job finished');
+    });
+    worker.on('failed', (job: Job | undefined, err: Error) => {
+      if (!job) return;
+      running[kind].delete(job.id!);
+      log.warn({ jobId: job.id, kind, attemptsMade: job.attemptsMade, err: err.message }, 'job attempt failed');
+    });
     worker.on('stalled', (jobId: string) => log.warn({ jobId, kind }, 'job stalled (its worker vanished); it will be retried'));
     worker.on('error', onRedisError);
     return worker;
@@ -83,11 +103,11 @@ export async function startWorker() {
   // Postgres says failed only once BullMQ has given up: a failed attempt with retries left,
   // a killed sandbox child, or a job that exhausted its crash budget all arrive here
   const events = JOB_KINDS.map((kind) => {
-    const e = new QueueEvents(queueName(kind), { connection: connect(), prefix: config.QUEUE_PREFIX });
+    const e = new QueueEvents(queueName(kind, lane), { connection: connect(), prefix: config.QUEUE_PREFIX });
     e.on('error', onRedisError);
     e.on('failed', ({ jobId, failedReason }) => {
       void (async () => {
-        const job = await queues[kind].getJob(jobId);
+        const job = await queues[kind][lane].getJob(jobId);
         if (!job || (await job.getState()) !== 'failed') return;
         await finish(db, jobId, 'failed', describeFailure(failedReason));
       })().catch((err) => log.error({ jobId, err: (err as Error).message }, 'could not record a failure'));
@@ -107,14 +127,28 @@ export async function startWorker() {
         }, config.REAPER_INTERVAL_MS)
       : null;
 
-  log.info({ concurrency: config.WORKER_CONCURRENCY, queues: JOB_KINDS, crashBudget: config.CRASH_BUDGET }, 'worker ready');
+  let claiming = false;
+  const claimer =
+    device === 'gpu'
+      ? setInterval(() => {
+          if (claiming) return;
+          claiming = true;
+          Promise.all(JOB_KINDS.map((kind) => claimOnce({ db, queues, kind, freeSlots: () => config.WORKER_CONCURRENCY - running[kind].size })))
+            .then((ids) => ids.flat().length && log.info({ jobIds: ids.flat() }, 'claimed jobs of device any from the shared queue'))
+            .catch((err) => log.warn({ err: (err as Error).message }, 'claim pass failed'))
+            .finally(() => (claiming = false));
+        }, config.CLAIM_INTERVAL_MS)
+      : null;
+
+  log.info({ concurrency: config.WORKER_CONCURRENCY, queues: JOB_KINDS.map((kind) => queueName(kind, lane)), serves: device, crashBudget: config.CRASH_BUDGET }, 'worker ready');
   closeWithGrace({ delay: 60_000 }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'worker crashed');
     log.info({ signal }, 'worker closing: running jobs checkpoint and go back to the queue');
     if (reaper) clearInterval(reaper);
+    if (claimer) clearInterval(claimer);
     for (const w of workers) w.cancelAllJobs('worker shutting down');
     await Promise.all(workers.map((w) => w.close()));
-    await Promise.all([...events.map((e) => e.close()), ...Object.values(queues).map((q) => q.close())]);
+    await Promise.all([...events.map((e) => e.close()), ...allQueues(queues).map((q) => q.close())]);
     for (const c of connections) c.disconnect();
     await db.$disconnect();
   });

@@ -18,6 +18,7 @@ export function jobDto(j: Job) {
     configHash: j.configHash,
     seed: j.seed,
     priority: j.priority,
+    device: j.device,
     progress: j.progress,
     step: j.step,
     totalSteps: j.totalSteps,

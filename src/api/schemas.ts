@@ -101,6 +101,9 @@ export const ProbeJobConfig = Type.Object(
 );
 
 const Priority = Type.Optional(Type.Integer({ minimum: 0, maximum: 100, description: 'higher runs sooner (default 50)' }));
+export const JobDevice = Type.Union([Type.Literal('any'), Type.Literal('gpu'), Type.Literal('cpu')], {
+  description: 'the workers it may run on: gpu waits for a GPU worker, cpu never runs on one, any (the default) runs on either',
+});
 
 export const CpcJobCreate = Type.Object(
   {
@@ -108,6 +111,7 @@ export const CpcJobCreate = Type.Object(
     experimentId: Type.Optional(Uuid),
     config: Type.Optional(CpcJobConfig),
     priority: Priority,
+    device: Type.Optional(JobDevice),
   },
   { additionalProperties: false },
 );
@@ -119,6 +123,7 @@ export const ProbeJobCreate = Type.Object(
     experimentId: Type.Optional(Uuid),
     config: Type.Optional(ProbeJobConfig),
     priority: Priority,
+    device: Type.Optional(JobDevice),
   },
   { additionalProperties: false },
 );
@@ -155,6 +160,7 @@ export const Job = Type.Object({
   configHash: Type.String(),
   seed: Type.Integer(),
   priority: Type.Integer(),
+  device: JobDevice,
   progress: Type.Number(),
   step: Type.Integer(),
   totalSteps: Type.Integer(),

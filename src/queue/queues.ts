@@ -1,9 +1,48 @@
-/** BullMQ queues of the service: names, connections and job options in one place. */
-import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
+/**
+ * BullMQ queues of the service: names, connections and job options in one place.
+ *
+ * Device routing: each job kind has two lanes (queues). `gpu` jobs wait in the
+ * gpu lane, which only GPU workers consume. `cpu` and `any` jobs wait in the
+ * shared lane, which CPU workers consume; a GPU worker with a free slot and
+ * nothing in its own lane claims `any` jobs from there (./claim.ts), so an
+ * `any` job may be found in either lane.
+ */
+import { Queue, QueueEvents, type Job, type JobsOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 
 export const JOB_KINDS = ['cpc', 'probe'] as const;
 export type JobKindName = (typeof JOB_KINDS)[number];
+
+export const JOB_DEVICES = ['any', 'gpu', 'cpu'] as const;
+export type JobDevice = (typeof JOB_DEVICES)[number];
+/** what a worker runs its jobs on */
+export type WorkerDevice = 'gpu' | 'cpu';
+
+export const LANES = ['shared', 'gpu'] as const;
+export type Lane = (typeof LANES)[number];
+
+/** the lane a job is enqueued to */
+export function laneOf(device: JobDevice): Lane {
+  return device === 'gpu' ? 'gpu' : 'shared';
+}
+
+/** every lane a job may be in: an `any` job a GPU worker claimed moved to the gpu lane */
+export function lanesOf(device: JobDevice): Lane[] {
+  return device === 'any' ? ['shared', 'gpu'] : [laneOf(device)];
+}
+
+/** the lane a worker consumes */
+export function laneServedBy(device: WorkerDevice): Lane {
+  return device === 'gpu' ? 'gpu' : 'shared';
+}
+
+/** what a BullMQ job carries (everything else is in Postgres) */
+export interface JobPayload {
+  jobId: string;
+  device: JobDevice;
+}
+
+export type LaneQueues = Record<JobKindName, Record<Lane, Queue>>;
 
 /** BullMQ needs maxRetriesPerRequest: null on blocking connections. */
 export function redisConnection(url: string, extra: RedisOptions = {}): Redis {
@@ -15,6 +54,8 @@ export interface WorkerRuntime {
   host: string;
   pid: number;
   backend: { name: string; package: string; version: string; tensorflow?: string; device: string; gpu: boolean; threads: number };
+  /** the lane it serves: gpu or cpu */
+  serves?: WorkerDevice;
 }
 
 /**
@@ -35,8 +76,69 @@ export function parseWorkerName(name: string | undefined): WorkerRuntime | null 
   }
 }
 
-export function queueName(kind: JobKindName): string {
-  return `${kind}-jobs`;
+/** the shared lane keeps the name the queues had before device routing, so jobs queued then still run */
+export function queueName(kind: JobKindName, lane: Lane = 'shared'): string {
+  return lane === 'shared' ? `${kind}-jobs` : `${kind}-jobs-${lane}`;
+}
+
+/** how metrics and GET /v1/info name a lane: `cpc`, `probe` (shared), `cpc-gpu`, `probe-gpu` */
+export function laneLabel(kind: JobKindName, lane: Lane): string {
+  return lane === 'shared' ? kind : `${kind}-${lane}`;
+}
+
+/** one Queue per kind and lane on one connection */
+export function laneQueues(connection: Redis, prefix: string): LaneQueues {
+  const perKind = (kind: JobKindName) => Object.fromEntries(LANES.map((lane) => [lane, new Queue(queueName(kind, lane), { connection, prefix })])) as Record<Lane, Queue>;
+  return Object.fromEntries(JOB_KINDS.map((kind) => [kind, perKind(kind)])) as LaneQueues;
+}
+
+export function allQueues(queues: LaneQueues): Queue[] {
+  return JOB_KINDS.flatMap((kind) => LANES.map((lane) => queues[kind][lane]));
+}
+
+/** what finds a job in the queues */
+export interface JobRef {
+  id: string;
+  kind: JobKindName;
+  device: JobDevice;
+}
+
+export interface QueuedJob extends JobRef {
+  priority: number;
+}
+
+/** put a job in its lane (BullMQ ignores an id the queue already holds) */
+export async function enqueue(queues: LaneQueues, job: QueuedJob, attempts: number): Promise<void> {
+  const payload: JobPayload = { jobId: job.id, device: job.device };
+  await queues[job.kind][laneOf(job.device)].add(job.kind, payload, jobOptions(job.id, job.priority, attempts));
+}
+
+/** remove a job's entries from every lane it may be in (BullMQ refuses, and this throws, while one is active) */
+export async function removeFromLanes(queues: LaneQueues, job: JobRef): Promise<void> {
+  for (const lane of lanesOf(job.device)) await (await queues[job.kind][lane].getJob(job.id))?.remove();
+}
+
+const LIVELINESS = ['active', 'waiting', 'prioritized', 'delayed', 'waiting-children', 'failed', 'completed'];
+
+export interface Located {
+  queue: Queue;
+  job: Job;
+  state: string;
+}
+
+/**
+ * Where a job is in BullMQ: of the lanes it may be in, the entry that is most
+ * alive (active, then waiting, ..., then finished); null when no lane holds it.
+ */
+export async function locate(queues: LaneQueues, job: JobRef): Promise<Located | null> {
+  const found: Located[] = [];
+  for (const lane of lanesOf(job.device)) {
+    const queue = queues[job.kind][lane];
+    const entry = await queue.getJob(job.id);
+    if (entry) found.push({ queue, job: entry, state: await entry.getState() });
+  }
+  const rank = (state: string) => (LIVELINESS.includes(state) ? LIVELINESS.indexOf(state) : LIVELINESS.length);
+  return found.sort((a, b) => rank(a.state) - rank(b.state))[0] ?? null;
 }
 
 export function jobOptions(jobId: string, priority: number, attempts: number): JobsOptions {
@@ -63,8 +165,8 @@ export function describeFailure(failedReason: string): { error: string; crashed:
 }
 
 export interface Queues {
-  queues: Record<JobKindName, Queue>;
-  events: Record<JobKindName, QueueEvents>;
+  queues: LaneQueues;
+  events: Record<JobKindName, Record<Lane, QueueEvents>>;
   connection: Redis;
   close(): Promise<void>;
 }
@@ -73,22 +175,22 @@ export interface Queues {
 export function createQueues(redisUrl: string, prefix: string, onError: (err: Error) => void = () => undefined): Queues {
   const connection = redisConnection(redisUrl);
   connection.on('error', onError);
-  const queues = Object.fromEntries(JOB_KINDS.map((k) => [k, new Queue(queueName(k), { connection, prefix })])) as Record<JobKindName, Queue>;
-  const events = Object.fromEntries(
-    JOB_KINDS.map((k) => {
-      const eventsConnection = redisConnection(redisUrl);
-      eventsConnection.on('error', onError);
-      return [k, new QueueEvents(queueName(k), { connection: eventsConnection, prefix })];
-    }),
-  ) as Record<JobKindName, QueueEvents>;
-  for (const q of Object.values(queues)) q.on('error', onError);
-  for (const e of Object.values(events)) e.on('error', onError);
+  const queues = laneQueues(connection, prefix);
+  const laneEvents = (kind: JobKindName, lane: Lane) => {
+    const eventsConnection = redisConnection(redisUrl);
+    eventsConnection.on('error', onError);
+    return new QueueEvents(queueName(kind, lane), { connection: eventsConnection, prefix });
+  };
+  const events = Object.fromEntries(JOB_KINDS.map((kind) => [kind, Object.fromEntries(LANES.map((lane) => [lane, laneEvents(kind, lane)]))])) as Queues['events'];
+  const allEvents = JOB_KINDS.flatMap((kind) => LANES.map((lane) => events[kind][lane]));
+  for (const q of allQueues(queues)) q.on('error', onError);
+  for (const e of allEvents) e.on('error', onError);
   return {
     queues,
     events,
     connection,
     async close() {
-      await Promise.all([...Object.values(events).map((e) => e.close()), ...Object.values(queues).map((q) => q.close())]);
+      await Promise.all([...allEvents.map((e) => e.close()), ...allQueues(queues).map((q) => q.close())]);
       connection.disconnect();
     },
   };

@@ -1,7 +1,7 @@
 /** Job records: creation with idempotency, final status, metrics and artifacts (see leases.ts for ownership). */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Db } from './db.js';
-import type { JobKind, JobStatus, ArtifactKind, Prisma } from '../generated/prisma/client.js';
+import type { JobDevice, JobKind, JobStatus, ArtifactKind, Prisma } from '../generated/prisma/client.js';
 import type { StoredObject } from '../artifacts/store.js';
 
 export const FINAL_STATUSES: JobStatus[] = ['succeeded', 'failed', 'cancelled'];
@@ -27,6 +27,8 @@ export interface NewJob {
   seed: number;
   experimentId?: string | null;
   priority: number;
+  /** the workers it may run on (default any) */
+  device?: JobDevice;
   idempotencyKey?: string;
   parentJobId?: string | null;
   totalSteps: number;
@@ -47,7 +49,15 @@ type JobRow = Awaited<ReturnType<Db['job']['create']>>;
  * first use; after that it names a new job.
  */
 export async function createJob(db: Db, input: NewJob, keyTtlMs = 24 * 3600_000): Promise<{ job: JobRow; created: boolean }> {
-  const requestHash = stableHash({ kind: input.kind, config: input.config, experimentId: input.experimentId ?? null, priority: input.priority, parent: input.parentJobId ?? null });
+  const requestHash = stableHash({
+    kind: input.kind,
+    config: input.config,
+    experimentId: input.experimentId ?? null,
+    priority: input.priority,
+    parent: input.parentJobId ?? null,
+    // (only when asked for: keys stored before device routing keep their hashes)
+    ...(input.device && input.device !== 'any' ? { device: input.device } : {}),
+  });
   const { ownerId, idempotencyKey: key } = input;
   const data = {
     id: newJobId(),
@@ -58,6 +68,7 @@ export async function createJob(db: Db, input: NewJob, keyTtlMs = 24 * 3600_000)
     seed: input.seed,
     experimentId: input.experimentId ?? null,
     priority: input.priority,
+    device: input.device ?? 'any',
     idempotencyKey: key ?? null,
     requestHash,
     parentJobId: input.parentJobId ?? null,

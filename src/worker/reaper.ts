@@ -3,6 +3,9 @@
  * Every worker runs it on a timer; all its writes are conditional, so several
  * reapers at once are harmless.
  *
+ * BullMQ's state is that of the job's liveliest entry in the lanes it may be
+ * in (queues.ts: an `any` job a GPU worker claimed moved to the gpu lane).
+ *
  * A `running` job whose heartbeat is older than HEARTBEAT_TIMEOUT_MS:
  *   BullMQ active                 -> left alone (a live lock; BullMQ's stall check handles a dead holder)
  *   BullMQ waiting/delayed        -> `queued` (the lost attempt counts as a crash); a worker will take it
@@ -16,15 +19,14 @@
  *                                    add with its id, so nothing would ever run the job)
  *   BullMQ failed                 -> `failed` (the event that should have said so was missed)
  */
-import type { Queue } from 'bullmq';
 import type { Db } from '../store/db.js';
 import type { ServiceConfig } from '../config.js';
 import { expireIdempotencyKeys, finish } from '../store/jobs.js';
-import { describeFailure, jobOptions, type JobKindName } from '../queue/queues.js';
+import { describeFailure, enqueue, locate, type LaneQueues } from '../queue/queues.js';
 
 export interface ReaperDeps {
   db: Db;
-  queues: Record<JobKindName, Queue>;
+  queues: LaneQueues;
   config: Pick<ServiceConfig, 'HEARTBEAT_TIMEOUT_MS' | 'ORPHAN_QUEUED_MS' | 'CRASH_BUDGET' | 'JOB_ATTEMPTS' | 'IDEMPOTENCY_TTL_MS'>;
   log: (fields: object, msg: string) => void;
 }
@@ -37,13 +39,8 @@ export interface ReapReport {
 
 const WAITING_STATES = ['waiting', 'delayed', 'prioritized', 'waiting-children'];
 
-async function queueState(queue: Queue, id: string): Promise<string> {
-  const job = await queue.getJob(id);
-  return job ? await job.getState() : 'missing';
-}
-
-async function failedReason(queue: Queue, id: string): Promise<string> {
-  return describeFailure((await queue.getJob(id))?.failedReason || 'failed in the queue').error;
+function failedReason(found: Awaited<ReturnType<typeof locate>>): string {
+  return describeFailure(found?.job.failedReason || 'failed in the queue').error;
 }
 
 export async function reapOnce({ db, queues, config, log }: ReaperDeps): Promise<ReapReport> {
@@ -53,8 +50,8 @@ export async function reapOnce({ db, queues, config, log }: ReaperDeps): Promise
     take: 100,
   });
   for (const job of stale) {
-    const queue = queues[job.kind];
-    const state = await queueState(queue, job.id);
+    const found = await locate(queues, job);
+    const state = found?.state ?? 'missing';
     if (state === 'active') continue;
     // every change is conditional on the lease the stale attempt held: a live attempt that wrote meanwhile wins
     const sameOwner = { id: job.id, status: 'running' as const, leaseId: job.leaseId };
@@ -64,12 +61,12 @@ export async function reapOnce({ db, queues, config, log }: ReaperDeps): Promise
     } else if (state === 'missing' && job.crashes < config.CRASH_BUDGET) {
       const r = await db.job.updateMany({ where: sameOwner, data: { status: 'queued', leaseId: null, crashes: { increment: 1 }, error: 'worker lost and the queue had no record; enqueued again' } });
       if (r.count) {
-        await queue.add(job.kind, { jobId: job.id }, jobOptions(job.id, job.priority, config.JOB_ATTEMPTS));
+        await enqueue(queues, job, config.JOB_ATTEMPTS);
         report.reenqueued.push(job.id);
       }
     } else {
       const error =
-        state === 'failed' ? await failedReason(queue, job.id)
+        state === 'failed' ? failedReason(found)
         : state === 'missing' ? `worker lost ${job.crashes + 1} times (crash budget ${config.CRASH_BUDGET})`
         : 'the attempt ended without recording its outcome';
       const r = await db.job.updateMany({ where: sameOwner, data: { status: 'failed', finishedAt: new Date(), crashes: { increment: 1 }, error } });
@@ -77,17 +74,20 @@ export async function reapOnce({ db, queues, config, log }: ReaperDeps): Promise
     }
   }
 
-  const quiet = await db.job.findMany({ where: { status: 'queued', updatedAt: { lt: new Date(Date.now() - config.ORPHAN_QUEUED_MS) } }, take: 100 });
+  const quietSince = new Date(Date.now() - config.ORPHAN_QUEUED_MS);
+  const quiet = await db.job.findMany({ where: { status: 'queued', updatedAt: { lt: quietSince } }, take: 100 });
   for (const job of quiet) {
-    const queue = queues[job.kind];
-    const state = await queueState(queue, job.id);
+    // still quiet now? (a GPU worker moving the job between queues touches the row first: worker/claim.ts)
+    const mine = await db.job.updateMany({ where: { id: job.id, status: 'queued', updatedAt: { lt: quietSince } }, data: { updatedAt: new Date() } });
+    if (mine.count !== 1) continue;
+    const found = await locate(queues, job);
+    const state = found?.state ?? 'missing';
     if (state === 'missing' || state === 'completed') {
-      if (state === 'completed') await (await queue.getJob(job.id))?.remove();
-      await queue.add(job.kind, { jobId: job.id }, jobOptions(job.id, job.priority, config.JOB_ATTEMPTS));
-      await db.job.updateMany({ where: { id: job.id, status: 'queued' }, data: { updatedAt: new Date() } });
+      if (found) await found.job.remove();
+      await enqueue(queues, job, config.JOB_ATTEMPTS);
       report.reenqueued.push(job.id);
     } else if (state === 'failed') {
-      await finish(db, job.id, 'failed', { error: await failedReason(queue, job.id) });
+      await finish(db, job.id, 'failed', { error: failedReason(found) });
       report.failed.push(job.id);
     }
   }

@@ -14,7 +14,7 @@ import { startHarness, startServices, api, waitFor, type Harness } from './harne
 import { tinyConfig } from './fixtures.js';
 import { checkInvariants } from './invariants.js';
 import { childrenOf, harnessProcesses, killWorker, liveWorkers as liveWorkersOf } from './processes.js';
-import { describeFailure, jobOptions, queueName, redisConnection } from '../../src/queue/queues.js';
+import { allQueues, describeFailure, enqueue, laneQueues, queueName, redisConnection } from '../../src/queue/queues.js';
 import { DEFAULT_OWNER_ID } from '../../src/store/owners.js';
 import { createJob, finish, recordMetrics } from '../../src/store/jobs.js';
 import { reapOnce } from '../../src/worker/reaper.js';
@@ -129,16 +129,16 @@ describe('faults', () => {
     const db = h.app.db;
     const connection = redisConnection(h.config.REDIS_URL);
     // a prefix no worker of the harness consumes, so the job stays waiting
-    const queue = new Queue(queueName('cpc'), { connection, prefix: 'reaper-direct' });
+    const queues = laneQueues(connection, 'reaper-direct');
     const ids: string[] = [];
     try {
       const { job: row } = await createJob(db, { ownerId: DEFAULT_OWNER_ID, kind: 'cpc', config: config(110, 8), seed: 110, priority: 50, totalSteps: 8 });
       ids.push(row.id);
-      await queue.add('cpc', { jobId: row.id }, jobOptions(row.id, 50, 1));
+      await enqueue(queues, { id: row.id, kind: 'cpc', device: 'any', priority: 50 }, 1);
       expect(await acquireLease(db, row.id, 'host-gone', 'test')).toMatchObject({ attempts: 1, crashes: 0 });
       // HEARTBEAT_TIMEOUT_MS 0: stale at once for this pass (the harness's own reapers wait 4 s)
       const reapConfig = { HEARTBEAT_TIMEOUT_MS: 0, ORPHAN_QUEUED_MS: 3_600_000, CRASH_BUDGET: 0, JOB_ATTEMPTS: 1, IDEMPOTENCY_TTL_MS: 3_600_000 };
-      const report = await reapOnce({ db, queues: { cpc: queue, probe: queue }, config: reapConfig, log: () => undefined });
+      const report = await reapOnce({ db, queues, config: reapConfig, log: () => undefined });
       expect(report.requeued).toContain(row.id);
       expect(await db.job.findUniqueOrThrow({ where: { id: row.id } })).toMatchObject({ status: 'queued', crashes: 1 });
       await finish(db, row.id, 'failed', describeFailure('job stalled more than allowable limit'));
@@ -153,8 +153,10 @@ describe('faults', () => {
     } finally {
       // the invariant checker of later tests compares every row with the harness's queues
       await db.job.deleteMany({ where: { id: { in: ids } } });
-      await queue.obliterate({ force: true });
-      await queue.close();
+      for (const queue of allQueues(queues)) {
+        await queue.obliterate({ force: true });
+        await queue.close();
+      }
       connection.disconnect();
     }
   });

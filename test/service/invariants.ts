@@ -3,11 +3,10 @@
  * Postgres, BullMQ agreeing, every recorded artifact verifying against its
  * sha256, metric series without duplicates or holes, no stray processes.
  */
-import { Queue } from 'bullmq';
 import type { Harness } from './harness.js';
 import { harnessProcesses } from './processes.js';
 import { ArtifactStores } from '../../src/artifacts/store.js';
-import { JOB_KINDS, queueName, redisConnection, type JobKindName } from '../../src/queue/queues.js';
+import { allQueues, laneQueues, locate, redisConnection } from '../../src/queue/queues.js';
 import { FINAL_STATUSES } from '../../src/store/jobs.js';
 
 export interface InvariantReport {
@@ -29,7 +28,7 @@ export async function checkInvariants(h: Harness, options: { expectNoProcesses?:
   const db = h.app.db;
   const violations: string[] = [];
   const connection = redisConnection(h.config.REDIS_URL);
-  const queues = Object.fromEntries(JOB_KINDS.map((k) => [k, new Queue(queueName(k), { connection, prefix: h.config.QUEUE_PREFIX })])) as Record<JobKindName, Queue>;
+  const queues = laneQueues(connection, h.config.QUEUE_PREFIX);
   const store = new ArtifactStores(h.config.ARTIFACT_STORE, h.config.ARTIFACT_DIR, db);
   const byStatus: Record<string, number> = {};
   let artifactsVerified = 0;
@@ -38,8 +37,7 @@ export async function checkInvariants(h: Harness, options: { expectNoProcesses?:
     for (const job of jobs) {
       byStatus[job.status] = (byStatus[job.status] ?? 0) + 1;
       if (!FINAL_STATUSES.includes(job.status)) violations.push(`${job.id} is still ${job.status}`);
-      const bull = await queues[job.kind].getJob(job.id);
-      const state = bull ? await bull.getState() : 'missing';
+      const state = (await locate(queues, job))?.state ?? 'missing';
       const agrees =
         job.status === 'succeeded' ? state === 'completed'
         : job.status === 'failed' ? state === 'failed'
@@ -68,7 +66,7 @@ export async function checkInvariants(h: Harness, options: { expectNoProcesses?:
     }
     return { jobs: jobs.length, byStatus, artifactsVerified, violations };
   } finally {
-    await Promise.all(Object.values(queues).map((q) => q.close()));
+    await Promise.all(allQueues(queues).map((q) => q.close()));
     connection.disconnect();
   }
 }

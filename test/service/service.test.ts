@@ -216,7 +216,7 @@ describe('cpc-service over HTTP', () => {
     try {
       expect((await api(h, 'POST', `/v1/jobs/${job.json.id}/cancel`)).status).toBe(202);
       await waitFor('the cancel to be recorded', async () => (await api(h, 'GET', `/v1/jobs/${job.json.id}`)).json.status === 'cancelled', 30_000);
-      expect(await (await h.app.queues.queues.cpc.getJob(job.json.id))?.getState()).toBe('active');
+      expect(await (await h.app.queues.queues.cpc.shared.getJob(job.json.id))?.getState()).toBe('active');
       const early = await api(h, 'POST', `/v1/jobs/${job.json.id}/retry`);
       expect(early.status, early.text).toBe(409);
       expect(early.json.message).toMatch(/still ending/);

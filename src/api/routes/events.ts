@@ -11,6 +11,7 @@ import { jobDto, metricDto } from '../dto.js';
 import { FINAL_STATUSES } from '../../store/jobs.js';
 import { InFlightLimit, clientOf } from '../in-flight.js';
 import { visibleTo } from '../tenancy.js';
+import { lanesOf } from '../../queue/queues.js';
 
 const events: FastifyPluginAsyncTypebox = async (app) => {
   // each open stream polls Postgres: a client may hold a few, the process a bounded number
@@ -38,11 +39,12 @@ const events: FastifyPluginAsyncTypebox = async (app) => {
       let closed = false;
       send('status', jobDto(job));
 
-      const queueEvents = app.queues.events[job.kind];
+      // (from every lane the job may run in)
+      const queueEvents = lanesOf(job.device).map((lane) => app.queues.events[job.kind][lane]);
       const onProgress = ({ jobId, data }: { jobId: string; data: unknown }) => {
         if (jobId === job.id) send('progress', data);
       };
-      queueEvents.on('progress', onProgress);
+      for (const e of queueEvents) e.on('progress', onProgress);
 
       const finishStream = () => {
         if (closed) return;
@@ -50,7 +52,7 @@ const events: FastifyPluginAsyncTypebox = async (app) => {
         release();
         clearInterval(timer);
         clearInterval(keepAlive);
-        queueEvents.off('progress', onProgress);
+        for (const e of queueEvents) e.off('progress', onProgress);
         res.end();
       };
       const poll = async () => {

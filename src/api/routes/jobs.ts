@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type Static } from 'typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Queue } from 'bullmq';
 import { lockIdempotencyKey } from '../idempotency.js';
 import { ErrorBody, Id, Job, JobCreate, JobDetail, JobStatus, Metric, Offset, Page, Uuid } from '../schemas.js';
 import { artifactDto, jobDto, metricDto } from '../dto.js';
@@ -9,7 +8,7 @@ import { HttpError } from '../plugins/errors.js';
 import { resolveConfig, stepsPerEpoch, ConfigError, type CpcConfigInput } from '../../cpc/config.js';
 import { createJob, finish, IdempotencyConflict, FINAL_STATUSES, type NewJob } from '../../store/jobs.js';
 import { DEFAULT_PROBE, checkProbeSize } from '../../cpc/probe.js';
-import { jobOptions } from '../../queue/queues.js';
+import { enqueue, locate, removeFromLanes, type JobRef, type LaneQueues } from '../../queue/queues.js';
 import { withTimeout } from '../timeout.js';
 import { ownerOf, visibleTo } from '../tenancy.js';
 
@@ -35,12 +34,11 @@ async function redisCall<T>(call: Promise<T>, hint = 'try again shortly', detail
 const RETRY_WAIT_MS = 5000;
 
 /** true once the job is not active in BullMQ (or not there at all), false if it still is after `waitMs` */
-async function leavesActive(queue: Queue, id: string, waitMs: number, hint: string): Promise<boolean> {
+async function leavesActive(queues: LaneQueues, job: JobRef, waitMs: number, hint: string): Promise<boolean> {
   const deadline = Date.now() + waitMs;
   for (;;) {
-    const job = await redisCall(queue.getJob(id), hint);
-    const state = job ? await redisCall(job.getState(), hint) : 'missing';
-    if (state !== 'active') return true;
+    const found = await redisCall(locate(queues, job), hint);
+    if (found?.state !== 'active') return true;
     if (Date.now() >= deadline) return false;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -51,7 +49,7 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
     if (body.experimentId && !(await app.db.experiment.findFirst({ where: { id: body.experimentId, ...visibleTo(req) } }))) {
       throw new HttpError(404, `no experiment ${body.experimentId}`);
     }
-    const common = { ownerId: ownerOf(req), experimentId: body.experimentId, priority: body.priority ?? 50, idempotencyKey: key };
+    const common = { ownerId: ownerOf(req), experimentId: body.experimentId, priority: body.priority ?? 50, device: body.device ?? 'any', idempotencyKey: key };
     let input: NewJob;
     if (body.kind === 'cpc') {
       let config;
@@ -85,11 +83,12 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
       if (err instanceof IdempotencyConflict) throw new HttpError(422, err.message);
       throw err;
     }
-    // (re-)enqueue every queued job: BullMQ ignores a job id it already holds, so a replay
-    // with the same Idempotency-Key also repairs a job whose first enqueue did not get through
+    // (re-)enqueue every queued job: a replay with the same Idempotency-Key also repairs a job whose
+    // first enqueue did not get through (unless some lane holds it: a GPU worker may have moved it)
     if (result.job.status === 'queued') {
+      const job = result.job;
       await redisCall(
-        app.queues.queues[input.kind].add(input.kind, { jobId: result.job.id }, jobOptions(result.job.id, result.job.priority, app.config.JOB_ATTEMPTS)),
+        (async () => (result.created || !(await locate(app.queues.queues, job))) && (await enqueue(app.queues.queues, job, app.config.JOB_ATTEMPTS)))(),
         'the job is recorded and will be queued when Redis is back (repeat the request with the same Idempotency-Key to make sure)',
         { jobId: result.job.id },
       );
@@ -194,10 +193,10 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
     await app.db.job.update({ where: { id: job.id }, data: { cancelRequested: true } });
     // a job still waiting in the queue is taken out and ends here; a running one is stopped by its worker
     const hint = 'the cancel request is recorded, and a worker (or the reaper) ends the job when it next sees it';
-    const queued = await redisCall(app.queues.queues[job.kind].getJob(job.id), hint);
-    const state = queued ? await redisCall(queued.getState(), hint) : 'unknown';
-    // (a job a worker takes meanwhile is locked, so remove fails and that worker sees the flag instead)
-    const removed = queued && ['waiting', 'delayed', 'prioritized', 'waiting-children'].includes(state) && (await queued.remove().then(() => true, () => false));
+    const queued = await redisCall(locate(app.queues.queues, job), hint);
+    // (a job a worker takes meanwhile is locked, so remove fails and that worker sees the flag instead;
+    // one a GPU worker claims meanwhile is gone from this lane, and the worker sees the flag)
+    const removed = queued && ['waiting', 'delayed', 'prioritized', 'waiting-children'].includes(queued.state) && (await queued.job.remove().then(() => true, () => false));
     // a queued row with no queue entry at all (its enqueue never reached Redis) ends here too
     if (removed || (!queued && job.status === 'queued')) await finish(app.db, job.id, 'cancelled');
     const fresh = await app.db.job.findUniqueOrThrow({ where: { id: job.id } });
@@ -208,11 +207,10 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
     const job = await app.db.job.findFirst({ where: { id: req.params.id, ...visibleTo(req) } });
     if (!job) throw new HttpError(404, `no job ${req.params.id}`);
     if (job.status !== 'failed' && job.status !== 'cancelled') throw new HttpError(409, `job ${job.id} is ${job.status}; only failed or cancelled jobs can be retried`);
-    const queue = app.queues.queues[job.kind];
     // An attempt records its outcome in Postgres before BullMQ moves the job out of `active`; while
     // it is still active BullMQ can neither remove it nor take it again (the add would be a no-op and
     // the job would stay queued for ever), so wait for the worker to let go first.
-    if (!(await leavesActive(queue, job.id, RETRY_WAIT_MS, 'nothing was changed; try again shortly'))) {
+    if (!(await leavesActive(app.queues.queues, job, RETRY_WAIT_MS, 'nothing was changed; try again shortly'))) {
       throw new HttpError(409, `job ${job.id}'s last attempt is still ending on its worker; try again in a few seconds`);
     }
     const claimed = await app.db.job.updateMany({
@@ -222,9 +220,10 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
     if (claimed.count !== 1) throw new HttpError(409, `job ${job.id} changed while retrying; try again`);
     const requeued = await app.db.job.findUniqueOrThrow({ where: { id: job.id } });
     await redisCall((async () => {
-      await (await queue.getJob(job.id))?.remove();
+      // the last attempt's entries (in each lane an `any` job may have run in) make way for the new one
+      await removeFromLanes(app.queues.queues, job);
       // a retried training job resumes from its last checkpoint
-      await queue.add(job.kind, { jobId: job.id }, jobOptions(job.id, job.priority, app.config.JOB_ATTEMPTS));
+      await enqueue(app.queues.queues, job, app.config.JOB_ATTEMPTS);
     })(), 'the job is queued again in Postgres; the reaper enqueues it when Redis is back');
     return reply.status(202).send(jobDto(requeued));
   });

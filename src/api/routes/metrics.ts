@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { Registry, Histogram, Gauge, collectDefaultMetrics } from 'prom-client';
 import fp from 'fastify-plugin';
-import { JOB_KINDS } from '../../queue/queues.js';
+import { JOB_KINDS, LANES, laneLabel } from '../../queue/queues.js';
 import { withTimeout } from '../timeout.js';
 import * as tf from '../../cpc/tf.js';
 
@@ -26,8 +26,10 @@ const metrics: FastifyPluginAsyncTypebox = async (app) => {
       // Redis away: leave the series out rather than hang or fail the whole scrape
       this.reset();
       for (const kind of JOB_KINDS) {
-        const counts = await withTimeout(app.queues.queues[kind].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'), 1000).catch(() => null);
-        for (const [state, n] of Object.entries(counts ?? {})) this.set({ queue: kind, state }, n);
+        for (const lane of LANES) {
+          const counts = await withTimeout(app.queues.queues[kind][lane].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'), 1000).catch(() => null);
+          for (const [state, n] of Object.entries(counts ?? {})) this.set({ queue: laneLabel(kind, lane), state }, n);
+        }
       }
     },
   });

@@ -1,0 +1,154 @@
+/**
+ * Device routing against real Redis, Postgres and worker processes: `gpu` jobs
+ * wait for a GPU worker, `cpu` jobs never run on one, `any` jobs run on either
+ * (a GPU worker claims them only for a free slot).
+ *
+ * No GPU is reachable here. The "GPU worker" is a worker started with
+ * WORKER_DEVICE=gpu and GPU_WORKER_WITHOUT_GPU=true on the wasm backend: it
+ * serves the GPU queues while training on the CPU. These tests prove the
+ * routing, not GPU training.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import type { ChildProcess } from 'node:child_process';
+import { startHarness, startWorker, api, waitFor, type Harness } from './harness.js';
+import { tinyConfig } from './fixtures.js';
+import { checkInvariants } from './invariants.js';
+import { liveWorkers } from './processes.js';
+import { allQueues, enqueue, laneQueues, locate, parseWorkerName, redisConnection } from '../../src/queue/queues.js';
+import { createJob } from '../../src/store/jobs.js';
+import { DEFAULT_OWNER_ID } from '../../src/store/owners.js';
+import { claimOnce } from '../../src/worker/claim.js';
+
+let h: Harness;
+const FAKE_GPU = { WORKER_DEVICE: 'gpu', GPU_WORKER_WITHOUT_GPU: 'true' };
+
+beforeAll(async () => {
+  h = await startHarness({ workers: 1, env: { CLAIM_INTERVAL_MS: '300' } });
+}, 120_000);
+
+afterAll(async () => {
+  await h?.stop();
+});
+
+async function submit(seed: number, device?: 'gpu' | 'cpu' | 'any'): Promise<string> {
+  const r = await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: tinyConfig({ seed, stepsPerEpoch: 6 }), ...(device ? { device } : {}) });
+  expect(r.status, r.text).toBe(202);
+  return r.json.id;
+}
+
+const job = async (id: string) => (await api(h, 'GET', `/v1/jobs/${id}`)).json;
+
+async function succeeded(id: string) {
+  return waitFor(`job ${id} to succeed`, async () => {
+    const j = await job(id);
+    if (['failed', 'cancelled'].includes(j.status)) throw new Error(`job ${id} ended ${j.status}: ${j.error}`);
+    return j.status === 'succeeded' && j;
+  }, 120_000);
+}
+
+/** the device class of the worker that ran the job's last attempt (BullMQ records the worker's name) */
+async function ranOn(id: string, device: 'gpu' | 'cpu' | 'any'): Promise<string | undefined> {
+  const found = await locate(h.app.queues.queues, { id, kind: 'cpc', device });
+  return parseWorkerName(found?.job.processedBy)?.serves;
+}
+
+async function stop(worker: ChildProcess) {
+  worker.kill('SIGTERM');
+  await waitFor('the worker to stop', async () => worker.exitCode !== null || worker.signalCode !== null, 60_000);
+}
+
+describe('device routing', () => {
+  it('refuses a device the API does not know', async () => {
+    const r = await api(h, 'POST', '/v1/jobs', { kind: 'cpc', device: 'tpu' });
+    expect(r.status).toBe(400);
+    expect(r.json.message).toMatch(/device/);
+  });
+
+  it('a gpu job waits for a GPU worker while cpu and any jobs run on the CPU worker; then the GPU worker takes it', async () => {
+    const gpuJob = await submit(201, 'gpu');
+    const cpuJob = await submit(202, 'cpu');
+    const anyJob = await submit(203);
+    await succeeded(cpuJob);
+    await succeeded(anyJob);
+    expect(await ranOn(cpuJob, 'cpu')).toBe('cpu');
+    expect(await ranOn(anyJob, 'any')).toBe('cpu');
+    // the CPU worker was free the whole time and never took it
+    expect(await job(gpuJob)).toMatchObject({ status: 'queued', device: 'gpu', attempts: 0 });
+    expect((await locate(h.app.queues.queues, { id: gpuJob, kind: 'cpc', device: 'gpu' }))?.queue.name).toBe('cpc-jobs-gpu');
+
+    h.addWorker(FAKE_GPU);
+    await succeeded(gpuJob);
+    expect(await ranOn(gpuJob, 'gpu')).toBe('gpu');
+    const info = await api(h, 'GET', '/v1/info');
+    expect(info.json.workers).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ serves: 'gpu', queues: expect.arrayContaining(['cpc-gpu', 'probe-gpu']) }),
+        expect.objectContaining({ serves: 'cpu', queues: expect.arrayContaining(['cpc', 'probe']) }),
+      ]),
+    );
+  });
+
+  it('with only a GPU worker: cpu jobs wait, any jobs are claimed one at a time (WORKER_CONCURRENCY 1), and a CPU worker later takes the cpu job', async () => {
+    for (const w of liveWorkers(h)) await stop(w);
+    h.addWorker(FAKE_GPU);
+    const cpuJob = await submit(211, 'cpu');
+    const anyJobs = [await submit(212), await submit(213)];
+    const done = [await succeeded(anyJobs[0]), await succeeded(anyJobs[1])];
+    for (const id of anyJobs) expect(await ranOn(id, 'any')).toBe('gpu');
+    // one slot: the second started only after the first had finished
+    const [first, second] = done.sort((a, b) => Date.parse(a.startedAt) - Date.parse(b.startedAt));
+    expect(Date.parse(second.startedAt)).toBeGreaterThanOrEqual(Date.parse(first.finishedAt));
+    expect(await job(cpuJob)).toMatchObject({ status: 'queued', attempts: 0 });
+
+    h.addWorker();
+    await succeeded(cpuJob);
+    expect(await ranOn(cpuJob, 'cpu')).toBe('cpu');
+    const report = await checkInvariants(h);
+    expect(report.violations).toEqual([]);
+  });
+
+  it('a claim pass moves only `any` jobs, highest priority first, and no more than the free slots less what waits in the gpu lane', async () => {
+    const db = h.app.db;
+    const connection = redisConnection(h.config.REDIS_URL);
+    // a prefix no worker of the harness consumes
+    const queues = laneQueues(connection, 'claim-direct');
+    const ids: string[] = [];
+    const add = async (device: 'any' | 'cpu', priority: number) => {
+      const { job: row } = await createJob(db, { ownerId: DEFAULT_OWNER_ID, kind: 'cpc', config: tinyConfig({ seed: 220 + ids.length }), seed: 220 + ids.length, priority, device, totalSteps: 6 });
+      ids.push(row.id);
+      await enqueue(queues, row, 1);
+      return row.id;
+    };
+    const laneOfJob = async (id: string) => (await locate(queues, { id, kind: 'cpc', device: 'any' }))?.queue.name;
+    try {
+      const low = await add('any', 10);
+      const high = await add('any', 90);
+      const cpu = await add('cpu', 100);
+      expect(await claimOnce({ db, queues, kind: 'cpc', freeSlots: () => 0 })).toEqual([]);
+      expect(await claimOnce({ db, queues, kind: 'cpc', freeSlots: () => 1 })).toEqual([high]);
+      // the moved job waits in the gpu lane: a pass with one free slot takes nothing more
+      expect(await claimOnce({ db, queues, kind: 'cpc', freeSlots: () => 1 })).toEqual([]);
+      expect(await laneOfJob(high)).toBe('cpc-jobs-gpu');
+      expect(await laneOfJob(low)).toBe('cpc-jobs');
+      expect((await locate(queues, { id: cpu, kind: 'cpc', device: 'cpu' }))?.state).toBe('prioritized');
+      // a cpu job is never moved, whatever the free slots
+      expect(await claimOnce({ db, queues, kind: 'cpc', freeSlots: () => 5 })).toEqual([low]);
+      expect((await locate(queues, { id: cpu, kind: 'cpc', device: 'cpu' }))?.queue.name).toBe('cpc-jobs');
+    } finally {
+      await db.job.deleteMany({ where: { id: { in: ids } } });
+      for (const queue of allQueues(queues)) {
+        await queue.obliterate({ force: true });
+        await queue.close();
+      }
+      connection.disconnect();
+    }
+  });
+
+  it('a GPU worker whose backend sees no GPU refuses to start, saying why', async () => {
+    const log: string[] = [];
+    const w = startWorker({ ...h.env, WORKER_DEVICE: 'gpu' }, log);
+    const code = await new Promise<number | null>((resolve) => w.once('exit', resolve));
+    expect(code).toBe(1);
+    expect(log.join('')).toMatch(/WORKER_DEVICE=gpu, but the training backend \(wasm on .*\) sees no GPU/);
+  });
+});
