@@ -25,6 +25,8 @@ export const ConfigSchema = Type.Object({
   WORKER_DEVICE: Type.Union([Type.Literal('auto'), Type.Literal('gpu'), Type.Literal('cpu')], { default: 'auto' }),
   /** tests only: let WORKER_DEVICE=gpu serve the GPU queues on a CPU backend (no GPU is reachable in CI) */
   GPU_WORKER_WITHOUT_GPU: Type.Boolean({ default: false }),
+  /** a file the worker rewrites every 10 s while its event loop runs (for container health checks; unset: none) */
+  WORKER_HEALTH_FILE: Type.Optional(Type.String({ minLength: 1 })),
   /** how often an idle GPU worker looks for \`any\` jobs to take from the shared queue */
   CLAIM_INTERVAL_MS: Type.Integer({ default: 1000, minimum: 100 }),
   CPC_BACKEND: Type.Union([Type.Literal('auto'), Type.Literal('node-gpu'), Type.Literal('node'), Type.Literal('wasm'), Type.Literal('cpu')], { default: 'auto' }),

@@ -23,6 +23,7 @@ import closeWithGrace from 'close-with-grace';
 import { pino } from 'pino';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
 import { loadConfig } from './config.js';
 import { migrate } from './store/migrate.js';
 import { createDb } from './store/db.js';
@@ -127,6 +128,11 @@ export async function startWorker() {
         }, config.REAPER_INTERVAL_MS)
       : null;
 
+  // a sign of life for container health checks: rewritten while the event loop runs
+  const touchHealth = () => config.WORKER_HEALTH_FILE && writeFile(config.WORKER_HEALTH_FILE, `${new Date().toISOString()}\n`).catch((err) => log.warn({ err: (err as Error).message }, 'could not write WORKER_HEALTH_FILE'));
+  void touchHealth();
+  const health = config.WORKER_HEALTH_FILE ? setInterval(() => void touchHealth(), 10_000) : null;
+
   let claiming = false;
   const claimer =
     device === 'gpu'
@@ -146,6 +152,7 @@ export async function startWorker() {
     log.info({ signal }, 'worker closing: running jobs checkpoint and go back to the queue');
     if (reaper) clearInterval(reaper);
     if (claimer) clearInterval(claimer);
+    if (health) clearInterval(health);
     for (const w of workers) w.cancelAllJobs('worker shutting down');
     await Promise.all(workers.map((w) => w.close()));
     await Promise.all([...events.map((e) => e.close()), ...allQueues(queues).map((q) => q.close())]);

@@ -52,4 +52,42 @@ describe('docker-compose.yml and Dockerfiles', () => {
       expect(text, file).toContain('ENTRYPOINT ["/usr/bin/tini", "-s", "--"]');
     }
   });
+
+  it('installs one TensorFlow package per image: tfjs-node in the CPU image, tfjs-node-gpu (CUDA 11.2 base) in the GPU image', () => {
+    const cpu = readFileSync(join(root, 'docker/Dockerfile'), 'utf8');
+    const gpu = readFileSync(join(root, 'docker/Dockerfile.gpu'), 'utf8');
+    for (const [text, keep, drop] of [[cpu, 'tfjs-node', 'tfjs-node-gpu'], [gpu, 'tfjs-node-gpu', 'tfjs-node']]) {
+      expect(text).toContain('npm ci --no-audit --no-fund --ignore-scripts');
+      expect(text).toContain(`rm -rf node_modules/@tensorflow/${drop} `);
+      expect(text).toContain(`npm rebuild @tensorflow/${keep} `);
+    }
+    expect(gpu).toMatch(/ARG CUDA_IMAGE=nvidia\/cuda:11\.2\.\d+-cudnn8-runtime/);
+  });
+
+  it('runs both images as UID 1000, with only environment names the config schema knows', () => {
+    const known = Object.keys(ConfigSchema.properties);
+    const runtimeOnly = ['NODE_ENV'];
+    for (const file of ['docker/Dockerfile', 'docker/Dockerfile.gpu']) {
+      const text = readFileSync(join(root, file), 'utf8');
+      expect(text, file).toMatch(/^USER node$/m);
+      const envBlocks = [...text.matchAll(/^ENV ((?:[^\n]*\\\n)*[^\n]*)/gm)].map((m) => m[1]);
+      const names = envBlocks.flatMap((b) => [...b.matchAll(/([A-Z_]+)=/g)].map((m) => m[1]));
+      expect(names.filter((n) => !known.includes(n) && !runtimeOnly.includes(n)), file).toEqual([]);
+    }
+    // the CPU image's base has `node` as UID 1000; the GPU image makes it
+    expect(readFileSync(join(root, 'docker/Dockerfile.gpu'), 'utf8')).toContain('useradd --uid 1000 --gid 1000');
+  });
+
+  it('restarts every service unless stopped and health-checks each; workers check the health file their image names', () => {
+    for (const [name, service] of Object.entries(compose.services as Record<string, { restart?: string; healthcheck?: { test: string[] } }>)) {
+      expect(service.restart, name).toBe('unless-stopped');
+      expect(service.healthcheck?.test.length, name).toBeGreaterThan(1);
+    }
+    for (const [name, file] of [['worker', 'docker/Dockerfile'], ['worker-gpu', 'docker/Dockerfile.gpu']]) {
+      const healthFile = /WORKER_HEALTH_FILE=(\S+)/.exec(readFileSync(join(root, file), 'utf8'))![1];
+      expect(compose.services[name].healthcheck.test.join(' '), name).toContain(healthFile);
+    }
+    expect(compose.services['worker-gpu'].environment.WORKER_DEVICE).toBe('gpu');
+    expect(compose.services.worker.environment.WORKER_DEVICE).toBe('cpu');
+  });
 });

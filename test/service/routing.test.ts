@@ -10,6 +10,8 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { startHarness, startWorker, api, waitFor, type Harness } from './harness.js';
 import { tinyConfig } from './fixtures.js';
 import { checkInvariants } from './invariants.js';
@@ -76,9 +78,12 @@ describe('device routing', () => {
     expect(await job(gpuJob)).toMatchObject({ status: 'queued', device: 'gpu', attempts: 0 });
     expect((await locate(h.app.queues.queues, { id: gpuJob, kind: 'cpc', device: 'gpu' }))?.queue.name).toBe('cpc-jobs-gpu');
 
-    h.addWorker(FAKE_GPU);
+    const healthFile = join(h.servicesDir, 'gpu-worker-alive');
+    h.addWorker({ ...FAKE_GPU, WORKER_HEALTH_FILE: healthFile });
     await succeeded(gpuJob);
     expect(await ranOn(gpuJob, 'gpu')).toBe('gpu');
+    // the sign of life the compose health check reads
+    expect(Date.now() - statSync(healthFile).mtimeMs).toBeLessThan(30_000);
     const info = await api(h, 'GET', '/v1/info');
     expect(info.json.workers).toEqual(
       expect.arrayContaining([
