@@ -12,9 +12,28 @@
  * only jobs quiet for ORPHAN_QUEUED_MS) away from it. A worker that dies
  * between the remove and the add leaves the row queued with no queue entry,
  * and the reaper enqueues it again.
+ *
+ * `any` jobs left waiting in the gpu lane with no GPU worker to take them
+ * (theirs stopped or died) go back to the shared lane (returnStranded).
  */
+import type { Job, Queue } from 'bullmq';
 import type { Db } from '../store/db.js';
 import { type JobKindName, type JobPayload, type LaneQueues } from '../queue/queues.js';
+
+const isAny = (job: Job) => (job.data as Partial<JobPayload>).device === 'any' && Boolean(job.id);
+
+/** move a waiting `any` job to another lane; false if it is no longer there to move */
+async function move(db: Db, job: Job, to: Queue): Promise<boolean> {
+  const touched = await db.job.updateMany({ where: { id: job.id!, status: 'queued', device: 'any', cancelRequested: false }, data: { updatedAt: new Date() } });
+  if (touched.count !== 1) return false;
+  const removed = await job.remove().then(
+    () => true,
+    () => false,
+  );
+  if (!removed) return false;
+  await to.add(job.name, job.data, { ...job.opts, jobId: job.id });
+  return true;
+}
 
 export interface ClaimDeps {
   db: Db;
@@ -34,17 +53,23 @@ export async function claimOnce({ db, queues, kind, freeSlots }: ClaimDeps): Pro
   const candidates = await shared.getJobs(['prioritized', 'waiting'], 0, wanted * 4 + 16, true);
   for (const candidate of candidates) {
     if (wanted <= 0) break;
-    if ((candidate.data as Partial<JobPayload>).device !== 'any' || !candidate.id) continue;
-    const touched = await db.job.updateMany({ where: { id: candidate.id, status: 'queued', device: 'any', cancelRequested: false }, data: { updatedAt: new Date() } });
-    if (touched.count !== 1) continue;
-    const removed = await candidate.remove().then(
-      () => true,
-      () => false,
-    );
-    if (!removed) continue;
-    await gpu.add(candidate.name, candidate.data, { ...candidate.opts, jobId: candidate.id });
-    claimed.push(candidate.id);
+    if (!isAny(candidate) || !(await move(db, candidate, gpu))) continue;
+    claimed.push(candidate.id!);
     wanted--;
   }
   return claimed;
+}
+
+/**
+ * `any` jobs waiting in the gpu lane while no GPU worker consumes it go back to the shared lane,
+ * where CPU workers take them. Every worker's reaper pass runs this; returns the moved ids.
+ */
+export async function returnStranded(db: Db, queues: LaneQueues, kind: JobKindName): Promise<string[]> {
+  const { shared, gpu } = queues[kind];
+  if ((await gpu.getWorkersCount()) > 0) return [];
+  const moved: string[] = [];
+  for (const candidate of await gpu.getJobs(['prioritized', 'waiting'], 0, 99, true)) {
+    if (isAny(candidate) && (await move(db, candidate, shared))) moved.push(candidate.id!);
+  }
+  return moved;
 }

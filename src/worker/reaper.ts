@@ -18,11 +18,13 @@
  *                                    attempt's entry: BullMQ keeps a finished entry and ignores an
  *                                    add with its id, so nothing would ever run the job)
  *   BullMQ failed                 -> `failed` (the event that should have said so was missed)
+ * `any` jobs waiting in a gpu lane no GPU worker consumes go back to the shared lane (claim.ts).
  */
 import type { Db } from '../store/db.js';
 import type { ServiceConfig } from '../config.js';
 import { expireIdempotencyKeys, finish } from '../store/jobs.js';
-import { describeFailure, enqueue, locate, type LaneQueues } from '../queue/queues.js';
+import { describeFailure, enqueue, JOB_KINDS, locate, type LaneQueues } from '../queue/queues.js';
+import { returnStranded } from './claim.js';
 
 export interface ReaperDeps {
   db: Db;
@@ -35,6 +37,8 @@ export interface ReapReport {
   requeued: string[];
   reenqueued: string[];
   failed: string[];
+  /** `any` jobs moved from a gpu lane without GPU workers back to the shared lane */
+  returned: string[];
 }
 
 const WAITING_STATES = ['waiting', 'delayed', 'prioritized', 'waiting-children'];
@@ -44,7 +48,7 @@ function failedReason(found: Awaited<ReturnType<typeof locate>>): string {
 }
 
 export async function reapOnce({ db, queues, config, log }: ReaperDeps): Promise<ReapReport> {
-  const report: ReapReport = { requeued: [], reenqueued: [], failed: [] };
+  const report: ReapReport = { requeued: [], reenqueued: [], failed: [], returned: [] };
   const stale = await db.job.findMany({
     where: { status: 'running', OR: [{ heartbeatAt: null }, { heartbeatAt: { lt: new Date(Date.now() - config.HEARTBEAT_TIMEOUT_MS) } }] },
     take: 100,
@@ -91,8 +95,9 @@ export async function reapOnce({ db, queues, config, log }: ReaperDeps): Promise
       report.failed.push(job.id);
     }
   }
+  for (const kind of JOB_KINDS) report.returned.push(...(await returnStranded(db, queues, kind)));
   // Idempotency-Keys past their time are forgotten (a later use of the key would replace them anyway)
   await expireIdempotencyKeys(db, config.IDEMPOTENCY_TTL_MS);
-  if (report.requeued.length + report.reenqueued.length + report.failed.length) log({ ...report }, 'reaper reconciled jobs');
+  if (report.requeued.length + report.reenqueued.length + report.failed.length + report.returned.length) log({ ...report }, 'reaper reconciled jobs');
   return report;
 }

@@ -19,7 +19,7 @@ import { liveWorkers } from './processes.js';
 import { allQueues, enqueue, laneQueues, locate, parseWorkerName, redisConnection } from '../../src/queue/queues.js';
 import { createJob } from '../../src/store/jobs.js';
 import { DEFAULT_OWNER_ID } from '../../src/store/owners.js';
-import { claimOnce } from '../../src/worker/claim.js';
+import { claimOnce, returnStranded } from '../../src/worker/claim.js';
 
 let h: Harness;
 const FAKE_GPU = { WORKER_DEVICE: 'gpu', GPU_WORKER_WITHOUT_GPU: 'true' };
@@ -112,13 +112,13 @@ describe('device routing', () => {
     expect(report.violations).toEqual([]);
   });
 
-  it('a claim pass moves only `any` jobs, highest priority first, and no more than the free slots less what waits in the gpu lane', async () => {
+  it('a claim pass moves only `any` jobs, highest priority first, no more than the free slots less what waits in the gpu lane; without GPU workers they go back', async () => {
     const db = h.app.db;
     const connection = redisConnection(h.config.REDIS_URL);
     // a prefix no worker of the harness consumes
     const queues = laneQueues(connection, 'claim-direct');
     const ids: string[] = [];
-    const add = async (device: 'any' | 'cpu', priority: number) => {
+    const add = async (device: 'any' | 'cpu' | 'gpu', priority: number) => {
       const { job: row } = await createJob(db, { ownerId: DEFAULT_OWNER_ID, kind: 'cpc', config: tinyConfig({ seed: 220 + ids.length }), seed: 220 + ids.length, priority, device, totalSteps: 6 });
       ids.push(row.id);
       await enqueue(queues, row, 1);
@@ -139,6 +139,13 @@ describe('device routing', () => {
       // a cpu job is never moved, whatever the free slots
       expect(await claimOnce({ db, queues, kind: 'cpc', freeSlots: () => 5 })).toEqual([low]);
       expect((await locate(queues, { id: cpu, kind: 'cpc', device: 'cpu' }))?.queue.name).toBe('cpc-jobs');
+
+      // no GPU worker consumes this prefix's gpu lane: the claimed any jobs go back, a gpu job stays
+      const gpuOnly = await add('gpu', 50);
+      expect((await returnStranded(db, queues, 'cpc')).sort()).toEqual([high, low].sort());
+      expect(await laneOfJob(high)).toBe('cpc-jobs');
+      expect(await laneOfJob(low)).toBe('cpc-jobs');
+      expect((await locate(queues, { id: gpuOnly, kind: 'cpc', device: 'gpu' }))?.queue.name).toBe('cpc-jobs-gpu');
     } finally {
       await db.job.deleteMany({ where: { id: { in: ids } } });
       for (const queue of allQueues(queues)) {
