@@ -130,7 +130,13 @@ export async function runAttempt(
       await withRetry(() => releaseLease(db, lease, 'cancelled'), retry);
       return { cancelled: true };
     }
-    if (why === 'lease-lost' || err instanceof LeaseLost) throw new LeaseLost(jobId);
+    // another attempt owns the job now (a second delivery): this queue entry ends quietly. Throwing
+    // would have BullMQ retry it, take the lease back and, once its attempts ran out, fail the job
+    // under the attempt that still runs it
+    if (why === 'lease-lost' || err instanceof LeaseLost) {
+      log('lease lost: another attempt owns the job now; this one stops without writing');
+      return { leaseLost: true };
+    }
     if (why === 'released') {
       await withRetry(() => releaseLease(db, lease, 'queued', { error: 'released by a stopping worker; continues from its checkpoint' }), retry);
       await job.moveToWait(token);

@@ -8,10 +8,11 @@
  *
  * A move is a remove (atomic in Redis: it fails if a CPU worker took the job
  * meanwhile, or another GPU worker moved it first) and then an add. Before
- * the move the job row is touched, which keeps the reaper (it re-enqueues
- * only jobs quiet for ORPHAN_QUEUED_MS) away from it. A worker that dies
- * between the remove and the add leaves the row queued with no queue entry,
- * and the reaper enqueues it again.
+ * the move the job row's updatedAt is compare-and-set; the reaper does the
+ * same before it re-enqueues a queued job it found quiet for
+ * ORPHAN_QUEUED_MS, so the two never act on one job at once. A worker that
+ * dies between the remove and the add leaves the row queued with no queue
+ * entry, and the reaper enqueues it again.
  *
  * `any` jobs left waiting in the gpu lane with no GPU worker to take them
  * (theirs stopped or died) go back to the shared lane (returnStranded).
@@ -24,14 +25,20 @@ const isAny = (job: Job) => (job.data as Partial<JobPayload>).device === 'any' &
 
 /** move a waiting `any` job to another lane; false if it is no longer there to move */
 async function move(db: Db, job: Job, to: Queue): Promise<boolean> {
-  const touched = await db.job.updateMany({ where: { id: job.id!, status: 'queued', device: 'any', cancelRequested: false }, data: { updatedAt: new Date() } });
+  const row = await db.job.findUnique({ where: { id: job.id! }, select: { status: true, device: true, cancelRequested: true, updatedAt: true } });
+  if (!row || row.status !== 'queued' || row.device !== 'any' || row.cancelRequested) return false;
+  // compare-and-set on updatedAt: the reaper claims a quiet job the same way before it re-enqueues one,
+  // so of the two only one acts on the job
+  const touched = await db.job.updateMany({ where: { id: job.id!, status: 'queued', updatedAt: row.updatedAt }, data: { updatedAt: new Date() } });
   if (touched.count !== 1) return false;
   const removed = await job.remove().then(
     () => true,
     () => false,
   );
   if (!removed) return false;
-  await to.add(job.name, job.data, { ...job.opts, jobId: job.id });
+  // (a delayed job, waiting out a retry's backoff, keeps what is left of its delay)
+  const delay = Math.max(0, job.timestamp + (job.delay ?? 0) - Date.now());
+  await to.add(job.name, job.data, { ...job.opts, jobId: job.id, delay });
   return true;
 }
 
@@ -68,7 +75,7 @@ export async function returnStranded(db: Db, queues: LaneQueues, kind: JobKindNa
   const { shared, gpu } = queues[kind];
   if ((await gpu.getWorkersCount()) > 0) return [];
   const moved: string[] = [];
-  for (const candidate of await gpu.getJobs(['prioritized', 'waiting'], 0, 99, true)) {
+  for (const candidate of await gpu.getJobs(['prioritized', 'waiting', 'delayed'], 0, 99, true)) {
     if (isAny(candidate) && (await move(db, candidate, shared))) moved.push(candidate.id!);
   }
   return moved;

@@ -7,7 +7,10 @@
  * in (queues.ts: an `any` job a GPU worker claimed moved to the gpu lane).
  *
  * A `running` job whose heartbeat is older than HEARTBEAT_TIMEOUT_MS:
- *   BullMQ active                 -> left alone (a live lock; BullMQ's stall check handles a dead holder)
+ *   BullMQ active                 -> left alone (a live lock; BullMQ's stall check handles a dead holder),
+ *                                    unless its lock is gone and no worker consumes its queue (a GPU
+ *                                    queue whose last GPU worker died: nobody runs the stall check
+ *                                    there); then the entry is removed and handled as missing
  *   BullMQ waiting/delayed        -> `queued` (the lost attempt counts as a crash); a worker will take it
  *   BullMQ failed                 -> `failed` with BullMQ's reason
  *   BullMQ has no such job        -> enqueued again while the crash budget lasts, else `failed`
@@ -20,10 +23,11 @@
  *   BullMQ failed                 -> `failed` (the event that should have said so was missed)
  * `any` jobs waiting in a gpu lane no GPU worker consumes go back to the shared lane (claim.ts).
  */
+import type { Redis } from 'ioredis';
 import type { Db } from '../store/db.js';
 import type { ServiceConfig } from '../config.js';
 import { expireIdempotencyKeys, finish } from '../store/jobs.js';
-import { describeFailure, enqueue, JOB_KINDS, locate, type LaneQueues } from '../queue/queues.js';
+import { describeFailure, enqueue, JOB_KINDS, locate, type LaneQueues, type Located } from '../queue/queues.js';
 import { returnStranded } from './claim.js';
 
 export interface ReaperDeps {
@@ -43,6 +47,14 @@ export interface ReapReport {
 
 const WAITING_STATES = ['waiting', 'delayed', 'prioritized', 'waiting-children'];
 
+/** an active entry nobody holds and nobody will find stalled: no lock, and no worker on its queue */
+async function abandoned({ queue, job }: Located): Promise<boolean> {
+  // (the queues are built on an ioredis connection of ours: queues.ts laneQueues)
+  const redis = queue.opts.connection as Redis;
+  if (await redis.exists(`${queue.toKey(job.id!)}:lock`)) return false;
+  return (await queue.getWorkersCount()) === 0;
+}
+
 function failedReason(found: Awaited<ReturnType<typeof locate>>): string {
   return describeFailure(found?.job.failedReason || 'failed in the queue').error;
 }
@@ -54,7 +66,11 @@ export async function reapOnce({ db, queues, config, log }: ReaperDeps): Promise
     take: 100,
   });
   for (const job of stale) {
-    const found = await locate(queues, job);
+    let found = await locate(queues, job);
+    if (found?.state === 'active' && (await abandoned(found))) {
+      await found.job.remove();
+      found = await locate(queues, job);
+    }
     const state = found?.state ?? 'missing';
     if (state === 'active') continue;
     // every change is conditional on the lease the stale attempt held: a live attempt that wrote meanwhile wins

@@ -16,7 +16,10 @@ import { startHarness, startWorker, api, waitFor, type Harness } from './harness
 import { tinyConfig } from './fixtures.js';
 import { checkInvariants } from './invariants.js';
 import { liveWorkers } from './processes.js';
-import { allQueues, enqueue, laneQueues, locate, parseWorkerName, redisConnection } from '../../src/queue/queues.js';
+import { Worker } from 'bullmq';
+import { allQueues, enqueue, jobOptions, laneQueues, locate, parseWorkerName, queueName, redisConnection } from '../../src/queue/queues.js';
+import { acquireLease } from '../../src/store/leases.js';
+import { reapOnce } from '../../src/worker/reaper.js';
 import { createJob } from '../../src/store/jobs.js';
 import { DEFAULT_OWNER_ID } from '../../src/store/owners.js';
 import { claimOnce, returnStranded } from '../../src/worker/claim.js';
@@ -33,7 +36,7 @@ afterAll(async () => {
 });
 
 async function submit(seed: number, device?: 'gpu' | 'cpu' | 'any'): Promise<string> {
-  const r = await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: tinyConfig({ seed, stepsPerEpoch: 6 }), ...(device ? { device } : {}) });
+  const r = await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: tinyConfig({ seed, stepsPerEpoch: seed === 240 ? 400 : 6 }), ...(device ? { device } : {}) });
   expect(r.status, r.text).toBe(202);
   return r.json.id;
 }
@@ -154,6 +157,62 @@ describe('device routing', () => {
       }
       connection.disconnect();
     }
+  });
+
+  it('an any job left active in a GPU queue whose last GPU worker died (no lock, no worker) is requeued to the shared queue by the reaper', async () => {
+    const db = h.app.db;
+    const connection = redisConnection(h.config.REDIS_URL);
+    const holderConnection = redisConnection(h.config.REDIS_URL);
+    const queues = laneQueues(connection, 'abandoned-direct');
+    // takes the job the way a GPU worker does, then "dies" (closes without finishing it)
+    const holder = new Worker(queueName('cpc', 'gpu'), null, { connection: holderConnection, prefix: 'abandoned-direct', autorun: false });
+    const ids: string[] = [];
+    try {
+      const { job: row } = await createJob(db, { ownerId: DEFAULT_OWNER_ID, kind: 'cpc', config: tinyConfig({ seed: 230 }), seed: 230, priority: 50, device: 'any', totalSteps: 6 });
+      ids.push(row.id);
+      await queues.cpc.gpu.add('cpc', { jobId: row.id, device: 'any' }, jobOptions(row.id, 50, 1));
+      expect((await holder.getNextJob('gone-worker'))?.id).toBe(row.id);
+      await acquireLease(db, row.id, 'gpu-host-gone', 'test');
+      await holder.close();
+      holderConnection.disconnect();
+      await connection.del(`${queues.cpc.gpu.toKey(row.id)}:lock`); // its lock expired
+      expect((await locate(queues, row))?.state).toBe('active');
+      const reapConfig = { HEARTBEAT_TIMEOUT_MS: 0, ORPHAN_QUEUED_MS: 3_600_000, CRASH_BUDGET: 3, JOB_ATTEMPTS: 1, IDEMPOTENCY_TTL_MS: 3_600_000 };
+      const report = await waitFor('no worker to be registered on the gpu queue, and the reaper to act', async () => {
+        const r = await reapOnce({ db, queues, config: reapConfig, log: () => undefined });
+        return r.reenqueued.includes(row.id) && r;
+      }, 10_000);
+      expect(report.reenqueued).toEqual([row.id]);
+      expect(await db.job.findUniqueOrThrow({ where: { id: row.id } })).toMatchObject({ status: 'queued', crashes: 1 });
+      expect(await locate(queues, row)).toMatchObject({ state: 'prioritized', queue: { name: 'cpc-jobs' } });
+    } finally {
+      await db.job.deleteMany({ where: { id: { in: ids } } });
+      for (const queue of allQueues(queues)) {
+        await queue.obliterate({ force: true });
+        await queue.close();
+      }
+      connection.disconnect();
+    }
+  });
+
+  it('a second queue entry of a running job (a claim that raced a re-enqueue) takes over once; the job still succeeds', async () => {
+    for (const w of liveWorkers(h)) await stop(w);
+    h.addWorker();
+    h.addWorker(FAKE_GPU);
+    const id = await submit(240);
+    const running = await waitFor('the job to run', async () => {
+      const j = await job(id);
+      return j.status === 'running' && j.step >= 2 && j;
+    }, 120_000);
+    const where = await locate(h.app.queues.queues, { id, kind: 'cpc', device: 'any' });
+    const other = where!.queue.name === 'cpc-jobs' ? h.app.queues.queues.cpc.gpu : h.app.queues.queues.cpc.shared;
+    await other.add('cpc', { jobId: id, device: 'any' }, jobOptions(id, 50, h.config.JOB_ATTEMPTS));
+    await waitFor('the second entry to take the job over', async () => (await job(id)).attempts > running.attempts, 60_000);
+    const done = await succeeded(id);
+    // the twin took the lease once (the first attempt then stopped without writing or retrying)
+    expect(done).toMatchObject({ attempts: running.attempts + 1, crashes: 1 });
+    const report = await checkInvariants(h);
+    expect(report.violations).toEqual([]);
   });
 
   it('a GPU worker whose backend sees no GPU refuses to start, saying why', async () => {

@@ -224,6 +224,10 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
       await removeFromLanes(app.queues.queues, job);
       // a retried training job resumes from its last checkpoint
       await enqueue(app.queues.queues, job, app.config.JOB_ATTEMPTS);
+      // a cancel between the row's update and this enqueue found no entry to remove and ended the
+      // job: take the entry out again (one a worker took meanwhile is refused by the lease and ends)
+      const now = await app.db.job.findUnique({ where: { id: job.id }, select: { status: true } });
+      if (now?.status !== 'queued') await removeFromLanes(app.queues.queues, job).catch(() => undefined);
     })(), 'the job is queued again in Postgres; the reaper enqueues it when Redis is back');
     return reply.status(202).send(jobDto(requeued));
   });
