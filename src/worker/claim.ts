@@ -18,26 +18,34 @@
  * (theirs stopped or died) go back to the shared lane (returnStranded).
  */
 import type { Job, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { Db } from '../store/db.js';
 import { type JobKindName, type JobPayload, type LaneQueues } from '../queue/queues.js';
 
 const isAny = (job: Job) => (job.data as Partial<JobPayload>).device === 'any' && Boolean(job.id);
 
+/** ms until a delayed entry is due (BullMQ's delayed set scores are due time × 0x1000 + a counter); 0 if not delayed */
+async function remainingDelay(from: Queue, job: Job): Promise<number> {
+  // (the queues are built on an ioredis connection of ours: queues.ts laneQueues)
+  const score = await (from.opts.connection as Redis).zscore(from.toKey('delayed'), job.id!);
+  return score === null ? 0 : Math.max(0, Math.floor(Number(score) / 0x1000) - Date.now());
+}
+
 /** move a waiting `any` job to another lane; false if it is no longer there to move */
-async function move(db: Db, job: Job, to: Queue): Promise<boolean> {
+async function move(db: Db, job: Job, from: Queue, to: Queue): Promise<boolean> {
   const row = await db.job.findUnique({ where: { id: job.id! }, select: { status: true, device: true, cancelRequested: true, updatedAt: true } });
   if (!row || row.status !== 'queued' || row.device !== 'any' || row.cancelRequested) return false;
   // compare-and-set on updatedAt: the reaper claims a quiet job the same way before it re-enqueues one,
   // so of the two only one acts on the job
   const touched = await db.job.updateMany({ where: { id: job.id!, status: 'queued', updatedAt: row.updatedAt }, data: { updatedAt: new Date() } });
   if (touched.count !== 1) return false;
+  // (a delayed job, waiting out a retry's backoff, keeps what is left of its delay)
+  const delay = await remainingDelay(from, job);
   const removed = await job.remove().then(
     () => true,
     () => false,
   );
   if (!removed) return false;
-  // (a delayed job, waiting out a retry's backoff, keeps what is left of its delay)
-  const delay = Math.max(0, job.timestamp + (job.delay ?? 0) - Date.now());
   await to.add(job.name, job.data, { ...job.opts, jobId: job.id, delay });
   return true;
 }
@@ -60,7 +68,7 @@ export async function claimOnce({ db, queues, kind, freeSlots }: ClaimDeps): Pro
   const candidates = await shared.getJobs(['prioritized', 'waiting'], 0, wanted * 4 + 16, true);
   for (const candidate of candidates) {
     if (wanted <= 0) break;
-    if (!isAny(candidate) || !(await move(db, candidate, gpu))) continue;
+    if (!isAny(candidate) || !(await move(db, candidate, shared, gpu))) continue;
     claimed.push(candidate.id!);
     wanted--;
   }
@@ -76,7 +84,7 @@ export async function returnStranded(db: Db, queues: LaneQueues, kind: JobKindNa
   if ((await gpu.getWorkersCount()) > 0) return [];
   const moved: string[] = [];
   for (const candidate of await gpu.getJobs(['prioritized', 'waiting', 'delayed'], 0, 99, true)) {
-    if (isAny(candidate) && (await move(db, candidate, shared))) moved.push(candidate.id!);
+    if (isAny(candidate) && (await move(db, candidate, gpu, shared))) moved.push(candidate.id!);
   }
   return moved;
 }

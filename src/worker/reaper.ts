@@ -68,7 +68,8 @@ export async function reapOnce({ db, queues, config, log }: ReaperDeps): Promise
   for (const job of stale) {
     let found = await locate(queues, job);
     if (found?.state === 'active' && (await abandoned(found))) {
-      await found.job.remove();
+      // (refused if a worker took the lock meanwhile: then it is alive, and left alone)
+      await found.job.remove().catch(() => undefined);
       found = await locate(queues, job);
     }
     const state = found?.state ?? 'missing';
@@ -105,6 +106,11 @@ export async function reapOnce({ db, queues, config, log }: ReaperDeps): Promise
     if (state === 'missing' || state === 'completed') {
       if (found) await found.job.remove();
       await enqueue(queues, job, config.JOB_ATTEMPTS);
+      // a GPU worker's claim that read the row after our touch may have moved the job meanwhile:
+      // then the entry just added is a twin, and goes (a twin that ran anyway only takes over once)
+      if (job.device === 'any' && (await queues[job.kind].gpu.getJob(job.id))) {
+        await (await queues[job.kind].shared.getJob(job.id))?.remove().catch(() => undefined);
+      }
       report.reenqueued.push(job.id);
     } else if (state === 'failed') {
       await finish(db, job.id, 'failed', { error: failedReason(found) });

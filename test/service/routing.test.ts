@@ -143,9 +143,17 @@ describe('device routing', () => {
       expect(await claimOnce({ db, queues, kind: 'cpc', freeSlots: () => 5 })).toEqual([low]);
       expect((await locate(queues, { id: cpu, kind: 'cpc', device: 'cpu' }))?.queue.name).toBe('cpc-jobs');
 
-      // no GPU worker consumes this prefix's gpu lane: the claimed any jobs go back, a gpu job stays
+      // no GPU worker consumes this prefix's gpu lane: the claimed any jobs go back, a gpu job stays,
+      // and one waiting out a retry's backoff keeps what is left of it
       const gpuOnly = await add('gpu', 50);
-      expect((await returnStranded(db, queues, 'cpc')).sort()).toEqual([high, low].sort());
+      const backingOff = await add('cpu', 50);
+      await db.job.update({ where: { id: backingOff }, data: { device: 'any' } });
+      await (await queues.cpc.shared.getJob(backingOff))!.remove();
+      await queues.cpc.gpu.add('cpc', { jobId: backingOff, device: 'any' }, { ...jobOptions(backingOff, 50, 1), delay: 60_000 });
+      expect((await returnStranded(db, queues, 'cpc')).sort()).toEqual([high, low, backingOff].sort());
+      const delayed = await locate(queues, { id: backingOff, kind: 'cpc', device: 'any' });
+      expect(delayed).toMatchObject({ state: 'delayed', queue: { name: 'cpc-jobs' } });
+      expect(delayed!.job.delay).toBeGreaterThan(50_000);
       expect(await laneOfJob(high)).toBe('cpc-jobs');
       expect(await laneOfJob(low)).toBe('cpc-jobs');
       expect((await locate(queues, { id: gpuOnly, kind: 'cpc', device: 'gpu' }))?.queue.name).toBe('cpc-jobs-gpu');

@@ -198,7 +198,12 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
     // one a GPU worker claims meanwhile is gone from this lane, and the worker sees the flag)
     const removed = queued && ['waiting', 'delayed', 'prioritized', 'waiting-children'].includes(queued.state) && (await queued.job.remove().then(() => true, () => false));
     // a queued row with no queue entry at all (its enqueue never reached Redis) ends here too
-    if (removed || (!queued && job.status === 'queued')) await finish(app.db, job.id, 'cancelled');
+    if (removed || (!queued && job.status === 'queued')) {
+      await finish(app.db, job.id, 'cancelled');
+      // a retry that enqueued between our look and the write above left an entry: it goes too
+      // (one a worker took meanwhile is locked; that worker's lease is refused and it ends)
+      await removeFromLanes(app.queues.queues, job).catch(() => undefined);
+    }
     const fresh = await app.db.job.findUniqueOrThrow({ where: { id: job.id } });
     return reply.status(202).send(jobDto(fresh));
   });
