@@ -10,9 +10,13 @@
  * meanwhile, or another GPU worker moved it first) and then an add. Before
  * the move the job row's updatedAt is compare-and-set; the reaper does the
  * same before it re-enqueues a queued job it found quiet for
- * ORPHAN_QUEUED_MS, so the two never act on one job at once. A worker that
- * dies between the remove and the add leaves the row queued with no queue
- * entry, and the reaper enqueues it again.
+ * ORPHAN_QUEUED_MS, so two that read the row before either wrote cannot both
+ * act. A claim that reads the row after the reaper's write can: the reaper
+ * then finds the job in the gpu lane after its enqueue and removes its own
+ * twin (reaper.ts); a twin that runs anyway takes the lease over once and the
+ * job still succeeds (attempt.ts). A worker that dies between the remove and
+ * the add leaves the row queued with no queue entry, and the reaper enqueues
+ * it again.
  *
  * `any` jobs left waiting in the gpu lane with no GPU worker to take them
  * (theirs stopped or died) go back to the shared lane (returnStranded).
@@ -35,8 +39,7 @@ async function remainingDelay(from: Queue, job: Job): Promise<number> {
 async function move(db: Db, job: Job, from: Queue, to: Queue): Promise<boolean> {
   const row = await db.job.findUnique({ where: { id: job.id! }, select: { status: true, device: true, cancelRequested: true, updatedAt: true } });
   if (!row || row.status !== 'queued' || row.device !== 'any' || row.cancelRequested) return false;
-  // compare-and-set on updatedAt: the reaper claims a quiet job the same way before it re-enqueues one,
-  // so of the two only one acts on the job
+  // compare-and-set on updatedAt: the reaper takes a quiet job the same way before it re-enqueues one
   const touched = await db.job.updateMany({ where: { id: job.id!, status: 'queued', updatedAt: row.updatedAt }, data: { updatedAt: new Date() } });
   if (touched.count !== 1) return false;
   // (a delayed job, waiting out a retry's backoff, keeps what is left of its delay)
