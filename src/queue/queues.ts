@@ -86,6 +86,11 @@ export function laneLabel(kind: JobKindName, lane: Lane): string {
   return lane === 'shared' ? kind : `${kind}-${lane}`;
 }
 
+/** the ioredis connection a lane queue was built on (laneQueues below), for keys BullMQ has no call for */
+export function laneRedis(queue: Queue): Redis {
+  return queue.opts.connection as Redis;
+}
+
 /** one Queue per kind and lane on one connection */
 export function laneQueues(connection: Redis, prefix: string): LaneQueues {
   const perKind = (kind: JobKindName) => Object.fromEntries(LANES.map((lane) => [lane, new Queue(queueName(kind, lane), { connection, prefix })])) as Record<Lane, Queue>;

@@ -22,16 +22,14 @@
  * (theirs stopped or died) go back to the shared lane (returnStranded).
  */
 import type { Job, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Db } from '../store/db.js';
-import { type JobKindName, type JobPayload, type LaneQueues } from '../queue/queues.js';
+import { laneRedis, type JobKindName, type JobPayload, type LaneQueues } from '../queue/queues.js';
 
 const isAny = (job: Job) => (job.data as Partial<JobPayload>).device === 'any' && Boolean(job.id);
 
 /** ms until a delayed entry is due (BullMQ's delayed set scores are due time × 0x1000 + a counter); 0 if not delayed */
 async function remainingDelay(from: Queue, job: Job): Promise<number> {
-  // (the queues are built on an ioredis connection of ours: queues.ts laneQueues)
-  const score = await (from.opts.connection as Redis).zscore(from.toKey('delayed'), job.id!);
+  const score = await laneRedis(from).zscore(from.toKey('delayed'), job.id!);
   return score === null ? 0 : Math.max(0, Math.floor(Number(score) / 0x1000) - Date.now());
 }
 
@@ -64,6 +62,8 @@ export interface ClaimDeps {
 /** one pass: move up to the free slots' worth of `any` jobs; returns their ids */
 export async function claimOnce({ db, queues, kind, freeSlots }: ClaimDeps): Promise<string[]> {
   const { shared, gpu } = queues[kind];
+  // (a busy worker asks Redis nothing: this runs every CLAIM_INTERVAL_MS)
+  if (freeSlots() <= 0) return [];
   let wanted = freeSlots() - (await gpu.getJobCountByTypes('waiting', 'prioritized'));
   if (wanted <= 0) return [];
   const claimed: string[] = [];

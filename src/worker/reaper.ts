@@ -23,11 +23,10 @@
  *   BullMQ failed                 -> `failed` (the event that should have said so was missed)
  * `any` jobs waiting in a gpu lane no GPU worker consumes go back to the shared lane (claim.ts).
  */
-import type { Redis } from 'ioredis';
 import type { Db } from '../store/db.js';
 import type { ServiceConfig } from '../config.js';
 import { expireIdempotencyKeys, finish } from '../store/jobs.js';
-import { describeFailure, enqueue, JOB_KINDS, locate, type LaneQueues, type Located } from '../queue/queues.js';
+import { describeFailure, enqueue, JOB_KINDS, laneRedis, locate, type LaneQueues, type Located } from '../queue/queues.js';
 import { returnStranded } from './claim.js';
 
 export interface ReaperDeps {
@@ -49,9 +48,7 @@ const WAITING_STATES = ['waiting', 'delayed', 'prioritized', 'waiting-children']
 
 /** an active entry nobody holds and nobody will find stalled: no lock, and no worker on its queue */
 async function abandoned({ queue, job }: Located): Promise<boolean> {
-  // (the queues are built on an ioredis connection of ours: queues.ts laneQueues)
-  const redis = queue.opts.connection as Redis;
-  if (await redis.exists(`${queue.toKey(job.id!)}:lock`)) return false;
+  if (await laneRedis(queue).exists(`${queue.toKey(job.id!)}:lock`)) return false;
   return (await queue.getWorkersCount()) === 0;
 }
 

@@ -14,7 +14,8 @@ import { startHarness, startServices, api, waitFor, type Harness } from './harne
 import { tinyConfig } from './fixtures.js';
 import { checkInvariants } from './invariants.js';
 import { childrenOf, harnessProcesses, killWorker, liveWorkers as liveWorkersOf } from './processes.js';
-import { allQueues, describeFailure, enqueue, laneQueues, queueName, redisConnection } from '../../src/queue/queues.js';
+import { describeFailure, enqueue, queueName, redisConnection } from '../../src/queue/queues.js';
+import { withScratchQueues } from './scratch-queues.js';
 import { DEFAULT_OWNER_ID } from '../../src/store/owners.js';
 import { createJob, finish, recordMetrics } from '../../src/store/jobs.js';
 import { reapOnce } from '../../src/worker/reaper.js';
@@ -127,13 +128,9 @@ describe('faults', () => {
     // BullMQ 6 moves a job that stalled past maxStalledCount back to wait and fails it only when a
     // worker next picks it up; a reaper pass in between requeues the row and counts the crash
     const db = h.app.db;
-    const connection = redisConnection(h.config.REDIS_URL);
     // a prefix no worker of the harness consumes, so the job stays waiting
-    const queues = laneQueues(connection, 'reaper-direct');
-    const ids: string[] = [];
-    try {
-      const { job: row } = await createJob(db, { ownerId: DEFAULT_OWNER_ID, kind: 'cpc', config: config(110, 8), seed: 110, priority: 50, totalSteps: 8 });
-      ids.push(row.id);
+    await withScratchQueues(h, 'reaper-direct', async ({ queues, createJob: scratchJob }) => {
+      const { job: row } = await scratchJob({ ownerId: DEFAULT_OWNER_ID, kind: 'cpc', config: config(110, 8), seed: 110, priority: 50, totalSteps: 8 });
       await enqueue(queues, { id: row.id, kind: 'cpc', device: 'any', priority: 50 }, 1);
       expect(await acquireLease(db, row.id, 'host-gone', 'test')).toMatchObject({ attempts: 1, crashes: 0 });
       // HEARTBEAT_TIMEOUT_MS 0: stale at once for this pass (the harness's own reapers wait 4 s)
@@ -145,20 +142,11 @@ describe('faults', () => {
       expect(await db.job.findUniqueOrThrow({ where: { id: row.id } })).toMatchObject({ status: 'failed', crashes: 1, attempts: 1, error: expect.stringMatching(/crash budget exhausted/) });
 
       // while the row still says running, the failure is the first word on the crash and counts it
-      const { job: other } = await createJob(db, { ownerId: DEFAULT_OWNER_ID, kind: 'cpc', config: config(112, 8), seed: 112, priority: 50, totalSteps: 8 });
-      ids.push(other.id);
+      const { job: other } = await scratchJob({ ownerId: DEFAULT_OWNER_ID, kind: 'cpc', config: config(112, 8), seed: 112, priority: 50, totalSteps: 8 });
       await acquireLease(db, other.id, 'host-gone', 'test');
       await finish(db, other.id, 'failed', describeFailure('job stalled more than allowable limit'));
       expect(await db.job.findUniqueOrThrow({ where: { id: other.id } })).toMatchObject({ status: 'failed', crashes: 1 });
-    } finally {
-      // the invariant checker of later tests compares every row with the harness's queues
-      await db.job.deleteMany({ where: { id: { in: ids } } });
-      for (const queue of allQueues(queues)) {
-        await queue.obliterate({ force: true });
-        await queue.close();
-      }
-      connection.disconnect();
-    }
+    });
   });
 
   it('survives repeated SIGKILLs of the worker: resumes from the checkpoint, no duplicate metrics, no orphans', async () => {

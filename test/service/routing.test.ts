@@ -17,10 +17,10 @@ import { tinyConfig } from './fixtures.js';
 import { checkInvariants } from './invariants.js';
 import { liveWorkers } from './processes.js';
 import { Worker } from 'bullmq';
-import { allQueues, enqueue, jobOptions, laneQueues, locate, parseWorkerName, queueName, redisConnection } from '../../src/queue/queues.js';
+import { enqueue, jobOptions, locate, parseWorkerName, queueName, redisConnection } from '../../src/queue/queues.js';
+import { withScratchQueues } from './scratch-queues.js';
 import { acquireLease } from '../../src/store/leases.js';
 import { reapOnce } from '../../src/worker/reaper.js';
-import { createJob } from '../../src/store/jobs.js';
 import { DEFAULT_OWNER_ID } from '../../src/store/owners.js';
 import { claimOnce, returnStranded } from '../../src/worker/claim.js';
 
@@ -117,18 +117,16 @@ describe('device routing', () => {
 
   it('a claim pass moves only `any` jobs, highest priority first, no more than the free slots less what waits in the gpu lane; without GPU workers they go back', async () => {
     const db = h.app.db;
-    const connection = redisConnection(h.config.REDIS_URL);
     // a prefix no worker of the harness consumes
-    const queues = laneQueues(connection, 'claim-direct');
-    const ids: string[] = [];
-    const add = async (device: 'any' | 'cpu' | 'gpu', priority: number) => {
-      const { job: row } = await createJob(db, { ownerId: DEFAULT_OWNER_ID, kind: 'cpc', config: tinyConfig({ seed: 220 + ids.length }), seed: 220 + ids.length, priority, device, totalSteps: 6 });
-      ids.push(row.id);
-      await enqueue(queues, row, 1);
-      return row.id;
-    };
-    const laneOfJob = async (id: string) => (await locate(queues, { id, kind: 'cpc', device: 'any' }))?.queue.name;
-    try {
+    await withScratchQueues(h, 'claim-direct', async ({ queues, createJob: scratchJob }) => {
+      let seed = 220;
+      const add = async (device: 'any' | 'cpu' | 'gpu', priority: number) => {
+        seed++;
+        const { job: row } = await scratchJob({ ownerId: DEFAULT_OWNER_ID, kind: 'cpc', config: tinyConfig({ seed }), seed, priority, device, totalSteps: 6 });
+        await enqueue(queues, row, 1);
+        return row.id;
+      };
+      const laneOfJob = async (id: string) => (await locate(queues, { id, kind: 'cpc', device: 'any' }))?.queue.name;
       const low = await add('any', 10);
       const high = await add('any', 90);
       const cpu = await add('cpu', 100);
@@ -157,27 +155,16 @@ describe('device routing', () => {
       expect(await laneOfJob(high)).toBe('cpc-jobs');
       expect(await laneOfJob(low)).toBe('cpc-jobs');
       expect((await locate(queues, { id: gpuOnly, kind: 'cpc', device: 'gpu' }))?.queue.name).toBe('cpc-jobs-gpu');
-    } finally {
-      await db.job.deleteMany({ where: { id: { in: ids } } });
-      for (const queue of allQueues(queues)) {
-        await queue.obliterate({ force: true });
-        await queue.close();
-      }
-      connection.disconnect();
-    }
+    });
   });
 
   it('an any job left active in a GPU queue whose last GPU worker died (no lock, no worker) is requeued to the shared queue by the reaper', async () => {
     const db = h.app.db;
-    const connection = redisConnection(h.config.REDIS_URL);
-    const holderConnection = redisConnection(h.config.REDIS_URL);
-    const queues = laneQueues(connection, 'abandoned-direct');
-    // takes the job the way a GPU worker does, then "dies" (closes without finishing it)
-    const holder = new Worker(queueName('cpc', 'gpu'), null, { connection: holderConnection, prefix: 'abandoned-direct', autorun: false });
-    const ids: string[] = [];
-    try {
-      const { job: row } = await createJob(db, { ownerId: DEFAULT_OWNER_ID, kind: 'cpc', config: tinyConfig({ seed: 230 }), seed: 230, priority: 50, device: 'any', totalSteps: 6 });
-      ids.push(row.id);
+    await withScratchQueues(h, 'abandoned-direct', async ({ queues, connection, createJob: scratchJob }) => {
+      const holderConnection = redisConnection(h.config.REDIS_URL);
+      // takes the job the way a GPU worker does, then "dies" (closes without finishing it)
+      const holder = new Worker(queueName('cpc', 'gpu'), null, { connection: holderConnection, prefix: 'abandoned-direct', autorun: false });
+      const { job: row } = await scratchJob({ ownerId: DEFAULT_OWNER_ID, kind: 'cpc', config: tinyConfig({ seed: 230 }), seed: 230, priority: 50, device: 'any', totalSteps: 6 });
       await queues.cpc.gpu.add('cpc', { jobId: row.id, device: 'any' }, jobOptions(row.id, 50, 1));
       expect((await holder.getNextJob('gone-worker'))?.id).toBe(row.id);
       await acquireLease(db, row.id, 'gpu-host-gone', 'test');
@@ -193,14 +180,7 @@ describe('device routing', () => {
       expect(report.reenqueued).toEqual([row.id]);
       expect(await db.job.findUniqueOrThrow({ where: { id: row.id } })).toMatchObject({ status: 'queued', crashes: 1 });
       expect(await locate(queues, row)).toMatchObject({ state: 'prioritized', queue: { name: 'cpc-jobs' } });
-    } finally {
-      await db.job.deleteMany({ where: { id: { in: ids } } });
-      for (const queue of allQueues(queues)) {
-        await queue.obliterate({ force: true });
-        await queue.close();
-      }
-      connection.disconnect();
-    }
+    });
   });
 
   it('a second queue entry of a running job (a claim that raced a re-enqueue) takes over once; the job still succeeds', async () => {
