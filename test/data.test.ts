@@ -96,7 +96,10 @@ describe('sequence tasks', () => {
     for (let b = 0; b < 40; b++) {
       const seq = Array.from(digits.subarray(b * 5, b * 5 + 5));
       expect(new Set(seq.slice(0, 3)).size).toBe(1);
-      for (const d of seq.slice(3)) (labels[b] === 1 ? expect(d).toBe(seq[0]) : expect(d).not.toBe(seq[0]));
+      for (const d of seq.slice(3)) {
+        if (labels[b] === 1) expect(d).toBe(seq[0]);
+        else expect(d).not.toBe(seq[0]);
+      }
     }
   });
 

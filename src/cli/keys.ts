@@ -24,8 +24,8 @@ async function withDb<T>(f: (db: Db) => Promise<T>): Promise<T> {
 }
 
 const OWNER_NAME = /^[A-Za-z0-9._-]{1,100}$/;
-// eslint-disable-next-line no-control-regex
 // (and the invisible or direction-changing ones: zero-width, bidi controls, line/paragraph separators, BOM)
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/;
 const printable = (text: string) => text.replace(new RegExp(CONTROL.source, 'g'), '?');
 

@@ -109,7 +109,7 @@ async function loadNative(candidate: 'node-gpu' | 'node', threads: number, choic
   try {
     await import(pkg);
   } catch (err) {
-    throw new Error(`${pkg} failed to load: ${(err as Error).message.split('\n')[0]}`);
+    throw new Error(`${pkg} failed to load: ${(err as Error).message.split('\n')[0]}`, { cause: err });
   }
   if (!(await tf.setBackend('tensorflow'))) throw new Error(`${pkg} loaded, but its 'tensorflow' backend did not initialise`);
   const backend = tf.backend() as unknown as { isUsingGpuDevice?: boolean; binding?: { TF_Version?: string } };

@@ -103,7 +103,7 @@ export function writeModelDir(dir: string, files: SavedFile[]): void {
 export async function loadModelDir(dir: string): Promise<tf.LayersModel> {
   const modelJson = readFileSync(join(dir, 'model.json'));
   const weights = readFileSync(join(dir, 'weights.bin'));
-  let sums: string | null = null;
+  let sums: string | null;
   try {
     sums = readFileSync(join(dir, 'SHA256SUMS'), 'utf8');
   } catch {

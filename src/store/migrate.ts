@@ -68,7 +68,7 @@ export async function migrate(databaseUrl: string, dir = migrationsDir()): Promi
         result.applied.push(name);
       } catch (err) {
         await client.query('ROLLBACK');
-        throw new Error(`migration ${name} failed: ${(err as Error).message}`);
+        throw new Error(`migration ${name} failed: ${(err as Error).message}`, { cause: err });
       }
     }
     return result;

@@ -30,7 +30,7 @@ let sent = 0;
 const statuses = new Map<number, number>();
 
 const EXTREME_STRINGS = ['\u0000', 'a\u0000b', 'x'.repeat(300), '../../../etc/passwd', '2147483648', '-1', '1e19', '9007199254740993', 'NaN', '𝔘𝔫𝔦', '<script>alert(1)</script>', "'; DROP TABLE jobs; --", ' ', '', '\r\nX-Injected: 1'];
-const EXTREME_NUMBERS = [2 ** 31, 2 ** 31 - 1, -(2 ** 31) - 1, 2 ** 53 + 2, 1e19, -1e19, 1e308, -0, 0.5, 9223372036854775807, -1];
+const EXTREME_NUMBERS = [2 ** 31, 2 ** 31 - 1, -(2 ** 31) - 1, 2 ** 53 + 2, 1e19, -1e19, 1e308, -0, 0.5, Number('9223372036854775807'), -1];
 const RAW_SEGMENTS = ['%zz', '%00', '%2e%2e', '%2F', '..', '%E0%A4%A', `${'a'.repeat(150)}`];
 const UNKNOWN_PATHS = ['/', '/v1', '/v1/', '/v2/jobs', '/v1/jobs/', '/.env', '/v1/../v1/jobs', '/%2e%2e/%2e%2e/etc/passwd', '/v1/models/x/predict/extra', '/docs/../../package.json', '/v1/jobs?limit=1&limit=2'];
 const METHODS = ['PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD', 'TRACE', 'PROPFIND'];

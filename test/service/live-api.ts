@@ -88,7 +88,7 @@ export function rawRequest(port: number, head: string, chunks: Array<Buffer | st
       const [statusLine, ...lines] = text.slice(0, end < 0 ? text.length : end).split('\r\n');
       const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
       const body = end < 0 ? '' : received.subarray(Buffer.byteLength(text.slice(0, end + 4), 'latin1')).toString('utf8');
-      let json: unknown = null;
+      let json: unknown;
       try {
         json = JSON.parse(body);
       } catch {
@@ -117,7 +117,7 @@ export function rawRequest(port: number, head: string, chunks: Array<Buffer | st
     const state = () => `${sent} body bytes sent, ${received.length} answer bytes received, after ${Date.now() - started} ms`;
     socket.on('close', () => finish(new Error(`closed without an answer (${state()})`)));
     socket.on('error', (err: NodeJS.ErrnoException) => finish(new Error(`socket error before an answer: ${err.code ?? err.message} (${state()})`)));
-    socket.on('connect', async () => {
+    const send = async () => {
       socket.write(`${head}\r\n\r\n`);
       for (const chunk of chunks) {
         // a client stops sending once an answer starts to arrive (as curl does): the server has closed
@@ -129,6 +129,7 @@ export function rawRequest(port: number, head: string, chunks: Array<Buffer | st
         sent += Buffer.byteLength(chunk);
         if (!ok) await new Promise((r) => socket.once('drain', r).once('close', r));
       }
-    });
+    };
+    socket.on('connect', () => void send().catch((err: Error) => finish(err)));
   });
 }

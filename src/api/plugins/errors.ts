@@ -99,7 +99,7 @@ function isClientAbort(err: { code?: string; message?: string }): boolean {
 export function frameworkErrors(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
   const message = err.code === 'FST_ERR_BAD_URL' ? 'the URL is not valid (a percent-escape does not decode)' : err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path segment is too long' : err.message;
-  return reply.status(status).send(errorBody(status, message, request.id));
+  void reply.status(status).send(errorBody(status, message, request.id));
 }
 
 export default fp(async function errors(app: FastifyInstance) {
