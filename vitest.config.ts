@@ -7,7 +7,13 @@ import { configDefaults, defineConfig } from 'vitest/config';
  * CPC_BACKEND=node. Where tfjs-node does not load, the native suites are
  * skipped and test/native-backend.test.ts says why.
  */
-const ENGINE_SUITES = ['test/gradients.test.ts', 'test/training.test.ts', 'test/export.test.ts', 'test/losses.test.ts', 'test/adam.test.ts'];
+const ENGINE_SUITES = [
+  'test/gradients.test.ts',
+  'test/training.test.ts',
+  'test/export.test.ts',
+  'test/losses.test.ts',
+  'test/adam.test.ts',
+];
 
 export default defineConfig({
   test: {

@@ -11,12 +11,18 @@
 import { loadDigits } from '../src/cpc/mnist.js';
 import { digitPixels } from '../src/cpc/images.js';
 
-const [url = 'http://127.0.0.1:3000', model = 'quickstart-digits', seconds = '30', connections = '4', images = '256'] = process.argv.slice(2);
+const [url = 'http://127.0.0.1:3000', model = 'quickstart-digits', seconds = '30', connections = '4', images = '256'] =
+  process.argv.slice(2);
 if (!/^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/.test(url)) throw new Error('loopback targets only');
 const test = loadDigits().splits.test;
-const instances = Array.from({ length: Number(images) }, (_, i) => Array.from({ length: 28 }, (_, y) => Array.from(digitPixels(test, i).subarray(y * 28, y * 28 + 28))));
+const instances = Array.from({ length: Number(images) }, (_, i) =>
+  Array.from({ length: 28 }, (_, y) => Array.from(digitPixels(test, i).subarray(y * 28, y * 28 + 28))),
+);
 const body = JSON.stringify({ instances });
-const headers = { 'content-type': 'application/json', ...(process.env.CPC_API_KEY ? { authorization: `Bearer ${process.env.CPC_API_KEY}` } : {}) };
+const headers = {
+  'content-type': 'application/json',
+  ...(process.env.CPC_API_KEY ? { authorization: `Bearer ${process.env.CPC_API_KEY}` } : {}),
+};
 const warm = await fetch(`${url}/v1/models/${model}/predict`, { method: 'POST', headers, body });
 if (warm.status !== 200) throw new Error(`predict answered ${warm.status}: ${await warm.text()}`);
 
@@ -57,7 +63,13 @@ console.log(
   JSON.stringify({
     date: new Date().toISOString(),
     load: `POST /v1/models/${model}/predict, ${images} images per request, ${connections} connections back to back, ${seconds} s`,
-    predict: { statuses, perSecond: +(ok / Number(seconds)).toFixed(2), imagesPerSecond: Math.round((ok * Number(images)) / Number(seconds)), p50ms: Math.round(predictMs[Math.floor(predictMs.length / 2)]), maxms: Math.round(predictMs.at(-1)!) },
+    predict: {
+      statuses,
+      perSecond: +(ok / Number(seconds)).toFixed(2),
+      imagesPerSecond: Math.round((ok * Number(images)) / Number(seconds)),
+      p50ms: Math.round(predictMs[Math.floor(predictMs.length / 2)]),
+      maxms: Math.round(predictMs.at(-1)!),
+    },
     healthz: { probes: latencies.length, p50ms: at(latencies, 50), p99ms: at(latencies, 99), maxms: +latencies.at(-1)!.toFixed(1) },
   }),
 );

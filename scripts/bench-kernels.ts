@@ -31,16 +31,32 @@ const activations = tf.randomNormal([256 * 31 * 31, 64]) as tf.Tensor2D;
 const [gamma, beta] = [tf.ones([64]) as tf.Tensor1D, tf.zeros([64]) as tf.Tensor1D];
 /** sum of BN + LeakyReLU over the first layer's activations, by the set's fused kernel or else the composed form */
 const batchNormLoss = (k: KernelSet) => (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
-  const { output, stats } = (k.batchNormLeakyTrain ?? batchNormLeakyComposed)(a as tf.Tensor2D, g as tf.Tensor1D, b as tf.Tensor1D, 1e-3, 0.3, 961);
+  const { output, stats } = (k.batchNormLeakyTrain ?? batchNormLeakyComposed)(
+    a as tf.Tensor2D,
+    g as tf.Tensor1D,
+    b as tf.Tensor1D,
+    1e-3,
+    0.3,
+    961,
+  );
   tf.dispose([stats.mean, stats.variance]);
   return tf.sum(output);
 };
 const ops: Array<[string, (k: KernelSet) => () => tf.Tensor[]]> = [
-  ['conv layer 2 (256x31x31x64 -> 15x15, 3x3 stride 2): y, dx, dw', (k) => () => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(k.conv2dValid(a as tf.Tensor4D, b as tf.Tensor4D, 2, true)))([x2, w])],
+  [
+    'conv layer 2 (256x31x31x64 -> 15x15, 3x3 stride 2): y, dx, dw',
+    (k) => () => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(k.conv2dValid(a as tf.Tensor4D, b as tf.Tensor4D, 2, true)))([x2, w]),
+  ],
   // (BN's own gradient calls columnSums too: it is never differentiated)
   ['column sums of BN layer 2 (57600x64, 225 rows per image)', (k) => () => [k.columnSums(rows, 225)]],
-  ['BN + LeakyReLU of layer 1 (246016x64, 961 rows per image): y, dx, dgamma, dbeta', (k) => () => tf.grads(batchNormLoss(k))([activations, gamma, beta])],
-  ['select 16 of 32 rows of [32, 4, 128] and gradient', (k) => () => tf.grads((a: tf.Tensor) => tf.sum(k.selectRows(a as tf.Tensor3D, positives)))([codes])],
+  [
+    'BN + LeakyReLU of layer 1 (246016x64, 961 rows per image): y, dx, dgamma, dbeta',
+    (k) => () => tf.grads(batchNormLoss(k))([activations, gamma, beta]),
+  ],
+  [
+    'select 16 of 32 rows of [32, 4, 128] and gradient',
+    (k) => () => tf.grads((a: tf.Tensor) => tf.sum(k.selectRows(a as tf.Tensor3D, positives)))([codes]),
+  ],
 ];
 for (const [name, op] of ops) {
   const portableMs = ms(op(PORTABLE_KERNELS));
@@ -50,14 +66,27 @@ for (const [name, op] of ops) {
   } catch (err) {
     nativeMs = `unavailable: ${(err as Error).message}`; // wasm has no Conv2DBackpropFilter
   }
-  console.log(JSON.stringify({ backend: backend.name, op: name, portableMs, nativeMs, faster: typeof nativeMs === 'string' || portableMs < nativeMs ? 'portable' : 'native' }));
+  console.log(
+    JSON.stringify({
+      backend: backend.name,
+      op: name,
+      portableMs,
+      nativeMs,
+      faster: typeof nativeMs === 'string' || portableMs < nativeMs ? 'portable' : 'native',
+    }),
+  );
 }
 if (backend.name !== 'wasm') process.exit(0);
 
 // 2. wasm: each slow kernel beside the portable set's replacement
 const w2 = tf.randomNormal([3, 3, 64, 64]) as tf.Tensor4D;
 const dy2 = tf.randomNormal([256, 15, 15, 64]) as tf.Tensor4D;
-const dyPadded = tf.pad(dy2, [[0, 0], [1, 1], [1, 1], [0, 0]]) as tf.Tensor4D;
+const dyPadded = tf.pad(dy2, [
+  [0, 0],
+  [1, 1],
+  [1, 1],
+  [0, 0],
+]) as tf.Tensor4D;
 const grid = tf.randomNormal([2, 2, 64, 256]) as tf.Tensor4D;
 const act = tf.randomNormal([256 * 31 * 31, 64]) as tf.Tensor2D;
 const big = tf.randomNormal([256, 32, 32, 64]) as tf.Tensor4D;
@@ -68,12 +97,42 @@ const aT = tf.randomNormal([256, 57600]) as tf.Tensor2D;
 const ones = tf.ones([1, 256 * 31 * 31]) as tf.Tensor2D;
 
 const pairs: Array<[string, () => tf.Tensor, string, () => tf.Tensor]> = [
-  ['Conv2DBackpropInput (layer 2 dx)', () => tf.conv2dTranspose(dy2, w2, [256, 31, 31, 64], 2, 'valid'), 'stride-1 2x2 conv on space-to-depth grid', () => tf.conv2d(dyPadded, grid, 1, 'valid')],
-  ['matMul with transposeA (filter grad)', () => tf.matMul(a, b, true, false), 'plain matMul of pre-arranged operands', () => tf.matMul(aT, b)],
-  ['ones-vector matMul column sums (fresh operand)', () => tf.matMul(ones, tf.add(act, 0)), 'global average pool column sums', () => tf.avgPool(tf.reshape(tf.add(act, 0), [256, 1, 961, 64]) as tf.Tensor4D, [1, 961], 1, 'valid')],
-  ['Slice (crop 32->31)', () => tf.slice(big, [0, 0, 0, 0], [256, 31, 31, 64]), 'depthwise conv with a one-hot kernel', () => tf.depthwiseConv2d(big, oneHot, 1, 'valid')],
-  ['LeakyRelu kernel', () => tf.leakyRelu(act, 0.3), 'alpha*y + (1-alpha)*relu(y)', () => tf.add(tf.mul(act, 0.3), tf.mul(tf.relu(act), 0.7))],
-  ['BatchNorm kernel', () => tf.batchNorm(act, tf.zeros([64]), tf.ones([64]), tf.zeros([64]), tf.ones([64]), 1e-3), 'broadcast multiply-add', () => tf.add(tf.mul(act, tf.ones([64])), tf.zeros([64]))],
+  [
+    'Conv2DBackpropInput (layer 2 dx)',
+    () => tf.conv2dTranspose(dy2, w2, [256, 31, 31, 64], 2, 'valid'),
+    'stride-1 2x2 conv on space-to-depth grid',
+    () => tf.conv2d(dyPadded, grid, 1, 'valid'),
+  ],
+  [
+    'matMul with transposeA (filter grad)',
+    () => tf.matMul(a, b, true, false),
+    'plain matMul of pre-arranged operands',
+    () => tf.matMul(aT, b),
+  ],
+  [
+    'ones-vector matMul column sums (fresh operand)',
+    () => tf.matMul(ones, tf.add(act, 0)),
+    'global average pool column sums',
+    () => tf.avgPool(tf.reshape(tf.add(act, 0), [256, 1, 961, 64]) as tf.Tensor4D, [1, 961], 1, 'valid'),
+  ],
+  [
+    'Slice (crop 32->31)',
+    () => tf.slice(big, [0, 0, 0, 0], [256, 31, 31, 64]),
+    'depthwise conv with a one-hot kernel',
+    () => tf.depthwiseConv2d(big, oneHot, 1, 'valid'),
+  ],
+  [
+    'LeakyRelu kernel',
+    () => tf.leakyRelu(act, 0.3),
+    'alpha*y + (1-alpha)*relu(y)',
+    () => tf.add(tf.mul(act, 0.3), tf.mul(tf.relu(act), 0.7)),
+  ],
+  [
+    'BatchNorm kernel',
+    () => tf.batchNorm(act, tf.zeros([64]), tf.ones([64]), tf.zeros([64]), tf.ones([64]), 1e-3),
+    'broadcast multiply-add',
+    () => tf.add(tf.mul(act, tf.ones([64])), tf.zeros([64])),
+  ],
 ];
 for (const [slowName, slow, fastName, fast] of pairs) {
   const slowMs = ms(slow);

@@ -14,14 +14,18 @@ import autocannon from 'autocannon';
 import { loadDigits } from '../src/cpc/mnist.js';
 import { digitPixels } from '../src/cpc/images.js';
 
-const [url = 'http://127.0.0.1:3000', model = 'quickstart-digits', rate = '100', seconds = '30', connections = '1', batch = '1'] = process.argv.slice(2);
+const [url = 'http://127.0.0.1:3000', model = 'quickstart-digits', rate = '100', seconds = '30', connections = '1', batch = '1'] =
+  process.argv.slice(2);
 if (!/^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/.test(url)) throw new Error('loopback targets only');
 const test = loadDigits().splits.test;
 const grey = Array.from({ length: 28 }, (_, y) => Array.from(digitPixels(test, 0).subarray(y * 28, y * 28 + 28)));
 const images = Math.max(1, Number(batch));
 const endpoint = `${url}/v1/models/${model}/${images > 1 ? 'embed' : 'predict'}`;
 const body = JSON.stringify({ instances: Array.from({ length: images }, () => grey) });
-const headers = { 'content-type': 'application/json', ...(process.env.CPC_API_KEY ? { authorization: `Bearer ${process.env.CPC_API_KEY}` } : {}) };
+const headers = {
+  'content-type': 'application/json',
+  ...(process.env.CPC_API_KEY ? { authorization: `Bearer ${process.env.CPC_API_KEY}` } : {}),
+};
 // warm the model cache first
 await fetch(endpoint, { method: 'POST', headers, body });
 
@@ -36,7 +40,10 @@ const result = await autocannon({
 });
 console.log(
   JSON.stringify({
-    endpoint: images > 1 ? `POST /v1/models/:name/embed (${images} images, 28x28 grey JSON)` : 'POST /v1/models/:name/predict (1 image, 28x28 grey JSON)',
+    endpoint:
+      images > 1
+        ? `POST /v1/models/:name/embed (${images} images, 28x28 grey JSON)`
+        : 'POST /v1/models/:name/predict (1 image, 28x28 grey JSON)',
     targetRate: Number(rate),
     connections: Number(connections),
     seconds: Number(seconds),

@@ -23,14 +23,21 @@ let total = 0;
 const N = 3;
 const t0 = performance.now();
 for (let i = 0; i < N; i++) {
-  const info = await tf.profile(async () => { await stepper.train(b); });
+  const info = await tf.profile(async () => {
+    await stepper.train(b);
+  });
   for (const k of info.kernels) {
     const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
     const key = k.name;
-    (by[key] ??= { ms: 0, n: 0, shapes: new Set() });
-    by[key].ms += ms; by[key].n++; total += ms;
+    by[key] ??= { ms: 0, n: 0, shapes: new Set() };
+    by[key].ms += ms;
+    by[key].n++;
+    total += ms;
     if (ms > 5) by[key].shapes.add(JSON.stringify(k.inputShapes) + ' ' + ms.toFixed(0));
   }
 }
 console.log('wall ms/step', ((performance.now() - t0) / N).toFixed(0), 'kernel ms/step', (total / N).toFixed(0));
-for (const [k, v] of Object.entries(by).sort((a, b) => b[1].ms - a[1].ms).slice(0, 25)) console.log(k.padEnd(28), (v.ms / N).toFixed(1).padStart(7), String(v.n / N).padStart(5), [...v.shapes].slice(0, 4).join(' | '));
+for (const [k, v] of Object.entries(by)
+  .sort((a, b) => b[1].ms - a[1].ms)
+  .slice(0, 25))
+  console.log(k.padEnd(28), (v.ms / N).toFixed(1).padStart(7), String(v.n / N).padStart(5), [...v.shapes].slice(0, 4).join(' | '));

@@ -10,7 +10,11 @@ const base = process.argv[2] ?? 'http://127.0.0.1:3000';
 const auth: Record<string, string> = process.env.CPC_API_KEY ? { authorization: `Bearer ${process.env.CPC_API_KEY}` } : {};
 
 async function call(method: string, path: string, body?: unknown): Promise<any> {
-  const res = await fetch(base + path, { method, headers: { ...auth, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  const res = await fetch(base + path, {
+    method,
+    headers: { ...auth, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
   const json = await res.json();
   if (res.status >= 400) throw new Error(`${method} ${path}: ${res.status} ${json.message}`);
   return json;
@@ -30,9 +34,16 @@ async function follow(jobId: string, label: string): Promise<any> {
       buffer = buffer.slice(cut + 2);
       const event = /event: (\w+)/.exec(frame)?.[1];
       const data = JSON.parse(/data: (.*)/.exec(frame)?.[1] ?? 'null');
-      if (event === 'progress' && typeof data?.step === 'number' && data.step !== lastPrinted && (data.step % 10 === 0 || data.step === data.totalSteps)) {
+      if (
+        event === 'progress' &&
+        typeof data?.step === 'number' &&
+        data.step !== lastPrinted &&
+        (data.step % 10 === 0 || data.step === data.totalSteps)
+      ) {
         lastPrinted = data.step;
-        process.stdout.write(`\r  ${label}: step ${data.step}/${data.totalSteps}  loss ${data.loss.toFixed(3)}  accuracy ${data.accuracy.toFixed(2)} (chance ${data.chance.toFixed(2)})  ${Math.round(data.imagesPerSec)} img/s   `);
+        process.stdout.write(
+          `\r  ${label}: step ${data.step}/${data.totalSteps}  loss ${data.loss.toFixed(3)}  accuracy ${data.accuracy.toFixed(2)} (chance ${data.chance.toFixed(2)})  ${Math.round(data.imagesPerSec)} img/s   `,
+        );
       } else if (event === 'progress' && data?.phase) {
         process.stdout.write(`\r  ${label}: ${data.phase}                                        `);
       } else if (event === 'end') {
@@ -43,7 +54,10 @@ async function follow(jobId: string, label: string): Promise<any> {
   return call('GET', `/v1/jobs/${jobId}`);
 }
 
-const experiment = await call('POST', '/v1/experiments', { name: `quickstart-${new Date().toISOString()}`, description: 'npm run quickstart' });
+const experiment = await call('POST', '/v1/experiments', {
+  name: `quickstart-${new Date().toISOString()}`,
+  description: 'npm run quickstart',
+});
 console.log(`experiment ${experiment.name}`);
 const cpc = await call('POST', '/v1/jobs', {
   kind: 'cpc',
@@ -54,9 +68,16 @@ console.log(`CPC job ${cpc.id} queued (64x64 grey digits, binary loss, ${cpc.tot
 const trained = await follow(cpc.id, 'CPC');
 if (trained.status !== 'succeeded') throw new Error(`CPC job ${trained.status}: ${trained.error}`);
 const t = trained.result.test;
-console.log(`CPC test accuracy ${t.accuracy.toFixed(3)} (chance ${t.chance.toFixed(2)}) after ${trained.result.steps} steps in ${trained.result.seconds.toFixed(0)} s`);
+console.log(
+  `CPC test accuracy ${t.accuracy.toFixed(3)} (chance ${t.chance.toFixed(2)}) after ${trained.result.steps} steps in ${trained.result.seconds.toFixed(0)} s`,
+);
 
-const probe = await call('POST', '/v1/jobs', { kind: 'probe', cpcJobId: cpc.id, experimentId: experiment.id, config: { trainImages: 3000, testImages: 1000, epochs: 5 } });
+const probe = await call('POST', '/v1/jobs', {
+  kind: 'probe',
+  cpcJobId: cpc.id,
+  experimentId: experiment.id,
+  config: { trainImages: 3000, testImages: 1000, epochs: 5 },
+});
 console.log(`probe job ${probe.id} queued (frozen encoder; MLP and linear heads; raw-pixel and random-encoder baselines)`);
 const probed = await follow(probe.id, 'probe');
 if (probed.status !== 'succeeded') throw new Error(`probe job ${probed.status}: ${probed.error}`);
@@ -72,4 +93,6 @@ const test = loadDigits().splits.test;
 const png = encodePng(28, 28, Uint8Array.from(Array.from(digitPixels(test, 0)).flatMap((v) => [v, v, v]))).toString('base64');
 const prediction = await call('POST', `/v1/models/${model.name}/predict`, { instances: [{ png }] });
 const p = prediction.predictions[0];
-console.log(`prediction for MNIST test image #0 (label ${test.labels[0]}): digit ${p.digit}, p = ${Math.max(...p.probabilities).toFixed(3)}`);
+console.log(
+  `prediction for MNIST test image #0 (label ${test.labels[0]}): digit ${p.digit}, p = ${Math.max(...p.probabilities).toFixed(3)}`,
+);

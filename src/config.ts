@@ -11,7 +11,18 @@ export const ConfigSchema = Type.Object({
   REDIS_URL: Type.String({ pattern: '^rediss?://', description: 'Redis connection URL' }),
   HOST: Type.String({ default: '127.0.0.1' }),
   PORT: Type.Integer({ default: 3000, minimum: 0, maximum: 65535 }),
-  LOG_LEVEL: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')], { default: 'info' }),
+  LOG_LEVEL: Type.Union(
+    [
+      Type.Literal('fatal'),
+      Type.Literal('error'),
+      Type.Literal('warn'),
+      Type.Literal('info'),
+      Type.Literal('debug'),
+      Type.Literal('trace'),
+      Type.Literal('silent'),
+    ],
+    { default: 'info' },
+  ),
   ARTIFACT_STORE: Type.Union([Type.Literal('local'), Type.Literal('postgres')], { default: 'local' }),
   ARTIFACT_DIR: Type.String({ default: '.local/artifacts' }),
   /** scratch space of running attempts (default: ARTIFACT_DIR/../work); never read by another attempt */
@@ -29,7 +40,10 @@ export const ConfigSchema = Type.Object({
   WORKER_HEALTH_FILE: Type.Optional(Type.String({ minLength: 1 })),
   /** how often an idle GPU worker looks for \`any\` jobs to take from the shared queue */
   CLAIM_INTERVAL_MS: Type.Integer({ default: 1000, minimum: 100 }),
-  CPC_BACKEND: Type.Union([Type.Literal('auto'), Type.Literal('node-gpu'), Type.Literal('node'), Type.Literal('wasm'), Type.Literal('cpu')], { default: 'auto' }),
+  CPC_BACKEND: Type.Union(
+    [Type.Literal('auto'), Type.Literal('node-gpu'), Type.Literal('node'), Type.Literal('wasm'), Type.Literal('cpu')],
+    { default: 'auto' },
+  ),
   /** TensorFlow intra-op threads per training process on the native backends (0 = the cores the process may use, cgroup limits included) */
   TRAIN_THREADS: Type.Integer({ default: 0, minimum: 0, maximum: 256 }),
   /** data-parallel threads per training job (0 = one per core) */
@@ -43,7 +57,10 @@ export const ConfigSchema = Type.Object({
    * calls, where tfjs-node's per-op overhead dominates (single image p50 1.8 ms on wasm vs 5-7 ms
    * native; 256-image embeds run 1.3-1.5x faster native: BENCHMARKS.md)
    */
-  INFERENCE_BACKEND: Type.Union([Type.Literal('auto'), Type.Literal('node-gpu'), Type.Literal('node'), Type.Literal('wasm'), Type.Literal('cpu')], { default: 'wasm' }),
+  INFERENCE_BACKEND: Type.Union(
+    [Type.Literal('auto'), Type.Literal('node-gpu'), Type.Literal('node'), Type.Literal('wasm'), Type.Literal('cpu')],
+    { default: 'wasm' },
+  ),
   /** threads of the API process that decode images and run models for predict/embed (off the event loop) */
   INFERENCE_THREADS: Type.Integer({ default: 1, minimum: 1, maximum: 64 }),
   /** predict/embed requests that may wait for an inference thread; more get 503 */

@@ -51,7 +51,12 @@ export async function startWorker() {
   const lane = laneServedBy(device);
   log.info({ backend, serves: device }, 'backend ready');
   await migrate(config.DATABASE_URL);
-  const db = createDb({ databaseUrl: config.DATABASE_URL, queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS, connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS, poolSize: 3 });
+  const db = createDb({
+    databaseUrl: config.DATABASE_URL,
+    queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS,
+    connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS,
+    poolSize: 3,
+  });
   const onRedisError = (err: Error) => log.warn({ err: err.message }, 'redis connection error');
   // every connection this process opens keeps an error listener to the end (BullMQ removes its own
   // when it closes one, and a client still reconnecting then printed "Unhandled error event")
@@ -129,7 +134,11 @@ export async function startWorker() {
       : null;
 
   // a sign of life for container health checks: rewritten while the event loop runs
-  const touchHealth = () => config.WORKER_HEALTH_FILE && writeFile(config.WORKER_HEALTH_FILE, `${new Date().toISOString()}\n`).catch((err) => log.warn({ err: (err as Error).message }, 'could not write WORKER_HEALTH_FILE'));
+  const touchHealth = () =>
+    config.WORKER_HEALTH_FILE &&
+    writeFile(config.WORKER_HEALTH_FILE, `${new Date().toISOString()}\n`).catch((err) =>
+      log.warn({ err: (err as Error).message }, 'could not write WORKER_HEALTH_FILE'),
+    );
   void touchHealth();
   const health = config.WORKER_HEALTH_FILE ? setInterval(() => void touchHealth(), 10_000) : null;
 
@@ -139,14 +148,24 @@ export async function startWorker() {
       ? setInterval(() => {
           if (claiming) return;
           claiming = true;
-          Promise.all(JOB_KINDS.map((kind) => claimOnce({ db, queues, kind, freeSlots: () => config.WORKER_CONCURRENCY - running[kind].size })))
+          Promise.all(
+            JOB_KINDS.map((kind) => claimOnce({ db, queues, kind, freeSlots: () => config.WORKER_CONCURRENCY - running[kind].size })),
+          )
             .then((ids) => ids.flat().length && log.info({ jobIds: ids.flat() }, 'claimed jobs of device any from the shared queue'))
             .catch((err) => log.warn({ err: (err as Error).message }, 'claim pass failed'))
             .finally(() => (claiming = false));
         }, config.CLAIM_INTERVAL_MS)
       : null;
 
-  log.info({ concurrency: config.WORKER_CONCURRENCY, queues: JOB_KINDS.map((kind) => queueName(kind, lane)), serves: device, crashBudget: config.CRASH_BUDGET }, 'worker ready');
+  log.info(
+    {
+      concurrency: config.WORKER_CONCURRENCY,
+      queues: JOB_KINDS.map((kind) => queueName(kind, lane)),
+      serves: device,
+      crashBudget: config.CRASH_BUDGET,
+    },
+    'worker ready',
+  );
   closeWithGrace({ delay: 60_000 }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'worker crashed');
     log.info({ signal }, 'worker closing: running jobs checkpoint and go back to the queue');

@@ -14,7 +14,11 @@ const root = join(import.meta.dirname, '..');
 const script = join(root, 'test', 'fixtures', 'print-backend.ts');
 
 function pick(choice: string) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', script, choice], { cwd: root, encoding: 'utf8', env: { ...process.env, CPC_BACKEND: '' } });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', script, choice], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, CPC_BACKEND: '' },
+  });
   return { code: r.status, info: r.status === 0 ? JSON.parse(r.stdout) : null, error: r.stderr };
 }
 
@@ -44,7 +48,9 @@ describe('backend selection', () => {
     if (!GPU_LOADS) {
       const r = pick('node-gpu');
       expect(r.code).toBe(3);
-      expect(r.error).toMatch(/the node-gpu backend cannot run here: node-gpu: @tensorflow\/tfjs-node-gpu (is not installed|failed to load|loaded, but TensorFlow sees no GPU)/);
+      expect(r.error).toMatch(
+        /the node-gpu backend cannot run here: node-gpu: @tensorflow\/tfjs-node-gpu (is not installed|failed to load|loaded, but TensorFlow sees no GPU)/,
+      );
     }
     if (!NODE_LOADS) {
       const r = pick('node');

@@ -10,14 +10,22 @@ import { tempDir } from './helpers.js';
 const bin = join(import.meta.dirname, '..', 'bin', 'cpc.js');
 
 function cpc(args: string[], nodeArgs: string[] = [], env: NodeJS.ProcessEnv = {}) {
-  const r = spawnSync(process.execPath, [...nodeArgs, bin, ...args], { encoding: 'utf8', env: { ...process.env, CPC_BACKEND: 'wasm', ...env } });
+  const r = spawnSync(process.execPath, [...nodeArgs, bin, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, CPC_BACKEND: 'wasm', ...env },
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 const withoutPrismaClient = ['--import', join(import.meta.dirname, 'fixtures', 'without-prisma-client.mjs')];
 
 describe('cpc CLI', () => {
   it('rejects bad flags and bad files with one line and a non-zero exit', () => {
-    for (const args of [['train', '--epochs', 'x'], ['train', '--loss', 'nope'], ['bogus'], ['train', '--data', '/nonexistent', '--epochs', '1']]) {
+    for (const args of [
+      ['train', '--epochs', 'x'],
+      ['train', '--loss', 'nope'],
+      ['bogus'],
+      ['train', '--data', '/nonexistent', '--epochs', '1'],
+    ]) {
       const r = cpc(args);
       expect(r.code, args.join(' ')).not.toBe(0);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
@@ -27,11 +35,24 @@ describe('cpc CLI', () => {
   it('trains, probes and predicts end to end (tiny config)', () => {
     const dir = tempDir();
     const config = join(dir, 'config.json');
-    writeFileSync(config, JSON.stringify({ imageSize: 28, color: 'grey', greySteps: 0, batchSize: 16, validationSteps: 2, model: { convLayers: 3, filters: 8, hidden: 32, codeSize: 16, contextSize: 32 } }));
+    writeFileSync(
+      config,
+      JSON.stringify({
+        imageSize: 28,
+        color: 'grey',
+        greySteps: 0,
+        batchSize: 16,
+        validationSteps: 2,
+        model: { convLayers: 3, filters: 8, hidden: 32, codeSize: 16, contextSize: 32 },
+      }),
+    );
     const run = join(dir, 'run');
     const train = cpc(['train', '--config', config, '--epochs', '1', '--steps-per-epoch', '12', '--out', run, '--json']);
     expect(train.code, train.stderr).toBe(0);
-    const events = train.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const events = train.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(events.filter((e) => e.event === 'step')).toHaveLength(12);
     expect(events.at(-1)).toMatchObject({ event: 'done', steps: 12, completed: true });
     expect(existsSync(join(run, 'encoder', 'model.json'))).toBe(true);
@@ -65,7 +86,10 @@ describe('cpc CLI', () => {
     const keys = cpc(['keys', 'list'], withoutPrismaClient, { DATABASE_URL: 'postgresql://nobody@127.0.0.1:1/none' });
     expect(keys.code).not.toBe(0);
     expect(keys.stderr).toMatch(/generated\/prisma/);
-    const r = cpc(['bench', 'train', '--backend', 'wasm', '--image-size', '64', '--batch-size', '4', '--steps', '2', '--warmup', '1', '--json'], withoutPrismaClient);
+    const r = cpc(
+      ['bench', 'train', '--backend', 'wasm', '--image-size', '64', '--batch-size', '4', '--steps', '2', '--warmup', '1', '--json'],
+      withoutPrismaClient,
+    );
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out).toMatchObject({ backend: 'wasm', imageSize: 64, batchSize: 4, tensorLeakPerStep: 0 });

@@ -13,7 +13,8 @@ describe('run configuration', () => {
 
   it('refuses a step too large for memory, and the defaults use a quarter of the bound at most', () => {
     const first = Math.floor((64 - 3) / 2) + 1;
-    const defaults = DEFAULT_CONFIG.batchSize * (DEFAULT_CONFIG.terms + DEFAULT_CONFIG.predictTerms) * first * first * DEFAULT_CONFIG.model.filters;
+    const defaults =
+      DEFAULT_CONFIG.batchSize * (DEFAULT_CONFIG.terms + DEFAULT_CONFIG.predictTerms) * first * first * DEFAULT_CONFIG.model.filters;
     expect(defaults).toBeLessThanOrEqual(MAX_STEP_ACTIVATION / 4);
     expect(() => resolveConfig({ batchSize: 1024, terms: 16, predictTerms: 16 })).toThrow(ConfigError);
     expect(() => resolveConfig({ batchSize: 1024, terms: 16, predictTerms: 16 })).toThrow(/step would be too large: 32768 images/);
@@ -22,7 +23,10 @@ describe('run configuration', () => {
   });
 
   it('counts the parameters the network really has, and refuses a model too large to train', () => {
-    for (const config of [resolveConfig({}), resolveConfig({ imageSize: 28, predictTerms: 2, model: { filters: 8, hidden: 32, codeSize: 16, contextSize: 24 } })]) {
+    for (const config of [
+      resolveConfig({}),
+      resolveConfig({ imageSize: 28, predictTerms: 2, model: { filters: 8, hidden: 32, codeSize: 16, contextSize: 24 } }),
+    ]) {
       const network = new CpcNetwork({ model: config.model, imageSize: config.imageSize, predictTerms: config.predictTerms }, 1);
       const actual = [...network.allVariables().values()].reduce((n, v) => n + v.size, 0);
       network.dispose();
@@ -30,7 +34,9 @@ describe('run configuration', () => {
     }
     expect(parameterCount(resolveConfig({}))).toBeLessThan(MAX_PARAMETERS / 16);
     // a review's config: one conv layer, so the first dense layer is 246016 x 2048
-    expect(() => resolveConfig({ imageSize: 64, batchSize: 2, terms: 1, predictTerms: 1, model: { convLayers: 1, filters: 256, hidden: 2048 } })).toThrow(/parameters, over the/);
+    expect(() =>
+      resolveConfig({ imageSize: 64, batchSize: 2, terms: 1, predictTerms: 1, model: { convLayers: 1, filters: 256, hidden: 2048 } }),
+    ).toThrow(/parameters, over the/);
   });
 
   it('refuses a probe whose images would not fit in memory', () => {

@@ -105,7 +105,15 @@ describe('sequence tasks', () => {
 
   it('batches pick images of the requested digits, with shapes of the spec', () => {
     const batcher = new SequenceBatcher(data, texture, 11);
-    const spec = { task: 'sorted' as const, terms: 4, predictTerms: 4, imageSize: 28, color: 'grey' as const, batchSize: 6, positiveFraction: 0.5 };
+    const spec = {
+      task: 'sorted' as const,
+      terms: 4,
+      predictTerms: 4,
+      imageSize: 28,
+      color: 'grey' as const,
+      batchSize: 6,
+      positiveFraction: 0.5,
+    };
     const batch = batcher.next('valid', spec);
     expect(batch.context.length).toBe(6 * 4 * 28 * 28 * 3);
     expect(batch.future.length).toBe(6 * 4 * 28 * 28 * 3);

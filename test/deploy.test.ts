@@ -25,7 +25,10 @@ describe('docker-compose.yml and Dockerfiles', () => {
     const known = Object.keys(ConfigSchema.properties);
     for (const name of ['api', 'worker', 'worker-gpu']) {
       const env = Object.keys(compose.services[name].environment);
-      expect(env.filter((k) => !known.includes(k)), name).toEqual([]);
+      expect(
+        env.filter((k) => !known.includes(k)),
+        name,
+      ).toEqual([]);
       expect(env).toEqual(expect.arrayContaining(['DATABASE_URL', 'REDIS_URL', 'ARTIFACT_DIR']));
     }
     expect(compose.services['worker-gpu'].environment.CPC_BACKEND).toBe('node-gpu');
@@ -39,7 +42,8 @@ describe('docker-compose.yml and Dockerfiles', () => {
     }
     for (const file of ['docker/Dockerfile', 'docker/Dockerfile.gpu']) {
       const text = readFileSync(join(root, file), 'utf8');
-      for (const m of text.matchAll(/CMD \["node", "(dist\/[^"]+)"\]/g)) expect(existsSync(join(root, m[1].replace(/^dist\//, 'src/').replace(/\.js$/, '.ts')))).toBe(true);
+      for (const m of text.matchAll(/CMD \["node", "(dist\/[^"]+)"\]/g))
+        expect(existsSync(join(root, m[1].replace(/^dist\//, 'src/').replace(/\.js$/, '.ts')))).toBe(true);
       for (const m of text.matchAll(/^COPY (?!--from)(\S+) /gm)) expect(existsSync(join(root, m[1])), `${file}: COPY ${m[1]}`).toBe(true);
     }
   });
@@ -56,7 +60,10 @@ describe('docker-compose.yml and Dockerfiles', () => {
   it('installs one TensorFlow package per image: tfjs-node in the CPU image, tfjs-node-gpu (CUDA 11.2 base) in the GPU image', () => {
     const cpu = readFileSync(join(root, 'docker/Dockerfile'), 'utf8');
     const gpu = readFileSync(join(root, 'docker/Dockerfile.gpu'), 'utf8');
-    for (const [text, keep, drop] of [[cpu, 'tfjs-node', 'tfjs-node-gpu'], [gpu, 'tfjs-node-gpu', 'tfjs-node']]) {
+    for (const [text, keep, drop] of [
+      [cpu, 'tfjs-node', 'tfjs-node-gpu'],
+      [gpu, 'tfjs-node-gpu', 'tfjs-node'],
+    ]) {
       expect(text).toContain('npm ci --no-audit --no-fund --ignore-scripts');
       expect(text).toContain(`rm -rf node_modules/@tensorflow/${drop} `);
       expect(text).toContain(`npm rebuild @tensorflow/${keep} `);
@@ -72,18 +79,26 @@ describe('docker-compose.yml and Dockerfiles', () => {
       expect(text, file).toMatch(/^USER node$/m);
       const envBlocks = [...text.matchAll(/^ENV ((?:[^\n]*\\\n)*[^\n]*)/gm)].map((m) => m[1]);
       const names = envBlocks.flatMap((b) => [...b.matchAll(/([A-Z_]+)=/g)].map((m) => m[1]));
-      expect(names.filter((n) => !known.includes(n) && !runtimeOnly.includes(n)), file).toEqual([]);
+      expect(
+        names.filter((n) => !known.includes(n) && !runtimeOnly.includes(n)),
+        file,
+      ).toEqual([]);
     }
     // the CPU image's base has `node` as UID 1000; the GPU image makes it
     expect(readFileSync(join(root, 'docker/Dockerfile.gpu'), 'utf8')).toContain('useradd --uid 1000 --gid 1000');
   });
 
   it('restarts every service unless stopped and health-checks each; workers check the health file their image names', () => {
-    for (const [name, service] of Object.entries(compose.services as Record<string, { restart?: string; healthcheck?: { test: string[] } }>)) {
+    for (const [name, service] of Object.entries(
+      compose.services as Record<string, { restart?: string; healthcheck?: { test: string[] } }>,
+    )) {
       expect(service.restart, name).toBe('unless-stopped');
       expect(service.healthcheck?.test.length, name).toBeGreaterThan(1);
     }
-    for (const [name, file] of [['worker', 'docker/Dockerfile'], ['worker-gpu', 'docker/Dockerfile.gpu']]) {
+    for (const [name, file] of [
+      ['worker', 'docker/Dockerfile'],
+      ['worker-gpu', 'docker/Dockerfile.gpu'],
+    ]) {
       const healthFile = /WORKER_HEALTH_FILE=(\S+)/.exec(readFileSync(join(root, file), 'utf8'))![1];
       expect(compose.services[name].healthcheck.test.join(' '), name).toContain(healthFile);
     }

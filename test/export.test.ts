@@ -79,7 +79,12 @@ describeOnBackend('model export and inference', () => {
     expect(() => predictImages(model, [[[1, 2]]])).toThrow(/28x28/);
     expect(() => predictImages(model, [Array.from({ length: 28 }, () => Array(28).fill(NaN))])).toThrow(/finite/);
     expect(() => predictImages(model, [new Uint8Array([1, 2, 3])])).toThrow(/not a PNG/);
-    expect(() => predictImages(model, Array.from({ length: 300 }, () => [[0]]))).toThrow(/at most 256/);
+    expect(() =>
+      predictImages(
+        model,
+        Array.from({ length: 300 }, () => [[0]]),
+      ),
+    ).toThrow(/at most 256/);
   });
 
   it('checks the PNG header before decoding (no decompression bomb) and rejects truncated files', () => {

@@ -50,10 +50,14 @@ describeOnBackend('strided conv gradients', () => {
       const w = tf.randomNormal([k, k, c, f], 0, 1, 'float32', 2) as tf.Tensor4D;
       const outShape = tf.conv2d(x, w, s, 'valid').shape;
       const r = tf.randomNormal(outShape, 0, 1, 'float32', 3);
-      const reference = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, s, 'valid'), r)));
+      const reference = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, s, 'valid'), r)),
+      );
       const [refDx, refDw] = reference([x, w]);
       for (const set of SETS) {
-        const ours = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(set.conv2dValid(a as tf.Tensor4D, b as tf.Tensor4D, s, true), r)));
+        const ours = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+          tf.sum(tf.mul(set.conv2dValid(a as tf.Tensor4D, b as tf.Tensor4D, s, true), r)),
+        );
         for (const backend of BACKENDS) {
           const [dx, dw] = await onBackend(backend, () => ours([x, w]));
           await tf.setBackend('cpu');
@@ -71,7 +75,10 @@ describeOnBackend('strided conv gradients', () => {
       const w = tf.randomNormal([3, 3, 2, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
       const r = tf.randomNormal([1, 4, 4, 3], 0, 1, 'float32', 6);
       const loss = (wv: tf.Tensor4D) => tf.sum(tf.mul(conv2dValid(x, wv, 2, true), r)).dataSync()[0];
-      const [, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(conv2dValid(a as tf.Tensor4D, b as tf.Tensor4D, 2, true), r)))([x, w]);
+      const [, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(conv2dValid(a as tf.Tensor4D, b as tf.Tensor4D, 2, true), r)))([
+        x,
+        w,
+      ]);
       const wv = w.dataSync();
       const g = dw.dataSync();
       const eps = 1e-2;

@@ -15,7 +15,10 @@ export const ON_NATIVE = TEST_BACKEND === 'node' || TEST_BACKEND === 'node-gpu';
 
 /** why `pkg` does not load in a fresh Node process here, or null when it does */
 export function loadFailure(pkg: string): string | null {
-  const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(pkg)})`], { cwd: join(import.meta.dirname, '..'), encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(pkg)})`], {
+    cwd: join(import.meta.dirname, '..'),
+    encoding: 'utf8',
+  });
   if (r.status === 0) return null;
   return ((r.stderr || '').split('\n').find((l) => /Error|Cannot find/.test(l)) ?? `exit ${r.status}`).trim().slice(0, 160);
 }
@@ -24,7 +27,9 @@ export function loadFailure(pkg: string): string | null {
 function nativeUnavailable(): string | null {
   const pkg = TEST_BACKEND === 'node-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
   const why = loadFailure(pkg);
-  return why && `${pkg} does not load here (${why}); install it with ../shared/native-tf/install.sh or npm install on a machine with internet`;
+  return (
+    why && `${pkg} does not load here (${why}); install it with ../shared/native-tf/install.sh or npm install on a machine with internet`
+  );
 }
 
 /** null when the engine tests can run on TEST_BACKEND, else the reason they are skipped */

@@ -40,7 +40,13 @@ describe('IDX reader', () => {
     writeFileSync(join(dir, 'train-images-idx3-ubyte'), encodeIdx([n, 28, 28], pix));
     writeFileSync(join(dir, 'train-labels-idx1-ubyte.gz'), gzipSync(encodeIdx([n], labels)));
     writeFileSync(join(dir, 't10k-images-idx3-ubyte'), encodeIdx([20, 28, 28], new Uint8Array(20 * 784)));
-    writeFileSync(join(dir, 't10k-labels-idx1-ubyte'), encodeIdx([20], Uint8Array.from({ length: 20 }, (_, i) => i % 10)));
+    writeFileSync(
+      join(dir, 't10k-labels-idx1-ubyte'),
+      encodeIdx(
+        [20],
+        Uint8Array.from({ length: 20 }, (_, i) => i % 10),
+      ),
+    );
     const data = loadDigits(dir);
     expect(data.splits.train.count).toBe(50);
     expect(data.splits.valid.count).toBe(10);
@@ -49,7 +55,13 @@ describe('IDX reader', () => {
     const bad = tempDir();
     mkdirSync(bad, { recursive: true });
     writeFileSync(join(bad, 'train-images-idx3-ubyte'), encodeIdx([n, 28, 28], pix));
-    writeFileSync(join(bad, 'train-labels-idx1-ubyte'), encodeIdx([n], labels.map((l) => (l === 3 ? 12 : l))));
+    writeFileSync(
+      join(bad, 'train-labels-idx1-ubyte'),
+      encodeIdx(
+        [n],
+        labels.map((l) => (l === 3 ? 12 : l)),
+      ),
+    );
     writeFileSync(join(bad, 't10k-images-idx3-ubyte'), encodeIdx([20, 28, 28], new Uint8Array(20 * 784)));
     writeFileSync(join(bad, 't10k-labels-idx1-ubyte'), encodeIdx([20], new Uint8Array(20)));
     expect(() => loadDigits(bad)).toThrow(/label 12 .* not a digit/);
@@ -63,7 +75,11 @@ describe('IDX reader', () => {
     const dir = defaultDataDir();
     for (const line of readFileSync(join(dir, 'SHA256SUMS'), 'utf8').trim().split('\n')) {
       const [hash, name] = line.split(/\s+/);
-      expect(createHash('sha256').update(readFileSync(join(dir, name))).digest('hex')).toBe(hash);
+      expect(
+        createHash('sha256')
+          .update(readFileSync(join(dir, name)))
+          .digest('hex'),
+      ).toBe(hash);
     }
     const data = loadDigits();
     expect([data.splits.train.count, data.splits.valid.count, data.splits.test.count]).toEqual([50000, 10000, 10000]);

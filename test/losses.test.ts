@@ -13,8 +13,26 @@ const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 describeOnBackend('binary loss (seed)', () => {
   it('matches a hand computation', () => {
     // 2 sequences, 2 future steps, code size 2
-    const pred = tf.tensor3d([[[1, 2], [0, 1]], [[1, 0], [2, 2]]]);
-    const code = tf.tensor3d([[[1, 1], [2, 0]], [[-1, 1], [-1, -1]]]);
+    const pred = tf.tensor3d([
+      [
+        [1, 2],
+        [0, 1],
+      ],
+      [
+        [1, 0],
+        [2, 2],
+      ],
+    ]);
+    const code = tf.tensor3d([
+      [
+        [1, 1],
+        [2, 0],
+      ],
+      [
+        [-1, 1],
+        [-1, -1],
+      ],
+    ]);
     // logits = mean over steps and dims of pred*code: seq0: (1+2+0+0)/4 = 0.75; seq1: (-1+0-2-2)/4 = -1.25
     const labels = new Float32Array([1, 1]);
     const out = binaryLoss(pred, code, labels, 2);
@@ -46,8 +64,14 @@ describeOnBackend('InfoNCE loss (paper)', () => {
 
   it('averages over future steps and selects positives', () => {
     expect(positiveIndices(new Float32Array([0, 1, 1, 0]))).toEqual([1, 2]);
-    const pred = tf.tensor3d([[[1], [0]], [[0], [1]]]);
-    const code = tf.tensor3d([[[1], [0]], [[0], [1]]]);
+    const pred = tf.tensor3d([
+      [[1], [0]],
+      [[0], [1]],
+    ]);
+    const code = tf.tensor3d([
+      [[1], [0]],
+      [[0], [1]],
+    ]);
     // step 0: scores [[1,0],[0,0]]; step 1: [[0,0],[0,1]]
     const a = Math.log(1 + Math.exp(-1));
     const b = Math.log(2);

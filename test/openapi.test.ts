@@ -12,16 +12,30 @@ describe('openapi.yaml', () => {
 
   it('documents every route of the issue with its error responses', () => {
     const spec = parse(readFileSync(join(import.meta.dirname, '..', 'openapi.yaml'), 'utf8'));
-    const routes = Object.entries(spec.paths as Record<string, Record<string, { responses: Record<string, unknown> }>>).flatMap(([path, ops]) =>
-      Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`),
+    const routes = Object.entries(spec.paths as Record<string, Record<string, { responses: Record<string, unknown> }>>).flatMap(
+      ([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`),
     );
     expect(routes).toEqual(
       expect.arrayContaining([
-        'POST /v1/experiments', 'GET /v1/experiments', 'GET /v1/experiments/{id}',
-        'POST /v1/jobs', 'GET /v1/jobs', 'GET /v1/jobs/{id}', 'GET /v1/jobs/{id}/metrics', 'GET /v1/jobs/{id}/events',
-        'POST /v1/jobs/{id}/cancel', 'POST /v1/jobs/{id}/retry', 'GET /v1/artifacts/{id}',
-        'POST /v1/models', 'GET /v1/models', 'GET /v1/models/{name}/versions/{version}',
-        'POST /v1/models/{name}/predict', 'POST /v1/models/{name}/embed', 'GET /healthz', 'GET /readyz', 'GET /metrics',
+        'POST /v1/experiments',
+        'GET /v1/experiments',
+        'GET /v1/experiments/{id}',
+        'POST /v1/jobs',
+        'GET /v1/jobs',
+        'GET /v1/jobs/{id}',
+        'GET /v1/jobs/{id}/metrics',
+        'GET /v1/jobs/{id}/events',
+        'POST /v1/jobs/{id}/cancel',
+        'POST /v1/jobs/{id}/retry',
+        'GET /v1/artifacts/{id}',
+        'POST /v1/models',
+        'GET /v1/models',
+        'GET /v1/models/{name}/versions/{version}',
+        'POST /v1/models/{name}/predict',
+        'POST /v1/models/{name}/embed',
+        'GET /healthz',
+        'GET /readyz',
+        'GET /metrics',
       ]),
     );
     expect(Object.keys(spec.paths['/v1/jobs'].post.responses)).toEqual(expect.arrayContaining(['202', '400', '404', '409', '422']));

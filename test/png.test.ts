@@ -8,7 +8,17 @@ const greyPng = (side: number, interlace: 0 | 1, data: Buffer) => craftPng(side,
 
 /** the raw (filter type 0) scanlines of an image, plain or as the seven Adam7 passes */
 function scanlines(side: number, pixel: (x: number, y: number) => number, interlace: 0 | 1): Buffer {
-  const passes = interlace ? [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]] : [[0, 0, 1, 1]];
+  const passes = interlace
+    ? [
+        [0, 0, 8, 8],
+        [4, 0, 8, 8],
+        [0, 4, 4, 8],
+        [2, 0, 4, 4],
+        [0, 2, 2, 4],
+        [1, 0, 2, 2],
+        [0, 1, 1, 2],
+      ]
+    : [[0, 0, 1, 1]];
   const bytes: number[] = [];
   for (const [x0, y0, dx, dy] of passes) {
     for (let y = y0; y < side; y += dy) {

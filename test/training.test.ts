@@ -92,7 +92,15 @@ describeOnBackend('training', () => {
   });
 
   it('learns: loss falls and accuracy rises above chance within a hundred steps (binary, grey 28px)', async () => {
-    const config = tinyConfig({ stepsPerEpoch: 100, epochs: 1, validationSteps: 8, batchSize: 32, task: 'same', learningRate: 3e-3, seed: 1 });
+    const config = tinyConfig({
+      stepsPerEpoch: 100,
+      epochs: 1,
+      validationSteps: 8,
+      batchSize: 32,
+      task: 'same',
+      learningRate: 3e-3,
+      seed: 1,
+    });
     const steps: StepProgress[] = [];
     const result = await trainCpc({ config, callbacks: { onStep: (p) => void steps.push(p) } });
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;

@@ -42,15 +42,25 @@ export function trustProxySetting(value: string): boolean | string[] {
   const v = value.trim();
   if (v === '' || v === 'false') return false;
   if (v === 'true') return true;
-  return v.split(',').map((s) => s.trim()).filter(Boolean);
+  return v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
-export async function buildApp(config: ServiceConfig, options: { logger?: boolean; offline?: boolean; logStream?: NodeJS.WritableStream } = {}): Promise<FastifyInstance> {
+export async function buildApp(
+  config: ServiceConfig,
+  options: { logger?: boolean; offline?: boolean; logStream?: NodeJS.WritableStream } = {},
+): Promise<FastifyInstance> {
   const app = Fastify({
     logger:
       options.logger === false
         ? false
-        : { level: config.LOG_LEVEL, redact: ['req.headers.authorization', 'req.headers["x-api-key"]'], ...(options.logStream ? { stream: options.logStream } : {}) },
+        : {
+            level: config.LOG_LEVEL,
+            redact: ['req.headers.authorization', 'req.headers["x-api-key"]'],
+            ...(options.logStream ? { stream: options.logStream } : {}),
+          },
     // a client's own request id is kept only if it is a plain token (it ends up in logs and headers)
     genReqId: (req) => {
       const sent = req.headers['x-request-id'];
@@ -89,8 +99,20 @@ export async function buildApp(config: ServiceConfig, options: { logger?: boolea
     const response = (route.schema.response ??= {}) as Record<string, unknown>;
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     const takesBody = methods.some((m) => ['POST', 'PUT', 'PATCH'].includes(m));
-    const validates = takesBody || route.url.startsWith('/v1/') || route.schema.body || route.schema.params || route.schema.querystring || route.schema.headers;
-    const statuses = [...(validates ? [400] : []), ...(takesBody ? [408, 413, 415] : []), ...(route.url.startsWith('/v1/') ? [401, 403, 429] : []), 500, 503];
+    const validates =
+      takesBody ||
+      route.url.startsWith('/v1/') ||
+      route.schema.body ||
+      route.schema.params ||
+      route.schema.querystring ||
+      route.schema.headers;
+    const statuses = [
+      ...(validates ? [400] : []),
+      ...(takesBody ? [408, 413, 415] : []),
+      ...(route.url.startsWith('/v1/') ? [401, 403, 429] : []),
+      500,
+      503,
+    ];
     for (const status of statuses) response[status] ??= ErrorBody;
   });
   await app.register(helmet);
@@ -98,7 +120,9 @@ export async function buildApp(config: ServiceConfig, options: { logger?: boolea
     openapi: {
       openapi: '3.0.3',
       info: OPENAPI_INFO,
-      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'an API key (cpc keys create); X-API-Key works too' } } },
+      components: {
+        securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'an API key (cpc keys create); X-API-Key works too' } },
+      },
       security: [{ apiKey: [] }],
     },
   });

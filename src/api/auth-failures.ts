@@ -85,7 +85,12 @@ export class AuthFailureBudget {
 
   private async increment(what: string): Promise<number> {
     const name = `${this.namespace}${what}`;
-    const replies = await this.redis.multi().incr(name).pexpire(name, 60_000, 'NX').exec().catch(() => null);
+    const replies = await this.redis
+      .multi()
+      .incr(name)
+      .pexpire(name, 60_000, 'NX')
+      .exec()
+      .catch(() => null);
     return Number(replies?.[0]?.[1] ?? 0);
   }
 }

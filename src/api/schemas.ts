@@ -24,7 +24,10 @@ export const Offset = Type.Integer({ minimum: 0, maximum: MAX_OFFSET, default: 0
  * A UUID as PostgreSQL's uuid type takes it: 8-4-4-4-12 hex digits, nothing else. (ajv-formats'
  * "uuid" also accepts a `urn:uuid:` prefix, which PostgreSQL refuses: that was a 500.)
  */
-export const Uuid = Type.String({ pattern: '^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$', description: 'a UUID' });
+export const Uuid = Type.String({
+  pattern: '^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$',
+  description: 'a UUID',
+});
 
 export const Id = Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_-]+$' });
 
@@ -130,7 +133,13 @@ export const ProbeJobCreate = Type.Object(
 
 export const JobCreate = Type.Union([CpcJobCreate, ProbeJobCreate]);
 
-export const JobStatus = Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('succeeded'), Type.Literal('failed'), Type.Literal('cancelled')]);
+export const JobStatus = Type.Union([
+  Type.Literal('queued'),
+  Type.Literal('running'),
+  Type.Literal('succeeded'),
+  Type.Literal('failed'),
+  Type.Literal('cancelled'),
+]);
 
 export const Artifact = Type.Object({
   id: Type.String(),
@@ -221,8 +230,16 @@ export const Model = Type.Object({
 
 const Pixel = Type.Number({ minimum: 0, maximum: 255 });
 export const ImageInstance = Type.Union([
-  Type.Array(Type.Array(Pixel, { minItems: 1, maxItems: 64 }), { minItems: 1, maxItems: 64, description: '28x28 grey, values 0..255 (or 0..1)' }),
-  Type.Array(Type.Array(Type.Array(Pixel, { minItems: 3, maxItems: 3 }), { minItems: 1, maxItems: 64 }), { minItems: 1, maxItems: 64, description: 'size x size x 3 RGB, values 0..255' }),
+  Type.Array(Type.Array(Pixel, { minItems: 1, maxItems: 64 }), {
+    minItems: 1,
+    maxItems: 64,
+    description: '28x28 grey, values 0..255 (or 0..1)',
+  }),
+  Type.Array(Type.Array(Type.Array(Pixel, { minItems: 3, maxItems: 3 }), { minItems: 1, maxItems: 64 }), {
+    minItems: 1,
+    maxItems: 64,
+    description: 'size x size x 3 RGB, values 0..255',
+  }),
   Type.Object({ png: Type.String({ maxLength: 2_000_000, description: 'base64 PNG' }) }, { additionalProperties: false }),
 ]);
 
@@ -242,4 +259,8 @@ export const Prediction = Type.Object({
 });
 
 export const PredictResponse = Type.Object({ model: Type.String(), version: Type.Integer(), predictions: Type.Array(Prediction) });
-export const EmbedResponse = Type.Object({ model: Type.String(), version: Type.Integer(), embeddings: Type.Array(Type.Array(Type.Number())) });
+export const EmbedResponse = Type.Object({
+  model: Type.String(),
+  version: Type.Integer(),
+  embeddings: Type.Array(Type.Array(Type.Number())),
+});

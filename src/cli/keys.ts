@@ -48,14 +48,21 @@ export function keysCommand(): Command {
     .action((f: { name: string; scopes: string; owner?: string; json?: boolean }) =>
       withDb(async (db) => {
         // (control characters would reach terminals through `keys list` and logs)
-        if (!f.name.trim() || f.name.length > 200 || CONTROL.test(f.name)) throw new UsageError(`--name must be 1-200 printable characters, not blank; got ${JSON.stringify(f.name)}`);
+        if (!f.name.trim() || f.name.length > 200 || CONTROL.test(f.name))
+          throw new UsageError(`--name must be 1-200 printable characters, not blank; got ${JSON.stringify(f.name)}`);
         const ownerName = f.owner ?? f.name;
         if (!OWNER_NAME.test(ownerName)) {
           const flag = f.owner === undefined ? '--owner (by default the --name)' : '--owner';
-          throw new UsageError(`${flag} must be 1-100 letters, digits, '.', '_' or '-'; got ${JSON.stringify(ownerName)}${f.owner === undefined ? '; pass --owner' : ''}`);
+          throw new UsageError(
+            `${flag} must be 1-100 letters, digits, '.', '_' or '-'; got ${JSON.stringify(ownerName)}${f.owner === undefined ? '; pass --owner' : ''}`,
+          );
         }
         const { key, identity, owner } = await createApiKey(db, f.name, parseScopes(f.scopes), ownerName);
-        process.stdout.write(f.json ? JSON.stringify({ key, name: identity.name, prefix: identity.prefix, scopes: identity.scopes, owner }) + '\n' : `${key}\n`);
+        process.stdout.write(
+          f.json
+            ? JSON.stringify({ key, name: identity.name, prefix: identity.prefix, scopes: identity.scopes, owner }) + '\n'
+            : `${key}\n`,
+        );
       }),
     );
   keys
@@ -68,9 +75,27 @@ export function keysCommand(): Command {
         if (f.json) return void process.stdout.write(JSON.stringify(rows) + '\n');
         const when = (d: Date | null) => (d ? d.toISOString().slice(0, 19) + 'Z' : '-');
         const table = [['PREFIX', 'NAME', 'OWNER', 'SCOPES', 'CREATED', 'LAST USED', 'REVOKED']];
-        for (const r of rows) table.push([r.prefix, printable(r.name), r.owner.name, r.scopes.join(','), when(r.createdAt), when(r.lastUsedAt), when(r.revokedAt)]);
+        for (const r of rows)
+          table.push([
+            r.prefix,
+            printable(r.name),
+            r.owner.name,
+            r.scopes.join(','),
+            when(r.createdAt),
+            when(r.lastUsedAt),
+            when(r.revokedAt),
+          ]);
         const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
-        process.stdout.write(table.map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd()).join('\n') + '\n');
+        process.stdout.write(
+          table
+            .map((row) =>
+              row
+                .map((cell, i) => cell.padEnd(widths[i]))
+                .join('  ')
+                .trimEnd(),
+            )
+            .join('\n') + '\n',
+        );
       }),
     );
   keys

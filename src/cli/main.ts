@@ -36,7 +36,8 @@ function num(name: string) {
     return n;
   };
 }
-const backendOption = () => new Option('--backend <name>', 'auto | node-gpu | node | wasm | cpu (env CPC_BACKEND)').choices(BACKEND_CHOICES);
+const backendOption = () =>
+  new Option('--backend <name>', 'auto | node-gpu | node | wasm | cpu (env CPC_BACKEND)').choices(BACKEND_CHOICES);
 
 interface TrainFlags {
   config?: string;
@@ -160,12 +161,30 @@ async function main(argv: string[]): Promise<void> {
     .option('--no-baselines', 'skip the raw-pixel and random-encoder baselines')
     .addOption(backendOption())
     .option('--json', 'JSON on stdout')
-    .action(async (f: { run: string; trainImages?: number; testImages?: number; epochs?: number; baselines: boolean; backend?: string; json?: boolean }) => {
-      await initBackend(parseBackendChoice(f.backend ?? process.env.CPC_BACKEND));
-      const partial = Object.fromEntries(Object.entries({ trainImages: f.trainImages, testImages: f.testImages, epochs: f.epochs }).filter(([, v]) => v !== undefined));
-      const report = await probeRun(resolve(f.run), partial, undefined, f.json ? undefined : (m) => process.stderr.write(m + '\n'), f.baselines);
-      process.stdout.write((f.json ? JSON.stringify(report) : JSON.stringify(report, null, 2)) + '\n');
-    });
+    .action(
+      async (f: {
+        run: string;
+        trainImages?: number;
+        testImages?: number;
+        epochs?: number;
+        baselines: boolean;
+        backend?: string;
+        json?: boolean;
+      }) => {
+        await initBackend(parseBackendChoice(f.backend ?? process.env.CPC_BACKEND));
+        const partial = Object.fromEntries(
+          Object.entries({ trainImages: f.trainImages, testImages: f.testImages, epochs: f.epochs }).filter(([, v]) => v !== undefined),
+        );
+        const report = await probeRun(
+          resolve(f.run),
+          partial,
+          undefined,
+          f.json ? undefined : (m) => process.stderr.write(m + '\n'),
+          f.baselines,
+        );
+        process.stdout.write((f.json ? JSON.stringify(report) : JSON.stringify(report, null, 2)) + '\n');
+      },
+    );
 
   program
     .command('predict')
@@ -180,7 +199,9 @@ async function main(argv: string[]): Promise<void> {
       const model = await loadServable(resolve(f.run), f.head);
       const inputs: ImageInput[] = images.map((p) => new Uint8Array(readFileSync(p)));
       const predictions = predictImages(model, inputs, Boolean(f.embedding));
-      predictions.forEach((p, i) => process.stdout.write(JSON.stringify({ file: images[i], ...p, probabilities: p.probabilities.map((v) => +v.toFixed(4)) }) + '\n'));
+      predictions.forEach((p, i) =>
+        process.stdout.write(JSON.stringify({ file: images[i], ...p, probabilities: p.probabilities.map((v) => +v.toFixed(4)) }) + '\n'),
+      );
     });
 
   const bench = program.command('bench').description('benchmarks');

@@ -25,7 +25,10 @@ export function makeReporter(json: boolean): Reporter {
         return;
       }
       bar = new cliProgress.SingleBar(
-        { format: `${label} [{bar}] {value}/{total} | loss {loss} | acc {accuracy} (chance {chance}) | {imagesPerSec} img/s | eta {eta_formatted}`, stream: process.stderr },
+        {
+          format: `${label} [{bar}] {value}/{total} | loss {loss} | acc {accuracy} (chance {chance}) | {imagesPerSec} img/s | eta {eta_formatted}`,
+          stream: process.stderr,
+        },
         cliProgress.Presets.shades_classic,
       );
       bar.start(total, 0, { loss: '-', accuracy: '-', chance: '-', imagesPerSec: '-' });
@@ -35,7 +38,9 @@ export function makeReporter(json: boolean): Reporter {
       else if (value % 50 === 0) process.stderr.write(`step ${value} ${JSON.stringify(fields)}\n`);
     },
     event(obj) {
-      const line = Object.entries(obj).map(([k, v]) => `${k}=${typeof v === 'number' ? +v.toFixed(4) : JSON.stringify(v)}`).join(' ');
+      const line = Object.entries(obj)
+        .map(([k, v]) => `${k}=${typeof v === 'number' ? +v.toFixed(4) : JSON.stringify(v)}`)
+        .join(' ');
       if (bar) bar.stop();
       process.stderr.write(line + '\n');
       if (bar) bar = null;

@@ -20,7 +20,13 @@ export interface SampleFlags {
 const BORDER = 3;
 
 export function sampleGrid(f: SampleFlags): { png: Buffer; labels: number[]; digits: number[][] } {
-  const config = resolveConfig({ batchSize: Math.max(2, f.rows), color: f.color, task: f.task, imageSize: f.imageSize, model: f.imageSize === 28 ? { convLayers: 3 } : undefined });
+  const config = resolveConfig({
+    batchSize: Math.max(2, f.rows),
+    color: f.color,
+    task: f.task,
+    imageSize: f.imageSize,
+    model: f.imageSize === 28 ? { convLayers: 3 } : undefined,
+  });
   const data = loadDigits(f.data ? resolve(f.data) : defaultDataDir());
   const batch = new SequenceBatcher(data, proceduralTexture(config.textureSeed), f.seed).next('train', config);
   const s = config.imageSize;
@@ -41,7 +47,11 @@ export function sampleGrid(f: SampleFlags): { png: Buffer; labels: number[]; dig
           const inside = y >= BORDER && y < BORDER + s && x >= BORDER && x < BORDER + s;
           // future terms get a thicker frame so context and future are told apart
           for (let c = 0; c < 3; c++) {
-            rgb[o + c] = inside ? Math.round((src[slot * per + ((y - BORDER) * s + (x - BORDER)) * 3 + c] + 1) * 127.5) : t < config.terms ? 255 : frame[c];
+            rgb[o + c] = inside
+              ? Math.round((src[slot * per + ((y - BORDER) * s + (x - BORDER)) * 3 + c] + 1) * 127.5)
+              : t < config.terms
+                ? 255
+                : frame[c];
           }
         }
       }

@@ -70,7 +70,10 @@ export function availableCores(): number {
     if (limit) cores = Math.min(cores, limit);
   } catch {
     try {
-      const limit = quota(readFileSync('/sys/fs/cgroup/cpu/cpu.cfs_quota_us', 'utf8'), readFileSync('/sys/fs/cgroup/cpu/cpu.cfs_period_us', 'utf8'));
+      const limit = quota(
+        readFileSync('/sys/fs/cgroup/cpu/cpu.cfs_quota_us', 'utf8'),
+        readFileSync('/sys/fs/cgroup/cpu/cpu.cfs_period_us', 'utf8'),
+      );
       if (limit) cores = Math.min(cores, limit);
     } catch {
       // no cgroup limit readable: the affinity mask it is
@@ -91,7 +94,11 @@ function installed(pkg: string): boolean {
 /** load a native package in a child process: null if it works (and sees a GPU when `needGpu`), else why not */
 function probeInChild(pkg: string, needGpu: boolean): string | null {
   const script = `const tf = require(${JSON.stringify(pkg)}); process.stdout.write(JSON.stringify({ gpu: tf.backend().isUsingGpuDevice === true }));`;
-  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000, cwd: dirname(require.resolve(`${pkg}/package.json`)) });
+  const r = spawnSync(process.execPath, ['-e', script], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    cwd: dirname(require.resolve(`${pkg}/package.json`)),
+  });
   if (r.status !== 0) return (r.stderr.split('\n').find((l) => /Error/.test(l)) ?? `exit ${r.status}`).trim().slice(0, 200);
   if (needGpu && !(JSON.parse(r.stdout) as { gpu: boolean }).gpu) return 'it loads, but TensorFlow sees no GPU';
   return null;
@@ -114,7 +121,8 @@ async function loadNative(candidate: 'node-gpu' | 'node', threads: number, choic
   if (!(await tf.setBackend('tensorflow'))) throw new Error(`${pkg} loaded, but its 'tensorflow' backend did not initialise`);
   const backend = tf.backend() as unknown as { isUsingGpuDevice?: boolean; binding?: { TF_Version?: string } };
   const gpu = backend.isUsingGpuDevice === true;
-  if (candidate === 'node-gpu' && !gpu) throw new Error(`${pkg} loaded, but TensorFlow sees no GPU (CUDA 11.2 / cuDNN 8.1 libraries and a driver are needed)`);
+  if (candidate === 'node-gpu' && !gpu)
+    throw new Error(`${pkg} loaded, but TensorFlow sees no GPU (CUDA 11.2 / cuDNN 8.1 libraries and a driver are needed)`);
   return {
     choice,
     name: 'tensorflow',
@@ -146,7 +154,10 @@ export function parseBackendChoice(value: string | undefined): BackendChoice {
   return v;
 }
 
-export async function initBackend(choice: BackendChoice = parseBackendChoice(process.env.CPC_BACKEND), options: BackendOptions = {}): Promise<BackendInfo> {
+export async function initBackend(
+  choice: BackendChoice = parseBackendChoice(process.env.CPC_BACKEND),
+  options: BackendOptions = {},
+): Promise<BackendInfo> {
   // production mode: no debug checks, and no "install tfjs-node" banner on stderr
   tf.enableProdMode();
   if (active && (choice === 'auto' || active.choice === choice)) {
@@ -162,10 +173,26 @@ export async function initBackend(choice: BackendChoice = parseBackendChoice(pro
         active = await loadNative(candidate, threads, choice);
       } else if (candidate === 'wasm') {
         await useWasm();
-        active = { choice, name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', version: packageVersion('@tensorflow/tfjs-backend-wasm'), device: cpuModel(), gpu: false, threads: 1 };
+        active = {
+          choice,
+          name: 'wasm',
+          package: '@tensorflow/tfjs-backend-wasm',
+          version: packageVersion('@tensorflow/tfjs-backend-wasm'),
+          device: cpuModel(),
+          gpu: false,
+          threads: 1,
+        };
       } else {
         if (!(await tf.setBackend('cpu'))) throw new Error('the cpu backend failed to initialise');
-        active = { choice, name: 'cpu', package: '@tensorflow/tfjs-backend-cpu', version: packageVersion('@tensorflow/tfjs-backend-cpu'), device: cpuModel(), gpu: false, threads: 1 };
+        active = {
+          choice,
+          name: 'cpu',
+          package: '@tensorflow/tfjs-backend-cpu',
+          version: packageVersion('@tensorflow/tfjs-backend-cpu'),
+          device: cpuModel(),
+          gpu: false,
+          threads: 1,
+        };
       }
       await tf.ready();
       return active;
@@ -173,7 +200,11 @@ export async function initBackend(choice: BackendChoice = parseBackendChoice(pro
       failures.push(`${candidate}: ${(err as Error).message}`);
     }
   }
-  throw new Error(choice === 'auto' ? `no usable TensorFlow.js backend (${failures.join('; ')})` : `the ${choice} backend cannot run here: ${failures.join('; ')}`);
+  throw new Error(
+    choice === 'auto'
+      ? `no usable TensorFlow.js backend (${failures.join('; ')})`
+      : `the ${choice} backend cannot run here: ${failures.join('; ')}`,
+  );
 }
 
 export function activeBackend(): BackendInfo {

@@ -78,10 +78,12 @@ export async function restoreCheckpoint(checkpoint: Checkpoint, network: CpcNetw
       const v = vars.get(name);
       const t = tensors[`net/${name}`];
       if (!v || !t) throw new Error(`checkpoint weight ${name} does not match the network`);
-      if (v.shape.join() !== t.shape.join()) throw new Error(`checkpoint weight ${name} has shape [${t.shape}] but the network needs [${v.shape}]`);
+      if (v.shape.join() !== t.shape.join())
+        throw new Error(`checkpoint weight ${name} has shape [${t.shape}] but the network needs [${v.shape}]`);
       v.assign(t);
     }
-    if (meta.networkWeights.length !== vars.size) throw new Error(`checkpoint has ${meta.networkWeights.length} network weights, the network ${vars.size}`);
+    if (meta.networkWeights.length !== vars.size)
+      throw new Error(`checkpoint has ${meta.networkWeights.length} network weights, the network ${vars.size}`);
     optimizer?.restore(meta.optimizerStep, Object.fromEntries(meta.optimizerWeights.map((name) => [name, tensors[`opt/${name}`]])));
   } finally {
     tf.dispose(Object.values(tensors));
@@ -89,7 +91,9 @@ export async function restoreCheckpoint(checkpoint: Checkpoint, network: CpcNetw
 }
 
 export function sha256(bytes: Uint8Array | ArrayBuffer): string {
-  return createHash('sha256').update(bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : bytes).digest('hex');
+  return createHash('sha256')
+    .update(bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : bytes)
+    .digest('hex');
 }
 
 /** Write a file atomically: temp file, fsync, rename. */

@@ -153,7 +153,9 @@ export function validateConfig(config: CpcConfig): CpcConfig {
   }
   const params = parameterCount(config);
   if (params > MAX_PARAMETERS) {
-    throw new ConfigError(`the model would have ${params} parameters, over the ${MAX_PARAMETERS} allowed (the first dense layer alone: ${side * side * config.model.filters} x ${config.model.hidden}); lower model.hidden, model.filters or model.contextSize, or add conv layers`);
+    throw new ConfigError(
+      `the model would have ${params} parameters, over the ${MAX_PARAMETERS} allowed (the first dense layer alone: ${side * side * config.model.filters} x ${config.model.hidden}); lower model.hidden, model.filters or model.contextSize, or add conv layers`,
+    );
   }
   return config;
 }

@@ -35,11 +35,16 @@ export function encoderAsLayersModel(network: CpcNetwork): tf.Sequential {
   const layerWeights = new Map<string, tf.Tensor[]>();
   const addBn = (name: string, prefix: string) => {
     m.add(tf.layers.batchNormalization({ name, momentum: model.bnMomentum, epsilon: model.bnEpsilon }));
-    layerWeights.set(name, ['gamma', 'beta', 'moving_mean', 'moving_variance'].map((w) => network.p(`${prefix}/${w}`)));
+    layerWeights.set(
+      name,
+      ['gamma', 'beta', 'moving_mean', 'moving_variance'].map((w) => network.p(`${prefix}/${w}`)),
+    );
   };
   for (let i = 1; i <= model.convLayers; i++) {
     const first = i === 1 ? { inputShape: [imageSize, imageSize, 3] } : {};
-    m.add(tf.layers.conv2d({ name: `conv${i}`, filters: model.filters, kernelSize: 3, strides: 2, padding: 'valid', useBias: false, ...first }));
+    m.add(
+      tf.layers.conv2d({ name: `conv${i}`, filters: model.filters, kernelSize: 3, strides: 2, padding: 'valid', useBias: false, ...first }),
+    );
     layerWeights.set(`conv${i}`, [network.p(`encoder/conv${i}/kernel`)]);
     addBn(`bn${i}`, `encoder/bn${i}`);
     m.add(tf.layers.leakyReLU({ name: `leaky${i}`, alpha: model.leakyAlpha }));

@@ -70,14 +70,7 @@ export function resizeGrey(src: Float32Array | Uint8Array, size: number, scale =
  * Write one styled image (size x size x 3, values in [-1, 1]) into `out` at `offset`.
  * Grey mode uses no randomness; colour mode draws a crop position and a colour shift.
  */
-export function renderDigit(
-  grey28: Uint8Array,
-  style: ImageStyle,
-  texture: Texture,
-  rng: Rng,
-  out: Float32Array,
-  offset: number,
-): void {
+export function renderDigit(grey28: Uint8Array, style: ImageStyle, texture: Texture, rng: Rng, out: Float32Array, offset: number): void {
   const size = style.imageSize;
   const grey = resizeGrey(grey28, size, 1 / 255);
   if (style.color === 'grey') {

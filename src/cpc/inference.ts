@@ -60,7 +60,13 @@ export function toPixelGrid(input: number[][] | number[][][], where = 'image'): 
 }
 
 function isPixelGrid(input: ImageInput): input is PixelGrid {
-  return !Array.isArray(input) && !(input instanceof Uint8Array) && typeof input === 'object' && input !== null && (input as PixelGrid).data instanceof Float32Array;
+  return (
+    !Array.isArray(input) &&
+    !(input instanceof Uint8Array) &&
+    typeof input === 'object' &&
+    input !== null &&
+    (input as PixelGrid).data instanceof Float32Array
+  );
 }
 
 export interface Prediction {
@@ -83,7 +89,14 @@ function greyToModelInput(grey: Float32Array, style: ImageStyle, texture: Textur
 }
 
 /** Convert one input into the model's [size, size, 3] input in [-1, 1], written at out[offset]. */
-export function toModelInput(input: ImageInput, style: ImageStyle, texture: Texture, out: Float32Array, offset: number, where = 'image'): void {
+export function toModelInput(
+  input: ImageInput,
+  style: ImageStyle,
+  texture: Texture,
+  out: Float32Array,
+  offset: number,
+  where = 'image',
+): void {
   const size = style.imageSize;
   if (input instanceof Uint8Array) {
     // the header decides before any pixel is decoded: only the two sizes this model takes
@@ -94,7 +107,8 @@ export function toModelInput(input: ImageInput, style: ImageStyle, texture: Text
       greyToModelInput(grey, style, texture, out, offset);
       return;
     }
-    if (width !== size || height !== size) throw new ImageInputError(`${where}: PNG is ${width}x${height}; expected 28x28 or ${size}x${size}`);
+    if (width !== size || height !== size)
+      throw new ImageInputError(`${where}: PNG is ${width}x${height}; expected 28x28 or ${size}x${size}`);
     for (let i = 0; i < rgb.length; i++) out[offset + i] = rgb[i] / 127.5 - 1;
     return;
   }

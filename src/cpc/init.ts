@@ -6,7 +6,10 @@ export function glorotUniform(shape: number[], fanIn: number, fanOut: number, se
   const limit = Math.sqrt(6 / (fanIn + fanOut));
   const rng = new Rng(seed);
   const size = shape.reduce((a, b) => a * b, 1);
-  return tf.tensor(Float32Array.from({ length: size }, () => (rng.uniform() * 2 - 1) * limit), shape);
+  return tf.tensor(
+    Float32Array.from({ length: size }, () => (rng.uniform() * 2 - 1) * limit),
+    shape,
+  );
 }
 
 function normal(rng: Rng): number {

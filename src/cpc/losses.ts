@@ -62,7 +62,13 @@ export function positiveIndices(labels: Float32Array): number[] {
   return out;
 }
 
-export function cpcLoss(kind: LossKind, predictions: tf.Tensor3D, futureCodes: tf.Tensor3D, labels: Float32Array, scale: number): LossOutput {
+export function cpcLoss(
+  kind: LossKind,
+  predictions: tf.Tensor3D,
+  futureCodes: tf.Tensor3D,
+  labels: Float32Array,
+  scale: number,
+): LossOutput {
   if (kind === 'binary') return binaryLoss(predictions, futureCodes, labels, scale);
   const positives = positiveIndices(labels);
   return infoNceLoss(selectRows(predictions, positives), selectRows(futureCodes, positives), scale);

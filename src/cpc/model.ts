@@ -28,7 +28,6 @@ export function convOutputSide(imageSize: number, layers: number): number {
   return side;
 }
 
-
 /**
  * Rows of every worker's [n, d] matrix stacked in rank order; the gradient
  * of each worker's own block flows back to it (the other blocks are
@@ -50,7 +49,10 @@ export class CpcNetwork {
   /** BN moving statistics (not trained by gradient) */
   readonly movingStats: Params = new Map();
 
-  constructor(readonly shape: NetworkShape, seed: number) {
+  constructor(
+    readonly shape: NetworkShape,
+    seed: number,
+  ) {
     const rng = new Rng(seed);
     const { model, imageSize, predictTerms } = shape;
     const add = (name: string, value: tf.Tensor, trainable = true) => {
@@ -111,7 +113,15 @@ export class CpcNetwork {
       const gamma = this.p(`${prefix}/gamma`) as tf.Tensor1D;
       const beta = this.p(`${prefix}/beta`) as tf.Tensor1D;
       if (!training) {
-        return batchNormLeakyInfer(x, gamma, beta, this.p(`${prefix}/moving_mean`) as tf.Tensor1D, this.p(`${prefix}/moving_variance`) as tf.Tensor1D, model.bnEpsilon, alpha);
+        return batchNormLeakyInfer(
+          x,
+          gamma,
+          beta,
+          this.p(`${prefix}/moving_mean`) as tf.Tensor1D,
+          this.p(`${prefix}/moving_variance`) as tf.Tensor1D,
+          model.bnEpsilon,
+          alpha,
+        );
       }
       const { output, stats } = batchNormLeakyTrain(x, gamma, beta, model.bnEpsilon, alpha, rowsPerImage, collective);
       batchStats?.set(prefix, stats);
@@ -197,7 +207,10 @@ export class CpcNetwork {
     const momentum = this.shape.model.bnMomentum;
     tf.tidy(() => {
       for (const [prefix, stats] of batchStats) {
-        for (const [name, value] of [['moving_mean', stats.mean], ['moving_variance', stats.variance]] as const) {
+        for (const [name, value] of [
+          ['moving_mean', stats.mean],
+          ['moving_variance', stats.variance],
+        ] as const) {
           const v = this.p(`${prefix}/${name}`);
           v.assign(tf.add(tf.mul(v, momentum), tf.mul(value, 1 - momentum)));
         }

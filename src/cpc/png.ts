@@ -60,7 +60,7 @@ function checkImageData(bytes: Uint8Array, header: PngHeader): void {
   const expected = inflatedSize(header);
   const parts: Uint8Array[] = [];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let at = 8; at + 8 <= bytes.length; ) {
+  for (let at = 8; at + 8 <= bytes.length;) {
     const length = view.getUint32(at);
     const type = String.fromCharCode(...bytes.subarray(at + 4, at + 8));
     if (at + 12 + length > bytes.length) throw new ImageInputError('corrupt or truncated PNG (a chunk runs past the end of the file)');
@@ -76,10 +76,12 @@ function checkImageData(bytes: Uint8Array, header: PngHeader): void {
     inflated = inflateSync(Buffer.concat(parts), { maxOutputLength: expected + 1 });
   } catch (err) {
     const code = (err as { code?: string }).code;
-    if (code === 'ERR_BUFFER_TOO_LARGE') throw new ImageInputError(`corrupt PNG: its image data inflates to more than the ${expected} bytes its header implies`);
+    if (code === 'ERR_BUFFER_TOO_LARGE')
+      throw new ImageInputError(`corrupt PNG: its image data inflates to more than the ${expected} bytes its header implies`);
     throw new ImageInputError(`corrupt or truncated PNG (${(err as Error).message})`);
   }
-  if (inflated.length !== expected) throw new ImageInputError(`corrupt PNG: its image data is ${inflated.length} bytes, its header implies ${expected}`);
+  if (inflated.length !== expected)
+    throw new ImageInputError(`corrupt PNG: its image data is ${inflated.length} bytes, its header implies ${expected}`);
 }
 
 export function pngHeader(bytes: Uint8Array): PngHeader {
@@ -103,7 +105,8 @@ export function pngSize(bytes: Uint8Array): { width: number; height: number } {
 export function decodePng(bytes: Uint8Array, maxSide = MAX_PNG_SIDE, sides?: number[]): { width: number; height: number; rgb: Uint8Array } {
   const header = pngHeader(bytes);
   const { width, height, bitDepth, colorType } = header;
-  if (!BIT_DEPTHS[colorType]?.includes(bitDepth)) throw new ImageInputError(`not a valid PNG (colour type ${colorType} with bit depth ${bitDepth})`);
+  if (!BIT_DEPTHS[colorType]?.includes(bitDepth))
+    throw new ImageInputError(`not a valid PNG (colour type ${colorType} with bit depth ${bitDepth})`);
   if (header.interlace > 1) throw new ImageInputError(`not a valid PNG (interlace method ${header.interlace})`);
   if (width < 1 || height < 1 || width > maxSide || height > maxSide) {
     throw new ImageInputError(`PNG is ${width}x${height}; at most ${maxSide}x${maxSide} is accepted`);
@@ -118,7 +121,8 @@ export function decodePng(bytes: Uint8Array, maxSide = MAX_PNG_SIDE, sides?: num
   } catch (err) {
     throw new ImageInputError(`corrupt or truncated PNG (${(err as Error).message})`);
   }
-  if (png.width !== width || png.height !== height) throw new ImageInputError(`corrupt PNG: it decodes to ${png.width}x${png.height}, its header says ${width}x${height}`);
+  if (png.width !== width || png.height !== height)
+    throw new ImageInputError(`corrupt PNG: it decodes to ${png.width}x${png.height}, its header says ${width}x${height}`);
   const rgb = new Uint8Array(width * height * 3);
   for (let i = 0; i < width * height; i++) {
     const a = png.data[i * 4 + 3] / 255;

@@ -59,7 +59,14 @@ export interface LabelledImages {
 }
 
 /** `count` random images of a split rendered in `style`, with their labels. */
-export function sampleLabelledImages(data: DigitDataset, split: SplitName, count: number, style: ImageStyle, texture: Texture, rng: Rng): LabelledImages {
+export function sampleLabelledImages(
+  data: DigitDataset,
+  split: SplitName,
+  count: number,
+  style: ImageStyle,
+  texture: Texture,
+  rng: Rng,
+): LabelledImages {
   const source = data.splits[split];
   const indices = Array.from({ length: count }, () => rng.int(source.count));
   const labels = Int32Array.from(indices, (i) => source.labels[i]);
@@ -131,7 +138,13 @@ export async function trainHead(
       if (idx.length < 2) continue;
       const [x, y] = tf.tidy(() => [
         tf.gather(train.features, tf.tensor1d(idx, 'int32')),
-        tf.oneHot(tf.tensor1d(idx.map((i) => train.labels[i]), 'int32'), 10),
+        tf.oneHot(
+          tf.tensor1d(
+            idx.map((i) => train.labels[i]),
+            'int32',
+          ),
+          10,
+        ),
       ]);
       await head.trainOnBatch(x, y);
       tf.dispose([x, y]);
@@ -156,8 +169,20 @@ export async function probeFeatures(
   const trainFeatures = computeFeatures(train, features);
   const testFeatures = computeFeatures(test, features);
   try {
-    const linear = await trainHead('linear', { features: trainFeatures, labels: train.labels }, { features: testFeatures, labels: test.labels }, config, signal);
-    const mlp = await trainHead('mlp', { features: trainFeatures, labels: train.labels }, { features: testFeatures, labels: test.labels }, config, signal);
+    const linear = await trainHead(
+      'linear',
+      { features: trainFeatures, labels: train.labels },
+      { features: testFeatures, labels: test.labels },
+      config,
+      signal,
+    );
+    const mlp = await trainHead(
+      'mlp',
+      { features: trainFeatures, labels: train.labels },
+      { features: testFeatures, labels: test.labels },
+      config,
+      signal,
+    );
     return { scores: { linear: linear.testAccuracy, mlp: mlp.testAccuracy }, heads: { linear: linear.head, mlp: mlp.head } };
   } finally {
     tf.dispose([trainFeatures, testFeatures]);

@@ -20,7 +20,15 @@ import { loadDigits, defaultDataDir } from './mnist.js';
 import { proceduralTexture } from './texture.js';
 import { CpcNetwork } from './model.js';
 import { Rng } from './rng.js';
-import { DEFAULT_PROBE, checkProbeSize, probeFeatures, rawPixelFeatures, sampleLabelledImages, type ProbeConfig, type ProbeScores } from './probe.js';
+import {
+  DEFAULT_PROBE,
+  checkProbeSize,
+  probeFeatures,
+  rawPixelFeatures,
+  sampleLabelledImages,
+  type ProbeConfig,
+  type ProbeScores,
+} from './probe.js';
 import type { ServableModel } from './inference.js';
 import type { ImageStyle } from './images.js';
 
@@ -84,7 +92,15 @@ export async function trainRun(options: TrainRunOptions): Promise<RunManifest> {
     createdAt: new Date().toISOString(),
     config: runConfig,
     seeds: runSeeds(runConfig.seed),
-    backend: { name: backend.name, package: backend.package, version: backend.version, tensorflow: backend.tensorflow, device: backend.device, gpu: backend.gpu, threads: backend.threads },
+    backend: {
+      name: backend.name,
+      package: backend.package,
+      version: backend.version,
+      tensorflow: backend.tensorflow,
+      device: backend.device,
+      gpu: backend.gpu,
+      threads: backend.threads,
+    },
     versions: packageVersions(),
   };
   writeFileAtomic(join(outDir, 'manifest.json'), JSON.stringify(manifest, null, 1));
@@ -111,7 +127,9 @@ export async function trainRun(options: TrainRunOptions): Promise<RunManifest> {
     writeModelDir(join(outDir, 'encoder'), await serializeLayersModel(encoder));
     encoder.dispose();
     const data = loadDigits(manifest.config.dataDir ?? defaultDataDir());
-    const test = result.completed ? await validateNetwork(result.network, data, proceduralTexture(manifest.config.textureSeed), manifest.config, 'test') : undefined;
+    const test = result.completed
+      ? await validateNetwork(result.network, data, proceduralTexture(manifest.config.textureSeed), manifest.config, 'test')
+      : undefined;
     manifest.result = {
       workers: result.workers,
       steps: result.step,
@@ -162,7 +180,10 @@ export async function probeRun(
   const train = sampleLabelledImages(data, 'train', config.trainImages, style, texture, rng);
   const test = sampleLabelledImages(data, 'test', config.testImages, style, texture, rng);
   const encoder = await loadModelDir(join(runDir, 'encoder'));
-  const random = new CpcNetwork({ model: manifest.config.model, imageSize: style.imageSize, predictTerms: manifest.config.predictTerms }, runSeeds(manifest.config.seed).network + 1);
+  const random = new CpcNetwork(
+    { model: manifest.config.model, imageSize: style.imageSize, predictTerms: manifest.config.predictTerms },
+    runSeeds(manifest.config.seed).network + 1,
+  );
   try {
     log?.('probing the CPC encoder');
     const cpc = await probeFeatures((x) => encoder.predict(x) as tf.Tensor2D, train, test, config, signal);
@@ -204,7 +225,8 @@ export async function probeRun(
 export async function loadServable(runDir: string, head: 'linear' | 'mlp' = 'mlp'): Promise<ServableModel> {
   const manifest = readJson<RunManifest>(join(runDir, 'manifest.json'));
   const headDir = join(runDir, 'probe', head);
-  if (!existsSync(join(headDir, 'model.json'))) throw new Error(`${runDir} has no ${head} probe head: run "cpc probe --run ${runDir}" first`);
+  if (!existsSync(join(headDir, 'model.json')))
+    throw new Error(`${runDir} has no ${head} probe head: run "cpc probe --run ${runDir}" first`);
   return {
     encoder: await loadModelDir(join(runDir, 'encoder')),
     head: await loadModelDir(headDir),

@@ -33,7 +33,10 @@ export class LocalStepper implements Stepper {
   private readonly network: CpcNetwork;
   private readonly optimizer: Adam;
 
-  constructor(private readonly config: CpcConfig, networkSeed: number) {
+  constructor(
+    private readonly config: CpcConfig,
+    networkSeed: number,
+  ) {
     this.network = networkFor(config, networkSeed);
     this.optimizer = new Adam({ learningRate: config.learningRate });
   }

@@ -62,7 +62,13 @@ export interface LossSpec {
  * computes the same loss on the whole batch, and the encoder gradients are
  * summed: all replicas apply the same update.
  */
-export function trainStep(network: CpcNetwork, optimizer: Adam, batch: SequenceBatch, spec: LossSpec, collective: Collective = SOLO): StepMetrics {
+export function trainStep(
+  network: CpcNetwork,
+  optimizer: Adam,
+  batch: SequenceBatch,
+  spec: LossSpec,
+  collective: Collective = SOLO,
+): StepMetrics {
   const stats = new Map<string, BatchStats>();
   let accuracy: tf.Scalar | null = null;
   let chance = 0;

@@ -103,7 +103,13 @@ export async function validate(
 }
 
 /** Validation of a network held in this thread. */
-export function validateNetwork(network: CpcNetwork, data: DigitDataset, texture: Texture, config: CpcConfig, split: 'valid' | 'test' = 'valid'): Promise<StepMetrics> {
+export function validateNetwork(
+  network: CpcNetwork,
+  data: DigitDataset,
+  texture: Texture,
+  config: CpcConfig,
+  split: 'valid' | 'test' = 'valid',
+): Promise<StepMetrics> {
   return validate((batch) => evalStep(network, batch, config), data, texture, config, split);
 }
 

@@ -93,7 +93,8 @@ export function laneRedis(queue: Queue): Redis {
 
 /** one Queue per kind and lane on one connection */
 export function laneQueues(connection: Redis, prefix: string): LaneQueues {
-  const perKind = (kind: JobKindName) => Object.fromEntries(LANES.map((lane) => [lane, new Queue(queueName(kind, lane), { connection, prefix })])) as Record<Lane, Queue>;
+  const perKind = (kind: JobKindName) =>
+    Object.fromEntries(LANES.map((lane) => [lane, new Queue(queueName(kind, lane), { connection, prefix })])) as Record<Lane, Queue>;
   return Object.fromEntries(JOB_KINDS.map((kind) => [kind, perKind(kind)])) as LaneQueues;
 }
 
@@ -166,7 +167,9 @@ export function jobOptions(jobId: string, priority: number, attempts: number): J
 export function describeFailure(failedReason: string): { error: string; crashed: boolean } {
   const stalled = /stalled more than allowable limit/.test(failedReason);
   // (the budget is the failing worker's CRASH_BUDGET, which need not be the writer's)
-  return stalled ? { error: "crash budget exhausted: the job's worker vanished more often than its crash budget allows", crashed: true } : { error: failedReason, crashed: false };
+  return stalled
+    ? { error: "crash budget exhausted: the job's worker vanished more often than its crash budget allows", crashed: true }
+    : { error: failedReason, crashed: false };
 }
 
 export interface Queues {
@@ -186,7 +189,9 @@ export function createQueues(redisUrl: string, prefix: string, onError: (err: Er
     eventsConnection.on('error', onError);
     return new QueueEvents(queueName(kind, lane), { connection: eventsConnection, prefix });
   };
-  const events = Object.fromEntries(JOB_KINDS.map((kind) => [kind, Object.fromEntries(LANES.map((lane) => [lane, laneEvents(kind, lane)]))])) as Queues['events'];
+  const events = Object.fromEntries(
+    JOB_KINDS.map((kind) => [kind, Object.fromEntries(LANES.map((lane) => [lane, laneEvents(kind, lane)]))]),
+  ) as Queues['events'];
   const allEvents = JOB_KINDS.flatMap((kind) => LANES.map((lane) => events[kind][lane]));
   for (const q of allQueues(queues)) q.on('error', onError);
   for (const e of allEvents) e.on('error', onError);

@@ -32,7 +32,12 @@ export function allows(scopes: ApiKeyScope[], needed: ApiKeyScope): boolean {
 }
 
 /** A new key for the owner named `owner` (created if new; by default an owner of the key's own name). */
-export async function createApiKey(db: Db, name: string, scopes: ApiKeyScope[], owner = name): Promise<{ key: string; identity: ApiKeyIdentity; owner: string }> {
+export async function createApiKey(
+  db: Db,
+  name: string,
+  scopes: ApiKeyScope[],
+  owner = name,
+): Promise<{ key: string; identity: ApiKeyIdentity; owner: string }> {
   const { id: ownerId } = await ensureOwner(db, owner);
   const prefix = randomBytes(6).toString('hex');
   const key = `cpc_${prefix}_${randomBytes(32).toString('base64url')}`;
@@ -70,6 +75,14 @@ export async function revokeApiKey(db: Db, prefix: string): Promise<boolean> {
 export async function listApiKeys(db: Db) {
   return db.apiKey.findMany({
     orderBy: { createdAt: 'asc' },
-    select: { name: true, prefix: true, scopes: true, createdAt: true, lastUsedAt: true, revokedAt: true, owner: { select: { name: true } } },
+    select: {
+      name: true,
+      prefix: true,
+      scopes: true,
+      createdAt: true,
+      lastUsedAt: true,
+      revokedAt: true,
+      owner: { select: { name: true } },
+    },
   });
 }

@@ -9,11 +9,17 @@ export const FINAL_STATUSES: JobStatus[] = ['succeeded', 'failed', 'cancelled'];
 export function stableHash(value: unknown): string {
   const canonical = (v: unknown): unknown =>
     v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.keys(v as object).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]))
+      ? Object.fromEntries(
+          Object.keys(v as object)
+            .sort()
+            .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+        )
       : Array.isArray(v)
         ? v.map(canonical)
         : v;
-  return createHash('sha256').update(JSON.stringify(canonical(value))).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(value)))
+    .digest('hex');
 }
 
 export function newJobId(): string {
@@ -108,7 +114,12 @@ export async function expireIdempotencyKeys(db: Db, keyTtlMs: number): Promise<n
  * `running`. Whoever moved it off `running` before (the reaper requeueing it, say: BullMQ first
  * moves a stalled job back to wait and fails it only when a worker picks it up) counted it already.
  */
-export async function finish(db: Db, id: string, status: JobStatus, fields: { error?: string; result?: object; crashed?: boolean } = {}): Promise<void> {
+export async function finish(
+  db: Db,
+  id: string,
+  status: JobStatus,
+  fields: { error?: string; result?: object; crashed?: boolean } = {},
+): Promise<void> {
   const data = {
     status,
     finishedAt: new Date(),
@@ -143,7 +154,13 @@ export async function recordMetrics(db: Prisma.TransactionClient, jobId: string,
 }
 
 /** Record (or repoint) an artifact; returns the uri it replaced, if any, so the caller can delete that object. */
-export async function recordArtifact(db: Prisma.TransactionClient, jobId: string, kind: ArtifactKind, name: string, stored: StoredObject): Promise<string | null> {
+export async function recordArtifact(
+  db: Prisma.TransactionClient,
+  jobId: string,
+  kind: ArtifactKind,
+  name: string,
+  stored: StoredObject,
+): Promise<string | null> {
   const previous = await db.artifact.findUnique({ where: { jobId_kind_name: { jobId, kind, name } }, select: { uri: true } });
   await db.artifact.upsert({
     where: { jobId_kind_name: { jobId, kind, name } },

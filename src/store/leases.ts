@@ -55,7 +55,8 @@ export async function acquireLease(db: Db, jobId: string, host: string, backend:
 /** Run f in a transaction that holds the job row only if this lease still owns it. */
 export async function fenced<T>(db: Db, lease: Lease, f: (tx: Tx) => Promise<T>): Promise<T> {
   return db.$transaction(async (tx) => {
-    const owned = await tx.$executeRaw`UPDATE jobs SET heartbeat_at = now() WHERE id = ${lease.jobId} AND lease_id = ${lease.leaseId} AND status = 'running'`;
+    const owned =
+      await tx.$executeRaw`UPDATE jobs SET heartbeat_at = now() WHERE id = ${lease.jobId} AND lease_id = ${lease.leaseId} AND status = 'running'`;
     if (owned !== 1) throw new LeaseLost(lease.jobId);
     return f(tx);
   });
@@ -75,7 +76,12 @@ export async function heartbeat(db: Db, lease: Lease): Promise<{ cancelRequested
  * retry or another worker continues from the checkpoint). Idempotent, so a
  * retry after a commit whose reply was lost succeeds.
  */
-export async function releaseLease(db: Db, lease: Lease, status: JobStatus, fields: { error?: string | null; result?: object } = {}): Promise<void> {
+export async function releaseLease(
+  db: Db,
+  lease: Lease,
+  status: JobStatus,
+  fields: { error?: string | null; result?: object } = {},
+): Promise<void> {
   const final = FINAL_STATUSES.includes(status);
   const r = await db.job.updateMany({
     where: { id: lease.jobId, leaseId: lease.leaseId, status: { in: ['running', status] } },
@@ -91,7 +97,8 @@ export async function releaseLease(db: Db, lease: Lease, status: JobStatus, fiel
   if (r.count === 0) {
     // an earlier try of this same call may have committed (queued clears the lease)
     const row = await db.job.findUnique({ where: { id: lease.jobId }, select: { status: true, leaseId: true } });
-    if (!(row && row.status === status && (row.leaseId === lease.leaseId || (!final && row.leaseId === null)))) throw new LeaseLost(lease.jobId);
+    if (!(row && row.status === status && (row.leaseId === lease.leaseId || (!final && row.leaseId === null))))
+      throw new LeaseLost(lease.jobId);
   }
 }
 

@@ -138,13 +138,22 @@ export async function runAttempt(
       return { leaseLost: true };
     }
     if (why === 'released') {
-      await withRetry(() => releaseLease(db, lease, 'queued', { error: 'released by a stopping worker; continues from its checkpoint' }), retry);
+      await withRetry(
+        () => releaseLease(db, lease, 'queued', { error: 'released by a stopping worker; continues from its checkpoint' }),
+        retry,
+      );
       await job.moveToWait(token);
       throw new WaitingError();
     }
     const final = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     const message = (err as Error).message ?? String(err);
-    await withRetry(() => releaseLease(db, lease, final ? 'failed' : 'queued', { error: final ? message : `attempt ${lease.attempts} failed, retrying: ${message}` }), retry).catch(() => undefined);
+    await withRetry(
+      () =>
+        releaseLease(db, lease, final ? 'failed' : 'queued', {
+          error: final ? message : `attempt ${lease.attempts} failed, retrying: ${message}`,
+        }),
+      retry,
+    ).catch(() => undefined);
     throw err;
   } finally {
     clearInterval(beat);

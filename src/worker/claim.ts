@@ -35,10 +35,16 @@ async function remainingDelay(from: Queue, job: Job): Promise<number> {
 
 /** move a waiting `any` job to another lane; false if it is no longer there to move */
 async function move(db: Db, job: Job, from: Queue, to: Queue): Promise<boolean> {
-  const row = await db.job.findUnique({ where: { id: job.id! }, select: { status: true, device: true, cancelRequested: true, updatedAt: true } });
+  const row = await db.job.findUnique({
+    where: { id: job.id! },
+    select: { status: true, device: true, cancelRequested: true, updatedAt: true },
+  });
   if (!row || row.status !== 'queued' || row.device !== 'any' || row.cancelRequested) return false;
   // compare-and-set on updatedAt: the reaper takes a quiet job the same way before it re-enqueues one
-  const touched = await db.job.updateMany({ where: { id: job.id!, status: 'queued', updatedAt: row.updatedAt }, data: { updatedAt: new Date() } });
+  const touched = await db.job.updateMany({
+    where: { id: job.id!, status: 'queued', updatedAt: row.updatedAt },
+    data: { updatedAt: new Date() },
+  });
   if (touched.count !== 1) return false;
   // (a delayed job, waiting out a retry's backoff, keeps what is left of its delay)
   const delay = await remainingDelay(from, job);

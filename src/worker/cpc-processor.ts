@@ -53,16 +53,39 @@ export default async function processCpcJob(job: SandboxedJob<CpcJobData>, token
         onCheckpoint: async () => {
           // trainRun has written the checkpoint files; keep a copy where any worker can find it
           await attempt.flush();
-          await storeRunFiles(ctx, attempt, runDir, CHECKPOINT_FILES.map((f) => ['checkpoint', f]));
+          await storeRunFiles(
+            ctx,
+            attempt,
+            runDir,
+            CHECKPOINT_FILES.map((f) => ['checkpoint', f]),
+          );
         },
         onStep: (p) => {
           if (p.step % ctx.config.METRICS_EVERY !== 0 && p.step !== p.totalSteps) return;
-          const rows = metricRows(p.step, p.epoch, 'train', { loss: p.loss, accuracy: p.accuracy, chance: p.chance, learning_rate: p.learningRate, images_per_sec: p.imagesPerSec });
+          const rows = metricRows(p.step, p.epoch, 'train', {
+            loss: p.loss,
+            accuracy: p.accuracy,
+            chance: p.chance,
+            learning_rate: p.learningRate,
+            images_per_sec: p.imagesPerSec,
+          });
           attempt.later(async (tx) => {
             await recordMetrics(tx, jobId, rows);
-            await tx.job.update({ where: { id: jobId }, data: { step: p.step, totalSteps: p.totalSteps, progress: p.step / p.totalSteps } });
+            await tx.job.update({
+              where: { id: jobId },
+              data: { step: p.step, totalSteps: p.totalSteps, progress: p.step / p.totalSteps },
+            });
           });
-          void job.updateProgress({ step: p.step, totalSteps: p.totalSteps, loss: p.loss, accuracy: p.accuracy, chance: p.chance, imagesPerSec: p.imagesPerSec }).catch(() => undefined);
+          void job
+            .updateProgress({
+              step: p.step,
+              totalSteps: p.totalSteps,
+              loss: p.loss,
+              accuracy: p.accuracy,
+              chance: p.chance,
+              imagesPerSec: p.imagesPerSec,
+            })
+            .catch(() => undefined);
         },
         onEpoch: (e) => {
           const rows = [
@@ -78,7 +101,13 @@ export default async function processCpcJob(job: SandboxedJob<CpcJobData>, token
     const result = manifest.result!;
     if (result.test) {
       const { test } = result;
-      await attempt.write((tx) => recordMetrics(tx, jobId, metricRows(result.steps, config.epochs, 'test', { loss: test.loss, accuracy: test.accuracy, chance: test.chance })));
+      await attempt.write((tx) =>
+        recordMetrics(
+          tx,
+          jobId,
+          metricRows(result.steps, config.epochs, 'test', { loss: test.loss, accuracy: test.accuracy, chance: test.chance }),
+        ),
+      );
     }
     return result;
   });

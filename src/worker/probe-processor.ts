@@ -11,7 +11,11 @@ import type { ProbeConfig } from '../cpc/probe.js';
 import { metricRows, recordMetrics } from '../store/jobs.js';
 import { fetchRunFiles, storeRunFiles } from './run-files.js';
 
-export default async function processProbeJob(job: SandboxedJob<{ jobId: string }>, token?: string, signal?: AbortSignal): Promise<unknown> {
+export default async function processProbeJob(
+  job: SandboxedJob<{ jobId: string }>,
+  token?: string,
+  signal?: AbortSignal,
+): Promise<unknown> {
   const ctx = await processorContext();
   return runAttempt(ctx, job, token, signal, async (attempt) => {
     const { row } = attempt;
@@ -20,10 +24,20 @@ export default async function processProbeJob(job: SandboxedJob<{ jobId: string 
     const runDir = attempt.workDir;
     await fetchRunFiles(ctx, row.parentJobId, runDir, ['manifest.json', 'encoder/model.json', 'encoder/weights.bin']);
     void job.updateProgress({ phase: 'probing' }).catch(() => undefined);
-    const report = await probeRun(runDir, row.config as Partial<ProbeConfig>, attempt.signal, (msg) => void job.updateProgress({ phase: msg }).catch(() => undefined));
+    const report = await probeRun(
+      runDir,
+      row.config as Partial<ProbeConfig>,
+      attempt.signal,
+      (msg) => void job.updateProgress({ phase: msg }).catch(() => undefined),
+    );
     const rows = (['cpc', 'randomEncoder', 'rawPixels'] as const).flatMap((source) => {
       const scores = report[source];
-      return scores ? metricRows(0, report.config.epochs, 'test', { [`${source}_linear_accuracy`]: scores.linear, [`${source}_mlp_accuracy`]: scores.mlp }) : [];
+      return scores
+        ? metricRows(0, report.config.epochs, 'test', {
+            [`${source}_linear_accuracy`]: scores.linear,
+            [`${source}_mlp_accuracy`]: scores.mlp,
+          })
+        : [];
     });
     await attempt.write((tx) => recordMetrics(tx, jobId, rows));
     await storeRunFiles(ctx, attempt, runDir, [

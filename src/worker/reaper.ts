@@ -74,20 +74,36 @@ export async function reapOnce({ db, queues, config, log }: ReaperDeps): Promise
     // every change is conditional on the lease the stale attempt held: a live attempt that wrote meanwhile wins
     const sameOwner = { id: job.id, status: 'running' as const, leaseId: job.leaseId };
     if (WAITING_STATES.includes(state)) {
-      const r = await db.job.updateMany({ where: sameOwner, data: { status: 'queued', leaseId: null, crashes: { increment: 1 }, error: 'worker lost; waiting for a retry' } });
+      const r = await db.job.updateMany({
+        where: sameOwner,
+        data: { status: 'queued', leaseId: null, crashes: { increment: 1 }, error: 'worker lost; waiting for a retry' },
+      });
       if (r.count) report.requeued.push(job.id);
     } else if (state === 'missing' && job.crashes < config.CRASH_BUDGET) {
-      const r = await db.job.updateMany({ where: sameOwner, data: { status: 'queued', leaseId: null, crashes: { increment: 1 }, error: 'worker lost and the queue had no record; enqueued again' } });
+      const r = await db.job.updateMany({
+        where: sameOwner,
+        data: {
+          status: 'queued',
+          leaseId: null,
+          crashes: { increment: 1 },
+          error: 'worker lost and the queue had no record; enqueued again',
+        },
+      });
       if (r.count) {
         await enqueue(queues, job, config.JOB_ATTEMPTS);
         report.reenqueued.push(job.id);
       }
     } else {
       const error =
-        state === 'failed' ? failedReason(found)
-        : state === 'missing' ? `worker lost ${job.crashes + 1} times (crash budget ${config.CRASH_BUDGET})`
-        : 'the attempt ended without recording its outcome';
-      const r = await db.job.updateMany({ where: sameOwner, data: { status: 'failed', finishedAt: new Date(), crashes: { increment: 1 }, error } });
+        state === 'failed'
+          ? failedReason(found)
+          : state === 'missing'
+            ? `worker lost ${job.crashes + 1} times (crash budget ${config.CRASH_BUDGET})`
+            : 'the attempt ended without recording its outcome';
+      const r = await db.job.updateMany({
+        where: sameOwner,
+        data: { status: 'failed', finishedAt: new Date(), crashes: { increment: 1 }, error },
+      });
       if (r.count) report.failed.push(job.id);
     }
   }
@@ -96,7 +112,10 @@ export async function reapOnce({ db, queues, config, log }: ReaperDeps): Promise
   const quiet = await db.job.findMany({ where: { status: 'queued', updatedAt: { lt: quietSince } }, take: 100 });
   for (const job of quiet) {
     // still quiet now? (a GPU worker moving the job between queues touches the row first: worker/claim.ts)
-    const mine = await db.job.updateMany({ where: { id: job.id, status: 'queued', updatedAt: { lt: quietSince } }, data: { updatedAt: new Date() } });
+    const mine = await db.job.updateMany({
+      where: { id: job.id, status: 'queued', updatedAt: { lt: quietSince } },
+      data: { updatedAt: new Date() },
+    });
     if (mine.count !== 1) continue;
     const found = await locate(queues, job);
     const state = found?.state ?? 'missing';
@@ -117,6 +136,7 @@ export async function reapOnce({ db, queues, config, log }: ReaperDeps): Promise
   for (const kind of JOB_KINDS) report.returned.push(...(await returnStranded(db, queues, kind)));
   // Idempotency-Keys past their time are forgotten (a later use of the key would replace them anyway)
   await expireIdempotencyKeys(db, config.IDEMPOTENCY_TTL_MS);
-  if (report.requeued.length + report.reenqueued.length + report.failed.length + report.returned.length) log({ ...report }, 'reaper reconciled jobs');
+  if (report.requeued.length + report.reenqueued.length + report.failed.length + report.returned.length)
+    log({ ...report }, 'reaper reconciled jobs');
   return report;
 }

@@ -15,7 +15,12 @@ import { sha256Hex, type StoredObject } from '../artifacts/store.js';
  * checkpoint's two files are recorded together or not at all); objects the
  * rows no longer point to are deleted afterwards.
  */
-export async function storeRunFiles(ctx: ProcessorContext, attempt: Attempt, runDir: string, files: Array<[ArtifactKind, string]>): Promise<void> {
+export async function storeRunFiles(
+  ctx: ProcessorContext,
+  attempt: Attempt,
+  runDir: string,
+  files: Array<[ArtifactKind, string]>,
+): Promise<void> {
   const jobId = attempt.lease.jobId;
   const stored: Array<[ArtifactKind, string, StoredObject]> = [];
   for (const [kind, file] of files) {

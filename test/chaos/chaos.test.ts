@@ -130,7 +130,11 @@ describe('chaos', () => {
     })();
     const chaosRun = await runJobs(h, 'chaos');
     // faults while jobs remain (at least MIN_FAULTS of them), then the last jobs finish in peace
-    await waitFor('the chaos window', async () => actions.killParent + actions.killChild + actions.termParent >= MIN_FAULTS || (await finalJobs(h, chaosRun.ids)) !== null, 15 * 60_000);
+    await waitFor(
+      'the chaos window',
+      async () => actions.killParent + actions.killChild + actions.termParent >= MIN_FAULTS || (await finalJobs(h, chaosRun.ids)) !== null,
+      15 * 60_000,
+    );
     monkeyOn = false;
     await monkey;
     await Promise.all(orphanChecks);
@@ -144,7 +148,14 @@ describe('chaos', () => {
     const sameResults = chaosJobs.filter((j, i) => JSON.stringify(j.result?.test) === JSON.stringify(calmJobs[i].result?.test)).length;
     for (const w of liveWorkers(h)) w.kill('SIGTERM');
     await waitFor('every worker process and sandbox child to exit', async () => harnessProcesses(h).length === 0, 60_000).catch((err) => {
-      throw new Error(`${(err as Error).message}: ${harnessProcesses(h).map(commandLine).join('; ')}\n${h.workerLog.join('').split('\n').filter((l) => /closing|crashed|error/i.test(l)).slice(-10).join('\n')}`);
+      throw new Error(
+        `${(err as Error).message}: ${harnessProcesses(h).map(commandLine).join('; ')}\n${h.workerLog
+          .join('')
+          .split('\n')
+          .filter((l) => /closing|crashed|error/i.test(l))
+          .slice(-10)
+          .join('\n')}`,
+      );
     });
     const summary = {
       date: new Date().toISOString(),
@@ -165,8 +176,22 @@ describe('chaos', () => {
     };
     console.log(`chaos report: ${JSON.stringify(summary)}`);
     if (process.env.CHAOS_DEBUG) {
-      for (const j of chaosJobs) console.log(j.id, j.attempts, j.crashes, ((Date.parse(j.finishedAt) - chaosStart) / 1000).toFixed(1), ((Date.parse(j.startedAt) - chaosStart) / 1000).toFixed(1));
-      console.log(h.workerLog.join('').split('\n').filter((l) => /stall|fail|error|reaper|closing/i.test(l)).slice(-40).join('\n'));
+      for (const j of chaosJobs)
+        console.log(
+          j.id,
+          j.attempts,
+          j.crashes,
+          ((Date.parse(j.finishedAt) - chaosStart) / 1000).toFixed(1),
+          ((Date.parse(j.startedAt) - chaosStart) / 1000).toFixed(1),
+        );
+      console.log(
+        h.workerLog
+          .join('')
+          .split('\n')
+          .filter((l) => /stall|fail|error|reaper|closing/i.test(l))
+          .slice(-40)
+          .join('\n'),
+      );
     }
     if (process.env.CHAOS_REPORT) writeFileSync(join(process.env.CHAOS_REPORT), JSON.stringify(summary, null, 1) + '\n');
     expect(lost.map((j) => `${j.id} ${j.status} ${j.error}`)).toEqual([]);

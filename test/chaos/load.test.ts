@@ -76,15 +76,22 @@ describe('load', () => {
     const auth = { authorization: `Bearer ${h.adminKey}`, 'content-type': 'application/json' };
     // 300 keys sent twice with the same body, 100 keys sent twice with different bodies, 200 without a key
     const requests: Array<{ key?: string; body: object }> = [];
-    for (let i = 0; i < 300; i++) for (let r = 0; r < 2; r++) requests.push({ key: `same-${i}`, body: { kind: 'cpc', config: tinyConfig({ seed: i }) } });
-    for (let i = 0; i < 100; i++) for (let r = 0; r < 2; r++) requests.push({ key: `conflict-${i}`, body: { kind: 'cpc', priority: r === 0 ? 10 : 90, config: tinyConfig({ seed: 5000 + i }) } });
+    for (let i = 0; i < 300; i++)
+      for (let r = 0; r < 2; r++) requests.push({ key: `same-${i}`, body: { kind: 'cpc', config: tinyConfig({ seed: i }) } });
+    for (let i = 0; i < 100; i++)
+      for (let r = 0; r < 2; r++)
+        requests.push({ key: `conflict-${i}`, body: { kind: 'cpc', priority: r === 0 ? 10 : 90, config: tinyConfig({ seed: 5000 + i }) } });
     for (let i = 0; i < 200; i++) requests.push({ body: { kind: 'cpc', config: tinyConfig({ seed: 9000 + i }) } });
     expect(requests.length).toBe(SUBMISSIONS);
     const started = performance.now();
     const answers = await Promise.all(
       requests.map(async (r) => {
         const t0 = performance.now();
-        const res = await fetch(`${url}/v1/jobs`, { method: 'POST', headers: { ...auth, ...(r.key ? { 'idempotency-key': r.key } : {}) }, body: JSON.stringify(r.body) });
+        const res = await fetch(`${url}/v1/jobs`, {
+          method: 'POST',
+          headers: { ...auth, ...(r.key ? { 'idempotency-key': r.key } : {}) },
+          body: JSON.stringify(r.body),
+        });
         const json = (await res.json()) as { id?: string; message?: string };
         return { ...r, status: res.status, id: json.id, ms: performance.now() - t0 };
       }),
@@ -93,8 +100,21 @@ describe('load', () => {
     const histogram: Record<number, number> = {};
     for (const a of answers) histogram[a.status] = (histogram[a.status] ?? 0) + 1;
     const latencies = answers.map((a) => a.ms).sort((a, b) => a - b);
-    Object.assign(report, { submissions: { count: SUBMISSIONS, seconds: +seconds.toFixed(2), perSecond: Math.round(SUBMISSIONS / seconds), statuses: histogram, p50ms: Math.round(percentile(latencies, 50)), p99ms: Math.round(percentile(latencies, 99)) } });
-    expect(Object.keys(histogram).map(Number).every((s) => [202, 409, 422, 429, 503].includes(s))).toBe(true);
+    Object.assign(report, {
+      submissions: {
+        count: SUBMISSIONS,
+        seconds: +seconds.toFixed(2),
+        perSecond: Math.round(SUBMISSIONS / seconds),
+        statuses: histogram,
+        p50ms: Math.round(percentile(latencies, 50)),
+        p99ms: Math.round(percentile(latencies, 99)),
+      },
+    });
+    expect(
+      Object.keys(histogram)
+        .map(Number)
+        .every((s) => [202, 409, 422, 429, 503].includes(s)),
+    ).toBe(true);
 
     // each key: every 202 names the same job; a conflicting pair never yields two jobs
     const byKey = new Map<string, Set<string>>();
@@ -121,11 +141,18 @@ describe('load', () => {
     }
     // a second wave once the first has been answered: replays get the same job, changed bodies 422
     const replays = await Promise.all(
-      [...[...byKey.keys()].filter((k) => k.startsWith('same-')).slice(0, 100), ...[...byKey.keys()].filter((k) => k.startsWith('conflict-'))].map(async (key) => {
+      [
+        ...[...byKey.keys()].filter((k) => k.startsWith('same-')).slice(0, 100),
+        ...[...byKey.keys()].filter((k) => k.startsWith('conflict-')),
+      ].map(async (key) => {
         const original = requests.find((r) => r.key === key)!;
         const conflicting = key.startsWith('conflict-');
         const body = conflicting ? { ...original.body, priority: 50 } : original.body;
-        const res = await fetch(`${url}/v1/jobs`, { method: 'POST', headers: { ...auth, 'idempotency-key': key }, body: JSON.stringify(body) });
+        const res = await fetch(`${url}/v1/jobs`, {
+          method: 'POST',
+          headers: { ...auth, 'idempotency-key': key },
+          body: JSON.stringify(body),
+        });
         return { key, conflicting, status: res.status, id: ((await res.json()) as { id?: string }).id };
       }),
     );
@@ -134,7 +161,13 @@ describe('load', () => {
       else expect([r.status, r.id], r.key).toEqual([202, [...byKey.get(r.key)!][0]]);
     }
     expect(await db.job.count({ where: { status: 'queued' } })).toBe(rows.length);
-    report.submissions = { ...(report.submissions as object), jobsCreated: rows.length, postgresRedisAgree: true, replays: replays.length, conflictsRejected: replays.filter((r) => r.status === 422).length };
+    report.submissions = {
+      ...(report.submissions as object),
+      jobsCreated: rows.length,
+      postgresRedisAgree: true,
+      replays: replays.length,
+      conflictsRejected: replays.filter((r) => r.status === 422).length,
+    };
   });
 
   it(`serves predictions at ${RATE} req/s for ${SECONDS} s with a flat tensor count and bounded RSS`, async () => {
@@ -143,12 +176,21 @@ describe('load', () => {
     const body = JSON.stringify({ instances: [grey] });
     const headers = { authorization: `Bearer ${h.adminKey}`, 'content-type': 'application/json' };
     // warm the model cache, then measure
-    for (let i = 0; i < 20; i++) expect((await fetch(`${url}/v1/models/digits/predict`, { method: 'POST', headers, body })).status).toBe(200);
+    for (let i = 0; i < 20; i++)
+      expect((await fetch(`${url}/v1/models/digits/predict`, { method: 'POST', headers, body })).status).toBe(200);
     const before = await scrape();
     // the API's RSS every 5 s during the run: a leak keeps climbing, a heap finding its size levels off
     const samples: number[] = [];
     const sampler = setInterval(() => void scrape().then((s) => samples.push(Math.round(s.rss / 2 ** 20))), 5000);
-    const result = await autocannon({ url: `${url}/v1/models/digits/predict`, method: 'POST', headers, body, connections: 1, overallRate: RATE, duration: SECONDS });
+    const result = await autocannon({
+      url: `${url}/v1/models/digits/predict`,
+      method: 'POST',
+      headers,
+      body,
+      connections: 1,
+      overallRate: RATE,
+      duration: SECONDS,
+    });
     clearInterval(sampler);
     const after = await scrape();
     report.predict = {

@@ -57,7 +57,18 @@ const bearer = (key: string) => `Authorization: Bearer ${key}`;
 /** a request with a JSON body over a raw socket */
 function post(path: string, body: unknown, headers: string[] = []) {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
-  return rawRequest(live.port, [`POST ${path} HTTP/1.1`, 'Host: x', 'Content-Type: application/json', `Content-Length: ${Buffer.byteLength(text)}`, 'Connection: close', ...headers].join('\r\n'), [text]);
+  return rawRequest(
+    live.port,
+    [
+      `POST ${path} HTTP/1.1`,
+      'Host: x',
+      'Content-Type: application/json',
+      `Content-Length: ${Buffer.byteLength(text)}`,
+      'Connection: close',
+      ...headers,
+    ].join('\r\n'),
+    [text],
+  );
 }
 function get(path: string, headers: string[] = [], from?: string) {
   return rawRequest(live.port, [`GET ${path} HTTP/1.1`, 'Host: x', 'Connection: close', ...headers].join('\r\n'), [], { from });
@@ -78,7 +89,9 @@ async function expectAlive() {
  * Run `f` with an inference pool of one wasm thread that already holds the digits model
  * (`predict` sends it images; `grid` is a 28x28 grey image), closed afterwards.
  */
-async function withWarmPool(f: (predict: (images: PixelGrid[], signal?: AbortSignal) => Promise<unknown[]>, grid: PixelGrid) => Promise<void>): Promise<void> {
+async function withWarmPool(
+  f: (predict: (images: PixelGrid[], signal?: AbortSignal) => Promise<unknown[]>, grid: PixelGrid) => Promise<void>,
+): Promise<void> {
   const pool = new InferencePool({ threads: 1, backend: 'wasm', modelCacheSize: 1, maxQueue: 64 });
   try {
     const model = await h.app.db.model.findFirstOrThrow({ where: { name: 'digits' }, include: { job: true } });
@@ -96,15 +109,42 @@ async function withWarmPool(f: (predict: (images: PixelGrid[], signal?: AbortSig
 describe('the exact requests of the review', () => {
   it('critical: a truncated multipart file part (no key, any path) answers 4xx and the API stays up', async () => {
     const body = '--XB\r\nContent-Disposition: form-data; name="f"; filename="a"\r\n\r\nabc';
-    for (const [path, auth] of [['/nowhere', []], ['/v1/jobs', []], ['/v1/models/digits/predict', []], ['/v1/models/digits/predict', [bearer(keys.read)]]] as const) {
-      const r = await rawRequest(live.port, [`POST ${path} HTTP/1.1`, 'Host: x', 'Content-Type: multipart/form-data; boundary=XB', `Content-Length: ${body.length}`, 'Connection: close', ...auth].join('\r\n'), [body]);
+    for (const [path, auth] of [
+      ['/nowhere', []],
+      ['/v1/jobs', []],
+      ['/v1/models/digits/predict', []],
+      ['/v1/models/digits/predict', [bearer(keys.read)]],
+    ] as const) {
+      const r = await rawRequest(
+        live.port,
+        [
+          `POST ${path} HTTP/1.1`,
+          'Host: x',
+          'Content-Type: multipart/form-data; boundary=XB',
+          `Content-Length: ${body.length}`,
+          'Connection: close',
+          ...auth,
+        ].join('\r\n'),
+        [body],
+      );
       expect(r.status, `${path}: ${r.body}`).toBeGreaterThanOrEqual(400);
       expect(r.status).toBeLessThan(500);
       await new Promise((res) => setTimeout(res, 100)); // the crash came just after the answer
       await expectAlive();
     }
     // with a key on the route that takes multipart: a 400 that says why
-    const r = await rawRequest(live.port, ['POST /v1/models/digits/predict HTTP/1.1', 'Host: x', 'Content-Type: multipart/form-data; boundary=XB', `Content-Length: ${body.length}`, 'Connection: close', bearer(keys.read)].join('\r\n'), [body]);
+    const r = await rawRequest(
+      live.port,
+      [
+        'POST /v1/models/digits/predict HTTP/1.1',
+        'Host: x',
+        'Content-Type: multipart/form-data; boundary=XB',
+        `Content-Length: ${body.length}`,
+        'Connection: close',
+        bearer(keys.read),
+      ].join('\r\n'),
+      [body],
+    );
     expectError(r, 400, /multipart/);
   });
 
@@ -112,7 +152,8 @@ describe('the exact requests of the review', () => {
     const before = live.rssMiB();
     const mib = Buffer.alloc(1024 * 1024, 'a');
     const chunks = Array.from({ length: 512 }, () => mib);
-    const head = (path: string, extra: string[]) => [`POST ${path} HTTP/1.1`, 'Host: x', 'Content-Type: multipart/form-data; boundary=XB', ...extra].join('\r\n');
+    const head = (path: string, extra: string[]) =>
+      [`POST ${path} HTTP/1.1`, 'Host: x', 'Content-Type: multipart/form-data; boundary=XB', ...extra].join('\r\n');
     // a path that does not exist, and the API with no key: answered before the body
     const unknown = await rawRequest(live.port, head('/nowhere', [`Content-Length: ${512 * 1024 * 1024}`]), chunks);
     expect(unknown.status).toBe(404);
@@ -120,7 +161,11 @@ describe('the exact requests of the review', () => {
     const noKey = await rawRequest(live.port, head('/v1/models/digits/predict', [`Content-Length: ${512 * 1024 * 1024}`]), chunks);
     expect(noKey.status).toBe(401);
     // the route that takes multipart, with a key: 413 at 8 MiB, declared or chunked
-    const declared = await rawRequest(live.port, head('/v1/models/digits/predict', [`Content-Length: ${512 * 1024 * 1024}`, bearer(keys.read)]), chunks);
+    const declared = await rawRequest(
+      live.port,
+      head('/v1/models/digits/predict', [`Content-Length: ${512 * 1024 * 1024}`, bearer(keys.read)]),
+      chunks,
+    );
     expectError(declared, 413);
     // (a pause between chunks lets the answer arrive before the next write: a client still writing
     // when the server closes would get a reset instead of the answer)
@@ -144,18 +189,38 @@ describe('the exact requests of the review', () => {
     const badDepth = png16Rgba(28);
     badDepth[24] = 7; // bit depth 7 does not exist
     badDepth.writeUInt32BE(crc32(badDepth.subarray(12, 29)), 29);
-    expectError(await post('/v1/models/digits/predict', { instances: [{ png: badDepth.toString('base64') }] }, [bearer(keys.read)]), 400, /bit depth 7/);
+    expectError(
+      await post('/v1/models/digits/predict', { instances: [{ png: badDepth.toString('base64') }] }, [bearer(keys.read)]),
+      400,
+      /bit depth 7/,
+    );
   });
 
   it('low: numbers beyond what the database holds are 400s, not 500s (or a silent first page)', async () => {
     const auth = [bearer(keys.read)];
     expectError(await get('/v1/models/digits/versions/2147483648', auth), 400);
     expectError(await post('/v1/models/digits/predict', { instances: [{ png: 'AAAA' }], version: 2147483648 }, auth), 400);
-    for (const path of ['/v1/jobs?offset=1e19', '/v1/experiments?offset=9223372036854775807', '/v1/jobs?offset=9007199254740992', '/v1/experiments?offset=1000001']) {
+    for (const path of [
+      '/v1/jobs?offset=1e19',
+      '/v1/experiments?offset=9223372036854775807',
+      '/v1/jobs?offset=9007199254740992',
+      '/v1/experiments?offset=1000001',
+    ]) {
       expectError(await get(path, auth), 400);
     }
     const form = `--XB\r\nContent-Disposition: form-data; name="version"\r\n\r\n${'9'.repeat(101)}\r\n--XB--\r\n`;
-    const r = await rawRequest(live.port, ['POST /v1/models/digits/predict HTTP/1.1', 'Host: x', 'Content-Type: multipart/form-data; boundary=XB', `Content-Length: ${form.length}`, 'Connection: close', ...auth].join('\r\n'), [form]);
+    const r = await rawRequest(
+      live.port,
+      [
+        'POST /v1/models/digits/predict HTTP/1.1',
+        'Host: x',
+        'Content-Type: multipart/form-data; boundary=XB',
+        `Content-Length: ${form.length}`,
+        'Connection: close',
+        ...auth,
+      ].join('\r\n'),
+      [form],
+    );
     expectError(r, 400, /version/);
   });
 
@@ -187,18 +252,48 @@ describe('the exact requests of the review', () => {
     expectError(proto, 400, /__proto__/);
     const gz = deflateSync(Buffer.from('{"name":"z"}'));
     for (const encoding of ['gzip', 'br', 'deflate']) {
-      const r = await rawRequest(live.port, ['POST /v1/experiments HTTP/1.1', 'Host: x', 'Content-Type: application/json', `Content-Encoding: ${encoding}`, `Content-Length: ${gz.length}`, 'Connection: close', bearer(keys.write)].join('\r\n'), [gz]);
+      const r = await rawRequest(
+        live.port,
+        [
+          'POST /v1/experiments HTTP/1.1',
+          'Host: x',
+          'Content-Type: application/json',
+          `Content-Encoding: ${encoding}`,
+          `Content-Length: ${gz.length}`,
+          'Connection: close',
+          bearer(keys.write),
+        ].join('\r\n'),
+        [gz],
+      );
       expectError(r, 415, /Content-Encoding/);
     }
     expectError(await post(`/v1/jobs/${cpcJobId}/cancel`, { please: true }, [bearer(keys.write)]), 400, /no request body/);
     for (const type of ['application/x-www-form-urlencoded', 'application/octet-stream', 'text/xml']) {
-      const r = await rawRequest(live.port, ['POST /v1/experiments HTTP/1.1', 'Host: x', `Content-Type: ${type}`, 'Content-Length: 3', 'Connection: close', bearer(keys.write)].join('\r\n'), ['a=b']);
+      const r = await rawRequest(
+        live.port,
+        [
+          'POST /v1/experiments HTTP/1.1',
+          'Host: x',
+          `Content-Type: ${type}`,
+          'Content-Length: 3',
+          'Connection: close',
+          bearer(keys.write),
+        ].join('\r\n'),
+        ['a=b'],
+      );
       expectError(r, 415);
     }
   });
 
   it('low: a slow body gets 408 (not 503) in the documented shape', async () => {
-    const r = await rawRequest(live.port, ['POST /v1/experiments HTTP/1.1', 'Host: x', 'Content-Type: application/json', 'Content-Length: 100', bearer(keys.write)].join('\r\n'), ['{"na'], { timeoutMs: 10_000 });
+    const r = await rawRequest(
+      live.port,
+      ['POST /v1/experiments HTTP/1.1', 'Host: x', 'Content-Type: application/json', 'Content-Length: 100', bearer(keys.write)].join(
+        '\r\n',
+      ),
+      ['{"na'],
+      { timeoutMs: 10_000 },
+    );
     expectError(r, 408);
   });
 
@@ -227,18 +322,28 @@ describe('the exact requests of the review', () => {
   });
 
   it('medium: event streams are capped per key', async () => {
-    const open = await Promise.all([0, 1].map(() => fetch(`${live.url}/v1/jobs/${cpcJobId}/events`, { headers: { authorization: `Bearer ${keys.read}` } })));
+    const open = await Promise.all(
+      [0, 1].map(() => fetch(`${live.url}/v1/jobs/${cpcJobId}/events`, { headers: { authorization: `Bearer ${keys.read}` } })),
+    );
     // a finished job's stream ends by itself: use a running one
     for (const r of open) await r.body?.cancel();
     const running = await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: tinyConfig({ seed: 21, epochs: 50, stepsPerEpoch: 10 }) });
     const controllers = [new AbortController(), new AbortController()];
     try {
-      const streams = await Promise.all(controllers.map((c) => fetch(`${live.url}/v1/jobs/${running.json.id}/events`, { headers: { authorization: `Bearer ${keys.read}` }, signal: c.signal })));
+      const streams = await Promise.all(
+        controllers.map((c) =>
+          fetch(`${live.url}/v1/jobs/${running.json.id}/events`, { headers: { authorization: `Bearer ${keys.read}` }, signal: c.signal }),
+        ),
+      );
       expect(streams.map((s) => s.status)).toEqual([200, 200]);
       const third = await get(`/v1/jobs/${running.json.id}/events`, [bearer(keys.read)]);
       expectError(third, 429, /event streams/);
       // another key is not affected
-      expect((await fetch(`${live.url}/v1/jobs/${running.json.id}/events`, { headers: { authorization: `Bearer ${keys.admin}` } }).then((r) => (r.body?.cancel(), r.status)))).toBe(200);
+      expect(
+        await fetch(`${live.url}/v1/jobs/${running.json.id}/events`, { headers: { authorization: `Bearer ${keys.admin}` } }).then(
+          (r) => (r.body?.cancel(), r.status),
+        ),
+      ).toBe(200);
     } finally {
       for (const c of controllers) c.abort();
       await api(h, 'POST', `/v1/jobs/${running.json.id}/cancel`);
@@ -248,7 +353,12 @@ describe('the exact requests of the review', () => {
   it('medium: predictions run off the event loop, a few in flight per key; the API answers meanwhile', async () => {
     const grey = Array.from({ length: 28 }, (_, y) => Array.from({ length: 28 }, (_, x) => (x * y) % 256));
     const body = JSON.stringify({ instances: Array.from({ length: 256 }, () => grey) });
-    const send = (key: string) => fetch(`${live.url}/v1/models/digits/predict`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body });
+    const send = (key: string) =>
+      fetch(`${live.url}/v1/models/digits/predict`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body,
+      });
     const burst = Array.from({ length: 8 }, () => send(keys.read));
     // while the inference thread is busy with the burst, the event loop still answers
     const health = await get('/healthz');
@@ -274,7 +384,11 @@ describe('the exact requests of the review', () => {
     const from = '127.0.0.3';
     const fresh = (await createApiKey(h.app.db, 'fresh', ['read'], h.owner.name)).key;
     const guessed = (await createApiKey(h.app.db, 'guessed', ['read'], h.owner.name)).key;
-    const tries = await Promise.all(Array.from({ length: 8 }, (_, i) => get('/v1/jobs', [`Authorization: Bearer cpc_${String(i).padStart(12, '0')}_${'A'.repeat(43)}`], from)));
+    const tries = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        get('/v1/jobs', [`Authorization: Bearer cpc_${String(i).padStart(12, '0')}_${'A'.repeat(43)}`], from),
+      ),
+    );
     expect(tries.filter((t) => t.status === 401).length).toBeLessThanOrEqual(Number(LIVE_ENV.AUTH_FAILURES_PER_MIN));
     expect(tries.some((t) => t.status === 429)).toBe(true);
     expectError(await get('/v1/jobs', ['Authorization: Bearer cpc_999999999999_' + 'B'.repeat(43)], from), 429, /invalid API keys/);
@@ -282,11 +396,16 @@ describe('the exact requests of the review', () => {
     expect((await get('/v1/jobs', [bearer(keys.read)], from)).status).toBe(200);
     expectError(await get('/v1/jobs', ['Authorization: Bearer cpc_999999999999_' + 'B'.repeat(43)], '127.0.0.4'), 401);
     // a key never used before works too (once the API has its prefix: within 5 s of the key's creation)
-    await waitFor('a new key to work from an address over its budget', async () => (await get('/v1/jobs', [bearer(fresh)], from)).status === 200, 15_000);
+    await waitFor(
+      'a new key to work from an address over its budget',
+      async () => (await get('/v1/jobs', [bearer(fresh)], from)).status === 200,
+      15_000,
+    );
     // but a known prefix with guessed secrets is checked only AUTH_FAILURES_PER_MIN times a minute
     const prefix = guessed.split('_')[1];
     const guesses: number[] = [];
-    for (let i = 0; i < 7; i++) guesses.push((await get('/v1/jobs', [`Authorization: Bearer cpc_${prefix}_${String(i).padStart(43, 'C')}`], from)).status);
+    for (let i = 0; i < 7; i++)
+      guesses.push((await get('/v1/jobs', [`Authorization: Bearer cpc_${prefix}_${String(i).padStart(43, 'C')}`], from)).status);
     expect(guesses.filter((s) => s === 401).length).toBe(Number(LIVE_ENV.AUTH_FAILURES_PER_MIN));
     expect(guesses.slice(-2)).toEqual([429, 429]);
     // the owner of that prefix: locked out only from the guesser's address
@@ -297,7 +416,8 @@ describe('the exact requests of the review', () => {
   it('low: unknown paths and invalid requests count against the rate limit', async () => {
     const { key } = await createApiKey(h.app.db, 'scanner', ['read'], h.owner.name);
     const statuses: number[] = [];
-    for (let i = 0; i < Number(LIVE_ENV.RATE_LIMIT_PER_MIN) + 5; i++) statuses.push((await get(i % 2 ? `/v1/nothing/${i}` : '/v1/jobs?limit=0', [bearer(key)], '127.0.0.5')).status);
+    for (let i = 0; i < Number(LIVE_ENV.RATE_LIMIT_PER_MIN) + 5; i++)
+      statuses.push((await get(i % 2 ? `/v1/nothing/${i}` : '/v1/jobs?limit=0', [bearer(key)], '127.0.0.5')).status);
     expect(statuses.slice(0, 100).filter((s) => s !== 404 && s !== 400)).toEqual([]);
     expect(statuses.at(-1)).toBe(429);
   });
@@ -306,7 +426,18 @@ describe('the exact requests of the review', () => {
 describe('the findings of the second review (against this branch)', () => {
   const read = () => [bearer(keys.read)];
   const multipart = (path: string, form: string, headers: string[]) =>
-    rawRequest(live.port, [`POST ${path} HTTP/1.1`, 'Host: x', 'Content-Type: multipart/form-data; boundary=XB', `Content-Length: ${Buffer.byteLength(form)}`, 'Connection: close', ...headers].join('\r\n'), [form]);
+    rawRequest(
+      live.port,
+      [
+        `POST ${path} HTTP/1.1`,
+        'Host: x',
+        'Content-Type: multipart/form-data; boundary=XB',
+        `Content-Length: ${Buffer.byteLength(form)}`,
+        'Connection: close',
+        ...headers,
+      ].join('\r\n'),
+      [form],
+    );
 
   it('critical: a multipart part without a name (with a read key) is a 400 and the API stays up', async () => {
     for (const disposition of ['form-data', 'form-data; filename="a.png"', 'attachment; name="x"']) {
@@ -325,8 +456,20 @@ describe('the findings of the second review (against this branch)', () => {
     for (const interlace of [0, 1] as const) {
       const png = craftPng(28, 28, 8, 0, bomb, interlace);
       expect(png.length).toBeLessThan(64 * 1024);
-      expectError(await post('/v1/models/digits/predict', { instances: [{ png: png.toString('base64') }] }, read()), 400, /inflates to more than/);
-      expectError(await post('/v1/models/digits/predict', { instances: [{ png: craftPng(28, 28, 8, 0, Buffer.alloc(10), interlace).toString('base64') }] }, read()), 400, /image data is 10 bytes/);
+      expectError(
+        await post('/v1/models/digits/predict', { instances: [{ png: png.toString('base64') }] }, read()),
+        400,
+        /inflates to more than/,
+      );
+      expectError(
+        await post(
+          '/v1/models/digits/predict',
+          { instances: [{ png: craftPng(28, 28, 8, 0, Buffer.alloc(10), interlace).toString('base64') }] },
+          read(),
+        ),
+        400,
+        /image data is 10 bytes/,
+      );
     }
     // Adam7 interlacing is decoded; any other interlace method does not exist
     const odd = craftPng(28, 28, 8, 0, Buffer.alloc(28 * 29));
@@ -362,7 +505,10 @@ describe('the findings of the second review (against this branch)', () => {
     const running = await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: tinyConfig({ seed: 22, epochs: 50, stepsPerEpoch: 10 }) });
     const controller = new AbortController();
     try {
-      const stream = await fetch(`${live.url}/v1/jobs/${running.json.id}/events`, { headers: { authorization: `Bearer ${keys.admin}` }, signal: controller.signal });
+      const stream = await fetch(`${live.url}/v1/jobs/${running.json.id}/events`, {
+        headers: { authorization: `Bearer ${keys.admin}` },
+        signal: controller.signal,
+      });
       expect(stream.status).toBe(200);
       await waitFor('the silent connection to be closed', async () => closedAt > 0, 20_000);
       expect(received).toMatch(/^HTTP\/1\.1 408 /);
@@ -370,7 +516,7 @@ describe('the findings of the second review (against this branch)', () => {
       // the stream outlived that (it sent its request) and carries keep-alive comments
       const reader = stream.body!.getReader();
       let text = '';
-      for (let chunk = await reader.read(); !chunk.done && !text.includes(': keep-alive'); ) {
+      for (let chunk = await reader.read(); !chunk.done && !text.includes(': keep-alive');) {
         text += new TextDecoder().decode(chunk.value);
         if (!text.includes(': keep-alive')) chunk = await reader.read();
       }
@@ -387,10 +533,24 @@ describe('the findings of the second review (against this branch)', () => {
     const before = live.output().length;
     const socket = connect(live.port, '127.0.0.1');
     await new Promise<void>((resolve) => socket.on('connect', resolve));
-    socket.write(['POST /v1/experiments HTTP/1.1', 'Host: x', 'Content-Type: application/json', 'Content-Length: 1000', bearer(keys.write), '', '{"name":'].join('\r\n'));
+    socket.write(
+      [
+        'POST /v1/experiments HTTP/1.1',
+        'Host: x',
+        'Content-Type: application/json',
+        'Content-Length: 1000',
+        bearer(keys.write),
+        '',
+        '{"name":',
+      ].join('\r\n'),
+    );
     await new Promise((r) => setTimeout(r, 200));
     socket.destroy();
-    await waitFor('the abort to be logged', async () => live.output().slice(before).includes('closed the connection before its request had arrived'), 10_000);
+    await waitFor(
+      'the abort to be logged',
+      async () => live.output().slice(before).includes('closed the connection before its request had arrived'),
+      10_000,
+    );
     expect(live.output().slice(before)).not.toMatch(/dependency unavailable/);
     await expectAlive();
   });
@@ -399,9 +559,12 @@ describe('the findings of the second review (against this branch)', () => {
 describe('the findings of the third review (a cold re-check of the fixes)', () => {
   it('critical: a second IHDR chunk (28x28, then 20000x20000) is a 400 at once, not gigabytes in the inference thread', async () => {
     // the reviewer's exact 102-byte file
-    const png = 'iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBIAAAADUlIRFIAAE4gAABOIAgAAAAAxhsZ5QAAABRJREFUeNpjaMADGEYlRyVHJWEAANePiBC0nbZ8AAAAAElFTkSuQmCC';
+    const png =
+      'iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBIAAAADUlIRFIAAE4gAABOIAgAAAAAxhsZ5QAAABRJREFUeNpjaMADGEYlRyVHJWEAANePiBC0nbZ8AAAAAElFTkSuQmCC';
     const before = live.rssMiB();
-    const answers = await Promise.all(Array.from({ length: 4 }, () => post('/v1/models/digits/predict', { instances: Array(64).fill({ png }) }, [bearer(keys.admin)])));
+    const answers = await Promise.all(
+      Array.from({ length: 4 }, () => post('/v1/models/digits/predict', { instances: Array(64).fill({ png }) }, [bearer(keys.admin)])),
+    );
     for (const r of answers) expectError(r, r.status === 429 ? 429 : 400, r.status === 429 ? undefined : /second IHDR/);
     expect(answers.some((r) => r.status === 400)).toBe(true);
     expect(live.rssMiB() - before).toBeLessThan(200);
@@ -419,18 +582,38 @@ describe('the findings of the third review (a cold re-check of the fixes)', () =
   });
 
   it('medium: a model too large to train (a 246016 x 2048 dense layer) is a 400, not a worker out of memory', async () => {
-    const r = await post('/v1/jobs', { kind: 'cpc', config: { imageSize: 64, batchSize: 2, terms: 1, predictTerms: 1, model: { convLayers: 1, filters: 256, hidden: 2048 } } }, [bearer(keys.write)]);
+    const r = await post(
+      '/v1/jobs',
+      {
+        kind: 'cpc',
+        config: { imageSize: 64, batchSize: 2, terms: 1, predictTerms: 1, model: { convLayers: 1, filters: 256, hidden: 2048 } },
+      },
+      [bearer(keys.write)],
+    );
     expectError(r, 400, /parameters, over the/);
   });
 
   it('medium: a probe too large to hold (50000 + 10000 images of 64x64 colour) is a 400, not a worker out of memory', async () => {
     // a succeeded 64px CPC job as a row (the 400 comes before anything of it is read)
-    const { job } = await createJob(h.app.db, { ownerId: h.owner.id, kind: 'cpc', config: { ...tinyConfig(), imageSize: 64 }, seed: 0, priority: 0, totalSteps: 1 });
+    const { job } = await createJob(h.app.db, {
+      ownerId: h.owner.id,
+      kind: 'cpc',
+      config: { ...tinyConfig(), imageSize: 64 },
+      seed: 0,
+      priority: 0,
+      totalSteps: 1,
+    });
     await h.app.db.job.update({ where: { id: job.id }, data: { status: 'succeeded' } });
-    const r = await post('/v1/jobs', { kind: 'probe', cpcJobId: job.id, config: { trainImages: 50000, testImages: 10000, batchSize: 8, epochs: 100 } }, [bearer(keys.write)]);
+    const r = await post(
+      '/v1/jobs',
+      { kind: 'probe', cpcJobId: job.id, config: { trainImages: 50000, testImages: 10000, batchSize: 8, epochs: 100 } },
+      [bearer(keys.write)],
+    );
     expectError(r, 400, /image values/);
     // the README's own probe size is fine (the job is cancelled at once: its parent is only a row)
-    const ok = await post('/v1/jobs', { kind: 'probe', cpcJobId: job.id, config: { trainImages: 10000, testImages: 5000 } }, [bearer(keys.write)]);
+    const ok = await post('/v1/jobs', { kind: 'probe', cpcJobId: job.id, config: { trainImages: 10000, testImages: 5000 } }, [
+      bearer(keys.write),
+    ]);
     expect(ok.status).toBe(202);
     await api(h, 'POST', `/v1/jobs/${ok.json.id}/cancel`);
   });
@@ -438,7 +621,11 @@ describe('the findings of the third review (a cold re-check of the fixes)', () =
   it('low: no Host header (HTTP/1.1) and an Expect other than 100-continue get the usual error body', async () => {
     expectError(await rawRequest(live.port, ['GET /healthz HTTP/1.1', 'Connection: close'].join('\r\n')), 400, /Host header/);
     expect((await rawRequest(live.port, ['GET /healthz HTTP/1.0'].join('\r\n'))).status).toBe(200);
-    expectError(await rawRequest(live.port, ['GET /healthz HTTP/1.1', 'Host: x', 'Expect: 42-foo', 'Connection: close'].join('\r\n')), 417, /Expect/);
+    expectError(
+      await rawRequest(live.port, ['GET /healthz HTTP/1.1', 'Host: x', 'Expect: 42-foo', 'Connection: close'].join('\r\n')),
+      417,
+      /Expect/,
+    );
     await expectAlive();
   });
 
@@ -460,12 +647,22 @@ describe('tenancy: owners see and change only their own work', () => {
     const mallory = (key: string) => ({ authorization: `Bearer ${key}` });
     const exp = await api(h, 'POST', '/v1/experiments', { name: 'private' });
     const artifact = await h.app.db.artifact.findFirstOrThrow({ where: { jobId: cpcJobId } });
-    for (const path of [`/v1/jobs/${cpcJobId}`, `/v1/jobs/${cpcJobId}/metrics`, `/v1/jobs/${cpcJobId}/events`, `/v1/experiments/${exp.json.id}`, `/v1/artifacts/${artifact.id}`, '/v1/models/digits/versions/1']) {
+    for (const path of [
+      `/v1/jobs/${cpcJobId}`,
+      `/v1/jobs/${cpcJobId}/metrics`,
+      `/v1/jobs/${cpcJobId}/events`,
+      `/v1/experiments/${exp.json.id}`,
+      `/v1/artifacts/${artifact.id}`,
+      '/v1/models/digits/versions/1',
+    ]) {
       expect((await api(h, 'GET', path, undefined, mallory(keys.otherRead))).status, path).toBe(404);
     }
     for (const list of ['/v1/jobs', '/v1/experiments', '/v1/models']) {
       const items = (await api(h, 'GET', list, undefined, mallory(keys.otherRead))).json.items;
-      expect(items.filter((i: any) => i.ownerId === h.owner.id), list).toEqual([]);
+      expect(
+        items.filter((i: any) => i.ownerId === h.owner.id),
+        list,
+      ).toEqual([]);
     }
     expect((await api(h, 'POST', `/v1/jobs/${cpcJobId}/cancel`, undefined, mallory(keys.otherWrite))).status).toBe(404);
     expect((await api(h, 'POST', `/v1/jobs/${cpcJobId}/retry`, undefined, mallory(keys.otherWrite))).status).toBe(404);
@@ -489,7 +686,11 @@ describe('tenancy: owners see and change only their own work', () => {
     expect(a.json.id).not.toBe(b.json.id);
     expect(a.json.ownerId).toBe(h.owner.id);
     expect(b.json.ownerId).not.toBe(h.owner.id);
-    await waitFor('both jobs to end', async () => (await Promise.all([a, b].map(async (j) => (await api(h, 'GET', `/v1/jobs/${j.json.id}`)).json.status))).every((s) => s === 'succeeded'));
+    await waitFor('both jobs to end', async () =>
+      (await Promise.all([a, b].map(async (j) => (await api(h, 'GET', `/v1/jobs/${j.json.id}`)).json.status))).every(
+        (s) => s === 'succeeded',
+      ),
+    );
   });
 
   it('an Idempotency-Key expires: after IDEMPOTENCY_TTL_MS it names a new job', async () => {

@@ -8,7 +8,8 @@ import addFormats from 'ajv-formats';
 export const spec = parse(readFileSync(join(import.meta.dirname, '..', '..', 'openapi.yaml'), 'utf8'));
 const ajv = new Ajv({ strict: false, allErrors: true });
 (addFormats as unknown as (a: Ajv) => void)(ajv);
-for (const [name, schema] of Object.entries(spec.components?.schemas ?? {})) ajv.addSchema(schema as object, `#/components/schemas/${name}`);
+for (const [name, schema] of Object.entries(spec.components?.schemas ?? {}))
+  ajv.addSchema(schema as object, `#/components/schemas/${name}`);
 
 interface Route {
   method: string;
@@ -17,13 +18,14 @@ interface Route {
   responses: Record<string, { content?: Record<string, { schema: object }> }>;
 }
 
-const routes: Route[] = Object.entries(spec.paths as Record<string, Record<string, { responses: Route['responses'] }>>).flatMap(([template, ops]) =>
-  Object.entries(ops).map(([method, op]) => ({
-    method: method.toUpperCase(),
-    template,
-    pattern: new RegExp(`^${template.replace(/\{[^}]+\}/g, '[^/]+')}$`),
-    responses: op.responses,
-  })),
+const routes: Route[] = Object.entries(spec.paths as Record<string, Record<string, { responses: Route['responses'] }>>).flatMap(
+  ([template, ops]) =>
+    Object.entries(ops).map(([method, op]) => ({
+      method: method.toUpperCase(),
+      template,
+      pattern: new RegExp(`^${template.replace(/\{[^}]+\}/g, '[^/]+')}$`),
+      responses: op.responses,
+    })),
 );
 
 const compiled = new Map<string, ValidateFunction>();

@@ -60,10 +60,14 @@ async function waitForStep(id: string, step: number) {
 }
 
 async function waitForStatus(id: string, statuses: string[], timeoutMs = 120_000) {
-  return waitFor(`job ${id} to be ${statuses.join('|')}`, async () => {
-    const j = await job(id);
-    return statuses.includes(j.status) && j;
-  }, timeoutMs);
+  return waitFor(
+    `job ${id} to be ${statuses.join('|')}`,
+    async () => {
+      const j = await job(id);
+      return statuses.includes(j.status) && j;
+    },
+    timeoutMs,
+  );
 }
 
 async function jobLogs(id: string): Promise<string[]> {
@@ -108,20 +112,36 @@ function postgresPids(): number[] {
 describe('faults', () => {
   it('fences writes: once a second attempt takes the job, the first attempt can write nothing', async () => {
     const db = h.app.db;
-    const { job: row } = await createJob(db, { ownerId: DEFAULT_OWNER_ID, kind: 'cpc', config: config(100, 8), seed: 100, priority: 50, totalSteps: 8 });
+    const { job: row } = await createJob(db, {
+      ownerId: DEFAULT_OWNER_ID,
+      kind: 'cpc',
+      config: config(100, 8),
+      seed: 100,
+      priority: 50,
+      totalSteps: 8,
+    });
     const first = (await acquireLease(db, row.id, 'host-a', 'test'))!;
     await fenced(db, first, (tx) => recordMetrics(tx, row.id, [{ step: 1, epoch: 1, split: 'train', name: 'loss', value: 1 }]));
     // the first attempt's worker goes quiet; the job is delivered again
     const second = (await acquireLease(db, row.id, 'host-b', 'test'))!;
     expect(second).toMatchObject({ attempts: 2, crashes: 1 });
-    await expect(fenced(db, first, (tx) => recordMetrics(tx, row.id, [{ step: 2, epoch: 1, split: 'train', name: 'loss', value: 2 }]))).rejects.toBeInstanceOf(LeaseLost);
+    await expect(
+      fenced(db, first, (tx) => recordMetrics(tx, row.id, [{ step: 2, epoch: 1, split: 'train', name: 'loss', value: 2 }])),
+    ).rejects.toBeInstanceOf(LeaseLost);
     await expect(releaseLease(db, first, 'succeeded', { result: { stale: true } })).rejects.toBeInstanceOf(LeaseLost);
     await fenced(db, second, (tx) => recordMetrics(tx, row.id, [{ step: 2, epoch: 1, split: 'train', name: 'loss', value: 3 }]));
     await releaseLease(db, second, 'cancelled');
     await releaseLease(db, second, 'cancelled'); // idempotent: a retry after a lost reply
     const points = await db.metricPoint.findMany({ where: { jobId: row.id }, orderBy: { step: 'asc' } });
-    expect(points.map((p) => [p.step, p.value])).toEqual([[1, 1], [2, 3]]);
-    expect(await db.job.findUniqueOrThrow({ where: { id: row.id } })).toMatchObject({ status: 'cancelled', workerHost: 'host-b', result: null });
+    expect(points.map((p) => [p.step, p.value])).toEqual([
+      [1, 1],
+      [2, 3],
+    ]);
+    expect(await db.job.findUniqueOrThrow({ where: { id: row.id } })).toMatchObject({
+      status: 'cancelled',
+      workerHost: 'host-b',
+      result: null,
+    });
   });
 
   it('a lost attempt is one crash when the reaper requeues it and BullMQ then fails it for its crash budget', async () => {
@@ -130,19 +150,44 @@ describe('faults', () => {
     const db = h.app.db;
     // a prefix no worker of the harness consumes, so the job stays waiting
     await withScratchQueues(h, 'reaper-direct', async ({ queues, createJob: scratchJob }) => {
-      const { job: row } = await scratchJob({ ownerId: DEFAULT_OWNER_ID, kind: 'cpc', config: config(110, 8), seed: 110, priority: 50, totalSteps: 8 });
+      const { job: row } = await scratchJob({
+        ownerId: DEFAULT_OWNER_ID,
+        kind: 'cpc',
+        config: config(110, 8),
+        seed: 110,
+        priority: 50,
+        totalSteps: 8,
+      });
       await enqueue(queues, { id: row.id, kind: 'cpc', device: 'any', priority: 50 }, 1);
       expect(await acquireLease(db, row.id, 'host-gone', 'test')).toMatchObject({ attempts: 1, crashes: 0 });
       // HEARTBEAT_TIMEOUT_MS 0: stale at once for this pass (the harness's own reapers wait 4 s)
-      const reapConfig = { HEARTBEAT_TIMEOUT_MS: 0, ORPHAN_QUEUED_MS: 3_600_000, CRASH_BUDGET: 0, JOB_ATTEMPTS: 1, IDEMPOTENCY_TTL_MS: 3_600_000 };
+      const reapConfig = {
+        HEARTBEAT_TIMEOUT_MS: 0,
+        ORPHAN_QUEUED_MS: 3_600_000,
+        CRASH_BUDGET: 0,
+        JOB_ATTEMPTS: 1,
+        IDEMPOTENCY_TTL_MS: 3_600_000,
+      };
       const report = await reapOnce({ db, queues, config: reapConfig, log: () => undefined });
       expect(report.requeued).toContain(row.id);
       expect(await db.job.findUniqueOrThrow({ where: { id: row.id } })).toMatchObject({ status: 'queued', crashes: 1 });
       await finish(db, row.id, 'failed', describeFailure('job stalled more than allowable limit'));
-      expect(await db.job.findUniqueOrThrow({ where: { id: row.id } })).toMatchObject({ status: 'failed', crashes: 1, attempts: 1, error: expect.stringMatching(/crash budget exhausted/) });
+      expect(await db.job.findUniqueOrThrow({ where: { id: row.id } })).toMatchObject({
+        status: 'failed',
+        crashes: 1,
+        attempts: 1,
+        error: expect.stringMatching(/crash budget exhausted/),
+      });
 
       // while the row still says running, the failure is the first word on the crash and counts it
-      const { job: other } = await scratchJob({ ownerId: DEFAULT_OWNER_ID, kind: 'cpc', config: config(112, 8), seed: 112, priority: 50, totalSteps: 8 });
+      const { job: other } = await scratchJob({
+        ownerId: DEFAULT_OWNER_ID,
+        kind: 'cpc',
+        config: config(112, 8),
+        seed: 112,
+        priority: 50,
+        totalSteps: 8,
+      });
       await acquireLease(db, other.id, 'host-gone', 'test');
       await finish(db, other.id, 'failed', describeFailure('job stalled more than allowable limit'));
       expect(await db.job.findUniqueOrThrow({ where: { id: other.id } })).toMatchObject({ status: 'failed', crashes: 1 });
@@ -164,7 +209,10 @@ describe('faults', () => {
     expect(done.crashes).toBe(2);
     expect(done.attempts).toBe(3);
     const logs = await jobLogs(id);
-    const resumed = logs.map((l) => /resuming from the checkpoint at step (\d+)/.exec(l)).filter(Boolean).map((m) => Number(m![1]));
+    const resumed = logs
+      .map((l) => /resuming from the checkpoint at step (\d+)/.exec(l))
+      .filter(Boolean)
+      .map((m) => Number(m![1]));
     expect(resumed.length).toBe(2);
     expect(resumed[0]).toBeGreaterThanOrEqual(8);
     expect(resumed[1]).toBeGreaterThan(resumed[0]);
@@ -238,7 +286,14 @@ describe('faults', () => {
     await (await queue.getJob(id))!.remove();
     expect(await queue.getJob(id)).toBeUndefined();
     // and a job whose enqueue never reached Redis
-    const { job: orphan } = await createJob(h.app.db, { ownerId: DEFAULT_OWNER_ID, kind: 'cpc', config: config(105, 8), seed: 105, priority: 50, totalSteps: 8 });
+    const { job: orphan } = await createJob(h.app.db, {
+      ownerId: DEFAULT_OWNER_ID,
+      kind: 'cpc',
+      config: config(105, 8),
+      seed: 105,
+      priority: 50,
+      totalSteps: 8,
+    });
     await queue.close();
     connection.disconnect();
     expect((await job(id)).status).toBe('running');
@@ -312,7 +367,10 @@ describe('faults', () => {
   it('Postgres restarted mid-job: the job ends succeeded with a complete record', async () => {
     const id = await submit(110, 32);
     await waitForStep(id, 6);
-    const r = spawnSync('bash', [join(import.meta.dirname, '..', '..', 'scripts', 'services.sh'), 'restart-postgres'], { env: { ...process.env, CPC_LOCAL_DIR: h.servicesDir }, encoding: 'utf8' });
+    const r = spawnSync('bash', [join(import.meta.dirname, '..', '..', 'scripts', 'services.sh'), 'restart-postgres'], {
+      env: { ...process.env, CPC_LOCAL_DIR: h.servicesDir },
+      encoding: 'utf8',
+    });
     expect(r.status, r.stderr).toBe(0);
     const done = await waitForStatus(id, ['succeeded', 'failed']);
     expect(done.status, done.error).toBe('succeeded');

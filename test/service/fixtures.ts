@@ -6,7 +6,17 @@ export const tinyModel = { convLayers: 3, filters: 8, hidden: 32, codeSize: 16, 
 
 /** a CPC config that trains in a few seconds (28x28 grey, tiny network); extra fields override */
 export function tinyConfig(extra: Record<string, unknown> = {}) {
-  return { imageSize: 28, color: 'grey', greySteps: 0, batchSize: 16, epochs: 1, stepsPerEpoch: 8, validationSteps: 2, model: tinyModel, ...extra };
+  return {
+    imageSize: 28,
+    color: 'grey',
+    greySteps: 0,
+    batchSize: 16,
+    epochs: 1,
+    stepsPerEpoch: 8,
+    validationSteps: 2,
+    model: tinyModel,
+    ...extra,
+  };
 }
 
 /** Train a tiny CPC job and a probe over the API, register the probe as model `name`. */
@@ -14,7 +24,11 @@ export async function trainDigitsModel(h: Harness, name = 'digits'): Promise<{ c
   const cpc = await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: tinyConfig({ stepsPerEpoch: 6 }) });
   expect(cpc.status).toBe(202);
   await waitFor('the CPC job', async () => (await api(h, 'GET', `/v1/jobs/${cpc.json.id}`)).json.status === 'succeeded');
-  const probe = await api(h, 'POST', '/v1/jobs', { kind: 'probe', cpcJobId: cpc.json.id, config: { trainImages: 500, testImages: 200, epochs: 1 } });
+  const probe = await api(h, 'POST', '/v1/jobs', {
+    kind: 'probe',
+    cpcJobId: cpc.json.id,
+    config: { trainImages: 500, testImages: 200, epochs: 1 },
+  });
   expect(probe.status).toBe(202);
   await waitFor('the probe job', async () => (await api(h, 'GET', `/v1/jobs/${probe.json.id}`)).json.status === 'succeeded');
   expect((await api(h, 'POST', '/v1/models', { name, jobId: probe.json.id })).status).toBe(201);

@@ -26,7 +26,9 @@ beforeAll(async () => {
   const { cpcJobId, probeJobId } = await trainDigitsModel(h);
   const experiment = await api(h, 'POST', '/v1/experiments', { name: 'fuzz' });
   // load the model once, then count tensors: the fuzzing must not add any
-  expect((await api(h, 'POST', '/v1/models/digits/predict', { instances: [Array.from({ length: 28 }, () => Array(28).fill(0))] })).status).toBe(200);
+  expect(
+    (await api(h, 'POST', '/v1/models/digits/predict', { instances: [Array.from({ length: 28 }, () => Array(28).fill(0))] })).status,
+  ).toBe(200);
   // (the models run in the API's inference threads: count theirs as well as this process's)
   tensorsBefore = liveTensors();
   const artifact = await h.app.db.artifact.findFirstOrThrow({ where: { jobId: cpcJobId } });
@@ -66,14 +68,23 @@ describe('fuzzing every documented route', () => {
 
   it('leaves the API up and the tensor count flat', async () => {
     for (let i = 0; i < 20; i++) {
-      const r = await api(h, 'POST', '/v1/models/digits/predict', { version: 1, instances: [Array.from({ length: 28 }, () => Array(28).fill(i))] });
+      const r = await api(h, 'POST', '/v1/models/digits/predict', {
+        version: 1,
+        instances: [Array.from({ length: 28 }, () => Array(28).fill(i))],
+      });
       expect(r.status).toBe(200);
       await api(h, 'POST', '/v1/models/digits/predict', { instances: [{ png: 'garbage' }] });
     }
     await new Promise((r) => setTimeout(r, 100)); // evicted models are disposed once their load settles
     expect(liveTensors()).toBe(tensorsBefore);
     expect((await api(h, 'GET', '/healthz')).status).toBe(200);
-    if (process.env.FUZZ_REPORT) console.log([...statusCounts].sort().map(([k, n]) => `${k}: ${n}`).join('\n'));
+    if (process.env.FUZZ_REPORT)
+      console.log(
+        [...statusCounts]
+          .sort()
+          .map(([k, n]) => `${k}: ${n}`)
+          .join('\n'),
+      );
     // the generated traffic must reach the handlers, not only the validator
     const accepted = [...statusCounts].filter(([k]) => / 2\d\d$/.test(k)).reduce((n, [, c]) => n + c, 0);
     expect(accepted).toBeGreaterThan(RUNS);

@@ -43,7 +43,10 @@ export interface HarnessOptions {
 }
 
 export function startServices(dir: string): Record<string, string> {
-  const r = spawnSync('bash', [join(root, 'scripts', 'services.sh'), 'start'], { env: { ...process.env, CPC_LOCAL_DIR: dir }, encoding: 'utf8' });
+  const r = spawnSync('bash', [join(root, 'scripts', 'services.sh'), 'start'], {
+    env: { ...process.env, CPC_LOCAL_DIR: dir },
+    encoding: 'utf8',
+  });
   if (r.status !== 0) throw new Error(`services.sh start failed: ${r.stderr}`);
   return Object.fromEntries([...r.stdout.matchAll(/export (\w+)=(\S+)/g)].map((m) => [m[1], m[2]]));
 }

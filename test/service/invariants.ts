@@ -39,10 +39,13 @@ export async function checkInvariants(h: Harness, options: { expectNoProcesses?:
       if (!FINAL_STATUSES.includes(job.status)) violations.push(`${job.id} is still ${job.status}`);
       const state = (await locate(queues, job))?.state ?? 'missing';
       const agrees =
-        job.status === 'succeeded' ? state === 'completed'
-        : job.status === 'failed' ? state === 'failed'
-        : job.status === 'cancelled' ? ['completed', 'missing', 'failed'].includes(state)
-        : true;
+        job.status === 'succeeded'
+          ? state === 'completed'
+          : job.status === 'failed'
+            ? state === 'failed'
+            : job.status === 'cancelled'
+              ? ['completed', 'missing', 'failed'].includes(state)
+              : true;
       if (!agrees) violations.push(`${job.id} is ${job.status} in Postgres but ${state} in BullMQ`);
       for (const a of job.artifacts) {
         try {
@@ -56,8 +59,10 @@ export async function checkInvariants(h: Harness, options: { expectNoProcesses?:
         const rows = await db.metricPoint.findMany({ where: { jobId: job.id, split: 'train', name: 'loss' }, orderBy: { step: 'asc' } });
         const expected = expectedMetricSteps(job.totalSteps, h.config.METRICS_EVERY);
         const got = rows.map((r) => r.step);
-        if (JSON.stringify(got) !== JSON.stringify(expected)) violations.push(`${job.id} train loss steps ${JSON.stringify(got)} != ${JSON.stringify(expected)}`);
-        if (!job.artifacts.some((a) => a.name === 'encoder/weights.bin')) violations.push(`${job.id} succeeded without an encoder artifact`);
+        if (JSON.stringify(got) !== JSON.stringify(expected))
+          violations.push(`${job.id} train loss steps ${JSON.stringify(got)} != ${JSON.stringify(expected)}`);
+        if (!job.artifacts.some((a) => a.name === 'encoder/weights.bin'))
+          violations.push(`${job.id} succeeded without an encoder artifact`);
       }
     }
     if (options.expectNoProcesses) {

@@ -50,7 +50,9 @@ export async function startLiveApi(env: NodeJS.ProcessEnv): Promise<LiveApi> {
     rssMiB: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024,
     stop: async () => {
       child.kill('SIGTERM');
-      await waitFor('the API process to exit', async () => child.exitCode !== null || child.signalCode !== null, 15_000).catch(() => child.kill('SIGKILL'));
+      await waitFor('the API process to exit', async () => child.exitCode !== null || child.signalCode !== null, 15_000).catch(() =>
+        child.kill('SIGKILL'),
+      );
     },
   };
 }
@@ -69,7 +71,12 @@ export interface RawResponse {
  * body chunks one by one, stopping early if the server answers or closes.
  * `gapMs` waits between chunks; `from` picks the client's loopback address.
  */
-export function rawRequest(port: number, head: string, chunks: Array<Buffer | string> = [], options: { gapMs?: number; timeoutMs?: number; from?: string } = {}): Promise<RawResponse> {
+export function rawRequest(
+  port: number,
+  head: string,
+  chunks: Array<Buffer | string> = [],
+  options: { gapMs?: number; timeoutMs?: number; from?: string } = {},
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     // `from`: another loopback address (127.0.0.x), so per-address limits of one test do not touch the others
     const socket = connect({ port, host: '127.0.0.1', localAddress: options.from });
@@ -116,7 +123,9 @@ export function rawRequest(port: number, head: string, chunks: Array<Buffer | st
     // (what the socket had done when it failed: for a failure that shows up once in many runs)
     const state = () => `${sent} body bytes sent, ${received.length} answer bytes received, after ${Date.now() - started} ms`;
     socket.on('close', () => finish(new Error(`closed without an answer (${state()})`)));
-    socket.on('error', (err: NodeJS.ErrnoException) => finish(new Error(`socket error before an answer: ${err.code ?? err.message} (${state()})`)));
+    socket.on('error', (err: NodeJS.ErrnoException) =>
+      finish(new Error(`socket error before an answer: ${err.code ?? err.message} (${state()})`)),
+    );
     const send = async () => {
       socket.write(`${head}\r\n\r\n`);
       for (const chunk of chunks) {

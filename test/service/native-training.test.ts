@@ -26,7 +26,10 @@ describeOnBackend('the service on the native backend', () => {
       return r.json.workers?.length ? r : null;
     });
     expect(info.json.workers).toHaveLength(1);
-    expect(info.json.workers[0]).toMatchObject({ queues: expect.arrayContaining(['cpc', 'probe']), backend: { name: 'tensorflow', package: '@tensorflow/tfjs-node', gpu: false, threads: 2 } });
+    expect(info.json.workers[0]).toMatchObject({
+      queues: expect.arrayContaining(['cpc', 'probe']),
+      backend: { name: 'tensorflow', package: '@tensorflow/tfjs-node', gpu: false, threads: 2 },
+    });
     expect(info.json.workers[0].backend.tensorflow).toMatch(/^\d+\.\d+/);
     const job = await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: tinyConfig({ stepsPerEpoch: 4, epochs: 1 }) });
     expect(job.status).toBe(202);

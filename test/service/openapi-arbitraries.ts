@@ -45,7 +45,10 @@ function schemaArbitrary(s: Schema, depth: number): fc.Arbitrary<unknown> {
       return fc.record(model, { requiredKeys: (s.required ?? []).filter((k: string) => k in props) });
     }
     case 'array':
-      return fc.array(arbitraryFor(s.items, depth + 1), { minLength: Math.min(s.minItems ?? 0, 30), maxLength: Math.min(s.maxItems ?? 4, Math.max(s.minItems ?? 0, 4), 30) });
+      return fc.array(arbitraryFor(s.items, depth + 1), {
+        minLength: Math.min(s.minItems ?? 0, 30),
+        maxLength: Math.min(s.maxItems ?? 4, Math.max(s.minItems ?? 0, 4), 30),
+      });
     case 'integer':
       return fc.integer({ min: Math.max(s.minimum ?? -1e6, -(2 ** 31)), max: Math.min(s.maximum ?? 1e6, 2 ** 31 - 1) });
     case 'number':
@@ -68,8 +71,15 @@ export function mutated(valid: fc.Arbitrary<unknown>): fc.Arbitrary<unknown> {
       v && typeof v === 'object' && !Array.isArray(v)
         ? fc.oneof(
             fc.tuple(fc.string({ minLength: 1, maxLength: 10 }), fc.jsonValue({ maxDepth: 1 })).map(([k, x]) => ({ ...v, [`x_${k}`]: x })),
-            fc.constantFrom(...(Object.keys(v).length ? Object.keys(v) : ['none'])).map((k) => Object.fromEntries(Object.entries(v).filter(([key]) => key !== k))),
-            fc.tuple(fc.constantFrom(...(Object.keys(v).length ? Object.keys(v) : ['none'])), fc.oneof(fc.string(), fc.integer(), fc.constant(null), fc.array(fc.integer()))).map(([k, x]) => ({ ...v, [k]: x })),
+            fc
+              .constantFrom(...(Object.keys(v).length ? Object.keys(v) : ['none']))
+              .map((k) => Object.fromEntries(Object.entries(v).filter(([key]) => key !== k))),
+            fc
+              .tuple(
+                fc.constantFrom(...(Object.keys(v).length ? Object.keys(v) : ['none'])),
+                fc.oneof(fc.string(), fc.integer(), fc.constant(null), fc.array(fc.integer())),
+              )
+              .map(([k, x]) => ({ ...v, [k]: x })),
           )
         : fc.jsonValue({ maxDepth: 2 }),
     ),
@@ -85,28 +95,42 @@ export interface Operation {
 }
 
 export const operations: Operation[] = Object.entries(spec.paths as Record<string, Record<string, any>>).flatMap(([template, ops]) =>
-  Object.entries(ops).map(([method, op]) => ({ method: method.toUpperCase(), template, params: op.parameters ?? [], body: op.requestBody?.content?.['application/json']?.schema })),
+  Object.entries(ops).map(([method, op]) => ({
+    method: method.toUpperCase(),
+    template,
+    params: op.parameters ?? [],
+    body: op.requestBody?.content?.['application/json']?.schema,
+  })),
 );
 
 export function paramValue(p: Operation['params'][number]): fc.Arbitrary<string> {
   const pool = known[p.name] ?? [];
   const generated = arbitraryFor(p.schema).map((v) => String(v));
   const random = { weight: 1, arbitrary: fc.string({ maxLength: 30 }) };
-  return pool.length ? fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...pool) }, { weight: 2, arbitrary: generated }, random) : fc.oneof({ weight: 4, arbitrary: generated }, random);
+  return pool.length
+    ? fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...pool) }, { weight: 2, arbitrary: generated }, random)
+    : fc.oneof({ weight: 4, arbitrary: generated }, random);
 }
 
 export function requestFor(op: Operation) {
   const path = op.params.filter((p) => p.in === 'path');
   const query = op.params.filter((p) => p.in === 'query');
-  const pathArb = fc.tuple(...path.map(paramValue)).map((values) => path.reduce((url, p, i) => url.replace(`{${p.name}}`, encodeURIComponent(values[i]) || 'x'), op.template));
+  const pathArb = fc
+    .tuple(...path.map(paramValue))
+    .map((values) => path.reduce((url, p, i) => url.replace(`{${p.name}}`, encodeURIComponent(values[i]) || 'x'), op.template));
   const queryArb = fc
     .tuple(...query.map((p) => fc.option(paramValue(p), { nil: undefined, freq: 1 })))
-    .map((values) => new URLSearchParams(Object.fromEntries(query.flatMap((p, i) => (values[i] === undefined ? [] : [[p.name, values[i]!]])))).toString());
+    .map((values) =>
+      new URLSearchParams(Object.fromEntries(query.flatMap((p, i) => (values[i] === undefined ? [] : [[p.name, values[i]!]])))).toString(),
+    );
   const example = routeExamples[`${op.method} ${op.template}`];
   const validBody = op.body ? (example ? fc.oneof(example, arbitraryFor(op.body)) : arbitraryFor(op.body)) : fc.constant(undefined);
   const bodyArb = op.body
-    ? fc.oneof({ weight: 3, arbitrary: validBody }, { weight: 3, arbitrary: mutated(validBody) }, { weight: 1, arbitrary: fc.string({ maxLength: 30 }).map((s) => `{"broken": ${s}`) })
+    ? fc.oneof(
+        { weight: 3, arbitrary: validBody },
+        { weight: 3, arbitrary: mutated(validBody) },
+        { weight: 1, arbitrary: fc.string({ maxLength: 30 }).map((s) => `{"broken": ${s}`) },
+      )
     : fc.constant(undefined);
   return fc.record({ url: pathArb, query: queryArb, body: bodyArb });
 }
-

@@ -43,9 +43,16 @@ afterAll(() => {
 type Mode = 'guarded' | 'channel-only' | 'unguarded';
 
 /** start a worker (mode), give its child a job (behaviour), SIGKILL the worker; how long did the child live on? */
-async function killWorkerUnder(mode: Mode, behaviour: MisbehaviourData['behaviour']): Promise<{ goneAfterMs: number | null; cpuAfterKill: number }> {
+async function killWorkerUnder(
+  mode: Mode,
+  behaviour: MisbehaviourData['behaviour'],
+): Promise<{ goneAfterMs: number | null; cpuAfterKill: number }> {
   const queueName = `sandbox-${mode}-${behaviour}-${serial++}`;
-  const host = spawn(process.execPath, ['--import', 'tsx', join(root, 'test', 'fixtures', 'sandbox-host.ts'), mode, redisUrl, queueName, PREFIX], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const host = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(root, 'test', 'fixtures', 'sandbox-host.ts'), mode, redisUrl, queueName, PREFIX],
+    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let output = '';
   host.stdout.on('data', (d) => (output += String(d)));
   host.stderr.on('data', (d) => (output += String(d)));
@@ -56,7 +63,11 @@ async function killWorkerUnder(mode: Mode, behaviour: MisbehaviourData['behaviou
     expect(host.exitCode, output).toBeNull();
     const pidFile = join(dir, `${queueName}.pid`);
     await queue.add(behaviour, { behaviour, pidFile } satisfies MisbehaviourData);
-    pid = await waitFor('the sandbox child to start the job', async () => existsSync(pidFile) && Number(readFileSync(pidFile, 'utf8')), 30_000);
+    pid = await waitFor(
+      'the sandbox child to start the job',
+      async () => existsSync(pidFile) && Number(readFileSync(pidFile, 'utf8')),
+      30_000,
+    );
     // let the storm's writes and progress reports run for a while before the worker dies
     await new Promise((r) => setTimeout(r, 300));
     const cpuAtKill = cpuSeconds(pid) ?? 0;
@@ -73,10 +84,13 @@ async function killWorkerUnder(mode: Mode, behaviour: MisbehaviourData['behaviou
 }
 
 describe('sandbox children and their worker', () => {
-  it.each(['spin', 'block', 'storm'] as const)('a child whose main thread is busy (%s) is gone within 2 s of its worker’s SIGKILL', async (behaviour) => {
-    const { goneAfterMs } = await killWorkerUnder('guarded', behaviour);
-    expect(goneAfterMs, 'the child outlived its worker by more than 2 s').not.toBeNull();
-  });
+  it.each(['spin', 'block', 'storm'] as const)(
+    'a child whose main thread is busy (%s) is gone within 2 s of its worker’s SIGKILL',
+    async (behaviour) => {
+      const { goneAfterMs } = await killWorkerUnder('guarded', behaviour);
+      expect(goneAfterMs, 'the child outlived its worker by more than 2 s').not.toBeNull();
+    },
+  );
 
   it('the channel guard alone ends the EPIPE storm (no watchdog thread)', async () => {
     const { goneAfterMs } = await killWorkerUnder('channel-only', 'storm');
@@ -96,11 +110,15 @@ describe('sandbox children and their worker', () => {
     async function killDuringInit(mode: Mode): Promise<string> {
       const queueName = `sandbox-init-${mode}-${serial++}`;
       const pidFile = join(dir, `${queueName}.pid`);
-      const host = spawn(process.execPath, ['--import', 'tsx', join(root, 'test', 'fixtures', 'sandbox-host.ts'), mode, redisUrl, queueName, PREFIX, 'slow-init'], {
-        cwd: root,
-        env: { ...process.env, CPC_TEST_INIT_PIDFILE: pidFile },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const host = spawn(
+        process.execPath,
+        ['--import', 'tsx', join(root, 'test', 'fixtures', 'sandbox-host.ts'), mode, redisUrl, queueName, PREFIX, 'slow-init'],
+        {
+          cwd: root,
+          env: { ...process.env, CPC_TEST_INIT_PIDFILE: pidFile },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       let output = '';
       host.stdout.on('data', (d) => (output += String(d)));
       host.stderr.on('data', (d) => (output += String(d)));
@@ -108,12 +126,17 @@ describe('sandbox children and their worker', () => {
       try {
         await waitFor('the worker to be ready', async () => output.includes('sandbox-host ready'), 30_000);
         const job = await queue.add('x', {}, { attempts: 2 });
-        const pid = await waitFor('the sandbox child to start loading', async () => existsSync(pidFile) && Number(readFileSync(pidFile, 'utf8')), 30_000);
+        const pid = await waitFor(
+          'the sandbox child to start loading',
+          async () => existsSync(pidFile) && Number(readFileSync(pidFile, 'utf8')),
+          30_000,
+        );
         process.kill(pid, 'SIGKILL');
         // the processor loads in 3 s: a second attempt finishes well within 15 s
         const end = Date.now() + 15_000;
         let state = 'active';
-        while (Date.now() < end && (state = await (await queue.getJob(job.id!))!.getState()) !== 'completed') await new Promise((r) => setTimeout(r, 200));
+        while (Date.now() < end && (state = await (await queue.getJob(job.id!))!.getState()) !== 'completed')
+          await new Promise((r) => setTimeout(r, 200));
         return state;
       } finally {
         host.kill('SIGKILL');

@@ -23,7 +23,9 @@ export function childrenOf(pid: number): number[] {
 }
 
 function allPids(): number[] {
-  return readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number);
+  return readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .map(Number);
 }
 
 /** state, parent and CPU time (user + system, in clock ticks) of a process; null once it is gone */

@@ -36,7 +36,11 @@ afterAll(async () => {
 });
 
 async function submit(seed: number, device?: 'gpu' | 'cpu' | 'any'): Promise<string> {
-  const r = await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: tinyConfig({ seed, stepsPerEpoch: seed === 240 ? 400 : 6 }), ...(device ? { device } : {}) });
+  const r = await api(h, 'POST', '/v1/jobs', {
+    kind: 'cpc',
+    config: tinyConfig({ seed, stepsPerEpoch: seed === 240 ? 400 : 6 }),
+    ...(device ? { device } : {}),
+  });
   expect(r.status, r.text).toBe(202);
   return r.json.id;
 }
@@ -44,11 +48,15 @@ async function submit(seed: number, device?: 'gpu' | 'cpu' | 'any'): Promise<str
 const job = async (id: string) => (await api(h, 'GET', `/v1/jobs/${id}`)).json;
 
 async function succeeded(id: string) {
-  return waitFor(`job ${id} to succeed`, async () => {
-    const j = await job(id);
-    if (['failed', 'cancelled'].includes(j.status)) throw new Error(`job ${id} ended ${j.status}: ${j.error}`);
-    return j.status === 'succeeded' && j;
-  }, 120_000);
+  return waitFor(
+    `job ${id} to succeed`,
+    async () => {
+      const j = await job(id);
+      if (['failed', 'cancelled'].includes(j.status)) throw new Error(`job ${id} ended ${j.status}: ${j.error}`);
+      return j.status === 'succeeded' && j;
+    },
+    120_000,
+  );
 }
 
 /** the device class of the worker that ran the job's last attempt (BullMQ records the worker's name) */
@@ -122,7 +130,15 @@ describe('device routing', () => {
       let seed = 220;
       const add = async (device: 'any' | 'cpu' | 'gpu', priority: number) => {
         seed++;
-        const { job: row } = await scratchJob({ ownerId: DEFAULT_OWNER_ID, kind: 'cpc', config: tinyConfig({ seed }), seed, priority, device, totalSteps: 6 });
+        const { job: row } = await scratchJob({
+          ownerId: DEFAULT_OWNER_ID,
+          kind: 'cpc',
+          config: tinyConfig({ seed }),
+          seed,
+          priority,
+          device,
+          totalSteps: 6,
+        });
         await enqueue(queues, row, 1);
         return row.id;
       };
@@ -163,8 +179,20 @@ describe('device routing', () => {
     await withScratchQueues(h, 'abandoned-direct', async ({ queues, connection, createJob: scratchJob }) => {
       const holderConnection = redisConnection(h.config.REDIS_URL);
       // takes the job the way a GPU worker does, then "dies" (closes without finishing it)
-      const holder = new Worker(queueName('cpc', 'gpu'), null, { connection: holderConnection, prefix: 'abandoned-direct', autorun: false });
-      const { job: row } = await scratchJob({ ownerId: DEFAULT_OWNER_ID, kind: 'cpc', config: tinyConfig({ seed: 230 }), seed: 230, priority: 50, device: 'any', totalSteps: 6 });
+      const holder = new Worker(queueName('cpc', 'gpu'), null, {
+        connection: holderConnection,
+        prefix: 'abandoned-direct',
+        autorun: false,
+      });
+      const { job: row } = await scratchJob({
+        ownerId: DEFAULT_OWNER_ID,
+        kind: 'cpc',
+        config: tinyConfig({ seed: 230 }),
+        seed: 230,
+        priority: 50,
+        device: 'any',
+        totalSteps: 6,
+      });
       await queues.cpc.gpu.add('cpc', { jobId: row.id, device: 'any' }, jobOptions(row.id, 50, 1));
       expect((await holder.getNextJob('gone-worker'))?.id).toBe(row.id);
       await acquireLease(db, row.id, 'gpu-host-gone', 'test');
@@ -172,11 +200,21 @@ describe('device routing', () => {
       holderConnection.disconnect();
       await connection.del(`${queues.cpc.gpu.toKey(row.id)}:lock`); // its lock expired
       expect((await locate(queues, row))?.state).toBe('active');
-      const reapConfig = { HEARTBEAT_TIMEOUT_MS: 0, ORPHAN_QUEUED_MS: 3_600_000, CRASH_BUDGET: 3, JOB_ATTEMPTS: 1, IDEMPOTENCY_TTL_MS: 3_600_000 };
-      const report = await waitFor('no worker to be registered on the gpu queue, and the reaper to act', async () => {
-        const r = await reapOnce({ db, queues, config: reapConfig, log: () => undefined });
-        return r.reenqueued.includes(row.id) && r;
-      }, 10_000);
+      const reapConfig = {
+        HEARTBEAT_TIMEOUT_MS: 0,
+        ORPHAN_QUEUED_MS: 3_600_000,
+        CRASH_BUDGET: 3,
+        JOB_ATTEMPTS: 1,
+        IDEMPOTENCY_TTL_MS: 3_600_000,
+      };
+      const report = await waitFor(
+        'no worker to be registered on the gpu queue, and the reaper to act',
+        async () => {
+          const r = await reapOnce({ db, queues, config: reapConfig, log: () => undefined });
+          return r.reenqueued.includes(row.id) && r;
+        },
+        10_000,
+      );
       expect(report.reenqueued).toEqual([row.id]);
       expect(await db.job.findUniqueOrThrow({ where: { id: row.id } })).toMatchObject({ status: 'queued', crashes: 1 });
       expect(await locate(queues, row)).toMatchObject({ state: 'prioritized', queue: { name: 'cpc-jobs' } });
@@ -188,10 +226,14 @@ describe('device routing', () => {
     h.addWorker();
     h.addWorker(FAKE_GPU);
     const id = await submit(240);
-    const running = await waitFor('the job to run', async () => {
-      const j = await job(id);
-      return j.status === 'running' && j.step >= 2 && j;
-    }, 120_000);
+    const running = await waitFor(
+      'the job to run',
+      async () => {
+        const j = await job(id);
+        return j.status === 'running' && j.step >= 2 && j;
+      },
+      120_000,
+    );
     const where = await locate(h.app.queues.queues, { id, kind: 'cpc', device: 'any' });
     const other = where!.queue.name === 'cpc-jobs' ? h.app.queues.queues.cpc.gpu : h.app.queues.queues.cpc.shared;
     await other.add('cpc', { jobId: id, device: 'any' }, jobOptions(id, 50, h.config.JOB_ATTEMPTS));

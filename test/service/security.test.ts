@@ -38,7 +38,18 @@ beforeAll(async () => {
   // a model to send images to
   ({ cpcJobId } = await trainDigitsModel(h));
   // and a failed CPC job
-  const bad = await h.app.db.job.create({ data: { id: 'job_failed_for_test', ownerId: h.owner.id, kind: 'cpc', config: {}, configHash: 'x', seed: 0, status: 'failed', error: 'test' } });
+  const bad = await h.app.db.job.create({
+    data: {
+      id: 'job_failed_for_test',
+      ownerId: h.owner.id,
+      kind: 'cpc',
+      config: {},
+      configHash: 'x',
+      seed: 0,
+      status: 'failed',
+      error: 'test',
+    },
+  });
   failedJobId = bad.id;
 }, 240_000);
 
@@ -94,7 +105,16 @@ describe('bad input is a 4xx with a clear error body', () => {
     const started = Date.now();
     expectError(await predict({ instances: [{ png: bomb.toString('base64') }] }), 400, /20000/);
     expect(Date.now() - started).toBeLessThan(1000);
-    expectError(await api(h, 'POST', '/v1/models/nope/predict', { instances: [{ png: digitPng().toString('base64') }] }, { authorization: `Bearer ${keys.read}` }), 404);
+    expectError(
+      await api(
+        h,
+        'POST',
+        '/v1/models/nope/predict',
+        { instances: [{ png: digitPng().toString('base64') }] },
+        { authorization: `Bearer ${keys.read}` },
+      ),
+      404,
+    );
     // and a well-formed one still works
     const ok = await predict({ instances: [{ png: digitPng().toString('base64') }] });
     expect(ok.status).toBe(200);
@@ -105,9 +125,17 @@ describe('bad input is a 4xx with a clear error body', () => {
     expectError(await api(h, 'POST', '/v1/models/digits/predict', big, { authorization: `Bearer ${keys.read}` }), 413);
     const form = new FormData();
     form.append('image', new Blob([Buffer.alloc(3 * 1024 * 1024)]), 'big.png');
-    const res = await fetch(`${h.baseUrl}/v1/models/digits/predict`, { method: 'POST', body: form, headers: { authorization: `Bearer ${keys.read}` } });
+    const res = await fetch(`${h.baseUrl}/v1/models/digits/predict`, {
+      method: 'POST',
+      body: form,
+      headers: { authorization: `Bearer ${keys.read}` },
+    });
     expect(res.status).toBe(413);
-    expect(await res.json()).toMatchObject({ error: expect.any(String), message: expect.stringMatching(/exceeds/), requestId: expect.any(String) });
+    expect(await res.json()).toMatchObject({
+      error: expect.any(String),
+      message: expect.stringMatching(/exceeds/),
+      requestId: expect.any(String),
+    });
   });
 
   it('Idempotency-Key: same body -> same job, different body -> 422, while the first is in flight -> 409', async () => {
@@ -126,7 +154,9 @@ describe('bad input is a 4xx with a clear error body', () => {
     execFileSync('redis-cli', ['-u', h.config.REDIS_URL, 'del', lock]);
     expect((await api(h, 'POST', '/v1/jobs', body, { ...headers, 'idempotency-key': 'sec-2' })).status).toBe(202);
     // concurrent duplicates: one job, every answer 202 or 409
-    const answers = await Promise.all(Array.from({ length: 20 }, () => api(h, 'POST', '/v1/jobs', body, { ...headers, 'idempotency-key': 'sec-3' })));
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () => api(h, 'POST', '/v1/jobs', body, { ...headers, 'idempotency-key': 'sec-3' })),
+    );
     expect(answers.every((a) => a.status === 202 || a.status === 409)).toBe(true);
     expect(new Set(answers.filter((a) => a.status === 202).map((a) => a.json.id)).size).toBe(1);
     expect(await h.app.db.job.count({ where: { idempotencyKey: 'sec-3' } })).toBe(1);
@@ -137,7 +167,11 @@ describe('bad input is a 4xx with a clear error body', () => {
     try {
       const r = await slow.inject({ method: 'GET', url: '/v1/jobs?limit=200', headers: authHeader(h) });
       expect(r.statusCode).toBe(503);
-      expect(r.json()).toMatchObject({ error: 'Service Unavailable', message: expect.stringMatching(/timed out/), requestId: expect.any(String) });
+      expect(r.json()).toMatchObject({
+        error: 'Service Unavailable',
+        message: expect.stringMatching(/timed out/),
+        requestId: expect.any(String),
+      });
     } finally {
       await slow.close();
     }
@@ -155,7 +189,11 @@ describe('bad input is a 4xx with a clear error body', () => {
     try {
       await app.listen({ host: '127.0.0.1', port: 0 });
       const port = (app.server.address() as { port: number }).port;
-      const post = await fetch(`http://127.0.0.1:${port}/test-slow-handler`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ x: 1 }) });
+      const post = await fetch(`http://127.0.0.1:${port}/test-slow-handler`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ x: 1 }),
+      });
       expect(post.status).toBe(503);
       expect(await post.json()).toMatchObject({ message: expect.stringMatching(/timed out after 150 ms/) });
       expect(finished).toBe(false); // answered before the handler was done
@@ -173,7 +211,11 @@ describe('API keys', () => {
     const none = { authorization: '' };
     expectError(await api(h, 'POST', '/v1/jobs', { kind: 'cpc' }, none), 401, /API key is required/);
     expectError(await api(h, 'POST', '/v1/jobs', { kind: 'cpc' }, { authorization: `Bearer ${keys.read}` }), 403, /write scope/);
-    expectError(await api(h, 'POST', '/v1/jobs', { kind: 'cpc' }, { authorization: 'Bearer cpc_000000000000_' + 'A'.repeat(43) }), 401, /not valid/);
+    expectError(
+      await api(h, 'POST', '/v1/jobs', { kind: 'cpc' }, { authorization: 'Bearer cpc_000000000000_' + 'A'.repeat(43) }),
+      401,
+      /not valid/,
+    );
     expectError(await api(h, 'POST', '/v1/jobs', { kind: 'cpc' }, { authorization: 'Bearer nonsense' }), 401);
     expectError(await api(h, 'POST', '/v1/models/digits/predict', { instances: [{ png: 'AAAA' }] }, none), 401);
     const artifact = await h.app.db.artifact.findFirstOrThrow({ where: { jobId: cpcJobId } });
@@ -201,14 +243,25 @@ describe('API keys', () => {
   });
 
   it('are stored hashed, created and revoked with the CLI', async () => {
-    const cli = (...args: string[]) => execFileSync(process.execPath, [join(root, 'bin', 'cpc.js'), ...args], { env: { ...process.env, DATABASE_URL: h.config.DATABASE_URL }, encoding: 'utf8', stdio: 'pipe' });
+    const cli = (...args: string[]) =>
+      execFileSync(process.execPath, [join(root, 'bin', 'cpc.js'), ...args], {
+        env: { ...process.env, DATABASE_URL: h.config.DATABASE_URL },
+        encoding: 'utf8',
+        stdio: 'pipe',
+      });
     const out = cli('keys', 'create', '--name', 'cli-made', '--scopes', 'write', '--json');
     const made = JSON.parse(out);
     expect(made).toMatchObject({ key: expect.stringMatching(/^cpc_[0-9a-f]{12}_/), name: 'cli-made', scopes: ['write'] });
     const row = await h.app.db.apiKey.findUniqueOrThrow({ where: { prefix: made.prefix } });
     expect(JSON.stringify(row)).not.toContain(made.key.slice('cpc_'.length + 13));
-    expect((await api(h, 'POST', '/v1/experiments', { name: 'made-by-cli-key' }, { authorization: `Bearer ${made.key}` })).status).toBe(201);
-    const listed = JSON.parse(cli('keys', 'list', '--json')) as Array<{ prefix: string; owner: { name: string }; revokedAt: string | null }>;
+    expect((await api(h, 'POST', '/v1/experiments', { name: 'made-by-cli-key' }, { authorization: `Bearer ${made.key}` })).status).toBe(
+      201,
+    );
+    const listed = JSON.parse(cli('keys', 'list', '--json')) as Array<{
+      prefix: string;
+      owner: { name: string };
+      revokedAt: string | null;
+    }>;
     expect(listed.find((k) => k.prefix === made.prefix)).toMatchObject({ owner: { name: 'cli-made' }, revokedAt: null });
     expect(cli('keys', 'list')).toMatch(new RegExp(`^${made.prefix}\\s+cli-made\\s+cli-made\\s+write\\s`, 'm'));
     expect(JSON.parse(cli('keys', 'revoke', made.prefix, '--json'))).toEqual({ revoked: made.prefix });
@@ -244,7 +297,10 @@ describe('rate limits, headers, logs', () => {
     const { key } = await createApiKey(h.app.db, 'limited', ['read']);
     const other = (await createApiKey(h.app.db, 'other', ['read'])).key;
     // two API replicas with a small limit, sharing one Redis
-    const replicas = [await buildApp({ ...h.config, RATE_LIMIT_PER_MIN: RATE_LIMIT }, { logger: false }), await buildApp({ ...h.config, RATE_LIMIT_PER_MIN: RATE_LIMIT }, { logger: false })];
+    const replicas = [
+      await buildApp({ ...h.config, RATE_LIMIT_PER_MIN: RATE_LIMIT }, { logger: false }),
+      await buildApp({ ...h.config, RATE_LIMIT_PER_MIN: RATE_LIMIT }, { logger: false }),
+    ];
     const get = async (i: number, k: string, url = '/v1/jobs?limit=1') => {
       const x = await replicas[i % 2].inject({ method: 'GET', url, headers: { authorization: `Bearer ${k}` } });
       return { status: x.statusCode, json: x.json() };
@@ -279,8 +335,18 @@ describe('rate limits, headers, logs', () => {
     const stream = new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) });
     const logged = await buildApp({ ...loadConfig(h.env), LOG_LEVEL: 'info' }, { logStream: stream });
     try {
-      await logged.inject({ method: 'POST', url: '/v1/experiments', headers: { authorization: `Bearer ${keys.write}`, 'x-request-id': 'req-log-1' }, payload: { name: 'logged' } });
-      await logged.inject({ method: 'POST', url: '/v1/experiments', headers: { 'x-api-key': keys.read, 'x-request-id': 'req-log-2' }, payload: { name: 'logged-2' } });
+      await logged.inject({
+        method: 'POST',
+        url: '/v1/experiments',
+        headers: { authorization: `Bearer ${keys.write}`, 'x-request-id': 'req-log-1' },
+        payload: { name: 'logged' },
+      });
+      await logged.inject({
+        method: 'POST',
+        url: '/v1/experiments',
+        headers: { 'x-api-key': keys.read, 'x-request-id': 'req-log-2' },
+        payload: { name: 'logged-2' },
+      });
       await logged.inject({ method: 'GET', url: '/v1/jobs/nope', headers: { 'x-api-key': keys.read, 'x-request-id': 'req-log-3' } });
     } finally {
       await logged.close();

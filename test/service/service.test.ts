@@ -36,7 +36,12 @@ describe('cpc-service over HTTP', () => {
       return r.json.workers?.length ? r : null;
     });
     expect(info.json).toMatchObject({ version: expect.any(String), inference: { backend: 'wasm', threads: 1 } });
-    expect(info.json.workers).toEqual([expect.objectContaining({ queues: expect.arrayContaining(['cpc', 'probe']), backend: expect.objectContaining({ name: 'wasm', gpu: false }) })]);
+    expect(info.json.workers).toEqual([
+      expect.objectContaining({
+        queues: expect.arrayContaining(['cpc', 'probe']),
+        backend: expect.objectContaining({ name: 'wasm', gpu: false }),
+      }),
+    ]);
     expect((await api(h, 'GET', '/v1/info', undefined, { authorization: '' })).status).toBe(401);
   });
 
@@ -62,7 +67,9 @@ describe('cpc-service over HTTP', () => {
       expect(r.status, `${method} ${path} ${JSON.stringify(body)}`).toBe(status);
       expectErrorBody(r.json);
     }
-    expect((await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: { batchSize: 256, terms: 16, predictTerms: 16 } })).json.message).toMatch(/step would be too large/);
+    expect(
+      (await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: { batchSize: 256, terms: 16, predictTerms: 16 } })).json.message,
+    ).toMatch(/step would be too large/);
   });
 
   it('trains a job end to end: progress, metrics, artifacts with matching sha256, idempotent resubmission', async () => {
@@ -87,13 +94,21 @@ describe('cpc-service over HTTP', () => {
     });
     expect(done).toMatchObject({ progress: 1, step: 8, attempts: 1, backend: 'wasm' });
     expect(done.result.test.chance).toBe(0.5);
-    expect(done.latestMetrics.map((m: any) => `${m.split}/${m.name}`)).toEqual(expect.arrayContaining(['train/loss', 'valid/accuracy', 'test/accuracy']));
+    expect(done.latestMetrics.map((m: any) => `${m.split}/${m.name}`)).toEqual(
+      expect.arrayContaining(['train/loss', 'valid/accuracy', 'test/accuracy']),
+    );
 
     const metrics = await api(h, 'GET', `/v1/jobs/${id}/metrics?name=loss&split=train`);
     expect(metrics.json.items.map((m: any) => m.step)).toEqual([2, 4, 6, 8]);
 
     const names = done.artifacts.map((a: any) => a.name).sort();
-    expect(names).toEqual(['checkpoint/checkpoint.bin', 'checkpoint/checkpoint.json', 'encoder/model.json', 'encoder/weights.bin', 'manifest.json']);
+    expect(names).toEqual([
+      'checkpoint/checkpoint.bin',
+      'checkpoint/checkpoint.json',
+      'encoder/model.json',
+      'encoder/weights.bin',
+      'manifest.json',
+    ]);
     for (const a of done.artifacts) {
       const res = await fetch(`${h.baseUrl}/v1/artifacts/${a.id}`, { headers: authHeader(h) });
       const bytes = Buffer.from(await res.arrayBuffer());
@@ -143,11 +158,17 @@ describe('cpc-service over HTTP', () => {
     const hits = json.json.predictions.filter((p: any, i: number) => p.digit === data.labels[i]).length;
     expect(hits / 50).toBeGreaterThan(0.3);
     expect(json.json.predictions[0].embedding).toHaveLength(16);
-    const pngs = indices.slice(0, 5).map((i) => ({ png: encodePng(28, 28, Uint8Array.from(Array.from(digitPixels(data, i)).flatMap((v) => [v, v, v]))).toString('base64') }));
+    const pngs = indices
+      .slice(0, 5)
+      .map((i) => ({
+        png: encodePng(28, 28, Uint8Array.from(Array.from(digitPixels(data, i)).flatMap((v) => [v, v, v]))).toString('base64'),
+      }));
     const viaPng = await api(h, 'POST', '/v1/models/digits/predict', { instances: pngs, version: 1 });
     expect(viaPng.json.predictions.map((p: any) => p.digit)).toEqual(json.json.predictions.slice(0, 5).map((p: any) => p.digit));
     const form = new FormData();
-    indices.slice(0, 5).forEach((i, k) => form.append(`image${k}`, new Blob([Buffer.from(pngs[k].png, 'base64')], { type: 'image/png' }), `${i}.png`));
+    indices
+      .slice(0, 5)
+      .forEach((i, k) => form.append(`image${k}`, new Blob([Buffer.from(pngs[k].png, 'base64')], { type: 'image/png' }), `${i}.png`));
     form.append('version', '1');
     const multipart = await fetch(`${h.baseUrl}/v1/models/digits/predict`, { method: 'POST', body: form, headers: authHeader(h) });
     const multipartJson = await multipart.json();
@@ -181,10 +202,14 @@ describe('cpc-service over HTTP', () => {
     expect(queuedCancel.json.status).toBe('cancelled');
     const runningCancel = await api(h, 'POST', `/v1/jobs/${long.json.id}/cancel`);
     expect(runningCancel.status).toBe(202);
-    const cancelled = await waitFor('running job to stop', async () => {
-      const r = await api(h, 'GET', `/v1/jobs/${long.json.id}`);
-      return r.json.status === 'cancelled' && r.json;
-    }, 30_000);
+    const cancelled = await waitFor(
+      'running job to stop',
+      async () => {
+        const r = await api(h, 'GET', `/v1/jobs/${long.json.id}`);
+        return r.json.status === 'cancelled' && r.json;
+      },
+      30_000,
+    );
     expect(cancelled.step).toBeLessThan(2000);
     expect((await api(h, 'POST', `/v1/jobs/${long.json.id}/cancel`)).status).toBe(409);
 
@@ -196,7 +221,9 @@ describe('cpc-service over HTTP', () => {
       const r = await api(h, 'GET', `/v1/jobs/${long.json.id}`);
       return r.json.status === 'running' && r.json.step > cancelled.step && r.json;
     });
-    const firstMetricStep = (await api(h, 'GET', `/v1/jobs/${long.json.id}/metrics?name=loss&split=train`)).json.items.map((m: any) => m.step);
+    const firstMetricStep = (await api(h, 'GET', `/v1/jobs/${long.json.id}/metrics?name=loss&split=train`)).json.items.map(
+      (m: any) => m.step,
+    );
     expect(new Set(firstMetricStep).size).toBe(firstMetricStep.length); // no duplicated rows
     expect(resumed.attempts).toBeGreaterThanOrEqual(1);
     await api(h, 'POST', `/v1/jobs/${long.json.id}/cancel`);
@@ -215,7 +242,11 @@ describe('cpc-service over HTTP', () => {
     h.worker.kill('SIGSTOP');
     try {
       expect((await api(h, 'POST', `/v1/jobs/${job.json.id}/cancel`)).status).toBe(202);
-      await waitFor('the cancel to be recorded', async () => (await api(h, 'GET', `/v1/jobs/${job.json.id}`)).json.status === 'cancelled', 30_000);
+      await waitFor(
+        'the cancel to be recorded',
+        async () => (await api(h, 'GET', `/v1/jobs/${job.json.id}`)).json.status === 'cancelled',
+        30_000,
+      );
       expect(await (await h.app.queues.queues.cpc.shared.getJob(job.json.id))?.getState()).toBe('active');
       const early = await api(h, 'POST', `/v1/jobs/${job.json.id}/retry`);
       expect(early.status, early.text).toBe(409);
@@ -229,10 +260,14 @@ describe('cpc-service over HTTP', () => {
     } finally {
       h.worker.kill('SIGCONT');
     }
-    await waitFor('the retried job to run again', async () => {
-      const r = (await api(h, 'GET', `/v1/jobs/${job.json.id}`)).json;
-      return r.status === 'running' && r.attempts >= 2;
-    }, 30_000);
+    await waitFor(
+      'the retried job to run again',
+      async () => {
+        const r = (await api(h, 'GET', `/v1/jobs/${job.json.id}`)).json;
+        return r.status === 'running' && r.attempts >= 2;
+      },
+      30_000,
+    );
     await api(h, 'POST', `/v1/jobs/${job.json.id}/cancel`);
     await waitFor('the job to stop', async () => (await api(h, 'GET', `/v1/jobs/${job.json.id}`)).json.status === 'cancelled', 30_000);
   });
@@ -275,7 +310,14 @@ describe('cpc-service over HTTP', () => {
       const t0 = Date.now();
       expect((await api(h, 'GET', '/v1/jobs?limit=1')).status).toBe(200);
       expect((await api(h, 'GET', '/metrics')).status).toBe(200);
-      const { job: other } = await createJob(h.app.db, { ownerId: DEFAULT_OWNER_ID, kind: 'cpc', config: tinyConfig({ seed: 12 }), seed: 12, priority: 50, totalSteps: 8 });
+      const { job: other } = await createJob(h.app.db, {
+        ownerId: DEFAULT_OWNER_ID,
+        kind: 'cpc',
+        config: tinyConfig({ seed: 12 }),
+        seed: 12,
+        priority: 50,
+        totalSteps: 8,
+      });
       const cancel = await api(h, 'POST', `/v1/jobs/${other.id}/cancel`);
       expect(cancel.status).toBe(503);
       expect(cancel.json.message).toMatch(/recorded/);
@@ -286,7 +328,11 @@ describe('cpc-service over HTTP', () => {
     await waitFor('Redis to be back', async () => (await api(h, 'GET', '/readyz')).status === 200, 30_000);
     const again = await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: tinyConfig({ seed: 11 }) }, { 'idempotency-key': 'outage-1' });
     expect(again.status).toBe(202);
-    await waitFor('the job accepted during the outage to succeed', async () => (await api(h, 'GET', `/v1/jobs/${again.json.id}`)).json.status === 'succeeded', 60_000);
+    await waitFor(
+      'the job accepted during the outage to succeed',
+      async () => (await api(h, 'GET', `/v1/jobs/${again.json.id}`)).json.status === 'succeeded',
+      60_000,
+    );
   });
 
   it('exposes Prometheus metrics', async () => {

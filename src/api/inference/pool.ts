@@ -50,7 +50,13 @@ export class InferencePool {
   }
 
   /** predictions for `inputs` with the model `modelKey`; `files` loads the model's bytes if a thread needs them */
-  async predict(modelKey: string, files: () => Promise<ModelFiles>, inputs: Array<Uint8Array | PixelGrid>, embedding: boolean, signal?: AbortSignal): Promise<Prediction[]> {
+  async predict(
+    modelKey: string,
+    files: () => Promise<ModelFiles>,
+    inputs: Array<Uint8Array | PixelGrid>,
+    embedding: boolean,
+    signal?: AbortSignal,
+  ): Promise<Prediction[]> {
     let outcome = await this.run({ modelKey, inputs, embedding }, signal);
     // (the inputs were copied, not moved, the first time: they are still here if the model must be sent)
     if (outcome.kind === 'need-model') outcome = await this.run({ modelKey, inputs, embedding, files: await files() }, signal);
@@ -66,7 +72,8 @@ export class InferencePool {
       return (await this.pool.run(task, { signal })) as InferOutcome;
     } catch (err) {
       if (signal?.aborted) throw new InferenceCancelled('the prediction was cancelled');
-      if (/queue is at limit/i.test((err as Error).message)) throw new InferenceBusy('every inference thread is busy and the queue is full');
+      if (/queue is at limit/i.test((err as Error).message))
+        throw new InferenceBusy('every inference thread is busy and the queue is full');
       throw err;
     }
   }

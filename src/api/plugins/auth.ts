@@ -55,7 +55,8 @@ export default fp(async function auth(app: FastifyInstance) {
   const lastTouched = new LRUCache<string, number>({ max: 10_000 });
   const budget = new AuthFailureBudget(app.db, app.redis, AUTH_FAILURES_PER_MIN, `${QUEUE_PREFIX}:authfail:`);
   app.addHook('onClose', async () => budget.close());
-  const tooManyFailures = () => new HttpError(429, `too many requests with invalid API keys from this address (${AUTH_FAILURES_PER_MIN} a minute); wait a minute`);
+  const tooManyFailures = () =>
+    new HttpError(429, `too many requests with invalid API keys from this address (${AUTH_FAILURES_PER_MIN} a minute); wait a minute`);
 
   async function identify(key: string, ip: string): Promise<ApiKeyIdentity | null> {
     const known = caching ? valid.get(key) : undefined;
@@ -76,7 +77,8 @@ export default fp(async function auth(app: FastifyInstance) {
 
   app.addHook('onRequest', async (req) => {
     const matched = req.routeOptions.url !== undefined;
-    const need = AUTH === 'off' ? 'public' : routeNeeds(req.method, req.routeOptions.url ?? requestPath(req.url), READS_REQUIRE_KEY, matched);
+    const need =
+      AUTH === 'off' ? 'public' : routeNeeds(req.method, req.routeOptions.url ?? requestPath(req.url), READS_REQUIRE_KEY, matched);
     const key = presentedKey(req);
     if (need === 'public' || (need === 'read-optional' && !key)) return;
     if (!key) throw new HttpError(401, 'an API key is required (Authorization: Bearer <key> or X-API-Key)');

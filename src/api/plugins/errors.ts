@@ -24,9 +24,12 @@ export class HttpError extends Error {
 /** Postgres unreachable, frozen or restarting (Prisma and node-postgres say so in several ways). */
 export function isDatabaseUnavailable(err: { name?: string; code?: string; message?: string; cause?: unknown }): boolean {
   if (err.name === 'PrismaClientInitializationError') return true;
-  if (err.code && ['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'ECONNREFUSED', 'ECONNRESET', '57P01', '57P03'].includes(err.code)) return true;
+  if (err.code && ['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'ECONNREFUSED', 'ECONNRESET', '57P01', '57P03'].includes(err.code))
+    return true;
   const text = `${err.message ?? ''} ${(err.cause as Error | undefined)?.message ?? ''}`;
-  return /Query read timeout|timeout exceeded when trying to connect|Connection terminated|ECONNREFUSED|Can't reach database|the database system is (starting up|shutting down)|terminating connection/i.test(text);
+  return /Query read timeout|timeout exceeded when trying to connect|Connection terminated|ECONNREFUSED|Can't reach database|the database system is (starting up|shutting down)|terminating connection/i.test(
+    text,
+  );
 }
 
 /** Library errors that are the client's doing, as HTTP errors (one place for the mapping). */
@@ -34,7 +37,12 @@ function asHttpError(err: FastifyError & { meta?: { target?: unknown; modelName?
   if (err instanceof HttpError) return err;
   if (isDatabaseUnavailable(err)) return new HttpError(503, 'the database (PostgreSQL) is unavailable; try again shortly');
   // Prisma: a unique constraint (two requests raced for one name) and a row that is gone
-  if (err.code === 'P2002') return new HttpError(409, `that ${err.meta?.modelName?.toLowerCase() ?? 'resource'} already exists`, err.meta?.target ? { fields: err.meta.target } : undefined);
+  if (err.code === 'P2002')
+    return new HttpError(
+      409,
+      `that ${err.meta?.modelName?.toLowerCase() ?? 'resource'} already exists`,
+      err.meta?.target ? { fields: err.meta.target } : undefined,
+    );
   if (err.code === 'P2025') return new HttpError(404, `that ${err.meta?.modelName?.toLowerCase() ?? 'resource'} does not exist`);
   // a value the schemas let through but PostgreSQL refuses (a safety net: the schemas should catch it)
   if (err.code === 'P2007') return new HttpError(400, 'a value in the request is not valid for the database');
@@ -58,7 +66,11 @@ export function clientErrorHandler(err: Error & { code?: string }, socket: Socke
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
   const message =
-    status === 408 ? 'the request did not arrive in time' : status === 431 ? 'the request headers are too large' : `malformed HTTP request${err.code ? ` (${err.code})` : ''}`;
+    status === 408
+      ? 'the request did not arrive in time'
+      : status === 431
+        ? 'the request headers are too large'
+        : `malformed HTTP request${err.code ? ` (${err.code})` : ''}`;
   answerOnSocket(socket, status, message);
   socket.destroy(err);
 }
@@ -78,8 +90,14 @@ export function refuseTunnels(server: Server): void {
 /** An `Expect` other than 100-continue: Node answers 417 itself, with an empty body; this gives it the usual one. */
 export function answerExpectations(server: Server): void {
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
-    const body = JSON.stringify(errorBody(417, `Expect: ${String(req.headers.expect).slice(0, 40)} is not supported (only 100-continue)`, randomUUID()));
-    res.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
+    const body = JSON.stringify(
+      errorBody(417, `Expect: ${String(req.headers.expect).slice(0, 40)} is not supported (only 100-continue)`, randomUUID()),
+    );
+    res.writeHead(417, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      connection: 'close',
+    });
     res.end(body);
   });
 }
@@ -87,7 +105,9 @@ export function answerExpectations(server: Server): void {
 function answerOnSocket(socket: Duplex, status: number, message: string): void {
   if (!socket.writable) return;
   const body = JSON.stringify(errorBody(status, message, randomUUID()));
-  socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
+  socket.write(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 /** Node's error when the client goes away in the middle of its request body (not a database reset). */
@@ -98,7 +118,12 @@ function isClientAbort(err: { code?: string; message?: string }): boolean {
 /** Fastify's framework errors (a URL that does not decode, a path parameter over maxParamLength): same body as every other error. */
 export function frameworkErrors(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
-  const message = err.code === 'FST_ERR_BAD_URL' ? 'the URL is not valid (a percent-escape does not decode)' : err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path segment is too long' : err.message;
+  const message =
+    err.code === 'FST_ERR_BAD_URL'
+      ? 'the URL is not valid (a percent-escape does not decode)'
+      : err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+        ? 'a path segment is too long'
+        : err.message;
   void reply.status(status).send(errorBody(status, message, request.id));
 }
 

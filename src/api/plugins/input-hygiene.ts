@@ -33,7 +33,10 @@ export default fp(async function inputHygiene(app: FastifyInstance) {
     if (req.raw.httpVersion === '1.1' && !req.headers.host) throw new HttpError(400, 'an HTTP/1.1 request needs a Host header');
     const encoding = req.headers['content-encoding'];
     if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
-      throw new HttpError(415, `Content-Encoding ${JSON.stringify(String(encoding).slice(0, 40))} is not supported; send the body uncompressed`);
+      throw new HttpError(
+        415,
+        `Content-Encoding ${JSON.stringify(String(encoding).slice(0, 40))} is not supported; send the body uncompressed`,
+      );
     }
   });
 
@@ -46,14 +49,23 @@ export default fp(async function inputHygiene(app: FastifyInstance) {
     } catch (err) {
       const message = (err as Error).message;
       done(
-        new HttpError(400, /forbidden prototype property/.test(message) ? 'JSON bodies may not contain "__proto__" or "constructor.prototype" keys' : `the body is not valid JSON: ${message}`),
+        new HttpError(
+          400,
+          /forbidden prototype property/.test(message)
+            ? 'JSON bodies may not contain "__proto__" or "constructor.prototype" keys'
+            : `the body is not valid JSON: ${message}`,
+        ),
         undefined,
       );
     }
   });
 
   app.addHook('preValidation', async (req) => {
-    for (const [part, value] of [['params', req.params], ['query', req.query], ['body', req.body]] as const) {
+    for (const [part, value] of [
+      ['params', req.params],
+      ['query', req.query],
+      ['body', req.body],
+    ] as const) {
       const where = findNul(value, '');
       if (where !== null) throw new HttpError(400, `${part}${where || ''}: NUL characters are not allowed`);
     }
@@ -63,9 +75,13 @@ export default fp(async function inputHygiene(app: FastifyInstance) {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     if (!methods.includes('POST') || route.schema?.body) return;
     const noBody = async (req: { body?: unknown }) => {
-      const empty = req.body === undefined || req.body === null || (typeof req.body === 'object' && Object.keys(req.body as object).length === 0);
+      const empty =
+        req.body === undefined || req.body === null || (typeof req.body === 'object' && Object.keys(req.body as object).length === 0);
       if (!empty) throw new HttpError(400, 'this route takes no request body');
     };
-    route.preValidation = [...(Array.isArray(route.preValidation) ? route.preValidation : route.preValidation ? [route.preValidation] : []), noBody];
+    route.preValidation = [
+      ...(Array.isArray(route.preValidation) ? route.preValidation : route.preValidation ? [route.preValidation] : []),
+      noBody,
+    ];
   });
 });

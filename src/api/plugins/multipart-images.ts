@@ -54,7 +54,14 @@ export function parseImageForm(headers: BusboyHeaders, body: Buffer): Promise<Im
     try {
       parser = new Busboy({
         headers,
-        limits: { files: MAX_INSTANCES, fileSize: MAX_FILE_BYTES, fields: MAX_FIELDS, fieldSize: MAX_FIELD_BYTES, parts: MAX_INSTANCES + MAX_FIELDS, headerPairs: 20 },
+        limits: {
+          files: MAX_INSTANCES,
+          fileSize: MAX_FILE_BYTES,
+          fields: MAX_FIELDS,
+          fieldSize: MAX_FIELD_BYTES,
+          parts: MAX_INSTANCES + MAX_FIELDS,
+          headerPairs: 20,
+        },
       });
     } catch (err) {
       return fail(400, `bad multipart request: ${(err as Error).message}`);
@@ -63,25 +70,39 @@ export function parseImageForm(headers: BusboyHeaders, body: Buffer): Promise<Im
       'file',
       guarded((_field: string | undefined, stream: BusboyFileStream) => {
         const chunks: Buffer[] = [];
-        stream.on('data', guarded((c: Buffer) => chunks.push(c)));
-        stream.on('limit', guarded(() => fail(413, `an uploaded file exceeds ${MAX_FILE_BYTES} bytes`)));
+        stream.on(
+          'data',
+          guarded((c: Buffer) => chunks.push(c)),
+        );
+        stream.on(
+          'limit',
+          guarded(() => fail(413, `an uploaded file exceeds ${MAX_FILE_BYTES} bytes`)),
+        );
         // a part cut off by the end of the body: busboy errors the file stream as well as the parser
         stream.on('error', (err: Error) => fail(400, `bad multipart request: ${err.message}`));
-        stream.on('end', guarded(() => form.instances.push({ png: Buffer.concat(chunks).toString('base64') })));
+        stream.on(
+          'end',
+          guarded(() => form.instances.push({ png: Buffer.concat(chunks).toString('base64') })),
+        );
       }),
     );
     // (a part's Content-Disposition may have no name at all: busboy then gives undefined)
-    parser.on('field', guarded((rawName: string | undefined, value: string, _nameTruncated: boolean, valueTruncated: boolean) => {
-      const name = typeof rawName === 'string' ? rawName : '';
-      if (valueTruncated) return fail(400, `form field ${JSON.stringify(name.slice(0, 40))} is longer than ${MAX_FIELD_BYTES} bytes`);
-      if (name === 'version') {
-        if (!/^[0-9]{1,10}$/.test(value)) return fail(400, `form field version must be a positive integer, not ${JSON.stringify(value.slice(0, 20))}`);
-        form.version = Number(value);
-      } else if (name === 'embedding') {
-        if (value !== 'true' && value !== 'false') return fail(400, `form field embedding must be true or false, not ${JSON.stringify(value.slice(0, 20))}`);
-        form.embedding = value === 'true';
-      } else fail(400, name ? `unknown form field ${JSON.stringify(name.slice(0, 40))}` : 'a form field has no name');
-    }));
+    parser.on(
+      'field',
+      guarded((rawName: string | undefined, value: string, _nameTruncated: boolean, valueTruncated: boolean) => {
+        const name = typeof rawName === 'string' ? rawName : '';
+        if (valueTruncated) return fail(400, `form field ${JSON.stringify(name.slice(0, 40))} is longer than ${MAX_FIELD_BYTES} bytes`);
+        if (name === 'version') {
+          if (!/^[0-9]{1,10}$/.test(value))
+            return fail(400, `form field version must be a positive integer, not ${JSON.stringify(value.slice(0, 20))}`);
+          form.version = Number(value);
+        } else if (name === 'embedding') {
+          if (value !== 'true' && value !== 'false')
+            return fail(400, `form field embedding must be true or false, not ${JSON.stringify(value.slice(0, 20))}`);
+          form.embedding = value === 'true';
+        } else fail(400, name ? `unknown form field ${JSON.stringify(name.slice(0, 40))}` : 'a form field has no name');
+      }),
+    );
     parser.on('filesLimit', () => fail(400, `at most ${MAX_INSTANCES} files per request`));
     parser.on('fieldsLimit', () => fail(400, `at most ${MAX_FIELDS} form fields per request`));
     parser.on('partsLimit', () => fail(400, `at most ${MAX_INSTANCES + MAX_FIELDS} parts per request`));

@@ -25,6 +25,7 @@ export default fp(async function rateLimits(app: FastifyInstance) {
     skipOnError: true,
     allowList: (req) => !(req.routeOptions.url ?? requestPath(req.url)).startsWith('/v1/'),
     keyGenerator: (req) => (req.apiKey ? `key:${req.apiKey.id}` : `ip:${req.ip}`),
-    errorResponseBuilder: (_req, context) => new HttpError(429, `rate limit exceeded: ${context.max} requests per minute; retry in ${Math.ceil(context.ttl / 1000)} s`),
+    errorResponseBuilder: (_req, context) =>
+      new HttpError(429, `rate limit exceeded: ${context.max} requests per minute; retry in ${Math.ceil(context.ttl / 1000)} s`),
   });
 });

@@ -23,7 +23,11 @@ declare module 'fastify' {
 
 export default fp(async function services(app: FastifyInstance, opts: { config: ServiceConfig }) {
   const { config } = opts;
-  const db = createDb({ databaseUrl: config.DATABASE_URL, queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS, connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS });
+  const db = createDb({
+    databaseUrl: config.DATABASE_URL,
+    queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS,
+    connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS,
+  });
   app.decorate('db', db);
   // Redis errors repeat every reconnect attempt: log the first of each kind per minute
   let lastLogged = 0;
@@ -36,7 +40,15 @@ export default fp(async function services(app: FastifyInstance, opts: { config: 
   redis.on('error', onRedisError);
   app.decorate('redis', redis);
   app.decorate('artifacts', new ArtifactStores(config.ARTIFACT_STORE, config.ARTIFACT_DIR, db));
-  app.decorate('inference', new InferencePool({ threads: config.INFERENCE_THREADS, backend: config.INFERENCE_BACKEND, modelCacheSize: config.MODEL_CACHE_SIZE, maxQueue: config.INFERENCE_QUEUE }));
+  app.decorate(
+    'inference',
+    new InferencePool({
+      threads: config.INFERENCE_THREADS,
+      backend: config.INFERENCE_BACKEND,
+      modelCacheSize: config.MODEL_CACHE_SIZE,
+      maxQueue: config.INFERENCE_QUEUE,
+    }),
+  );
   app.addHook('onClose', async () => {
     await app.inference.close();
     await app.queues.close();

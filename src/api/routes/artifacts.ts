@@ -12,7 +12,11 @@ const artifacts: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['artifacts'],
         params: Type.Object({ id: Uuid }),
-        response: { 200: Type.Unknown({ description: 'the artifact bytes; X-Checksum-Sha256 carries their sha256' }), 404: ErrorBody, 500: ErrorBody },
+        response: {
+          200: Type.Unknown({ description: 'the artifact bytes; X-Checksum-Sha256 carries their sha256' }),
+          404: ErrorBody,
+          500: ErrorBody,
+        },
       },
     },
     async (req, reply) => {

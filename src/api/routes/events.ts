@@ -29,10 +29,19 @@ const events: FastifyPluginAsyncTypebox = async (app) => {
       const job = await app.db.job.findFirst({ where: { id: req.params.id, ...visibleTo(req) } });
       if (!job) throw new HttpError(404, `no job ${req.params.id}`);
       const release = streams.enter(clientOf(req));
-      if (!release) throw new HttpError(429, `too many open event streams (at most ${streams.perClient} per API key and ${streams.overall} in all); close one first`);
+      if (!release)
+        throw new HttpError(
+          429,
+          `too many open event streams (at most ${streams.perClient} per API key and ${streams.overall} in all); close one first`,
+        );
       reply.hijack();
       const res = reply.raw;
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': req.id });
+      res.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+        'x-request-id': req.id,
+      });
       const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
       let lastStatus = job.status;
       let lastMetricId = 0n;

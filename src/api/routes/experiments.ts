@@ -19,13 +19,20 @@ const experiments: FastifyPluginAsyncTypebox = async (app) => {
     },
   );
 
-  app.get('/v1/experiments', { schema: { tags: ['experiments'], querystring: Pagination, response: { 200: Page(Experiment) } } }, async (req) => {
-    const limit = req.query.limit ?? 50;
-    const offset = req.query.offset ?? 0;
-    const where = visibleTo(req);
-    const [items, total] = await Promise.all([app.db.experiment.findMany({ where, orderBy: { createdAt: 'desc' }, take: limit, skip: offset }), app.db.experiment.count({ where })]);
-    return { items: items.map(experimentDto), total, limit, offset };
-  });
+  app.get(
+    '/v1/experiments',
+    { schema: { tags: ['experiments'], querystring: Pagination, response: { 200: Page(Experiment) } } },
+    async (req) => {
+      const limit = req.query.limit ?? 50;
+      const offset = req.query.offset ?? 0;
+      const where = visibleTo(req);
+      const [items, total] = await Promise.all([
+        app.db.experiment.findMany({ where, orderBy: { createdAt: 'desc' }, take: limit, skip: offset }),
+        app.db.experiment.count({ where }),
+      ]);
+      return { items: items.map(experimentDto), total, limit, offset };
+    },
+  );
 
   app.get(
     '/v1/experiments/:id',

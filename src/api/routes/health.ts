@@ -6,7 +6,9 @@ const Readiness = Type.Object({ status: Type.String(), postgres: Type.String(), 
 
 /** Readiness says which dependency is away, never its error text (that goes to the log). */
 const health: FastifyPluginAsyncTypebox = async (app) => {
-  app.get('/healthz', { schema: { tags: ['health'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
+  app.get('/healthz', { schema: { tags: ['health'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, async () => ({
+    status: 'ok' as const,
+  }));
 
   app.get('/readyz', { schema: { tags: ['health'], response: { 200: Readiness, 503: Readiness } } }, async (_req, reply) => {
     const check = async (f: () => Promise<unknown>) => {

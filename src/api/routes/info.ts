@@ -26,13 +26,18 @@ const Backend = Type.Object({
 const WorkerInfo = Type.Object({
   host: Type.String(),
   pid: Type.Integer(),
-  serves: Type.Union([Type.Literal('gpu'), Type.Literal('cpu')], { description: "gpu: takes `device: gpu` jobs (and `any` ones when idle); cpu: takes `cpu` and `any` jobs" }),
+  serves: Type.Union([Type.Literal('gpu'), Type.Literal('cpu')], {
+    description: 'gpu: takes `device: gpu` jobs (and `any` ones when idle); cpu: takes `cpu` and `any` jobs',
+  }),
   queues: Type.Array(Type.String({ description: 'the queues it consumes: cpc and probe (the shared lanes), or cpc-gpu and probe-gpu' })),
   backend: Backend,
 });
 const Info = Type.Object({
   version: Type.String(),
-  inference: Type.Object({ backend: Type.String({ description: 'INFERENCE_BACKEND: the backend of the inference threads' }), threads: Type.Integer() }),
+  inference: Type.Object({
+    backend: Type.String({ description: 'INFERENCE_BACKEND: the backend of the inference threads' }),
+    threads: Type.Integer(),
+  }),
   workers: Type.Array(WorkerInfo),
 });
 
@@ -53,12 +58,22 @@ const info: FastifyPluginAsyncTypebox = async (app) => {
         const runtime = parseWorkerName(raw.includes(':w:') ? raw.slice(raw.indexOf(':w:') + 3) : undefined);
         if (!runtime) continue;
         const key = `${runtime.host}/${runtime.pid}`;
-        const entry = byWorker.get(key) ?? { host: runtime.host, pid: runtime.pid, serves: runtime.serves ?? 'cpu', queues: [], backend: runtime.backend };
+        const entry = byWorker.get(key) ?? {
+          host: runtime.host,
+          pid: runtime.pid,
+          serves: runtime.serves ?? 'cpu',
+          queues: [],
+          backend: runtime.backend,
+        };
         if (!entry.queues.includes(name)) entry.queues.push(name);
         byWorker.set(key, entry);
       }
     }
-    return { version, inference: { backend: app.config.INFERENCE_BACKEND, threads: app.config.INFERENCE_THREADS }, workers: [...byWorker.values()] };
+    return {
+      version,
+      inference: { backend: app.config.INFERENCE_BACKEND, threads: app.config.INFERENCE_THREADS },
+      workers: [...byWorker.values()],
+    };
   });
 };
 

@@ -20,7 +20,6 @@ const JobParams = Type.Object({ id: Id });
 /** How long a submission waits for Redis before answering 503 (the enqueue itself stays pending). */
 const ENQUEUE_TIMEOUT_MS = 3000;
 
-
 /** A Redis call that answers 503 instead of waiting for Redis to come back. */
 async function redisCall<T>(call: Promise<T>, hint = 'try again shortly', details: object = {}): Promise<T> {
   try {
@@ -49,7 +48,13 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
     if (body.experimentId && !(await app.db.experiment.findFirst({ where: { id: body.experimentId, ...visibleTo(req) } }))) {
       throw new HttpError(404, `no experiment ${body.experimentId}`);
     }
-    const common = { ownerId: ownerOf(req), experimentId: body.experimentId, priority: body.priority ?? 50, device: body.device ?? 'any', idempotencyKey: key };
+    const common = {
+      ownerId: ownerOf(req),
+      experimentId: body.experimentId,
+      priority: body.priority ?? 50,
+      device: body.device ?? 'any',
+      idempotencyKey: key,
+    };
     let input: NewJob;
     if (body.kind === 'cpc') {
       let config;
@@ -60,12 +65,19 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
         throw err;
       }
       const { dataDir: _ignored, ...stored } = config;
-      input = { ...common, kind: 'cpc', config: stored, seed: config.seed, totalSteps: stepsPerEpoch(config, TRAIN_IMAGES) * config.epochs };
+      input = {
+        ...common,
+        kind: 'cpc',
+        config: stored,
+        seed: config.seed,
+        totalSteps: stepsPerEpoch(config, TRAIN_IMAGES) * config.epochs,
+      };
     } else {
       const parent = await app.db.job.findFirst({ where: { id: body.cpcJobId, ...visibleTo(req) } });
       if (!parent) throw new HttpError(404, `no job ${body.cpcJobId}`);
       if (parent.kind !== 'cpc') throw new HttpError(422, `job ${parent.id} is a ${parent.kind} job, not a CPC job`);
-      if (parent.status !== 'succeeded') throw new HttpError(409, `CPC job ${parent.id} is ${parent.status}; a probe needs a succeeded CPC job`);
+      if (parent.status !== 'succeeded')
+        throw new HttpError(409, `CPC job ${parent.id} is ${parent.status}; a probe needs a succeeded CPC job`);
       const { leakyAlpha: _fromTheEncoder, ...probeDefaults } = DEFAULT_PROBE;
       const config = { ...probeDefaults, seed: parent.seed, ...(body.config ?? {}) };
       try {
@@ -88,7 +100,9 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
     if (result.job.status === 'queued') {
       const job = result.job;
       await redisCall(
-        (async () => (result.created || !(await locate(app.queues.queues, job))) && (await enqueue(app.queues.queues, job, app.config.JOB_ATTEMPTS)))(),
+        (async () =>
+          (result.created || !(await locate(app.queues.queues, job))) &&
+          (await enqueue(app.queues.queues, job, app.config.JOB_ATTEMPTS)))(),
         'the job is recorded and will be queued when Redis is back (repeat the request with the same Idempotency-Key to make sure)',
         { jobId: result.job.id },
       );
@@ -110,7 +124,8 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
       const key = req.headers['idempotency-key'];
       // keys are per owner: two clients that both send "1" do not collide
       const lock = key ? await lockIdempotencyKey(app.redis, app.config.QUEUE_PREFIX, `${ownerOf(req)}:${key}`) : null;
-      if (lock === 'busy') throw new HttpError(409, 'a request with this Idempotency-Key is still in progress; repeat it once that one has been answered');
+      if (lock === 'busy')
+        throw new HttpError(409, 'a request with this Idempotency-Key is still in progress; repeat it once that one has been answered');
       try {
         return await submitJob(req, req.body, key, reply);
       } finally {
@@ -141,7 +156,12 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
       const { status, kind, experimentId } = req.query;
       const limit = req.query.limit ?? 50;
       const offset = req.query.offset ?? 0;
-      const where = { ...visibleTo(req), ...(status ? { status } : {}), ...(kind ? { kind } : {}), ...(experimentId ? { experimentId } : {}) };
+      const where = {
+        ...visibleTo(req),
+        ...(status ? { status } : {}),
+        ...(kind ? { kind } : {}),
+        ...(experimentId ? { experimentId } : {}),
+      };
       const [items, total] = await Promise.all([
         app.db.job.findMany({ where, orderBy: { createdAt: 'desc' }, take: limit, skip: offset }),
         app.db.job.count({ where }),
@@ -151,7 +171,10 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
   );
 
   app.get('/v1/jobs/:id', { schema: { tags: ['jobs'], params: JobParams, response: { 200: JobDetail, 404: ErrorBody } } }, async (req) => {
-    const job = await app.db.job.findFirst({ where: { id: req.params.id, ...visibleTo(req) }, include: { artifacts: { orderBy: { createdAt: 'asc' } } } });
+    const job = await app.db.job.findFirst({
+      where: { id: req.params.id, ...visibleTo(req) },
+      include: { artifacts: { orderBy: { createdAt: 'asc' } } },
+    });
     if (!job) throw new HttpError(404, `no job ${req.params.id}`);
     // the latest value of every (split, name) series
     const latest = await app.db.metricPoint.findMany({
@@ -169,16 +192,25 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['jobs'],
         params: JobParams,
         querystring: Type.Object(
-          { name: Type.Optional(Type.String({ maxLength: 100 })), split: Type.Optional(Type.String({ maxLength: 100 })), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 1000 })) },
+          {
+            name: Type.Optional(Type.String({ maxLength: 100 })),
+            split: Type.Optional(Type.String({ maxLength: 100 })),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 1000 })),
+          },
           { additionalProperties: false },
         ),
         response: { 200: Type.Object({ items: Type.Array(Metric) }), 404: ErrorBody },
       },
     },
     async (req) => {
-      if (!(await app.db.job.findFirst({ where: { id: req.params.id, ...visibleTo(req) }, select: { id: true } }))) throw new HttpError(404, `no job ${req.params.id}`);
+      if (!(await app.db.job.findFirst({ where: { id: req.params.id, ...visibleTo(req) }, select: { id: true } })))
+        throw new HttpError(404, `no job ${req.params.id}`);
       const items = await app.db.metricPoint.findMany({
-        where: { jobId: req.params.id, ...(req.query.name ? { name: req.query.name } : {}), ...(req.query.split ? { split: req.query.split } : {}) },
+        where: {
+          jobId: req.params.id,
+          ...(req.query.name ? { name: req.query.name } : {}),
+          ...(req.query.split ? { split: req.query.split } : {}),
+        },
         orderBy: [{ step: 'asc' }, { split: 'asc' }, { name: 'asc' }],
         take: req.query.limit ?? 1000,
       });
@@ -186,56 +218,74 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
     },
   );
 
-  app.post('/v1/jobs/:id/cancel', { schema: { tags: ['jobs'], params: JobParams, response: { 202: Job, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody } } }, async (req, reply) => {
-    const job = await app.db.job.findFirst({ where: { id: req.params.id, ...visibleTo(req) } });
-    if (!job) throw new HttpError(404, `no job ${req.params.id}`);
-    if (FINAL_STATUSES.includes(job.status)) throw new HttpError(409, `job ${job.id} is already ${job.status}`);
-    await app.db.job.update({ where: { id: job.id }, data: { cancelRequested: true } });
-    // a job still waiting in the queue is taken out and ends here; a running one is stopped by its worker
-    const hint = 'the cancel request is recorded, and a worker (or the reaper) ends the job when it next sees it';
-    const queued = await redisCall(locate(app.queues.queues, job), hint);
-    // (a job a worker takes meanwhile is locked, so remove fails and that worker sees the flag instead;
-    // one a GPU worker claims meanwhile is gone from this lane, and the worker sees the flag)
-    const removed = queued && ['waiting', 'delayed', 'prioritized', 'waiting-children'].includes(queued.state) && (await queued.job.remove().then(() => true, () => false));
-    // a queued row with no queue entry at all (its enqueue never reached Redis) ends here too
-    if (removed || (!queued && job.status === 'queued')) {
-      await finish(app.db, job.id, 'cancelled');
-      // a retry that enqueued between our look and the write above left an entry: it goes too
-      // (one a worker took meanwhile is locked; that worker's lease is refused and it ends)
-      await removeFromLanes(app.queues.queues, job).catch(() => undefined);
-    }
-    const fresh = await app.db.job.findUniqueOrThrow({ where: { id: job.id } });
-    return reply.status(202).send(jobDto(fresh));
-  });
+  app.post(
+    '/v1/jobs/:id/cancel',
+    { schema: { tags: ['jobs'], params: JobParams, response: { 202: Job, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody } } },
+    async (req, reply) => {
+      const job = await app.db.job.findFirst({ where: { id: req.params.id, ...visibleTo(req) } });
+      if (!job) throw new HttpError(404, `no job ${req.params.id}`);
+      if (FINAL_STATUSES.includes(job.status)) throw new HttpError(409, `job ${job.id} is already ${job.status}`);
+      await app.db.job.update({ where: { id: job.id }, data: { cancelRequested: true } });
+      // a job still waiting in the queue is taken out and ends here; a running one is stopped by its worker
+      const hint = 'the cancel request is recorded, and a worker (or the reaper) ends the job when it next sees it';
+      const queued = await redisCall(locate(app.queues.queues, job), hint);
+      // (a job a worker takes meanwhile is locked, so remove fails and that worker sees the flag instead;
+      // one a GPU worker claims meanwhile is gone from this lane, and the worker sees the flag)
+      const removed =
+        queued &&
+        ['waiting', 'delayed', 'prioritized', 'waiting-children'].includes(queued.state) &&
+        (await queued.job.remove().then(
+          () => true,
+          () => false,
+        ));
+      // a queued row with no queue entry at all (its enqueue never reached Redis) ends here too
+      if (removed || (!queued && job.status === 'queued')) {
+        await finish(app.db, job.id, 'cancelled');
+        // a retry that enqueued between our look and the write above left an entry: it goes too
+        // (one a worker took meanwhile is locked; that worker's lease is refused and it ends)
+        await removeFromLanes(app.queues.queues, job).catch(() => undefined);
+      }
+      const fresh = await app.db.job.findUniqueOrThrow({ where: { id: job.id } });
+      return reply.status(202).send(jobDto(fresh));
+    },
+  );
 
-  app.post('/v1/jobs/:id/retry', { schema: { tags: ['jobs'], params: JobParams, response: { 202: Job, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody } } }, async (req, reply) => {
-    const job = await app.db.job.findFirst({ where: { id: req.params.id, ...visibleTo(req) } });
-    if (!job) throw new HttpError(404, `no job ${req.params.id}`);
-    if (job.status !== 'failed' && job.status !== 'cancelled') throw new HttpError(409, `job ${job.id} is ${job.status}; only failed or cancelled jobs can be retried`);
-    // An attempt records its outcome in Postgres before BullMQ moves the job out of `active`; while
-    // it is still active BullMQ can neither remove it nor take it again (the add would be a no-op and
-    // the job would stay queued for ever), so wait for the worker to let go first.
-    if (!(await leavesActive(app.queues.queues, job, RETRY_WAIT_MS, 'nothing was changed; try again shortly'))) {
-      throw new HttpError(409, `job ${job.id}'s last attempt is still ending on its worker; try again in a few seconds`);
-    }
-    const claimed = await app.db.job.updateMany({
-      where: { id: job.id, status: job.status },
-      data: { status: 'queued', cancelRequested: false, error: null, finishedAt: null },
-    });
-    if (claimed.count !== 1) throw new HttpError(409, `job ${job.id} changed while retrying; try again`);
-    const requeued = await app.db.job.findUniqueOrThrow({ where: { id: job.id } });
-    await redisCall((async () => {
-      // the last attempt's entries (in each lane an `any` job may have run in) make way for the new one
-      await removeFromLanes(app.queues.queues, job);
-      // a retried training job resumes from its last checkpoint
-      await enqueue(app.queues.queues, job, app.config.JOB_ATTEMPTS);
-      // a cancel between the row's update and this enqueue found no entry to remove and ended the
-      // job: take the entry out again (one a worker took meanwhile is refused by the lease and ends)
-      const now = await app.db.job.findUnique({ where: { id: job.id }, select: { status: true } });
-      if (now?.status !== 'queued') await removeFromLanes(app.queues.queues, job).catch(() => undefined);
-    })(), 'the job is queued again in Postgres; the reaper enqueues it when Redis is back');
-    return reply.status(202).send(jobDto(requeued));
-  });
+  app.post(
+    '/v1/jobs/:id/retry',
+    { schema: { tags: ['jobs'], params: JobParams, response: { 202: Job, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody } } },
+    async (req, reply) => {
+      const job = await app.db.job.findFirst({ where: { id: req.params.id, ...visibleTo(req) } });
+      if (!job) throw new HttpError(404, `no job ${req.params.id}`);
+      if (job.status !== 'failed' && job.status !== 'cancelled')
+        throw new HttpError(409, `job ${job.id} is ${job.status}; only failed or cancelled jobs can be retried`);
+      // An attempt records its outcome in Postgres before BullMQ moves the job out of `active`; while
+      // it is still active BullMQ can neither remove it nor take it again (the add would be a no-op and
+      // the job would stay queued for ever), so wait for the worker to let go first.
+      if (!(await leavesActive(app.queues.queues, job, RETRY_WAIT_MS, 'nothing was changed; try again shortly'))) {
+        throw new HttpError(409, `job ${job.id}'s last attempt is still ending on its worker; try again in a few seconds`);
+      }
+      const claimed = await app.db.job.updateMany({
+        where: { id: job.id, status: job.status },
+        data: { status: 'queued', cancelRequested: false, error: null, finishedAt: null },
+      });
+      if (claimed.count !== 1) throw new HttpError(409, `job ${job.id} changed while retrying; try again`);
+      const requeued = await app.db.job.findUniqueOrThrow({ where: { id: job.id } });
+      await redisCall(
+        (async () => {
+          // the last attempt's entries (in each lane an `any` job may have run in) make way for the new one
+          await removeFromLanes(app.queues.queues, job);
+          // a retried training job resumes from its last checkpoint
+          await enqueue(app.queues.queues, job, app.config.JOB_ATTEMPTS);
+          // a cancel between the row's update and this enqueue found no entry to remove and ended the
+          // job: take the entry out again (one a worker took meanwhile is refused by the lease and ends)
+          const now = await app.db.job.findUnique({ where: { id: job.id }, select: { status: true } });
+          if (now?.status !== 'queued') await removeFromLanes(app.queues.queues, job).catch(() => undefined);
+        })(),
+        'the job is queued again in Postgres; the reaper enqueues it when Redis is back',
+      );
+      return reply.status(202).send(jobDto(requeued));
+    },
+  );
 };
 
 export default jobs;

@@ -27,7 +27,10 @@ const metrics: FastifyPluginAsyncTypebox = async (app) => {
       this.reset();
       for (const kind of JOB_KINDS) {
         for (const lane of LANES) {
-          const counts = await withTimeout(app.queues.queues[kind][lane].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'), 1000).catch(() => null);
+          const counts = await withTimeout(
+            app.queues.queues[kind][lane].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'),
+            1000,
+          ).catch(() => null);
           for (const [state, n] of Object.entries(counts ?? {})) this.set({ queue: laneLabel(kind, lane), state }, n);
         }
       }
@@ -54,7 +57,10 @@ const metrics: FastifyPluginAsyncTypebox = async (app) => {
   });
 
   app.addHook('onResponse', async (req, reply) => {
-    latency.observe({ method: req.method, route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    latency.observe(
+      { method: req.method, route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
   });
 
   app.get('/metrics', { schema: { tags: ['health'], response: { 200: Type.String() } } }, async (_req, reply) => {

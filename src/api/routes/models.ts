@@ -31,37 +31,66 @@ const WITH_CPC_JOB = { job: { select: { parentJobId: true } } } as const;
 const models: FastifyPluginAsyncTypebox = async (app) => {
   const files = app.artifacts ? new ModelFilesCache(app.db, app.artifacts, app.config.MODEL_CACHE_SIZE) : null;
 
-  app.post('/v1/models', { schema: { tags: ['models'], body: ModelRegister, response: { 201: Model, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody } } }, async (req, reply) => {
-    const { name, jobId } = req.body;
-    const head = req.body.head ?? 'mlp';
-    const job = await app.db.job.findFirst({ where: { id: jobId, ...visibleTo(req) } });
-    if (!job) throw new HttpError(404, `no job ${jobId}`);
-    // model names are the registering owner's
-    const ownerId = ownerOf(req);
-    if (job.kind !== 'probe') throw new HttpError(422, `job ${jobId} is a ${job.kind} job; register a succeeded probe job`);
-    if (job.status !== 'succeeded') throw new HttpError(409, `probe job ${jobId} is ${job.status}`);
-    const report = job.result as { cpc?: Record<string, number>; randomEncoder?: Record<string, number>; rawPixels?: Record<string, number> } | null;
-    const metrics = { testAccuracy: report?.cpc?.[head] ?? null, randomEncoder: report?.randomEncoder?.[head] ?? null, rawPixels: report?.rawPixels?.[head] ?? null };
-    // one registration of a name at a time (a transaction-scoped advisory lock on owner and name), so
-    // concurrent registrations take consecutive versions instead of colliding
-    const m = await app.db.$transaction(async (tx) => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`${ownerId}/${name}`}, 0))`;
-      const latest = await tx.model.findFirst({ where: { ownerId, name }, orderBy: { version: 'desc' }, select: { version: true } });
-      return tx.model.create({ data: { ownerId, name, version: (latest?.version ?? 0) + 1, jobId, head, metrics }, include: WITH_CPC_JOB });
-    });
-    return reply.status(201).send(modelDto(m));
-  });
+  app.post(
+    '/v1/models',
+    { schema: { tags: ['models'], body: ModelRegister, response: { 201: Model, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody } } },
+    async (req, reply) => {
+      const { name, jobId } = req.body;
+      const head = req.body.head ?? 'mlp';
+      const job = await app.db.job.findFirst({ where: { id: jobId, ...visibleTo(req) } });
+      if (!job) throw new HttpError(404, `no job ${jobId}`);
+      // model names are the registering owner's
+      const ownerId = ownerOf(req);
+      if (job.kind !== 'probe') throw new HttpError(422, `job ${jobId} is a ${job.kind} job; register a succeeded probe job`);
+      if (job.status !== 'succeeded') throw new HttpError(409, `probe job ${jobId} is ${job.status}`);
+      const report = job.result as {
+        cpc?: Record<string, number>;
+        randomEncoder?: Record<string, number>;
+        rawPixels?: Record<string, number>;
+      } | null;
+      const metrics = {
+        testAccuracy: report?.cpc?.[head] ?? null,
+        randomEncoder: report?.randomEncoder?.[head] ?? null,
+        rawPixels: report?.rawPixels?.[head] ?? null,
+      };
+      // one registration of a name at a time (a transaction-scoped advisory lock on owner and name), so
+      // concurrent registrations take consecutive versions instead of colliding
+      const m = await app.db.$transaction(async (tx) => {
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`${ownerId}/${name}`}, 0))`;
+        const latest = await tx.model.findFirst({ where: { ownerId, name }, orderBy: { version: 'desc' }, select: { version: true } });
+        return tx.model.create({
+          data: { ownerId, name, version: (latest?.version ?? 0) + 1, jobId, head, metrics },
+          include: WITH_CPC_JOB,
+        });
+      });
+      return reply.status(201).send(modelDto(m));
+    },
+  );
 
   app.get('/v1/models', { schema: { tags: ['models'], response: { 200: Type.Object({ items: Type.Array(Model) }) } } }, async (req) => {
-    const items = await app.db.model.findMany({ where: visibleTo(req), orderBy: [{ ownerId: 'asc' }, { name: 'asc' }, { version: 'desc' }], distinct: ['ownerId', 'name'], include: WITH_CPC_JOB });
+    const items = await app.db.model.findMany({
+      where: visibleTo(req),
+      orderBy: [{ ownerId: 'asc' }, { name: 'asc' }, { version: 'desc' }],
+      distinct: ['ownerId', 'name'],
+      include: WITH_CPC_JOB,
+    });
     return { items: items.map(modelDto) };
   });
 
   app.get(
     '/v1/models/:name/versions/:version',
-    { schema: { tags: ['models'], params: Type.Object({ name: NameParams.properties.name, version: Version }), response: { 200: Model, 404: ErrorBody } } },
+    {
+      schema: {
+        tags: ['models'],
+        params: Type.Object({ name: NameParams.properties.name, version: Version }),
+        response: { 200: Model, 404: ErrorBody },
+      },
+    },
     async (req) => {
-      const m = await app.db.model.findUnique({ where: { ownerId_name_version: { ownerId: ownerOf(req), name: req.params.name, version: req.params.version } }, include: WITH_CPC_JOB });
+      const m = await app.db.model.findUnique({
+        where: { ownerId_name_version: { ownerId: ownerOf(req), name: req.params.name, version: req.params.version } },
+        include: WITH_CPC_JOB,
+      });
       if (!m) throw new HttpError(404, `no model ${req.params.name} version ${req.params.version}`);
       return modelDto(m);
     },
@@ -71,7 +100,11 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
   const LATEST_TTL_MS = 3000;
   const rows = new LRUCache<string, NonNullable<Awaited<ReturnType<typeof findModel>>>>({ max: 1000 });
   function findModel(ownerId: string, name: string, version: number | undefined) {
-    return app.db.model.findFirst({ where: { ownerId, name, ...(version ? { version } : {}) }, orderBy: { version: 'desc' }, include: WITH_CPC_JOB });
+    return app.db.model.findFirst({
+      where: { ownerId, name, ...(version ? { version } : {}) },
+      orderBy: { version: 'desc' },
+      include: WITH_CPC_JOB,
+    });
   }
   async function resolveModel(ownerId: string, name: string, version: number | undefined) {
     const key = `${ownerId}/${name}@${version ?? 'latest'}`;
@@ -86,7 +119,8 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
   const inFlight = new InFlightLimit(app.config.PREDICT_CONCURRENCY_PER_KEY);
   async function serve(req: FastifyRequest, name: string, version: number | undefined, instances: unknown[], embedding: boolean) {
     const release = inFlight.enter(clientOf(req));
-    if (!release) throw new HttpError(429, `at most ${inFlight.perClient} predict or embed requests per API key in flight; wait for one to finish`);
+    if (!release)
+      throw new HttpError(429, `at most ${inFlight.perClient} predict or embed requests per API key in flight; wait for one to finish`);
     // a prediction still running when its handler times out (503 sent) is stopped, with its thread
     // (Piscina starts a new one, which must load its models again: ~1 s). Not when the client just
     // leaves: a client that sent predictions and hung up at once could then keep the thread restarting,
@@ -98,7 +132,14 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
     }
   }
 
-  async function serveModel(ownerId: string, name: string, version: number | undefined, instances: unknown[], embedding: boolean, signal?: AbortSignal) {
+  async function serveModel(
+    ownerId: string,
+    name: string,
+    version: number | undefined,
+    instances: unknown[],
+    embedding: boolean,
+    signal?: AbortSignal,
+  ) {
     const m = await resolveModel(ownerId, name, version);
     if (!m) throw new HttpError(404, version ? `no model ${name} version ${version}` : `no model ${name}`);
     const ref = { id: m.id, probeJobId: m.jobId, cpcJobId: m.job.parentJobId!, head: m.head };
@@ -107,7 +148,8 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
     } catch (err) {
       if (err instanceof BadImageInput || err instanceof ImageInputError) throw new HttpError(400, err.message);
       if (err instanceof InferenceBusy) throw new HttpError(503, `${err.message}; try again shortly`);
-      if (err instanceof InferenceCancelled) throw new HttpError(503, `the prediction was stopped after ${app.config.REQUEST_TIMEOUT_MS} ms`);
+      if (err instanceof InferenceCancelled)
+        throw new HttpError(503, `the prediction was stopped after ${app.config.REQUEST_TIMEOUT_MS} ms`);
       throw err;
     }
   }
@@ -136,7 +178,14 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
 
     serving.post(
       '/v1/models/:name/embed',
-      { schema: { tags: ['models'], params: NameParams, body: PredictRequest, response: { 200: EmbedResponse, 400: ErrorBody, 404: ErrorBody } } },
+      {
+        schema: {
+          tags: ['models'],
+          params: NameParams,
+          body: PredictRequest,
+          response: { 200: EmbedResponse, 400: ErrorBody, 404: ErrorBody },
+        },
+      },
       async (req) => {
         const { model, predictions } = await serve(req, req.params.name, req.body.version, req.body.instances, true);
         return { model: model.name, version: model.version, embeddings: predictions.map((p) => p.embedding ?? []) };

@@ -8,7 +8,13 @@ import * as tf from '../tf.js';
 import type { BatchNormLeakyResult } from './batchnorm.js';
 import { fusedBatchNormGrad, fusedBatchNormTrain, leakyReluGrad } from './tf-native.js';
 
-export function batchNormLeakyTrainFused(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number, alpha: number | null): BatchNormLeakyResult {
+export function batchNormLeakyTrainFused(
+  x: tf.Tensor2D,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  epsilon: number,
+  alpha: number | null,
+): BatchNormLeakyResult {
   const [m, c] = x.shape;
   let kept: tf.Tensor1D[] = [];
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {

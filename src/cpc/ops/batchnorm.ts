@@ -114,7 +114,10 @@ export function batchNormLeakyComposed(
         const dy = (alpha === null ? dyOut : tf.mul(dyOut, leakySlope(ys, alpha))) as tf.Tensor2D;
         const xhat = tf.mul(tf.sub(xs, mu), inv) as tf.Tensor2D;
         const channels = xs.shape[1];
-        const sums = reduceAcrossWorkers(tf.concat([columnSums(dy, rowsPerImage), columnSums(tf.mul(dy, xhat) as tf.Tensor2D, rowsPerImage)]) as tf.Tensor1D, collective);
+        const sums = reduceAcrossWorkers(
+          tf.concat([columnSums(dy, rowsPerImage), columnSums(tf.mul(dy, xhat) as tf.Tensor2D, rowsPerImage)]) as tf.Tensor1D,
+          collective,
+        );
         const dBeta = tf.slice(sums, [0], [channels]) as tf.Tensor1D;
         const dGamma = tf.slice(sums, [channels], [channels]) as tf.Tensor1D;
         const sc = tf.mul(g, inv);

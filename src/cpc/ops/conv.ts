@@ -52,7 +52,13 @@ function fitSpatial(x: tf.Tensor4D, h: number, w: number): tf.Tensor4D {
   const [, H, W] = x.shape;
   let y = x;
   if (H > h || W > w) y = cropTopLeft(y, Math.min(H, h), Math.min(W, w));
-  if (H < h || W < w) y = tf.pad(y, [[0, 0], [0, Math.max(0, h - H)], [0, Math.max(0, w - W)], [0, 0]]);
+  if (H < h || W < w)
+    y = tf.pad(y, [
+      [0, 0],
+      [0, Math.max(0, h - H)],
+      [0, Math.max(0, w - W)],
+      [0, 0],
+    ]);
   return y;
 }
 
@@ -79,7 +85,12 @@ export function depthToSpace(x: tf.Tensor4D, s: number): tf.Tensor4D {
 export function filterToGrid(w: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D {
   const { stride: s, kernel: k, taps: K } = g;
   const [, , c, f] = w.shape;
-  const padded = tf.pad(w, [[0, s * K - k], [0, s * K - k], [0, 0], [0, 0]]);
+  const padded = tf.pad(w, [
+    [0, s * K - k],
+    [0, s * K - k],
+    [0, 0],
+    [0, 0],
+  ]);
   const split = tf.reshape(padded, [K, s, K, s, c, f]);
   return tf.reshape(tf.transpose(split, [0, 2, 1, 3, 4, 5]), [K, K, s * s * c, f]);
 }
@@ -97,7 +108,15 @@ export function conv2dInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, inShape: [numbe
   const K = g.taps;
   const grid = filterToGrid(w, g); // [K, K, s*s*C, F]
   const flipped = tf.transpose(tf.reverse(grid, [0, 1]), [0, 1, 3, 2]); // [K, K, F, s*s*C]
-  const padded = K > 1 ? tf.pad(dy, [[0, 0], [K - 1, K - 1], [K - 1, K - 1], [0, 0]]) : dy;
+  const padded =
+    K > 1
+      ? tf.pad(dy, [
+          [0, 0],
+          [K - 1, K - 1],
+          [K - 1, K - 1],
+          [0, 0],
+        ])
+      : dy;
   const dS = tf.conv2d(padded, flipped as tf.Tensor4D, 1, 'valid');
   return fitSpatial(depthToSpace(dS, g.stride), inShape[1], inShape[2]);
 }
@@ -114,7 +133,15 @@ export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, kernel: number
   const perShift: tf.Tensor[] = [];
   for (let u = 0; u < K; u++) {
     for (let v = 0; v < K; v++) {
-      const shifted = K > 1 ? tf.pad(dyT, [[0, 0], [0, 0], [u, gridH - outH - u], [v, gridW - outW - v]]) : dyT;
+      const shifted =
+        K > 1
+          ? tf.pad(dyT, [
+              [0, 0],
+              [0, 0],
+              [u, gridH - outH - u],
+              [v, gridW - outW - v],
+            ])
+          : dyT;
       perShift.push(tf.matMul(tf.reshape(shifted, [f, n * gridH * gridW]), sFlat));
     }
   }

@@ -56,7 +56,12 @@ export interface FusedBatchNormOutputs {
 /** FusedBatchNormV3 in training mode: batch statistics of an NHWC tensor. */
 export function fusedBatchNormTrain(x: tf.Tensor4D, scale: tf.Tensor1D, offset: tf.Tensor1D, epsilon: number): FusedBatchNormOutputs {
   const empty = tf.tensor1d([]);
-  const [y, mean, unbiased, r1, r2, r3] = run('FusedBatchNormV3', (b) => [...batchNormAttrs(b, epsilon), { name: 'exponential_avg_factor', type: b.TF_ATTR_FLOAT, value: 1 }], [x, scale, offset, empty, empty], 6);
+  const [y, mean, unbiased, r1, r2, r3] = run(
+    'FusedBatchNormV3',
+    (b) => [...batchNormAttrs(b, epsilon), { name: 'exponential_avg_factor', type: b.TF_ATTR_FLOAT, value: 1 }],
+    [x, scale, offset, empty, empty],
+    6,
+  );
   empty.dispose();
   // TensorFlow reports the Bessel-corrected variance; the moving averages here use the biased one
   const m = x.size / x.shape[3];
@@ -66,7 +71,13 @@ export function fusedBatchNormTrain(x: tf.Tensor4D, scale: tf.Tensor1D, offset: 
 }
 
 /** FusedBatchNormGradV3: [dx, dscale, doffset] from the forward pass's reserve spaces. */
-export function fusedBatchNormGrad(dy: tf.Tensor4D, x: tf.Tensor4D, scale: tf.Tensor1D, reserve: tf.Tensor[], epsilon: number): [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D] {
+export function fusedBatchNormGrad(
+  dy: tf.Tensor4D,
+  x: tf.Tensor4D,
+  scale: tf.Tensor1D,
+  reserve: tf.Tensor[],
+  epsilon: number,
+): [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D] {
   const [dx, dScale, dOffset, r4, r5] = run('FusedBatchNormGradV3', (b) => batchNormAttrs(b, epsilon), [dy, x, scale, ...reserve], 5);
   r4.dispose();
   r5.dispose();

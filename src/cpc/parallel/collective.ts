@@ -76,7 +76,8 @@ export class SharedCollective implements Collective {
   }
 
   private publish(local: Float32Array): void {
-    if (local.length > this.buffers.capacity) throw new Error(`collective payload of ${local.length} floats exceeds the slot capacity ${this.buffers.capacity}`);
+    if (local.length > this.buffers.capacity)
+      throw new Error(`collective payload of ${local.length} floats exceeds the slot capacity ${this.buffers.capacity}`);
     this.slots.set(local, this.rank * this.buffers.capacity);
   }
 
@@ -96,7 +97,8 @@ export class SharedCollective implements Collective {
     this.publish(local);
     this.barrier();
     const out = new Float32Array(local.length * this.size);
-    for (let r = 0; r < this.size; r++) out.set(this.slots.subarray(r * this.buffers.capacity, r * this.buffers.capacity + local.length), r * local.length);
+    for (let r = 0; r < this.size; r++)
+      out.set(this.slots.subarray(r * this.buffers.capacity, r * this.buffers.capacity + local.length), r * local.length);
     this.barrier();
     return out;
   }

@@ -70,7 +70,12 @@ export class ParallelStepper implements Stepper {
   private readonly handles: WorkerHandle[];
   private readonly batch: SharedBatchBuffers;
 
-  private constructor(readonly workers: number, private readonly config: CpcConfig, handles: WorkerHandle[], batch: SharedBatchBuffers) {
+  private constructor(
+    readonly workers: number,
+    private readonly config: CpcConfig,
+    handles: WorkerHandle[],
+    batch: SharedBatchBuffers,
+  ) {
     this.handles = handles;
     this.batch = batch;
   }
@@ -81,9 +86,15 @@ export class ParallelStepper implements Stepper {
     const encoderParams = probe.encoderParamNames().reduce((n, name) => n + probe.p(name).size, 0);
     probe.dispose();
     const codesPerWorker = (config.batchSize / workers) * (config.terms + config.predictTerms) * config.model.codeSize;
-    const collective = createCollectiveBuffers(workers, Math.max(encoderParams, codesPerWorker, 4 * config.model.hidden, 4 * config.model.filters));
+    const collective = createCollectiveBuffers(
+      workers,
+      Math.max(encoderParams, codesPerWorker, 4 * config.model.hidden, 4 * config.model.filters),
+    );
     const batch = createSharedBatch(config);
-    const handles = Array.from({ length: workers }, (_, rank) => new WorkerHandle(spawnWorker({ rank, size: workers, backend, config, networkSeed, collective, batch })));
+    const handles = Array.from(
+      { length: workers },
+      (_, rank) => new WorkerHandle(spawnWorker({ rank, size: workers, backend, config, networkSeed, collective, batch })),
+    );
     const stepper = new ParallelStepper(workers, config, handles, batch);
     try {
       await Promise.all(handles.map((h) => h.ready));
@@ -130,7 +141,14 @@ export class ParallelStepper implements Stepper {
   async exportNetwork(): Promise<CpcNetwork> {
     const checkpoint = await this.handles[0].request<Checkpoint>({
       type: 'capture',
-      state: { step: 0, epoch: 0, config: this.config, dataRng: [0, 0, 0, 0], schedule: { learningRate: 0, bestValidLoss: null, badEpochs: 0 }, epochAccumulator: { steps: 0, lossSum: 0, accuracySum: 0 } },
+      state: {
+        step: 0,
+        epoch: 0,
+        config: this.config,
+        dataRng: [0, 0, 0, 0],
+        schedule: { learningRate: 0, bestValidLoss: null, badEpochs: 0 },
+        epochAccumulator: { steps: 0, lossSum: 0, accuracySum: 0 },
+      },
     });
     const network = networkFor(this.config, 0);
     await restoreCheckpoint(checkpoint, network);

@@ -25,7 +25,12 @@ export function createSharedBatch(shape: SharedBatchShape): SharedBatchBuffers {
 }
 
 export function writeSharedBatch(target: SharedBatchBuffers, batch: SequenceBatch): void {
-  if (batch.batchSize !== target.batchSize || batch.imageSize !== target.imageSize || batch.terms !== target.terms || batch.predictTerms !== target.predictTerms) {
+  if (
+    batch.batchSize !== target.batchSize ||
+    batch.imageSize !== target.imageSize ||
+    batch.terms !== target.terms ||
+    batch.predictTerms !== target.predictTerms
+  ) {
     throw new Error('batch shape differs from the shared batch buffers');
   }
   new Float32Array(target.context).set(batch.context);

@@ -27,11 +27,14 @@ export function settleChildInitOnExit(): void {
   if (proto[PATCHED]) return;
   const init = proto.init;
   if (typeof init !== 'function' || typeof proto.once !== 'function') {
-    throw new Error('bullmq Child.init is not where this workaround expects it: check src/worker/sandbox/child-init.ts against the installed BullMQ');
+    throw new Error(
+      'bullmq Child.init is not where this workaround expects it: check src/worker/sandbox/child-init.ts against the installed BullMQ',
+    );
   }
   proto.init = function (this: Child) {
     return new Promise<void>((resolve, reject) => {
-      const onExit = (code: number | null, signal: string | null) => reject(new Error(`the sandbox child exited while starting (code ${code}, signal ${signal})`));
+      const onExit = (code: number | null, signal: string | null) =>
+        reject(new Error(`the sandbox child exited while starting (code ${code}, signal ${signal})`));
       this.once('exit', onExit);
       init.call(this).then(
         () => {
