@@ -5,13 +5,14 @@
  * Redis being away does not block submissions: the Postgres unique key still
  * makes one job per key, only the in-flight 409 is lost meanwhile.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { sha256Hex } from '../lib/hash.js';
 import type { Redis } from 'ioredis';
 
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
 export function idempotencyLockKey(prefix: string, key: string): string {
-  return `${prefix}:idempotency:${createHash('sha256').update(key).digest('hex')}`;
+  return `${prefix}:idempotency:${sha256Hex(key)}`;
 }
 
 export type Lock = { release(): Promise<void> } | 'busy';

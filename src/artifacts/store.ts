@@ -3,17 +3,14 @@
  * Files are written to a temp name, fsynced, renamed, and only then
  * recorded; reads verify the sha256.
  */
-import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { dirname, relative, resolve, sep } from 'node:path';
-import { writeFileAtomic } from '../cpc/checkpoint.js';
+import { writeFileAtomic } from '../lib/files.js';
+import { sha256Hex } from '../lib/hash.js';
 import type { Db } from '../store/db.js';
+import type { StoredObject } from '../store/artifacts.js';
 
-export interface StoredObject {
-  uri: string;
-  bytes: number;
-  sha256: string;
-}
+export type { StoredObject };
 
 export interface ArtifactStore {
   put(key: string, bytes: Uint8Array): Promise<StoredObject>;
@@ -28,10 +25,6 @@ export class ChecksumMismatch extends Error {
     super(`artifact ${uri} does not match its recorded sha256`);
     this.name = 'ChecksumMismatch';
   }
-}
-
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 export class LocalArtifactStore implements ArtifactStore {

@@ -5,9 +5,10 @@
  * resumed from it continues exactly as the uninterrupted run would.
  */
 import * as tf from './tf.js';
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../lib/files.js';
+import { sha256Hex } from '../lib/hash.js';
 import type { CpcConfig } from './config.js';
 import type { RngState } from './rng.js';
 import type { CpcNetwork } from './model.js';
@@ -90,49 +91,18 @@ export async function restoreCheckpoint(checkpoint: Checkpoint, network: CpcNetw
   }
 }
 
-export function sha256(bytes: Uint8Array | ArrayBuffer): string {
-  return createHash('sha256')
-    .update(bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : bytes)
-    .digest('hex');
-}
-
-/** Write a file atomically: temp file, fsync, rename. */
-/** Temp file, fsync, rename (and fsync of the directory): the path holds the old bytes or all the new ones. */
-export function writeFileAtomic(path: string, bytes: Uint8Array | string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, bytes);
-    const fd = openSync(tmp, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true }); // e.g. ENOSPC: leave no partial file behind
-    throw err;
-  }
-  const dir = openSync(dirname(path), 'r');
-  try {
-    fsyncSync(dir);
-  } finally {
-    closeSync(dir);
-  }
-}
-
 /** A checkpoint as two files in `dir`: checkpoint.json (with the sha256 of the blob) and checkpoint.bin. */
 export function writeCheckpointDir(dir: string, checkpoint: Checkpoint): void {
   mkdirSync(dir, { recursive: true });
   const bytes = new Uint8Array(checkpoint.weights);
   writeFileAtomic(join(dir, 'checkpoint.bin'), bytes);
-  writeFileAtomic(join(dir, 'checkpoint.json'), JSON.stringify({ ...checkpoint.meta, weightsSha256: sha256(bytes) }, null, 1));
+  writeFileAtomic(join(dir, 'checkpoint.json'), JSON.stringify({ ...checkpoint.meta, weightsSha256: sha256Hex(bytes) }, null, 1));
 }
 
 export function readCheckpointDir(dir: string): Checkpoint {
   const meta = JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')) as CheckpointMeta & { weightsSha256?: string };
   const bytes = readFileSync(join(dir, 'checkpoint.bin'));
-  if (meta.weightsSha256 && sha256(bytes) !== meta.weightsSha256) throw new Error(`${dir}/checkpoint.bin does not match its sha256`);
+  if (meta.weightsSha256 && sha256Hex(bytes) !== meta.weightsSha256) throw new Error(`${dir}/checkpoint.bin does not match its sha256`);
   const weights = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   return { meta, weights };
 }

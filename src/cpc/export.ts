@@ -7,7 +7,8 @@ import * as tf from './tf.js';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CpcNetwork } from './model.js';
-import { sha256, writeFileAtomic } from './checkpoint.js';
+import { writeFileAtomic } from '../lib/files.js';
+import { sha256Hex } from '../lib/hash.js';
 
 export interface SavedFile {
   name: string;
@@ -82,8 +83,8 @@ export async function serializeLayersModel(model: tf.LayersModel): Promise<Saved
   };
   const json = new TextEncoder().encode(JSON.stringify(modelJson));
   return [
-    { name: 'model.json', bytes: json, sha256: sha256(json) },
-    { name: 'weights.bin', bytes: weights, sha256: sha256(weights) },
+    { name: 'model.json', bytes: json, sha256: sha256Hex(json) },
+    { name: 'weights.bin', bytes: weights, sha256: sha256Hex(weights) },
   ];
 }
 
@@ -118,7 +119,7 @@ export async function loadModelDir(dir: string): Promise<tf.LayersModel> {
     for (const line of sums.trim().split('\n')) {
       const [hash, name] = line.split(/\s+/);
       const bytes = name === 'model.json' ? modelJson : name === 'weights.bin' ? weights : null;
-      if (bytes && sha256(bytes) !== hash) throw new Error(`${join(dir, name)} does not match its sha256`);
+      if (bytes && sha256Hex(bytes) !== hash) throw new Error(`${join(dir, name)} does not match its sha256`);
     }
   }
   return loadLayersModelFromFiles({ modelJson, weights });

@@ -3,7 +3,8 @@
  * prefix (to find the row) and a sha256 of the whole key, never the key. A
  * presented key is hashed and compared in constant time.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { sha256Digest } from '../lib/hash.js';
 import type { Db } from './db.js';
 import type { ApiKeyScope } from '../generated/prisma/client.js';
 import { ensureOwner } from './owners.js';
@@ -22,7 +23,7 @@ export interface ApiKeyIdentity {
 const KEY_PATTERN = /^cpc_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
 
 function digest(key: string): Buffer {
-  return createHash('sha256').update(key).digest();
+  return sha256Digest(key);
 }
 
 /** admin implies write, write implies read */

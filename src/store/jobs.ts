@@ -1,26 +1,10 @@
 /** Job records: creation with idempotency, final status, metrics and artifacts (see leases.ts for ownership). */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { stableHash } from '../lib/hash.js';
 import type { Db } from './db.js';
-import type { JobDevice, JobKind, JobStatus, ArtifactKind, Prisma } from '../generated/prisma/client.js';
-import type { StoredObject } from '../artifacts/store.js';
+import type { JobDevice, JobKind, JobStatus, Prisma } from '../generated/prisma/client.js';
 
 export const FINAL_STATUSES: JobStatus[] = ['succeeded', 'failed', 'cancelled'];
-
-export function stableHash(value: unknown): string {
-  const canonical = (v: unknown): unknown =>
-    v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(
-          Object.keys(v as object)
-            .sort()
-            .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
-        )
-      : Array.isArray(v)
-        ? v.map(canonical)
-        : v;
-  return createHash('sha256')
-    .update(JSON.stringify(canonical(value)))
-    .digest('hex');
-}
 
 export function newJobId(): string {
   return `job_${randomUUID().replace(/-/g, '').slice(0, 24)}`;
@@ -151,21 +135,4 @@ export function metricRows(step: number, epoch: number, split: string, values: R
 export async function recordMetrics(db: Prisma.TransactionClient, jobId: string, rows: MetricRow[]): Promise<void> {
   const finite = rows.filter((r) => Number.isFinite(r.value));
   if (finite.length) await db.metricPoint.createMany({ data: finite.map((r) => ({ jobId, ...r })), skipDuplicates: true });
-}
-
-/** Record (or repoint) an artifact; returns the uri it replaced, if any, so the caller can delete that object. */
-export async function recordArtifact(
-  db: Prisma.TransactionClient,
-  jobId: string,
-  kind: ArtifactKind,
-  name: string,
-  stored: StoredObject,
-): Promise<string | null> {
-  const previous = await db.artifact.findUnique({ where: { jobId_kind_name: { jobId, kind, name } }, select: { uri: true } });
-  await db.artifact.upsert({
-    where: { jobId_kind_name: { jobId, kind, name } },
-    create: { jobId, kind, name, uri: stored.uri, bytes: BigInt(stored.bytes), sha256: stored.sha256 },
-    update: { uri: stored.uri, bytes: BigInt(stored.bytes), sha256: stored.sha256 },
-  });
-  return previous && previous.uri !== stored.uri ? previous.uri : null;
 }

@@ -5,7 +5,8 @@
  * processes with an advisory lock, each migration in its own transaction.
  */
 import pg from 'pg';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { sha256Hex } from '../lib/hash.js';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,7 +52,7 @@ export async function migrate(databaseUrl: string, dir = migrationsDir()): Promi
     }>('SELECT migration_name, checksum, finished_at, rolled_back_at FROM "_prisma_migrations"');
     for (const name of names) {
       const sql = readFileSync(join(dir, name, 'migration.sql'), 'utf8');
-      const checksum = createHash('sha256').update(sql).digest('hex');
+      const checksum = sha256Hex(sql);
       const row = rows.find((r) => r.migration_name === name && r.rolled_back_at === null);
       if (row?.finished_at) {
         if (row.checksum !== checksum) throw new Error(`migration ${name} was modified after it was applied`);

@@ -4,8 +4,8 @@ import { dirname, join } from 'node:path';
 import type { ArtifactKind } from '../generated/prisma/client.js';
 import type { ProcessorContext } from './context.js';
 import type { Attempt } from './attempt.js';
-import { recordArtifact } from '../store/jobs.js';
-import { sha256Hex, type StoredObject } from '../artifacts/store.js';
+import { recordArtifact, type StoredObject } from '../store/artifacts.js';
+import { sha256Hex } from '../lib/hash.js';
 
 /**
  * Store the existing files of runDir as artifacts of the job (name = path in
