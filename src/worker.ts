@@ -27,7 +27,7 @@ import { writeFile } from 'node:fs/promises';
 import { loadConfig } from './config.js';
 import { migrate } from './store/migrate.js';
 import { createDb } from './store/db.js';
-import { finish } from './store/jobs.js';
+import { queueGaveUp } from './store/lifecycle.js';
 import { allQueues, describeFailure, JOB_KINDS, laneQueues, laneServedBy, queueName, redisConnection, workerName } from './queue/queues.js';
 import { initBackend } from './cpc/backend.js';
 import { workerDevice } from './worker/device.js';
@@ -51,12 +51,7 @@ export async function startWorker() {
   const lane = laneServedBy(device);
   log.info({ backend, serves: device }, 'backend ready');
   await migrate(config.DATABASE_URL);
-  const db = createDb({
-    databaseUrl: config.DATABASE_URL,
-    queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS,
-    connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS,
-    poolSize: 3,
-  });
+  const db = createDb(config, 3);
   const onRedisError = (err: Error) => log.warn({ err: err.message }, 'redis connection error');
   // every connection this process opens keeps an error listener to the end (BullMQ removes its own
   // when it closes one, and a client still reconnecting then printed "Unhandled error event")
@@ -115,7 +110,7 @@ export async function startWorker() {
       void (async () => {
         const job = await queues[kind][lane].getJob(jobId);
         if (!job || (await job.getState()) !== 'failed') return;
-        await finish(db, jobId, 'failed', describeFailure(failedReason));
+        await queueGaveUp(db, jobId, describeFailure(failedReason));
       })().catch((err) => log.error({ jobId, err: (err as Error).message }, 'could not record a failure'));
     });
     return e;

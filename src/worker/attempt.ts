@@ -1,22 +1,26 @@
 /**
  * One attempt of a job inside a sandboxed processor: takes the lease, keeps
  * its heartbeat, turns cancel requests, a lost lease and worker shutdown into
- * one AbortSignal, fences every write, and records how the attempt ended.
+ * one AbortSignal, fences every write, and ends in exactly one outcome, which
+ * is recorded by exactly one lifecycle transition (store/lifecycle.ts) and
+ * then answered to BullMQ:
  *
- *   cancelled by the user  -> final status `cancelled`
- *   worker shutting down   -> checkpoint kept, job back to `queued` and to
- *                             BullMQ's wait list (no attempt consumed)
- *   lease lost             -> nothing written; the new owner carries on
- *   error, retries left    -> `queued` with the error; BullMQ retries
- *   error, last attempt    -> `failed`
+ *   outcome      transition      BullMQ
+ *   succeeded    complete        completed with the result
+ *   cancelled    stopCancelled   completed ({cancelled: true}); the job is final
+ *   released     requeue         moved back to wait (worker shutting down; no try consumed)
+ *   lease-lost   (none)          completed ({leaseLost: true}): the attempt that owns the job carries on
+ *   errored      requeue / fail  failed: BullMQ retries while tries are left; on the last, `fail`
  */
 import { WaitingError, type SandboxedJob } from 'bullmq';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { finish } from '../store/jobs.js';
-import { acquireLease, fenced, heartbeat, LeaseLost, releaseLease, withRetry, type Lease, type Tx } from '../store/leases.js';
+import * as lifecycle from '../store/lifecycle.js';
+import { fenced, LeaseLost, withRetry, type Lease, type RetryOptions, type Tx } from '../store/leases.js';
+import type { Db } from '../store/db.js';
 import type { ProcessorContext } from './context.js';
 import type { Job as JobRow } from '../generated/prisma/client.js';
+import type { JobPayload } from '../queue/queues.js';
 
 export type StopReason = 'cancelled' | 'released' | 'lease-lost';
 
@@ -37,22 +41,65 @@ export interface Attempt {
   flush(): Promise<void>;
 }
 
+export type AttemptOutcome =
+  | { kind: 'succeeded'; result: object }
+  | { kind: 'cancelled' }
+  | { kind: 'released' }
+  | { kind: 'lease-lost' }
+  | { kind: 'errored'; error: Error; lastTry: boolean };
+
+/** How an attempt that ran its body ended: the body's result or error, read beside why it was stopped. */
+export function outcomeOf(
+  settled: { result: object } | { error: unknown },
+  stopReason: StopReason | null,
+  lastTry: boolean,
+): AttemptOutcome {
+  if ('result' in settled) return { kind: 'succeeded', result: settled.result };
+  if (stopReason === 'cancelled') return { kind: 'cancelled' };
+  if (stopReason === 'lease-lost' || settled.error instanceof LeaseLost) return { kind: 'lease-lost' };
+  if (stopReason === 'released') return { kind: 'released' };
+  const error = settled.error instanceof Error ? settled.error : new Error(String(settled.error));
+  return { kind: 'errored', error, lastTry };
+}
+
+/**
+ * Record an outcome by its one transition (retried through Postgres outages); false when the
+ * lease was lost meanwhile, so nothing was written.
+ */
+export async function recordOutcome(db: Db, lease: Lease, outcome: AttemptOutcome, retry: RetryOptions = {}): Promise<boolean> {
+  const take = (transition: () => Promise<boolean>) => withRetry(transition, retry);
+  switch (outcome.kind) {
+    case 'succeeded':
+      return take(() => lifecycle.complete(db, lease, outcome.result));
+    case 'cancelled':
+      return take(() => lifecycle.stopCancelled(db, lease));
+    case 'released':
+      return take(() => lifecycle.requeue(db, lease, 'released by a stopping worker; continues from its checkpoint'));
+    case 'lease-lost':
+      return false;
+    case 'errored':
+      return outcome.lastTry
+        ? take(() => lifecycle.fail(db, lease, outcome.error.message))
+        : take(() => lifecycle.requeue(db, lease, `attempt ${lease.attempts} failed, retrying: ${outcome.error.message}`));
+  }
+}
+
 export async function runAttempt(
   ctx: ProcessorContext,
-  job: SandboxedJob<{ jobId: string }>,
+  job: SandboxedJob<JobPayload>,
   token: string | undefined,
   bullSignal: AbortSignal | undefined,
   body: (attempt: Attempt) => Promise<object>,
 ): Promise<unknown> {
   const { db } = ctx;
   const { jobId } = job.data;
-  const lease = await withRetry(() => acquireLease(db, jobId, ctx.host, ctx.backend.name));
+  const lease = await withRetry(() => lifecycle.start(db, jobId, { host: ctx.host, backend: ctx.backend.name }));
   // no lease: cancel requested (the job ends here), or final already (a stale duplicate delivery)
   if (!lease) {
     const current = await db.job.findUnique({ where: { id: jobId }, select: { cancelRequested: true } });
     if (!current) throw new Error(`job ${jobId} is not in the database`);
     if (!current.cancelRequested) return { skipped: true };
-    await finish(db, jobId, 'cancelled');
+    await withRetry(() => lifecycle.cancel(db, jobId));
     return { cancelled: true };
   }
   const row = await db.job.findUniqueOrThrow({ where: { id: jobId } });
@@ -78,7 +125,8 @@ export async function runAttempt(
   if (bullSignal?.aborted) onBullAbort();
 
   const beat = setInterval(() => {
-    heartbeat(db, lease)
+    lifecycle
+      .heartbeat(db, lease)
       .then((state) => {
         if (!state) stop('lease-lost');
         else if (state.cancelRequested) stop('cancelled');
@@ -118,46 +166,48 @@ export async function runAttempt(
     },
   };
 
+  let outcome: AttemptOutcome;
   try {
-    const result = await body(attempt);
-    await attempt.flush();
-    await withRetry(() => releaseLease(db, lease, 'succeeded', { result }), retry);
-    return result;
-  } catch (err) {
-    await pending;
-    const why = reason as StopReason | null;
-    if (why === 'cancelled') {
-      await withRetry(() => releaseLease(db, lease, 'cancelled'), retry);
-      return { cancelled: true };
-    }
-    // another attempt owns the job now (a second delivery): this queue entry ends quietly. Throwing
-    // would have BullMQ retry it, take the lease back and, once its attempts ran out, fail the job
-    // under the attempt that still runs it
-    if (why === 'lease-lost' || err instanceof LeaseLost) {
-      log('lease lost: another attempt owns the job now; this one stops without writing');
-      return { leaseLost: true };
-    }
-    if (why === 'released') {
-      await withRetry(
-        () => releaseLease(db, lease, 'queued', { error: 'released by a stopping worker; continues from its checkpoint' }),
-        retry,
-      );
-      await job.moveToWait(token);
-      throw new WaitingError();
-    }
-    const final = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-    const message = (err as Error).message ?? String(err);
-    await withRetry(
-      () =>
-        releaseLease(db, lease, final ? 'failed' : 'queued', {
-          error: final ? message : `attempt ${lease.attempts} failed, retrying: ${message}`,
-        }),
-      retry,
-    ).catch(() => undefined);
-    throw err;
+    const settled = await body(attempt)
+      .then(async (result) => {
+        await attempt.flush();
+        return { result };
+      })
+      .catch(async (error: unknown) => {
+        await pending;
+        return { error };
+      });
+    outcome = outcomeOf(settled, reason, job.attemptsMade + 1 >= (job.opts.attempts ?? 1));
+    // (an outcome whose transition finds the lease gone was overtaken by another attempt)
+    const recorded = await recordOutcome(db, lease, outcome, retry).catch((err: unknown) => {
+      // Postgres stayed away through every retry. The row still says running: BullMQ fails this
+      // try (with the body's own error when it had one), and the next try or the failed listener
+      // settles the job
+      log(`could not record the outcome ${outcome.kind}: ${(err as Error).message}`);
+      if (outcome.kind !== 'errored') throw err;
+      return true;
+    });
+    if (!recorded && outcome.kind !== 'lease-lost') outcome = { kind: 'lease-lost' };
   } finally {
     clearInterval(beat);
     bullSignal?.removeEventListener('abort', onBullAbort);
     rmSync(workDir, { recursive: true, force: true });
+  }
+  switch (outcome.kind) {
+    case 'succeeded':
+      return outcome.result;
+    case 'cancelled':
+      return { cancelled: true };
+    case 'lease-lost':
+      // another attempt owns the job now (a second delivery): this queue entry ends quietly. Throwing
+      // would have BullMQ retry it, take the lease back and, once its attempts ran out, fail the job
+      // under the attempt that still runs it
+      log('lease lost: another attempt owns the job now; this one stops without writing');
+      return { leaseLost: true };
+    case 'released':
+      await job.moveToWait(token);
+      throw new WaitingError();
+    case 'errored':
+      throw outcome.error;
   }
 }

@@ -6,6 +6,7 @@
  * the recorded outcome are runAttempt's job.
  */
 import type { SandboxedJob } from 'bullmq';
+import type { JobPayload } from '../queue/queues.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { processorContext } from './context.js';
@@ -15,10 +16,6 @@ import { resolveConfig, type CpcConfigInput } from '../cpc/config.js';
 import { metricRows, recordMetrics } from '../store/jobs.js';
 import { fetchRunFiles, storeRunFiles } from './run-files.js';
 import type { ArtifactKind } from '../generated/prisma/client.js';
-
-export interface CpcJobData {
-  jobId: string;
-}
 
 const CHECKPOINT_FILES = ['checkpoint/checkpoint.json', 'checkpoint/checkpoint.bin'];
 
@@ -30,7 +27,7 @@ const FILES: Array<[ArtifactKind, string]> = [
   ['cpc', 'manifest.json'],
 ];
 
-export default async function processCpcJob(job: SandboxedJob<CpcJobData>, token?: string, signal?: AbortSignal): Promise<unknown> {
+export default async function processCpcJob(job: SandboxedJob<JobPayload>, token?: string, signal?: AbortSignal): Promise<unknown> {
   const ctx = await processorContext();
   return runAttempt(ctx, job, token, signal, async (attempt) => {
     const { jobId } = attempt.lease;

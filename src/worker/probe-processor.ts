@@ -4,6 +4,7 @@
  * random-encoder baselines, stores the heads and the report.
  */
 import type { SandboxedJob } from 'bullmq';
+import type { JobPayload } from '../queue/queues.js';
 import { processorContext } from './context.js';
 import { runAttempt } from './attempt.js';
 import { probeRun } from '../cpc/runs.js';
@@ -11,11 +12,7 @@ import type { ProbeConfig } from '../cpc/probe.js';
 import { metricRows, recordMetrics } from '../store/jobs.js';
 import { fetchRunFiles, storeRunFiles } from './run-files.js';
 
-export default async function processProbeJob(
-  job: SandboxedJob<{ jobId: string }>,
-  token?: string,
-  signal?: AbortSignal,
-): Promise<unknown> {
+export default async function processProbeJob(job: SandboxedJob<JobPayload>, token?: string, signal?: AbortSignal): Promise<unknown> {
   const ctx = await processorContext();
   return runAttempt(ctx, job, token, signal, async (attempt) => {
     const { row } = attempt;

@@ -25,7 +25,8 @@
  */
 import type { Db } from '../store/db.js';
 import type { ServiceConfig } from '../config.js';
-import { expireIdempotencyKeys, finish } from '../store/jobs.js';
+import { expireIdempotencyKeys } from '../store/jobs.js';
+import { queueGaveUp, reapFail, reapRequeue, touchQueued } from '../store/lifecycle.js';
 import { describeFailure, enqueue, JOB_KINDS, laneRedis, locate, type LaneQueues, type Located } from '../queue/queues.js';
 import { returnStranded } from './claim.js';
 
@@ -72,24 +73,10 @@ export async function reapOnce({ db, queues, config, log }: ReaperDeps): Promise
     const state = found?.state ?? 'missing';
     if (state === 'active') continue;
     // every change is conditional on the lease the stale attempt held: a live attempt that wrote meanwhile wins
-    const sameOwner = { id: job.id, status: 'running' as const, leaseId: job.leaseId };
     if (WAITING_STATES.includes(state)) {
-      const r = await db.job.updateMany({
-        where: sameOwner,
-        data: { status: 'queued', leaseId: null, crashes: { increment: 1 }, error: 'worker lost; waiting for a retry' },
-      });
-      if (r.count) report.requeued.push(job.id);
+      if (await reapRequeue(db, job, 'worker lost; waiting for a retry')) report.requeued.push(job.id);
     } else if (state === 'missing' && job.crashes < config.CRASH_BUDGET) {
-      const r = await db.job.updateMany({
-        where: sameOwner,
-        data: {
-          status: 'queued',
-          leaseId: null,
-          crashes: { increment: 1 },
-          error: 'worker lost and the queue had no record; enqueued again',
-        },
-      });
-      if (r.count) {
+      if (await reapRequeue(db, job, 'worker lost and the queue had no record; enqueued again')) {
         await enqueue(queues, job, config.JOB_ATTEMPTS);
         report.reenqueued.push(job.id);
       }
@@ -100,11 +87,7 @@ export async function reapOnce({ db, queues, config, log }: ReaperDeps): Promise
           : state === 'missing'
             ? `worker lost ${job.crashes + 1} times (crash budget ${config.CRASH_BUDGET})`
             : 'the attempt ended without recording its outcome';
-      const r = await db.job.updateMany({
-        where: sameOwner,
-        data: { status: 'failed', finishedAt: new Date(), crashes: { increment: 1 }, error },
-      });
-      if (r.count) report.failed.push(job.id);
+      if (await reapFail(db, job, error)) report.failed.push(job.id);
     }
   }
 
@@ -112,11 +95,7 @@ export async function reapOnce({ db, queues, config, log }: ReaperDeps): Promise
   const quiet = await db.job.findMany({ where: { status: 'queued', updatedAt: { lt: quietSince } }, take: 100 });
   for (const job of quiet) {
     // still quiet now? (a GPU worker moving the job between queues touches the row first: worker/claim.ts)
-    const mine = await db.job.updateMany({
-      where: { id: job.id, status: 'queued', updatedAt: { lt: quietSince } },
-      data: { updatedAt: new Date() },
-    });
-    if (mine.count !== 1) continue;
+    if (!(await touchQueued(db, job.id, { quietSince }))) continue;
     const found = await locate(queues, job);
     const state = found?.state ?? 'missing';
     if (state === 'missing' || state === 'completed') {
@@ -129,8 +108,7 @@ export async function reapOnce({ db, queues, config, log }: ReaperDeps): Promise
       }
       report.reenqueued.push(job.id);
     } else if (state === 'failed') {
-      await finish(db, job.id, 'failed', { error: failedReason(found) });
-      report.failed.push(job.id);
+      if (await queueGaveUp(db, job.id, { error: failedReason(found) })) report.failed.push(job.id);
     }
   }
   for (const kind of JOB_KINDS) report.returned.push(...(await returnStranded(db, queues, kind)));

@@ -17,9 +17,9 @@ import { childrenOf, harnessProcesses, killWorker, liveWorkers as liveWorkersOf 
 import { describeFailure, enqueue, queueName, redisConnection } from '../../src/queue/queues.js';
 import { withScratchQueues } from './scratch-queues.js';
 import { DEFAULT_OWNER_ID } from '../../src/store/owners.js';
-import { createJob, finish, recordMetrics } from '../../src/store/jobs.js';
 import { reapOnce } from '../../src/worker/reaper.js';
-import { acquireLease, fenced, LeaseLost, releaseLease } from '../../src/store/leases.js';
+import { queueGaveUp, start } from '../../src/store/lifecycle.js';
+import { createJob } from '../../src/store/jobs.js';
 import { LocalArtifactStore } from '../../src/artifacts/store.js';
 
 let h: Harness;
@@ -110,40 +110,6 @@ function postgresPids(): number[] {
 }
 
 describe('faults', () => {
-  it('fences writes: once a second attempt takes the job, the first attempt can write nothing', async () => {
-    const db = h.app.db;
-    const { job: row } = await createJob(db, {
-      ownerId: DEFAULT_OWNER_ID,
-      kind: 'cpc',
-      config: config(100, 8),
-      seed: 100,
-      priority: 50,
-      totalSteps: 8,
-    });
-    const first = (await acquireLease(db, row.id, 'host-a', 'test'))!;
-    await fenced(db, first, (tx) => recordMetrics(tx, row.id, [{ step: 1, epoch: 1, split: 'train', name: 'loss', value: 1 }]));
-    // the first attempt's worker goes quiet; the job is delivered again
-    const second = (await acquireLease(db, row.id, 'host-b', 'test'))!;
-    expect(second).toMatchObject({ attempts: 2, crashes: 1 });
-    await expect(
-      fenced(db, first, (tx) => recordMetrics(tx, row.id, [{ step: 2, epoch: 1, split: 'train', name: 'loss', value: 2 }])),
-    ).rejects.toBeInstanceOf(LeaseLost);
-    await expect(releaseLease(db, first, 'succeeded', { result: { stale: true } })).rejects.toBeInstanceOf(LeaseLost);
-    await fenced(db, second, (tx) => recordMetrics(tx, row.id, [{ step: 2, epoch: 1, split: 'train', name: 'loss', value: 3 }]));
-    await releaseLease(db, second, 'cancelled');
-    await releaseLease(db, second, 'cancelled'); // idempotent: a retry after a lost reply
-    const points = await db.metricPoint.findMany({ where: { jobId: row.id }, orderBy: { step: 'asc' } });
-    expect(points.map((p) => [p.step, p.value])).toEqual([
-      [1, 1],
-      [2, 3],
-    ]);
-    expect(await db.job.findUniqueOrThrow({ where: { id: row.id } })).toMatchObject({
-      status: 'cancelled',
-      workerHost: 'host-b',
-      result: null,
-    });
-  });
-
   it('a lost attempt is one crash when the reaper requeues it and BullMQ then fails it for its crash budget', async () => {
     // BullMQ 6 moves a job that stalled past maxStalledCount back to wait and fails it only when a
     // worker next picks it up; a reaper pass in between requeues the row and counts the crash
@@ -159,7 +125,7 @@ describe('faults', () => {
         totalSteps: 8,
       });
       await enqueue(queues, { id: row.id, kind: 'cpc', device: 'any', priority: 50 }, 1);
-      expect(await acquireLease(db, row.id, 'host-gone', 'test')).toMatchObject({ attempts: 1, crashes: 0 });
+      expect(await start(db, row.id, { host: 'host-gone', backend: 'test' })).toMatchObject({ attempts: 1, crashes: 0 });
       // HEARTBEAT_TIMEOUT_MS 0: stale at once for this pass (the harness's own reapers wait 4 s)
       const reapConfig = {
         HEARTBEAT_TIMEOUT_MS: 0,
@@ -171,7 +137,7 @@ describe('faults', () => {
       const report = await reapOnce({ db, queues, config: reapConfig, log: () => undefined });
       expect(report.requeued).toContain(row.id);
       expect(await db.job.findUniqueOrThrow({ where: { id: row.id } })).toMatchObject({ status: 'queued', crashes: 1 });
-      await finish(db, row.id, 'failed', describeFailure('job stalled more than allowable limit'));
+      await queueGaveUp(db, row.id, describeFailure('job stalled more than allowable limit'));
       expect(await db.job.findUniqueOrThrow({ where: { id: row.id } })).toMatchObject({
         status: 'failed',
         crashes: 1,
@@ -188,8 +154,8 @@ describe('faults', () => {
         priority: 50,
         totalSteps: 8,
       });
-      await acquireLease(db, other.id, 'host-gone', 'test');
-      await finish(db, other.id, 'failed', describeFailure('job stalled more than allowable limit'));
+      await start(db, other.id, { host: 'host-gone', backend: 'test' });
+      await queueGaveUp(db, other.id, describeFailure('job stalled more than allowable limit'));
       expect(await db.job.findUniqueOrThrow({ where: { id: other.id } })).toMatchObject({ status: 'failed', crashes: 1 });
     });
   });

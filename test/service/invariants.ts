@@ -7,7 +7,7 @@ import type { Harness } from './harness.js';
 import { harnessProcesses } from './processes.js';
 import { ArtifactStores } from '../../src/artifacts/store.js';
 import { allQueues, laneQueues, locate, redisConnection } from '../../src/queue/queues.js';
-import { FINAL_STATUSES } from '../../src/store/jobs.js';
+import { FINAL_STATUSES } from '../../src/store/lifecycle.js';
 
 export interface InvariantReport {
   jobs: number;
