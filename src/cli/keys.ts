@@ -15,7 +15,7 @@ async function withDb<T>(f: (db: Db) => Promise<T>): Promise<T> {
   // nor `npm run generate` before they run
   const [{ createDb }, { migrate }] = await Promise.all([import('../store/db.js'), import('../store/migrate.js')]);
   await migrate(databaseUrl);
-  const db = createDb({ databaseUrl, queryTimeoutMs: 10_000, connectTimeoutMs: 5000, poolSize: 1 });
+  const db = createDb({ DATABASE_URL: databaseUrl, PG_QUERY_TIMEOUT_MS: 10_000, PG_CONNECT_TIMEOUT_MS: 5000 }, 1);
   try {
     return await f(db);
   } finally {

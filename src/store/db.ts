@@ -4,20 +4,26 @@ import { PrismaClient } from '../generated/prisma/client.js';
 
 export type Db = PrismaClient;
 
-export interface DbOptions {
-  databaseUrl: string;
-  queryTimeoutMs: number;
-  connectTimeoutMs: number;
-  poolSize?: number;
+/** the settings it is made from (the service config's names: pass the config itself) */
+export interface DbSettings {
+  DATABASE_URL: string;
+  PG_QUERY_TIMEOUT_MS: number;
+  PG_CONNECT_TIMEOUT_MS: number;
 }
 
-export function createDb(options: DbOptions): Db {
+/** The one place a database client is made: the API's pool is larger than a worker's (poolSize). */
+export function createDb(settings: DbSettings, poolSize = 10): Db {
   const adapter = new PrismaPg({
-    connectionString: options.databaseUrl,
-    max: options.poolSize ?? 10,
-    connectionTimeoutMillis: options.connectTimeoutMs,
-    query_timeout: options.queryTimeoutMs,
-    statement_timeout: options.queryTimeoutMs,
+    connectionString: settings.DATABASE_URL,
+    max: poolSize,
+    connectionTimeoutMillis: settings.PG_CONNECT_TIMEOUT_MS,
+    query_timeout: settings.PG_QUERY_TIMEOUT_MS,
+    statement_timeout: settings.PG_QUERY_TIMEOUT_MS,
   });
   return new PrismaClient({ adapter });
+}
+
+/** a round trip to PostgreSQL (readiness checks) */
+export async function ping(db: Db): Promise<void> {
+  await db.$queryRaw`SELECT 1`;
 }

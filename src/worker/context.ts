@@ -18,12 +18,7 @@ let context: Promise<ProcessorContext> | null = null;
 export function processorContext(): Promise<ProcessorContext> {
   context ??= (async () => {
     const config = loadConfig();
-    const db = createDb({
-      databaseUrl: config.DATABASE_URL,
-      queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS,
-      connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS,
-      poolSize: 3,
-    });
+    const db = createDb(config, 3);
     const backend = await initBackend(config.CPC_BACKEND, { threads: config.TRAIN_THREADS });
     return { config, db, store: new ArtifactStores(config.ARTIFACT_STORE, config.ARTIFACT_DIR, db), backend, host: hostname() };
   })();
