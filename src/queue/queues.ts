@@ -42,11 +42,33 @@ export interface JobPayload {
   device: JobDevice;
 }
 
-export type LaneQueues = Record<JobKindName, Record<Lane, Queue>>;
+export type JobQueue = Queue<JobPayload, unknown, JobKindName>;
+/** a job's entry in a lane */
+export type JobEntry = Job<JobPayload, unknown, JobKindName>;
+export type LaneQueues = Record<JobKindName, Record<Lane, JobQueue>>;
 
-/** BullMQ needs maxRetriesPerRequest: null on blocking connections. */
-export function redisConnection(url: string, extra: RedisOptions = {}): Redis {
-  return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, ...extra });
+/** how long a producer waits for Redis to answer one command */
+export const PRODUCER_COMMAND_TIMEOUT_MS = 3000;
+
+/**
+ * The two kinds of Redis connection (BullMQ's "going to production" guide):
+ * - `consumer` (workers, QueueEvents, the reaper): waits out a Redis outage, retrying every
+ *   command (maxRetriesPerRequest: null, which BullMQ requires for blocking commands);
+ * - `producer` (the API, on the request path): never waits. No offline queue, one retry, and a
+ *   command timeout, so a call fails at once while Redis is away or frozen.
+ */
+export function redisConnection(url: string, role: 'producer' | 'consumer' = 'consumer'): Redis {
+  const options: RedisOptions =
+    role === 'consumer'
+      ? { maxRetriesPerRequest: null, enableReadyCheck: true }
+      : {
+          enableReadyCheck: true,
+          enableOfflineQueue: false,
+          maxRetriesPerRequest: 1,
+          connectTimeout: 2000,
+          commandTimeout: PRODUCER_COMMAND_TIMEOUT_MS,
+        };
+  return new Redis(url, options);
 }
 
 /** what a worker runs on, as GET /v1/info shows it */
@@ -87,18 +109,21 @@ export function laneLabel(kind: JobKindName, lane: Lane): string {
 }
 
 /** the ioredis connection a lane queue was built on (laneQueues below), for keys BullMQ has no call for */
-export function laneRedis(queue: Queue): Redis {
+export function laneRedis(queue: JobQueue): Redis {
   return queue.opts.connection as Redis;
 }
 
 /** one Queue per kind and lane on one connection */
 export function laneQueues(connection: Redis, prefix: string): LaneQueues {
   const perKind = (kind: JobKindName) =>
-    Object.fromEntries(LANES.map((lane) => [lane, new Queue(queueName(kind, lane), { connection, prefix })])) as Record<Lane, Queue>;
+    Object.fromEntries(LANES.map((lane) => [lane, new Queue(queueName(kind, lane), { connection, prefix }) as JobQueue])) as Record<
+      Lane,
+      JobQueue
+    >;
   return Object.fromEntries(JOB_KINDS.map((kind) => [kind, perKind(kind)])) as LaneQueues;
 }
 
-export function allQueues(queues: LaneQueues): Queue[] {
+export function allQueues(queues: LaneQueues): JobQueue[] {
   return JOB_KINDS.flatMap((kind) => LANES.map((lane) => queues[kind][lane]));
 }
 
@@ -127,8 +152,8 @@ export async function removeFromLanes(queues: LaneQueues, job: JobRef): Promise<
 const LIVELINESS = ['active', 'waiting', 'prioritized', 'delayed', 'waiting-children', 'failed', 'completed'];
 
 export interface Located {
-  queue: Queue;
-  job: Job;
+  queue: JobQueue;
+  job: JobEntry;
   state: string;
 }
 
@@ -172,36 +197,21 @@ export function describeFailure(failedReason: string): { error: string; crashed:
     : { error: failedReason, crashed: false };
 }
 
-export interface Queues {
-  queues: LaneQueues;
-  events: Record<JobKindName, Record<Lane, QueueEvents>>;
-  connection: Redis;
-  close(): Promise<void>;
-}
-
-/** `onError` receives connection errors (Redis away, ...), which would otherwise be unhandled 'error' events. */
-export function createQueues(redisUrl: string, prefix: string, onError: (err: Error) => void = () => undefined): Queues {
-  const connection = redisConnection(redisUrl);
-  connection.on('error', onError);
-  const queues = laneQueues(connection, prefix);
-  const laneEvents = (kind: JobKindName, lane: Lane) => {
-    const eventsConnection = redisConnection(redisUrl);
-    eventsConnection.on('error', onError);
-    return new QueueEvents(queueName(kind, lane), { connection: eventsConnection, prefix });
+/** one QueueEvents per kind and lane, each on its own consumer connection (they block on Redis streams) */
+export function laneEvents(
+  redisUrl: string,
+  prefix: string,
+  onError: (err: Error) => void,
+): Record<JobKindName, Record<Lane, QueueEvents>> {
+  const open = (kind: JobKindName, lane: Lane) => {
+    const connection = redisConnection(redisUrl);
+    connection.on('error', onError);
+    const events = new QueueEvents(queueName(kind, lane), { connection, prefix });
+    events.on('error', onError);
+    return events;
   };
-  const events = Object.fromEntries(
-    JOB_KINDS.map((kind) => [kind, Object.fromEntries(LANES.map((lane) => [lane, laneEvents(kind, lane)]))]),
-  ) as Queues['events'];
-  const allEvents = JOB_KINDS.flatMap((kind) => LANES.map((lane) => events[kind][lane]));
-  for (const q of allQueues(queues)) q.on('error', onError);
-  for (const e of allEvents) e.on('error', onError);
-  return {
-    queues,
-    events,
-    connection,
-    async close() {
-      await Promise.all([...allEvents.map((e) => e.close()), ...allQueues(queues).map((q) => q.close())]);
-      connection.disconnect();
-    },
-  };
+  return Object.fromEntries(JOB_KINDS.map((kind) => [kind, Object.fromEntries(LANES.map((lane) => [lane, open(kind, lane)]))])) as Record<
+    JobKindName,
+    Record<Lane, QueueEvents>
+  >;
 }

@@ -21,31 +21,28 @@
  * `any` jobs left waiting in the gpu lane with no GPU worker to take them
  * (theirs stopped or died) go back to the shared lane (returnStranded).
  */
-import type { Job, Queue } from 'bullmq';
 import type { Db } from '../store/db.js';
-import { laneRedis, type JobKindName, type JobPayload, type LaneQueues } from '../queue/queues.js';
+import { touchQueued } from '../store/lifecycle.js';
+import { laneRedis, type JobEntry, type JobKindName, type JobQueue, type LaneQueues } from '../queue/queues.js';
 
-const isAny = (job: Job) => (job.data as Partial<JobPayload>).device === 'any' && Boolean(job.id);
+// (entries queued before device routing carry no device: they are not `any` jobs to move)
+const isAny = (job: JobEntry) => job.data.device === 'any' && Boolean(job.id);
 
 /** ms until a delayed entry is due (BullMQ's delayed set scores are due time × 0x1000 + a counter); 0 if not delayed */
-async function remainingDelay(from: Queue, job: Job): Promise<number> {
+async function remainingDelay(from: JobQueue, job: JobEntry): Promise<number> {
   const score = await laneRedis(from).zscore(from.toKey('delayed'), job.id!);
   return score === null ? 0 : Math.max(0, Math.floor(Number(score) / 0x1000) - Date.now());
 }
 
 /** move a waiting `any` job to another lane; false if it is no longer there to move */
-async function move(db: Db, job: Job, from: Queue, to: Queue): Promise<boolean> {
+async function move(db: Db, job: JobEntry, from: JobQueue, to: JobQueue): Promise<boolean> {
   const row = await db.job.findUnique({
     where: { id: job.id! },
     select: { status: true, device: true, cancelRequested: true, updatedAt: true },
   });
   if (!row || row.status !== 'queued' || row.device !== 'any' || row.cancelRequested) return false;
   // compare-and-set on updatedAt: the reaper takes a quiet job the same way before it re-enqueues one
-  const touched = await db.job.updateMany({
-    where: { id: job.id!, status: 'queued', updatedAt: row.updatedAt },
-    data: { updatedAt: new Date() },
-  });
-  if (touched.count !== 1) return false;
+  if (!(await touchQueued(db, job.id!, { updatedAt: row.updatedAt }))) return false;
   // (a delayed job, waiting out a retry's backoff, keeps what is left of its delay)
   const delay = await remainingDelay(from, job);
   const removed = await job.remove().then(
