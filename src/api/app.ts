@@ -12,7 +12,11 @@ import requestBodies from './plugins/request-bodies.js';
 import handlerTimeout from './plugins/handler-timeout.js';
 import auth from './plugins/auth.js';
 import rateLimits from './plugins/rate-limits.js';
-import services from './plugins/services.js';
+import database from './plugins/database.js';
+import queue from './plugins/queue.js';
+import artifactStore from './plugins/artifact-store.js';
+import inference from './plugins/inference.js';
+import repositories from './plugins/repositories.js';
 import health from './routes/health.js';
 import info from './routes/info.js';
 import experiments from './routes/experiments.js';
@@ -24,6 +28,12 @@ import metrics from './routes/metrics.js';
 import { ErrorBody } from './schemas.js';
 import { validatorCompiler } from './validation.js';
 import { capConnectionsPerClient } from './connection-cap.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: ServiceConfig;
+  }
+}
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
 
@@ -128,7 +138,12 @@ export async function buildApp(
   });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   if (!options.offline) {
-    await app.register(services, { config });
+    // external resources, then what is built on them (each plugin names its dependencies)
+    await app.register(database);
+    await app.register(queue);
+    await app.register(artifactStore);
+    await app.register(inference);
+    await app.register(repositories);
     await app.register(auth);
     await app.register(rateLimits);
   }

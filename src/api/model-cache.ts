@@ -5,7 +5,7 @@
  * the threads (inference/thread.ts).
  */
 import { LRUCache } from 'lru-cache';
-import type { Db } from '../store/db.js';
+import type { ArtifactsRepository } from '../store/artifacts.js';
 import type { ArtifactStore } from '../artifacts/store.js';
 import type { RunManifest } from '../cpc/runs.js';
 import type { ModelFiles } from './inference/protocol.js';
@@ -22,7 +22,7 @@ export class ModelFilesCache {
   private readonly entries: LRUCache<string, Promise<ModelFiles>>;
 
   constructor(
-    private readonly db: Db,
+    private readonly artifacts: ArtifactsRepository,
     private readonly store: ArtifactStore,
     capacity: number,
   ) {
@@ -30,8 +30,7 @@ export class ModelFilesCache {
   }
 
   private async bytes(jobId: string, name: string): Promise<Uint8Array> {
-    const a = await this.db.artifact.findFirst({ where: { jobId, name } });
-    if (!a) throw new Error(`job ${jobId} has no artifact ${name}`);
+    const a = await this.artifacts.byName(jobId, name);
     return this.store.get(a.uri, a.sha256);
   }
 

@@ -1,5 +1,6 @@
 /** TypeBox schemas of the HTTP API (request and response bodies). */
 import { Type, type Static } from 'typebox';
+import { cpcConfigSchema } from './config-schema.js';
 
 export const ErrorBody = Type.Object(
   {
@@ -49,47 +50,8 @@ export const Experiment = Type.Object({
   createdAt: Type.String({ format: 'date-time' }),
 });
 
-const ModelConfig = Type.Object(
-  {
-    filters: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
-    convLayers: Type.Optional(Type.Integer({ minimum: 1, maximum: 6 })),
-    hidden: Type.Optional(Type.Integer({ minimum: 1, maximum: 2048 })),
-    codeSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024 })),
-    contextSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 2048 })),
-    bnMomentum: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
-    bnEpsilon: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1 })),
-    leakyAlpha: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
-  },
-  { additionalProperties: false },
-);
-
-/** CPC training configuration: every field optional, defaults as the engine's (see README). */
-export const CpcJobConfig = Type.Object(
-  {
-    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2147483647 })),
-    task: Type.Optional(Type.Union([Type.Literal('sorted'), Type.Literal('same')])),
-    terms: Type.Optional(Type.Integer({ minimum: 1, maximum: 16 })),
-    predictTerms: Type.Optional(Type.Integer({ minimum: 1, maximum: 16 })),
-    imageSize: Type.Optional(Type.Union([Type.Literal(28), Type.Literal(64)])),
-    color: Type.Optional(Type.Union([Type.Literal('grey'), Type.Literal('color')])),
-    greySteps: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000000 })),
-    batchSize: Type.Optional(Type.Integer({ minimum: 2, maximum: 256 })),
-    positiveFraction: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
-    loss: Type.Optional(Type.Union([Type.Literal('binary'), Type.Literal('infonce')])),
-    logitScale: Type.Optional(Type.Number({ minimum: 0.001, maximum: 1000 })),
-    learningRate: Type.Optional(Type.Number({ minimum: 1e-6, maximum: 1 })),
-    epochs: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
-    stepsPerEpoch: Type.Optional(Type.Integer({ minimum: 0, maximum: 100000 })),
-    validationSteps: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
-    lrPatience: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
-    lrFactor: Type.Optional(Type.Number({ minimum: 0.001, maximum: 1 })),
-    minLearningRate: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
-    textureSeed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2147483647 })),
-    checkpointEvery: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000000 })),
-    model: Type.Optional(ModelConfig),
-  },
-  { additionalProperties: false },
-);
+/** CPC training configuration: every field optional, defaults as the engine's (derived from src/cpc/config.ts). */
+export const CpcJobConfig = cpcConfigSchema();
 
 export const ProbeJobConfig = Type.Object(
   {

@@ -87,3 +87,8 @@ export async function listApiKeys(db: Db) {
     },
   });
 }
+
+/** note that the key was used just now */
+export async function touchApiKey(db: Db, id: string): Promise<void> {
+  await db.apiKey.update({ where: { id }, data: { lastUsedAt: new Date() } });
+}

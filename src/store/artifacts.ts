@@ -1,5 +1,8 @@
 /** Artifact rows: where a job's files are stored (the bytes themselves are in src/artifacts). */
 import type { ArtifactKind, Prisma } from '../generated/prisma/client.js';
+import type { Db } from './db.js';
+import { NotFound } from './errors.js';
+import type { Scope } from './scope.js';
 
 /** an object in the artifact store */
 export interface StoredObject {
@@ -23,4 +26,27 @@ export async function recordArtifact(
     update: { uri: stored.uri, bytes: BigInt(stored.bytes), sha256: stored.sha256 },
   });
   return previous && previous.uri !== stored.uri ? previous.uri : null;
+}
+
+/** The artifact rows the API reads: a job's files, within the caller's scope. */
+export class ArtifactsRepository {
+  constructor(private readonly db: Db) {}
+
+  async get(id: string, scope: Scope) {
+    const artifact = await this.db.artifact.findFirst({ where: { id, job: scope } });
+    if (!artifact) throw new NotFound(`no artifact ${id}`);
+    return artifact;
+  }
+
+  /** the row as it is now (a running job may have repointed it), or null */
+  reload(id: string) {
+    return this.db.artifact.findUnique({ where: { id } });
+  }
+
+  /** a job's artifact by its name in the run directory; NotFound when the job has none */
+  async byName(jobId: string, name: string) {
+    const artifact = await this.db.artifact.findFirst({ where: { jobId, name } });
+    if (!artifact) throw new NotFound(`job ${jobId} has no artifact ${name}`);
+    return artifact;
+  }
 }

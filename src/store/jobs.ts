@@ -1,10 +1,13 @@
-/** Job records: creation with idempotency, final status, metrics and artifacts (see leases.ts for ownership). */
+/**
+ * Job records: the jobs repository (creation with idempotency, reads within an owner's scope,
+ * metrics). Status changes are lifecycle.ts's; an attempt's writes are fenced (leases.ts).
+ */
 import { randomUUID } from 'node:crypto';
 import { stableHash } from '../lib/hash.js';
 import type { Db } from './db.js';
 import type { JobDevice, JobKind, JobStatus, Prisma } from '../generated/prisma/client.js';
-
-export const FINAL_STATUSES: JobStatus[] = ['succeeded', 'failed', 'cancelled'];
+import { isUniqueViolation, NotFound, Unprocessable } from './errors.js';
+import type { Page, Scope } from './scope.js';
 
 export function newJobId(): string {
   return `job_${randomUUID().replace(/-/g, '').slice(0, 24)}`;
@@ -24,14 +27,14 @@ export interface NewJob {
   totalSteps: number;
 }
 
-export class IdempotencyConflict extends Error {
+export class IdempotencyConflict extends Unprocessable {
   constructor() {
     super('this Idempotency-Key was used with a different request body');
     this.name = 'IdempotencyConflict';
   }
 }
 
-type JobRow = Awaited<ReturnType<Db['job']['create']>>;
+export type JobRow = Awaited<ReturnType<Db['job']['create']>>;
 
 /**
  * Create the job, or return the existing one for the owner's same
@@ -82,7 +85,7 @@ export async function createJob(db: Db, input: NewJob, keyTtlMs = 24 * 3600_000)
         : await db.$transaction([claim, create]);
       return { job: results.at(-1) as JobRow, created: true };
     } catch (err) {
-      if ((err as { code?: string }).code !== 'P2002' || attempt >= 3) throw err;
+      if (!isUniqueViolation(err) || attempt >= 3) throw err;
     }
   }
 }
@@ -90,32 +93,6 @@ export async function createJob(db: Db, input: NewJob, keyTtlMs = 24 * 3600_000)
 /** Forget Idempotency-Keys older than `keyTtlMs` (their jobs stay). */
 export async function expireIdempotencyKeys(db: Db, keyTtlMs: number): Promise<number> {
   return (await db.idempotencyKey.deleteMany({ where: { createdAt: { lt: new Date(Date.now() - keyTtlMs) } } })).count;
-}
-
-/**
- * Give a job that is not final yet its final status. `crashed` says the attempt that ended it
- * was lost (its worker vanished); that crash is counted here only while the row still says
- * `running`. Whoever moved it off `running` before (the reaper requeueing it, say: BullMQ first
- * moves a stalled job back to wait and fails it only when a worker picks it up) counted it already.
- */
-export async function finish(
-  db: Db,
-  id: string,
-  status: JobStatus,
-  fields: { error?: string; result?: object; crashed?: boolean } = {},
-): Promise<void> {
-  const data = {
-    status,
-    finishedAt: new Date(),
-    error: fields.error ?? null,
-    ...(fields.result ? { result: fields.result } : {}),
-    ...(status === 'succeeded' ? { progress: 1 } : {}),
-  };
-  if (fields.crashed) {
-    const r = await db.job.updateMany({ where: { id, status: 'running' }, data: { ...data, crashes: { increment: 1 } } });
-    if (r.count) return;
-  }
-  await db.job.updateMany({ where: { id, status: { notIn: FINAL_STATUSES } }, data });
 }
 
 export interface MetricRow {
@@ -135,4 +112,76 @@ export function metricRows(step: number, epoch: number, split: string, values: R
 export async function recordMetrics(db: Prisma.TransactionClient, jobId: string, rows: MetricRow[]): Promise<void> {
   const finite = rows.filter((r) => Number.isFinite(r.value));
   if (finite.length) await db.metricPoint.createMany({ data: finite.map((r) => ({ jobId, ...r })), skipDuplicates: true });
+}
+
+export interface JobFilter {
+  status?: JobStatus;
+  kind?: JobKind;
+  experimentId?: string;
+}
+
+/** The queries of the API over jobs and their metrics, each within the caller's scope. */
+export class JobsRepository {
+  constructor(private readonly db: Db) {}
+
+  create(input: NewJob, keyTtlMs: number) {
+    return createJob(this.db, input, keyTtlMs);
+  }
+
+  /** the job, if the scope may see it; NotFound otherwise */
+  async get(id: string, scope: Scope): Promise<JobRow> {
+    const job = await this.db.job.findFirst({ where: { id, ...scope } });
+    if (!job) throw new NotFound(`no job ${id}`);
+    return job;
+  }
+
+  /** the job as it is now (after a transition), whoever owns it */
+  async reload(id: string): Promise<JobRow> {
+    const job = await this.db.job.findUnique({ where: { id } });
+    if (!job) throw new NotFound(`no job ${id}`);
+    return job;
+  }
+
+  async getWithArtifacts(id: string, scope: Scope) {
+    const job = await this.db.job.findFirst({ where: { id, ...scope }, include: { artifacts: { orderBy: { createdAt: 'asc' } } } });
+    if (!job) throw new NotFound(`no job ${id}`);
+    return job;
+  }
+
+  async list(filter: JobFilter, page: Page, scope: Scope) {
+    const where = { ...scope, ...filter };
+    const [items, total] = await Promise.all([
+      this.db.job.findMany({ where, orderBy: { createdAt: 'desc' }, take: page.limit, skip: page.offset }),
+      this.db.job.count({ where }),
+    ]);
+    return { items, total };
+  }
+
+  /** the latest value of every (split, name) series */
+  latestMetrics(jobId: string) {
+    return this.db.metricPoint.findMany({
+      where: { jobId },
+      orderBy: [{ split: 'asc' }, { name: 'asc' }, { step: 'desc' }],
+      distinct: ['split', 'name'],
+    });
+  }
+
+  async metrics(jobId: string, scope: Scope, filter: { name?: string; split?: string; limit: number }) {
+    await this.get(jobId, scope);
+    return this.db.metricPoint.findMany({
+      where: { jobId, ...(filter.name ? { name: filter.name } : {}), ...(filter.split ? { split: filter.split } : {}) },
+      orderBy: [{ step: 'asc' }, { split: 'asc' }, { name: 'asc' }],
+      take: filter.limit,
+    });
+  }
+
+  /** metric rows recorded after the row `afterId` (in the order they were written), for event streams */
+  metricsAfter(jobId: string, afterId: bigint, take: number) {
+    return this.db.metricPoint.findMany({ where: { jobId, id: { gt: afterId } }, orderBy: { id: 'asc' }, take });
+  }
+
+  /** how many jobs there are of each kind and status */
+  countsByKindAndStatus() {
+    return this.db.job.groupBy({ by: ['kind', 'status'], _count: { _all: true } });
+  }
 }

@@ -95,7 +95,7 @@ async function withWarmPool(
   const pool = new InferencePool({ threads: 1, backend: 'wasm', modelCacheSize: 1, maxQueue: 64 });
   try {
     const model = await h.app.db.model.findFirstOrThrow({ where: { name: 'digits' }, include: { job: true } });
-    const files = new ModelFilesCache(h.app.db, h.app.artifacts, 1);
+    const files = new ModelFilesCache(h.app.artifacts, h.app.artifactStore, 1);
     const load = () => files.get({ id: model.id, probeJobId: model.jobId, cpcJobId: model.job.parentJobId!, head: model.head });
     const predict = (images: PixelGrid[], signal?: AbortSignal) => pool.predict(model.id, load, images, false, signal);
     const grid = toPixelGrid(Array.from({ length: 28 }, (_, y) => Array.from({ length: 28 }, (_, x) => (x + y) % 256)));

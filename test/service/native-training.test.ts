@@ -37,7 +37,7 @@ describeOnBackend('the service on the native backend', () => {
     const done = (await api(h, 'GET', `/v1/jobs/${job.json.id}`)).json;
     expect(done).toMatchObject({ status: 'succeeded', backend: 'tensorflow' });
     const manifestRow = await h.app.db.artifact.findFirstOrThrow({ where: { jobId: job.json.id, name: 'manifest.json' } });
-    const manifest = JSON.parse(Buffer.from(await h.app.artifacts.get(manifestRow.uri, manifestRow.sha256)).toString('utf8'));
+    const manifest = JSON.parse(Buffer.from(await h.app.artifactStore.get(manifestRow.uri, manifestRow.sha256)).toString('utf8'));
     expect(manifest.backend).toMatchObject({ name: 'tensorflow', threads: 2, gpu: false });
     expect(done.result.test.accuracy).toBeGreaterThanOrEqual(0);
   });

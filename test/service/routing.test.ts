@@ -19,7 +19,7 @@ import { liveWorkers } from './processes.js';
 import { Worker } from 'bullmq';
 import { enqueue, jobOptions, locate, parseWorkerName, queueName, redisConnection } from '../../src/queue/queues.js';
 import { withScratchQueues } from './scratch-queues.js';
-import { acquireLease } from '../../src/store/leases.js';
+import { start } from '../../src/store/lifecycle.js';
 import { reapOnce } from '../../src/worker/reaper.js';
 import { DEFAULT_OWNER_ID } from '../../src/store/owners.js';
 import { claimOnce, returnStranded } from '../../src/worker/claim.js';
@@ -61,7 +61,7 @@ async function succeeded(id: string) {
 
 /** the device class of the worker that ran the job's last attempt (BullMQ records the worker's name) */
 async function ranOn(id: string, device: 'gpu' | 'cpu' | 'any'): Promise<string | undefined> {
-  const found = await locate(h.app.queues.queues, { id, kind: 'cpc', device });
+  const found = await locate(h.app.queue.lanes, { id, kind: 'cpc', device });
   return parseWorkerName(found?.job.processedBy)?.serves;
 }
 
@@ -87,7 +87,7 @@ describe('device routing', () => {
     expect(await ranOn(anyJob, 'any')).toBe('cpu');
     // the CPU worker was free the whole time and never took it
     expect(await job(gpuJob)).toMatchObject({ status: 'queued', device: 'gpu', attempts: 0 });
-    expect((await locate(h.app.queues.queues, { id: gpuJob, kind: 'cpc', device: 'gpu' }))?.queue.name).toBe('cpc-jobs-gpu');
+    expect((await locate(h.app.queue.lanes, { id: gpuJob, kind: 'cpc', device: 'gpu' }))?.queue.name).toBe('cpc-jobs-gpu');
 
     const healthFile = join(h.servicesDir, 'gpu-worker-alive');
     h.addWorker({ ...FAKE_GPU, WORKER_HEALTH_FILE: healthFile });
@@ -195,7 +195,7 @@ describe('device routing', () => {
       });
       await queues.cpc.gpu.add('cpc', { jobId: row.id, device: 'any' }, jobOptions(row.id, 50, 1));
       expect((await holder.getNextJob('gone-worker'))?.id).toBe(row.id);
-      await acquireLease(db, row.id, 'gpu-host-gone', 'test');
+      await start(db, row.id, { host: 'gpu-host-gone', backend: 'test' });
       await holder.close();
       holderConnection.disconnect();
       await connection.del(`${queues.cpc.gpu.toKey(row.id)}:lock`); // its lock expired
@@ -234,13 +234,18 @@ describe('device routing', () => {
       },
       120_000,
     );
-    const where = await locate(h.app.queues.queues, { id, kind: 'cpc', device: 'any' });
-    const other = where!.queue.name === 'cpc-jobs' ? h.app.queues.queues.cpc.gpu : h.app.queues.queues.cpc.shared;
+    const where = await locate(h.app.queue.lanes, { id, kind: 'cpc', device: 'any' });
+    const other = where!.queue.name === 'cpc-jobs' ? h.app.queue.lanes.cpc.gpu : h.app.queue.lanes.cpc.shared;
     await other.add('cpc', { jobId: id, device: 'any' }, jobOptions(id, 50, h.config.JOB_ATTEMPTS));
     await waitFor('the second entry to take the job over', async () => (await job(id)).attempts > running.attempts, 60_000);
     const done = await succeeded(id);
     // the twin took the lease once (the first attempt then stopped without writing or retrying)
-    expect(done).toMatchObject({ attempts: running.attempts + 1, crashes: 1 });
+    const story = async () => {
+      const lanes = [h.app.queue.lanes.cpc.shared, h.app.queue.lanes.cpc.gpu];
+      const logs = await Promise.all(lanes.map(async (q) => `${q.name}: ${(await q.getJobLogs(id)).logs.join(' | ')}`));
+      return `${JSON.stringify({ running: running.attempts, attempts: done.attempts, crashes: done.crashes })}\n${logs.join('\n')}`;
+    };
+    expect({ attempts: done.attempts, crashes: done.crashes }, await story()).toEqual({ attempts: running.attempts + 1, crashes: 1 });
     const report = await checkInvariants(h);
     expect(report.violations).toEqual([]);
   });

@@ -158,11 +158,9 @@ describe('cpc-service over HTTP', () => {
     const hits = json.json.predictions.filter((p: any, i: number) => p.digit === data.labels[i]).length;
     expect(hits / 50).toBeGreaterThan(0.3);
     expect(json.json.predictions[0].embedding).toHaveLength(16);
-    const pngs = indices
-      .slice(0, 5)
-      .map((i) => ({
-        png: encodePng(28, 28, Uint8Array.from(Array.from(digitPixels(data, i)).flatMap((v) => [v, v, v]))).toString('base64'),
-      }));
+    const pngs = indices.slice(0, 5).map((i) => ({
+      png: encodePng(28, 28, Uint8Array.from(Array.from(digitPixels(data, i)).flatMap((v) => [v, v, v]))).toString('base64'),
+    }));
     const viaPng = await api(h, 'POST', '/v1/models/digits/predict', { instances: pngs, version: 1 });
     expect(viaPng.json.predictions.map((p: any) => p.digit)).toEqual(json.json.predictions.slice(0, 5).map((p: any) => p.digit));
     const form = new FormData();
@@ -247,7 +245,7 @@ describe('cpc-service over HTTP', () => {
         async () => (await api(h, 'GET', `/v1/jobs/${job.json.id}`)).json.status === 'cancelled',
         30_000,
       );
-      expect(await (await h.app.queues.queues.cpc.shared.getJob(job.json.id))?.getState()).toBe('active');
+      expect(await (await h.app.queue.lanes.cpc.shared.getJob(job.json.id))?.getState()).toBe('active');
       const early = await api(h, 'POST', `/v1/jobs/${job.json.id}/retry`);
       expect(early.status, early.text).toBe(409);
       expect(early.json.message).toMatch(/still ending/);

@@ -15,7 +15,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HttpError } from './errors.js';
 import { AuthFailureBudget } from '../auth-failures.js';
 import { requestPath } from '../request-path.js';
-import { allows, verifyApiKey, type ApiKeyIdentity } from '../../store/api-keys.js';
+import { allows, touchApiKey, verifyApiKey, type ApiKeyIdentity } from '../../store/api-keys.js';
 import type { ApiKeyScope } from '../../generated/prisma/client.js';
 
 declare module 'fastify' {
@@ -91,7 +91,7 @@ export default fp(async function auth(app: FastifyInstance) {
     const now = Date.now();
     if ((lastTouched.get(identity.id) ?? 0) < now - 60_000) {
       lastTouched.set(identity.id, now);
-      app.db.apiKey.update({ where: { id: identity.id }, data: { lastUsedAt: new Date() } }).catch(() => undefined);
+      touchApiKey(app.db, identity.id).catch(() => undefined);
     }
   });
 });

@@ -10,6 +10,10 @@ import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } 
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { Conflict, isDatabaseUnavailable, isInvalidValue, NotFound, Unprocessable } from '../../store/errors.js';
+import { ConfigError } from '../../cpc/config.js';
+import { isRedisUnavailable, QueueUnavailable } from '../../queue/producer.js';
+import { ChecksumMismatch } from '../../artifacts/store.js';
 
 export class HttpError extends Error {
   constructor(
@@ -21,31 +25,22 @@ export class HttpError extends Error {
   }
 }
 
-/** Postgres unreachable, frozen or restarting (Prisma and node-postgres say so in several ways). */
-export function isDatabaseUnavailable(err: { name?: string; code?: string; message?: string; cause?: unknown }): boolean {
-  if (err.name === 'PrismaClientInitializationError') return true;
-  if (err.code && ['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'ECONNREFUSED', 'ECONNRESET', '57P01', '57P03'].includes(err.code))
-    return true;
-  const text = `${err.message ?? ''} ${(err.cause as Error | undefined)?.message ?? ''}`;
-  return /Query read timeout|timeout exceeded when trying to connect|Connection terminated|ECONNREFUSED|Can't reach database|the database system is (starting up|shutting down)|terminating connection/i.test(
-    text,
-  );
-}
-
-/** Library errors that are the client's doing, as HTTP errors (one place for the mapping). */
-function asHttpError(err: FastifyError & { meta?: { target?: unknown; modelName?: string } }): HttpError | null {
+/**
+ * What our layers and libraries raise, as HTTP errors: the one place the API maps the store's
+ * errors (store/errors.ts), the engine's config errors, and a database or queue that is away.
+ */
+function asHttpError(err: unknown): HttpError | null {
   if (err instanceof HttpError) return err;
-  if (isDatabaseUnavailable(err)) return new HttpError(503, 'the database (PostgreSQL) is unavailable; try again shortly');
-  // Prisma: a unique constraint (two requests raced for one name) and a row that is gone
-  if (err.code === 'P2002')
-    return new HttpError(
-      409,
-      `that ${err.meta?.modelName?.toLowerCase() ?? 'resource'} already exists`,
-      err.meta?.target ? { fields: err.meta.target } : undefined,
-    );
-  if (err.code === 'P2025') return new HttpError(404, `that ${err.meta?.modelName?.toLowerCase() ?? 'resource'} does not exist`);
-  // a value the schemas let through but PostgreSQL refuses (a safety net: the schemas should catch it)
-  if (err.code === 'P2007') return new HttpError(400, 'a value in the request is not valid for the database');
+  if (err instanceof NotFound) return new HttpError(404, err.message);
+  if (err instanceof Conflict) return new HttpError(409, err.message, err.details);
+  if (err instanceof Unprocessable) return new HttpError(422, err.message);
+  if (err instanceof ConfigError) return new HttpError(400, err.message);
+  if (err instanceof QueueUnavailable) return new HttpError(503, err.message, err.details);
+  if (isRedisUnavailable(err)) return new HttpError(503, 'the job queue (Redis) is unavailable; try again shortly');
+  if (isDatabaseUnavailable(err as Error)) return new HttpError(503, 'the database (PostgreSQL) is unavailable; try again shortly');
+  if (isInvalidValue(err)) return new HttpError(400, 'a value in the request is not valid for the database');
+  // a stored file that does not match its checksum is our fault, and worth saying plainly
+  if (err instanceof ChecksumMismatch) return new HttpError(500, err.message);
   return null;
 }
 

@@ -1,9 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ErrorBody, Uuid } from '../schemas.js';
-import { HttpError } from '../plugins/errors.js';
 import { visibleTo } from '../tenancy.js';
-import { ChecksumMismatch } from '../../artifacts/store.js';
 
 const artifacts: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
@@ -20,21 +18,17 @@ const artifacts: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req, reply) => {
-      let a = await app.db.artifact.findFirst({ where: { id: req.params.id, job: visibleTo(req) } });
-      if (!a) throw new HttpError(404, `no artifact ${req.params.id}`);
+      let a = await app.artifacts.get(req.params.id, visibleTo(req));
       let bytes: Uint8Array;
       try {
-        bytes = await app.artifacts.get(a.uri, a.sha256);
+        bytes = await app.artifactStore.get(a.uri, a.sha256);
       } catch (err) {
         // a running job may have just replaced this artifact (a newer checkpoint) and deleted
         // the object the row pointed to a moment ago: read the row again once
-        const fresh = await app.db.artifact.findUnique({ where: { id: req.params.id } });
-        if (!fresh || fresh.uri === a.uri) {
-          if (err instanceof ChecksumMismatch) throw new HttpError(500, err.message);
-          throw err;
-        }
+        const fresh = await app.artifacts.reload(req.params.id);
+        if (!fresh || fresh.uri === a.uri) throw err;
         a = fresh;
-        bytes = await app.artifacts.get(a.uri, a.sha256);
+        bytes = await app.artifactStore.get(a.uri, a.sha256);
       }
       const filename = a.name.split('/').pop() ?? 'artifact';
       return reply

@@ -8,7 +8,7 @@ import { Type } from 'typebox';
 import { ErrorBody, Id } from '../schemas.js';
 import { HttpError } from '../plugins/errors.js';
 import { jobDto, metricDto } from '../dto.js';
-import { FINAL_STATUSES } from '../../store/jobs.js';
+import { FINAL_STATUSES } from '../../store/lifecycle.js';
 import { InFlightLimit, clientOf } from '../in-flight.js';
 import { visibleTo } from '../tenancy.js';
 import { lanesOf } from '../../queue/queues.js';
@@ -26,8 +26,7 @@ const events: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req, reply) => {
-      const job = await app.db.job.findFirst({ where: { id: req.params.id, ...visibleTo(req) } });
-      if (!job) throw new HttpError(404, `no job ${req.params.id}`);
+      const job = await app.jobs.get(req.params.id, visibleTo(req));
       const release = streams.enter(clientOf(req));
       if (!release)
         throw new HttpError(
@@ -49,7 +48,7 @@ const events: FastifyPluginAsyncTypebox = async (app) => {
       send('status', jobDto(job));
 
       // (from every lane the job may run in)
-      const queueEvents = lanesOf(job.device).map((lane) => app.queues.events[job.kind][lane]);
+      const queueEvents = lanesOf(job.device).map((lane) => app.queueEvents[job.kind][lane]);
       const onProgress = ({ jobId, data }: { jobId: string; data: unknown }) => {
         if (jobId === job.id) send('progress', data);
       };
@@ -66,8 +65,8 @@ const events: FastifyPluginAsyncTypebox = async (app) => {
       };
       const poll = async () => {
         const [fresh, metrics] = await Promise.all([
-          app.db.job.findUnique({ where: { id: job.id } }),
-          app.db.metricPoint.findMany({ where: { jobId: job.id, id: { gt: lastMetricId } }, orderBy: { id: 'asc' }, take: 500 }),
+          app.jobs.reload(job.id).catch(() => null),
+          app.jobs.metricsAfter(job.id, lastMetricId, 500),
         ]);
         if (closed || !fresh) return;
         if (metrics.length) {

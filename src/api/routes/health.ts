@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { withTimeout } from '../timeout.js';
+import { ping } from '../../store/db.js';
 
 const Readiness = Type.Object({ status: Type.String(), postgres: Type.String(), redis: Type.String() });
 
@@ -20,7 +21,7 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
         return 'unavailable';
       }
     };
-    const [postgres, redis] = await Promise.all([check(() => app.db.$queryRaw`SELECT 1`), check(() => app.queues.connection.ping())]);
+    const [postgres, redis] = await Promise.all([check(() => ping(app.db)), check(() => app.redis.ping())]);
     const ok = postgres === 'ok' && redis === 'ok';
     return reply.status(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', postgres, redis });
   });

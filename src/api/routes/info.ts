@@ -44,7 +44,7 @@ const Info = Type.Object({
 const info: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/v1/info', { schema: { tags: ['health'], response: { 200: Info } } }, async () => {
     const byWorker = new Map<string, WorkerRuntime & { serves: 'gpu' | 'cpu'; queues: string[] }>();
-    const lanes = JOB_KINDS.flatMap((kind) => LANES.map((lane) => ({ name: laneLabel(kind, lane), queue: app.queues.queues[kind][lane] })));
+    const lanes = JOB_KINDS.flatMap((kind) => LANES.map((lane) => ({ name: laneLabel(kind, lane), queue: app.queue.lanes[kind][lane] })));
     let lists;
     try {
       lists = await withTimeout(Promise.all(lanes.map(async ({ name, queue }) => ({ name, clients: await queue.getWorkers() }))), 2000);

@@ -28,7 +28,7 @@ const metrics: FastifyPluginAsyncTypebox = async (app) => {
       for (const kind of JOB_KINDS) {
         for (const lane of LANES) {
           const counts = await withTimeout(
-            app.queues.queues[kind][lane].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'),
+            app.queue.lanes[kind][lane].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'),
             1000,
           ).catch(() => null);
           for (const [state, n] of Object.entries(counts ?? {})) this.set({ queue: laneLabel(kind, lane), state }, n);
@@ -51,7 +51,7 @@ const metrics: FastifyPluginAsyncTypebox = async (app) => {
     registers: [registry],
     async collect() {
       this.reset();
-      const groups = await app.db.job.groupBy({ by: ['kind', 'status'], _count: { _all: true } });
+      const groups = await app.jobs.countsByKindAndStatus();
       for (const g of groups) this.set({ kind: g.kind, status: g.status }, g._count._all);
     },
   });

@@ -9,6 +9,7 @@ import { acceptImageForms } from '../plugins/multipart-images.js';
 import { InFlightLimit, clientOf } from '../in-flight.js';
 import type { FastifyRequest } from 'fastify';
 import { LRUCache } from 'lru-cache';
+import type { ModelRow } from '../../store/models.js';
 import { ownerOf, visibleTo } from '../tenancy.js';
 import { ImageInputError, toPixelGrid, type PixelGrid } from '../../cpc/inference.js';
 
@@ -26,10 +27,8 @@ function toInputs(instances: unknown[]): Array<Uint8Array | PixelGrid> {
   });
 }
 
-const WITH_CPC_JOB = { job: { select: { parentJobId: true } } } as const;
-
 const models: FastifyPluginAsyncTypebox = async (app) => {
-  const files = app.artifacts ? new ModelFilesCache(app.db, app.artifacts, app.config.MODEL_CACHE_SIZE) : null;
+  const files = new ModelFilesCache(app.artifacts, app.artifactStore, app.config.MODEL_CACHE_SIZE);
 
   app.post(
     '/v1/models',
@@ -37,10 +36,7 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
     async (req, reply) => {
       const { name, jobId } = req.body;
       const head = req.body.head ?? 'mlp';
-      const job = await app.db.job.findFirst({ where: { id: jobId, ...visibleTo(req) } });
-      if (!job) throw new HttpError(404, `no job ${jobId}`);
-      // model names are the registering owner's
-      const ownerId = ownerOf(req);
+      const job = await app.jobs.get(jobId, visibleTo(req));
       if (job.kind !== 'probe') throw new HttpError(422, `job ${jobId} is a ${job.kind} job; register a succeeded probe job`);
       if (job.status !== 'succeeded') throw new HttpError(409, `probe job ${jobId} is ${job.status}`);
       const report = job.result as {
@@ -53,27 +49,14 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
         randomEncoder: report?.randomEncoder?.[head] ?? null,
         rawPixels: report?.rawPixels?.[head] ?? null,
       };
-      // one registration of a name at a time (a transaction-scoped advisory lock on owner and name), so
-      // concurrent registrations take consecutive versions instead of colliding
-      const m = await app.db.$transaction(async (tx) => {
-        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`${ownerId}/${name}`}, 0))`;
-        const latest = await tx.model.findFirst({ where: { ownerId, name }, orderBy: { version: 'desc' }, select: { version: true } });
-        return tx.model.create({
-          data: { ownerId, name, version: (latest?.version ?? 0) + 1, jobId, head, metrics },
-          include: WITH_CPC_JOB,
-        });
-      });
+      // model names are the registering owner's
+      const m = await app.models.register({ ownerId: ownerOf(req), name, jobId, head, metrics });
       return reply.status(201).send(modelDto(m));
     },
   );
 
   app.get('/v1/models', { schema: { tags: ['models'], response: { 200: Type.Object({ items: Type.Array(Model) }) } } }, async (req) => {
-    const items = await app.db.model.findMany({
-      where: visibleTo(req),
-      orderBy: [{ ownerId: 'asc' }, { name: 'asc' }, { version: 'desc' }],
-      distinct: ['ownerId', 'name'],
-      include: WITH_CPC_JOB,
-    });
+    const items = await app.models.listLatest(visibleTo(req));
     return { items: items.map(modelDto) };
   });
 
@@ -87,31 +70,19 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req) => {
-      const m = await app.db.model.findUnique({
-        where: { ownerId_name_version: { ownerId: ownerOf(req), name: req.params.name, version: req.params.version } },
-        include: WITH_CPC_JOB,
-      });
-      if (!m) throw new HttpError(404, `no model ${req.params.name} version ${req.params.version}`);
-      return modelDto(m);
+      return modelDto(await app.models.get(ownerOf(req), req.params.name, req.params.version));
     },
   );
 
   // registry rows for serving: a named version never changes; "latest" is re-read every few seconds
   const LATEST_TTL_MS = 3000;
-  const rows = new LRUCache<string, NonNullable<Awaited<ReturnType<typeof findModel>>>>({ max: 1000 });
-  function findModel(ownerId: string, name: string, version: number | undefined) {
-    return app.db.model.findFirst({
-      where: { ownerId, name, ...(version ? { version } : {}) },
-      orderBy: { version: 'desc' },
-      include: WITH_CPC_JOB,
-    });
-  }
+  const rows = new LRUCache<string, ModelRow>({ max: 1000 });
   async function resolveModel(ownerId: string, name: string, version: number | undefined) {
     const key = `${ownerId}/${name}@${version ?? 'latest'}`;
     const hit = rows.get(key);
     if (hit) return hit;
-    const row = await findModel(ownerId, name, version);
-    if (row) rows.set(key, row, { ttl: version ? 0 : LATEST_TTL_MS });
+    const row = await app.models.get(ownerId, name, version);
+    rows.set(key, row, { ttl: version ? 0 : LATEST_TTL_MS });
     return row;
   }
 
@@ -141,10 +112,9 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
     signal?: AbortSignal,
   ) {
     const m = await resolveModel(ownerId, name, version);
-    if (!m) throw new HttpError(404, version ? `no model ${name} version ${version}` : `no model ${name}`);
     const ref = { id: m.id, probeJobId: m.jobId, cpcJobId: m.job.parentJobId!, head: m.head };
     try {
-      return { model: m, predictions: await app.inference.predict(m.id, () => files!.get(ref), toInputs(instances), embedding, signal) };
+      return { model: m, predictions: await app.inference.predict(m.id, () => files.get(ref), toInputs(instances), embedding, signal) };
     } catch (err) {
       if (err instanceof BadImageInput || err instanceof ImageInputError) throw new HttpError(400, err.message);
       if (err instanceof InferenceBusy) throw new HttpError(503, `${err.message}; try again shortly`);

@@ -1,0 +1,135 @@
+/**
+ * What the API does to jobs beyond reading them: submit, cancel and retry. Each keeps Postgres
+ * (the record, through the repositories and the lifecycle's transitions) and the queue (BullMQ,
+ * through the producer) in step, in an order that a crash or a Redis outage between the two
+ * steps leaves repairable: the row is written first, and the reaper enqueues a queued row that
+ * has no queue entry.
+ */
+import type { Static } from 'typebox';
+import type { JobCreate } from './schemas.js';
+import type { ServiceConfig } from '../config.js';
+import { resolveConfig, stepsPerEpoch, type CpcConfigInput } from '../cpc/config.js';
+import { DEFAULT_PROBE, checkProbeSize } from '../cpc/probe.js';
+import type { JobsRepository, JobRow, NewJob } from '../store/jobs.js';
+import type { ExperimentsRepository } from '../store/experiments.js';
+import type { Db } from '../store/db.js';
+import * as lifecycle from '../store/lifecycle.js';
+import { Conflict, Unprocessable } from '../store/errors.js';
+import type { Scope } from '../store/scope.js';
+import { QueueUnavailable, type JobQueue } from '../queue/producer.js';
+
+/** the vendored MNIST training split; jobs train on it */
+const TRAIN_IMAGES = 50_000;
+
+/** How long a retry waits for the job's last attempt to leave BullMQ's `active` state. */
+const RETRY_WAIT_MS = 5000;
+
+/** a Redis outage, told with what it means for this request */
+const withHint =
+  (hint: string, details?: object) =>
+  (err: unknown): never => {
+    throw err instanceof QueueUnavailable ? err.withHint(hint, details) : err;
+  };
+
+export interface Submitter {
+  ownerId: string;
+  scope: Scope;
+  idempotencyKey?: string;
+}
+
+export class JobService {
+  constructor(
+    private readonly db: Db,
+    private readonly jobs: JobsRepository,
+    private readonly experiments: ExperimentsRepository,
+    private readonly queue: JobQueue,
+    private readonly config: Pick<ServiceConfig, 'IDEMPOTENCY_TTL_MS'>,
+  ) {}
+
+  /** The row a submission stands for: its config resolved and checked (ConfigError is the client's). */
+  private async newJob(body: Static<typeof JobCreate>, who: Submitter): Promise<NewJob> {
+    if (body.experimentId) await this.experiments.get(body.experimentId, who.scope);
+    const common = {
+      ownerId: who.ownerId,
+      experimentId: body.experimentId,
+      priority: body.priority ?? 50,
+      device: body.device ?? 'any',
+      idempotencyKey: who.idempotencyKey,
+    };
+    if (body.kind === 'cpc') {
+      const config = resolveConfig((body.config ?? {}) as CpcConfigInput);
+      const { dataDir: _ignored, ...stored } = config;
+      return { ...common, kind: 'cpc', config: stored, seed: config.seed, totalSteps: stepsPerEpoch(config, TRAIN_IMAGES) * config.epochs };
+    }
+    const parent = await this.jobs.get(body.cpcJobId, who.scope);
+    if (parent.kind !== 'cpc') throw new Unprocessable(`job ${parent.id} is a ${parent.kind} job, not a CPC job`);
+    if (parent.status !== 'succeeded') throw new Conflict(`CPC job ${parent.id} is ${parent.status}; a probe needs a succeeded CPC job`);
+    const { leakyAlpha: _fromTheEncoder, ...probeDefaults } = DEFAULT_PROBE;
+    const config = { ...probeDefaults, seed: parent.seed, ...(body.config ?? {}) };
+    checkProbeSize(config, (parent.config as { imageSize: number }).imageSize);
+    return { ...common, kind: 'probe', config, seed: config.seed, parentJobId: parent.id, totalSteps: 0 };
+  }
+
+  /**
+   * Record the job and queue it. A replay with the same Idempotency-Key answers the job it made,
+   * and queues it again if no lane holds it (its first enqueue did not get through).
+   */
+  async submit(body: Static<typeof JobCreate>, who: Submitter): Promise<JobRow> {
+    const { job, created } = await this.jobs.create(await this.newJob(body, who), this.config.IDEMPOTENCY_TTL_MS);
+    if (job.status === 'queued' && (created || !(await this.queue.locate(job).catch(() => null)))) {
+      await this.queue
+        .enqueue(job)
+        .catch(
+          withHint(
+            'the job is recorded and will be queued when Redis is back (repeat the request with the same Idempotency-Key to make sure)',
+            { jobId: job.id },
+          ),
+        );
+    }
+    return job;
+  }
+
+  /**
+   * Ask for the job to end. One still waiting in the queue is taken out and ends here; a running
+   * one is stopped by its worker, which sees the request at its next heartbeat.
+   */
+  async cancel(id: string, scope: Scope): Promise<JobRow> {
+    const job = await this.jobs.get(id, scope);
+    if (!(await lifecycle.requestCancel(this.db, job.id)))
+      throw new Conflict(`job ${job.id} is already ${(await this.jobs.reload(id)).status}`);
+    const hint = 'the cancel request is recorded, and a worker (or the reaper) ends the job when it next sees it';
+    // (a job a worker takes meanwhile is locked, so it is not removed and that worker sees the request;
+    // one a GPU worker claims meanwhile is gone from this lane, and the worker sees the request)
+    const { removed, entry } = await this.queue.removeWaiting(job).catch(withHint(hint));
+    // a queued row with no queue entry at all (its enqueue never reached Redis) ends here too
+    if (removed || (!entry && job.status === 'queued')) {
+      await lifecycle.cancel(this.db, job.id);
+      // a retry that enqueued between our look and the transition left an entry: it goes too
+      // (one a worker took meanwhile is locked; that worker's start is refused and it ends)
+      await this.queue.removeFromLanes(job).catch(() => undefined);
+    }
+    return this.jobs.reload(job.id);
+  }
+
+  /** Queue a failed or cancelled job again; a training job resumes from its last checkpoint. */
+  async retry(id: string, scope: Scope): Promise<JobRow> {
+    const job = await this.jobs.get(id, scope);
+    if (job.status !== 'failed' && job.status !== 'cancelled')
+      throw new Conflict(`job ${job.id} is ${job.status}; only failed or cancelled jobs can be retried`);
+    // An attempt records its outcome in Postgres before BullMQ moves the job out of `active`; while
+    // it is still active BullMQ can neither remove it nor take it again (the add would be a no-op and
+    // the job would stay queued for ever), so wait for the worker to let go first.
+    if (!(await this.queue.leavesActive(job, RETRY_WAIT_MS).catch(withHint('nothing was changed; try again shortly'))))
+      throw new Conflict(`job ${job.id}'s last attempt is still ending on its worker; try again in a few seconds`);
+    if (!(await lifecycle.retry(this.db, job.id, job.status))) throw new Conflict(`job ${job.id} changed while retrying; try again`);
+    const requeued = await this.jobs.reload(job.id);
+    const hint = 'the job is queued again in Postgres; the reaper enqueues it when Redis is back';
+    // the last attempt's entries (in each lane an `any` job may have run in) make way for the new one
+    await this.queue.removeFromLanes(job).catch(withHint(hint));
+    await this.queue.enqueue(job).catch(withHint(hint));
+    // a cancel between the transition and this enqueue found no entry to remove and ended the job:
+    // take the entry out again (one a worker took meanwhile is refused by the lease and ends)
+    if ((await this.jobs.reload(job.id)).status !== 'queued') await this.queue.removeFromLanes(job).catch(() => undefined);
+    return requeued;
+  }
+}
