@@ -8,7 +8,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { initBackend, parseBackendChoice, BACKEND_CHOICES } from '../cpc/backend.js';
-import { resolveConfig, type CpcConfig, type CpcConfigInput } from '../cpc/config.js';
+import { checkConfigInput, resolveConfig, type CpcConfig, type CpcConfigInput } from '../cpc/config.js';
+import { addConfigFlags, configFromFlags } from './config-flags.js';
 import { trainRun, probeRun, loadServable } from '../cpc/runs.js';
 import { predictImages, type ImageInput } from '../cpc/inference.js';
 import { makeReporter } from './progress.js';
@@ -29,64 +30,49 @@ function int(name: string) {
     return n;
   };
 }
-function num(name: string) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
-    return n;
-  };
-}
 const backendOption = () =>
   new Option('--backend <name>', 'auto | node-gpu | node | wasm | cpu (env CPC_BACKEND)').choices(BACKEND_CHOICES);
 
 interface TrainFlags {
   config?: string;
-  seed?: number;
-  task?: 'sorted' | 'same';
-  color?: 'grey' | 'color';
-  greySteps?: number;
-  loss?: 'binary' | 'infonce';
-  imageSize?: number;
-  batchSize?: number;
-  epochs?: number;
-  stepsPerEpoch?: number;
-  validationSteps?: number;
-  lr?: number;
-  logitScale?: number;
-  checkpointEvery?: number;
-  workers?: number;
   data?: string;
   out: string;
   resume?: boolean;
   backend?: string;
   json?: boolean;
+  [flag: string]: unknown;
 }
 
-function configFromFlags(f: TrainFlags): CpcConfig {
-  const fromFile = f.config ? (JSON.parse(readFileSync(f.config, 'utf8')) as CpcConfigInput) : {};
-  const flags: Partial<CpcConfig> = {
-    seed: f.seed,
-    task: f.task,
-    color: f.color,
-    greySteps: f.greySteps,
-    loss: f.loss,
-    imageSize: f.imageSize,
-    batchSize: f.batchSize,
-    epochs: f.epochs,
-    stepsPerEpoch: f.stepsPerEpoch,
-    validationSteps: f.validationSteps,
-    learningRate: f.lr,
-    logitScale: f.logitScale,
-    checkpointEvery: f.checkpointEvery,
-    workers: f.workers,
-    dataDir: f.data ? resolve(f.data) : undefined,
-  };
-  const defined = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
-  return resolveConfig({ ...fromFile, ...defined });
+/** a config file, checked against the same field definitions as flags and API requests */
+function readConfigFile(path: string): CpcConfigInput {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    if ((err as { code?: string }).code) throw err;
+    throw new UsageError(`${path} is not valid JSON: ${(err as Error).message}`);
+  }
+  try {
+    return checkConfigInput(parsed);
+  } catch (err) {
+    throw new UsageError(`${path}: ${(err as Error).message}`);
+  }
+}
+
+/** file, then flags over it, then the defaults under both */
+function resolveTrainConfig(f: TrainFlags): CpcConfig {
+  const fromFile = f.config ? readConfigFile(f.config) : {};
+  const fromFlags = configFromFlags(f);
+  return resolveConfig({
+    ...fromFile,
+    ...fromFlags,
+    model: { ...(fromFile.model ?? {}), ...(fromFlags.model ?? {}) },
+    ...(f.data ? { dataDir: resolve(f.data) } : {}),
+  });
 }
 
 async function trainCommand(f: TrainFlags): Promise<void> {
-  const config = configFromFlags(f);
+  const config = resolveTrainConfig(f);
   loadDigits(config.dataDir ?? defaultDataDir()); // fail on bad data before any output
   const backend = await initBackend(parseBackendChoice(f.backend ?? process.env.CPC_BACKEND));
   const reporter = makeReporter(Boolean(f.json));
@@ -126,24 +112,9 @@ async function main(argv: string[]): Promise<void> {
   program.exitOverride();
   program.configureOutput({ writeErr: (s) => process.stderr.write(s.split('\n')[0] + '\n') });
 
-  program
-    .command('train')
-    .description('train a CPC encoder; writes a run directory')
+  const train = program.command('train').description('train a CPC encoder; writes a run directory');
+  addConfigFlags(train)
     .option('--config <file>', 'JSON file with config fields (flags override it)')
-    .option('--seed <n>', 'seed of every random stream', int('seed'))
-    .addOption(new Option('--task <task>', 'sequence task').choices(['sorted', 'same']))
-    .addOption(new Option('--color <mode>', 'digit style').choices(['grey', 'color']))
-    .option('--grey-steps <n>', 'curriculum: grey digits for the first N steps', int('grey-steps'))
-    .addOption(new Option('--loss <kind>', 'CPC loss').choices(['binary', 'infonce']))
-    .option('--image-size <px>', '28 or 64', int('image-size'))
-    .option('--batch-size <n>', 'sequences per batch', int('batch-size'))
-    .option('--epochs <n>', 'epochs', int('epochs'))
-    .option('--steps-per-epoch <n>', '0 = train images / terms / batch', int('steps-per-epoch'))
-    .option('--validation-steps <n>', 'validation batches per epoch', int('validation-steps'))
-    .option('--lr <rate>', 'Adam learning rate', num('lr'))
-    .option('--logit-scale <s>', 'scale of the dot-product logits', num('logit-scale'))
-    .option('--checkpoint-every <n>', 'steps between checkpoints', int('checkpoint-every'))
-    .option('--workers <n>', 'data-parallel worker threads (0 = one per core on wasm/cpu)', int('workers'))
     .option('--data <dir>', 'directory of MNIST-format IDX files (default: vendored data/mnist)')
     .option('--out <dir>', 'run directory', 'runs/latest')
     .option('--resume', 'continue from <out>/checkpoint if present')

@@ -48,41 +48,72 @@ export interface CpcConfig {
   model: ModelConfig;
 }
 
-export const DEFAULT_MODEL: ModelConfig = {
-  filters: 64,
-  convLayers: 4,
-  hidden: 256,
-  codeSize: 128,
-  contextSize: 256,
-  bnMomentum: 0.99,
-  bnEpsilon: 1e-3,
-  leakyAlpha: 0.3,
+/**
+ * One field of the config, as data: the engine validates with it, the API derives its request
+ * schema from it (api/config-schema.ts) and the CLI its flags and help (cli/config-flags.ts),
+ * so a limit or a default changes here and nowhere else.
+ */
+export type FieldSpec =
+  | { type: 'integer' | 'number'; min: number; max: number; exclusiveMin?: boolean; default: number; help: string; flag?: string }
+  | { type: 'enum'; values: readonly string[] | readonly number[]; default: string | number; help: string; flag?: string };
+
+/** fields only the CLI and the workers set (the service picks them, a client does not) */
+export const ENGINE_ONLY_FIELDS = ['workers'] as const;
+
+type TopLevelField = Exclude<keyof CpcConfig, 'model' | 'dataDir'>;
+
+export const CONFIG_FIELDS: Record<TopLevelField, FieldSpec> = {
+  seed: { type: 'integer', min: 0, max: 2 ** 31 - 1, default: 0, help: 'seed of every random stream' },
+  task: {
+    type: 'enum',
+    values: ['sorted', 'same'],
+    default: 'sorted',
+    help: 'sequence task: sorted (consecutive digits) or same (one digit)',
+  },
+  terms: { type: 'integer', min: 1, max: 16, default: 4, help: 'images the context sees' },
+  predictTerms: { type: 'integer', min: 1, max: 16, default: 4, help: 'images predicted after them' },
+  imageSize: { type: 'enum', values: [28, 64], default: 64, help: 'image side in pixels' },
+  color: { type: 'enum', values: ['grey', 'color'], default: 'color', help: 'digit style' },
+  greySteps: { type: 'integer', min: 0, max: 1_000_000, default: 300, help: 'curriculum: grey digits for the first N steps' },
+  batchSize: { type: 'integer', min: 2, max: 256, default: 32, help: 'sequences per batch' },
+  positiveFraction: { type: 'number', min: 0, max: 1, default: 0.5, help: 'share of positive sequences in a batch' },
+  loss: { type: 'enum', values: ['binary', 'infonce'], default: 'binary', help: 'CPC loss' },
+  logitScale: { type: 'number', min: 1e-3, max: 1e3, default: 1, help: 'scale of the dot-product logits' },
+  learningRate: { type: 'number', min: 1e-6, max: 1, default: 1e-3, help: 'Adam learning rate', flag: 'lr' },
+  epochs: { type: 'integer', min: 1, max: 1000, default: 10, help: 'epochs' },
+  stepsPerEpoch: { type: 'integer', min: 0, max: 100_000, default: 0, help: 'steps per epoch; 0 = train images / terms / batch size' },
+  validationSteps: { type: 'integer', min: 1, max: 1000, default: 20, help: 'validation batches per epoch' },
+  lrPatience: { type: 'integer', min: 0, max: 1000, default: 2, help: 'epochs without a better validation loss before the rate drops' },
+  lrFactor: { type: 'number', min: 1e-3, max: 1, default: 1 / 3, help: 'factor of each learning-rate drop' },
+  minLearningRate: { type: 'number', min: 0, max: 1, default: 1e-4, help: 'floor of the learning rate' },
+  textureSeed: { type: 'integer', min: 0, max: 2 ** 31 - 1, default: 1234, help: 'seed of the colour textures' },
+  checkpointEvery: { type: 'integer', min: 0, max: 1_000_000, default: 100, help: 'steps between checkpoints (0 = only at the end)' },
+  workers: {
+    type: 'integer',
+    min: 0,
+    max: 64,
+    default: 0,
+    help: 'data-parallel worker threads; 0 = one per core on wasm/cpu, 1 on native',
+  },
 };
 
-export const DEFAULT_CONFIG: CpcConfig = {
-  seed: 0,
-  task: 'sorted',
-  terms: 4,
-  predictTerms: 4,
-  imageSize: 64,
-  color: 'color',
-  greySteps: 300,
-  batchSize: 32,
-  positiveFraction: 0.5,
-  loss: 'binary',
-  logitScale: 1,
-  learningRate: 1e-3,
-  epochs: 10,
-  stepsPerEpoch: 0,
-  validationSteps: 20,
-  lrPatience: 2,
-  lrFactor: 1 / 3,
-  minLearningRate: 1e-4,
-  textureSeed: 1234,
-  checkpointEvery: 100,
-  workers: 0,
-  model: DEFAULT_MODEL,
+export const MODEL_FIELDS: Record<keyof ModelConfig, FieldSpec> = {
+  filters: { type: 'integer', min: 1, max: 256, default: 64, help: 'filters of each conv layer' },
+  convLayers: { type: 'integer', min: 1, max: 6, default: 4, help: 'stride-2 conv layers (default 3 for 28px images)' },
+  hidden: { type: 'integer', min: 1, max: 2048, default: 256, help: 'units of the dense layer after the convs' },
+  codeSize: { type: 'integer', min: 1, max: 1024, default: 128, help: 'size of an image code' },
+  contextSize: { type: 'integer', min: 1, max: 2048, default: 256, help: 'GRU context size' },
+  bnMomentum: { type: 'number', min: 0, max: 1, default: 0.99, help: 'batch-norm moving-average momentum' },
+  bnEpsilon: { type: 'number', min: 0, max: 1, exclusiveMin: true, default: 1e-3, help: 'batch-norm epsilon' },
+  leakyAlpha: { type: 'number', min: 0, max: 1, default: 0.3, help: 'LeakyReLU slope' },
 };
+
+const defaultsOf = <K extends string>(fields: Record<K, FieldSpec>) =>
+  Object.fromEntries(Object.entries<FieldSpec>(fields).map(([k, f]) => [k, f.default])) as Record<K, unknown>;
+
+export const DEFAULT_MODEL = defaultsOf(MODEL_FIELDS) as unknown as ModelConfig;
+
+export const DEFAULT_CONFIG: CpcConfig = { ...(defaultsOf(CONFIG_FIELDS) as unknown as Omit<CpcConfig, 'model'>), model: DEFAULT_MODEL };
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -91,26 +122,75 @@ export class ConfigError extends Error {
   }
 }
 
-type Range = [min: number, max: number, integer: boolean];
-const LIMITS: Partial<Record<keyof CpcConfig, Range>> = {
-  seed: [0, 2 ** 31 - 1, true],
-  terms: [1, 16, true],
-  predictTerms: [1, 16, true],
-  greySteps: [0, 10_000_000, true],
-  batchSize: [2, 1024, true],
-  positiveFraction: [0, 1, false],
-  logitScale: [1e-3, 1e3, false],
-  learningRate: [1e-6, 1, false],
-  epochs: [1, 10_000, true],
-  stepsPerEpoch: [0, 10_000_000, true],
-  validationSteps: [1, 100_000, true],
-  lrPatience: [0, 1000, true],
-  lrFactor: [1e-3, 1, false],
-  minLearningRate: [0, 1, false],
-  textureSeed: [0, 2 ** 31 - 1, true],
-  checkpointEvery: [0, 10_000_000, true],
-  workers: [0, 64, true],
-};
+/** why `value` does not fit `spec` (null when it does); `name` is how the message calls the field */
+export function fieldProblem(name: string, spec: FieldSpec, value: unknown): string | null {
+  if (spec.type === 'enum') {
+    return (spec.values as readonly unknown[]).includes(value)
+      ? null
+      : `${name} must be one of ${spec.values.map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(value)}`;
+  }
+  if (typeof value !== 'number' || !Number.isFinite(value)) return `${name} must be a finite number, got ${JSON.stringify(value)}`;
+  if (spec.type === 'integer' && !Number.isInteger(value)) return `${name} must be an integer, got ${value}`;
+  const low = spec.exclusiveMin ? value <= spec.min : value < spec.min;
+  if (low || value > spec.max) return `${name} must be in ${spec.exclusiveMin ? '(' : '['}${spec.min}, ${spec.max}], got ${value}`;
+  return null;
+}
+
+/**
+ * A config as a client or a file gives it: only known fields, each of the right type and range
+ * (the engine-only ones too unless `engineFields` is false). Throws ConfigError naming the first
+ * problem; an unknown key is named with the field it most likely meant.
+ */
+export function checkConfigInput(input: unknown, options: { engineFields?: boolean } = {}): CpcConfigInput {
+  if (!input || typeof input !== 'object' || Array.isArray(input)) throw new ConfigError('the config must be a JSON object');
+  const allowed = Object.keys(CONFIG_FIELDS).filter(
+    (k) => options.engineFields !== false || !(ENGINE_ONLY_FIELDS as readonly string[]).includes(k),
+  );
+  for (const [key, value] of Object.entries(input)) {
+    if (value === undefined) continue; // (an unset flag)
+    if (key === 'model') {
+      if (!value || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError('model must be a JSON object');
+      for (const [mk, mv] of Object.entries(value)) {
+        if (mv === undefined) continue;
+        const spec = (MODEL_FIELDS as Record<string, FieldSpec>)[mk];
+        if (!spec)
+          throw new ConfigError(
+            unknownField(
+              `model.${mk}`,
+              Object.keys(MODEL_FIELDS).map((k) => `model.${k}`),
+            ),
+          );
+        const problem = fieldProblem(`model.${mk}`, spec, mv);
+        if (problem) throw new ConfigError(problem);
+      }
+      continue;
+    }
+    if (key === 'dataDir' && options.engineFields !== false && typeof value === 'string') continue;
+    const spec = allowed.includes(key) ? (CONFIG_FIELDS as Record<string, FieldSpec>)[key] : undefined;
+    if (!spec) throw new ConfigError(unknownField(key, [...allowed, 'model']));
+    const problem = fieldProblem(key, spec, value);
+    if (problem) throw new ConfigError(problem);
+  }
+  return input as CpcConfigInput;
+}
+
+function unknownField(key: string, known: string[]): string {
+  const near = known
+    .map((k) => ({ k, d: editDistance(key.toLowerCase(), k.toLowerCase()) }))
+    .sort((a, b) => a.d - b.d)
+    .find((c) => c.d <= Math.max(2, Math.floor(key.length / 3)));
+  return `unknown config field ${JSON.stringify(key)}${near ? `; did you mean ${JSON.stringify(near.k)}?` : ''}`;
+}
+
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length];
+}
 
 /** the largest first-layer activation a step may hold (values): 4× the default config's, about 256 MB of float32 */
 export const MAX_STEP_ACTIVATION = 64 * 2 ** 20;
@@ -119,16 +199,14 @@ export const MAX_STEP_ACTIVATION = 64 * 2 ** 20;
 export const MAX_PARAMETERS = 32 * 2 ** 20;
 
 export function validateConfig(config: CpcConfig): CpcConfig {
-  for (const [key, [min, max, integer]] of Object.entries(LIMITS) as Array<[keyof CpcConfig, Range]>) {
-    const value = config[key];
-    if (typeof value !== 'number' || !Number.isFinite(value)) throw new ConfigError(`${key} must be a finite number, got ${String(value)}`);
-    if (value < min || value > max) throw new ConfigError(`${key} must be in [${min}, ${max}], got ${value}`);
-    if (integer && !Number.isInteger(value)) throw new ConfigError(`${key} must be an integer, got ${value}`);
+  for (const [key, spec] of Object.entries<FieldSpec>(CONFIG_FIELDS)) {
+    const problem = fieldProblem(key, spec, config[key as TopLevelField]);
+    if (problem) throw new ConfigError(problem);
   }
-  if (!['sorted', 'same'].includes(config.task)) throw new ConfigError(`task must be "sorted" or "same", got ${config.task}`);
-  if (!['grey', 'color'].includes(config.color)) throw new ConfigError(`color must be "grey" or "color", got ${config.color}`);
-  if (!['binary', 'infonce'].includes(config.loss)) throw new ConfigError(`loss must be "binary" or "infonce", got ${config.loss}`);
-  if (config.imageSize !== 28 && config.imageSize !== 64) throw new ConfigError(`imageSize must be 28 or 64, got ${config.imageSize}`);
+  for (const [key, spec] of Object.entries<FieldSpec>(MODEL_FIELDS)) {
+    const problem = fieldProblem(`model.${key}`, spec, config.model[key as keyof ModelConfig]);
+    if (problem) throw new ConfigError(problem);
+  }
   const positives = Math.round(config.batchSize * config.positiveFraction);
   if (config.loss === 'infonce' && positives < 2) throw new ConfigError('infonce needs at least 2 positive sequences per batch');
   if (config.loss === 'binary' && (positives === 0 || positives === config.batchSize)) {
@@ -181,7 +259,9 @@ export function parameterCount(config: CpcConfig): number {
 
 export type CpcConfigInput = Omit<Partial<CpcConfig>, 'model'> & { model?: Partial<ModelConfig> };
 
+/** The full config a partial one (from the API, a file or flags) stands for, checked; throws ConfigError. */
 export function resolveConfig(partial: CpcConfigInput = {}): CpcConfig {
+  checkConfigInput(partial);
   const merged: CpcConfig = { ...DEFAULT_CONFIG, ...partial, model: { ...DEFAULT_MODEL, ...(partial.model ?? {}) } };
   // 4 stride-2 layers do not fit 28px images: there the default is 3
   if (merged.imageSize === 28 && partial.model?.convLayers === undefined) merged.model.convLayers = 3;

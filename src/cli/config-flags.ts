@@ -1,0 +1,60 @@
+/**
+ * `cpc train`'s config flags, derived from the engine's field definitions (src/cpc/config.ts):
+ * one flag per field (`--batch-size`, `--model-filters`, ...), its help and default from the
+ * definition, choices for enumerated fields. Ranges are checked by resolveConfig, the same check
+ * the API's requests and config files get.
+ */
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { CONFIG_FIELDS, MODEL_FIELDS, type CpcConfigInput, type FieldSpec } from '../cpc/config.js';
+
+const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+/** commander's attribute name of a flag: --model-conv-layers -> modelConvLayers */
+const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+interface Flag {
+  flag: string;
+  spec: FieldSpec;
+  /** where its value goes: ['batchSize'] or ['model', 'filters'] */
+  path: [string] | ['model', string];
+}
+
+export const CONFIG_FLAGS: Flag[] = [
+  ...Object.entries(CONFIG_FIELDS).map(([key, spec]): Flag => ({ flag: spec.flag ?? kebab(key), spec, path: [key] })),
+  ...Object.entries(MODEL_FIELDS).map(([key, spec]): Flag => ({ flag: `model-${kebab(key)}`, spec, path: ['model', key] })),
+];
+
+function parser(flag: string, spec: FieldSpec) {
+  return (value: string) => {
+    const n = Number(value);
+    if (spec.type === 'integer' && !Number.isInteger(n)) throw new InvalidArgumentError(`--${flag} must be an integer`);
+    if (!Number.isFinite(n)) throw new InvalidArgumentError(`--${flag} must be a number`);
+    return n;
+  };
+}
+
+function option({ flag, spec }: Flag): Option {
+  const range = spec.type === 'enum' ? '' : ` [${spec.min}, ${spec.max}]`;
+  const option = new Option(`--${flag} <value>`, `${spec.help}${range} (default ${spec.default})`);
+  if (spec.type !== 'enum') return option.argParser(parser(flag, spec));
+  const choices = spec.values.map(String);
+  // (numeric choices, like imageSize, arrive as numbers)
+  return typeof spec.values[0] === 'number' ? option.choices(choices).argParser(Number) : option.choices(choices);
+}
+
+export function addConfigFlags(command: Command): Command {
+  for (const flag of CONFIG_FLAGS) command.addOption(option(flag));
+  return command;
+}
+
+/** the config fields the flags set (unset flags leave the field to the file or the default) */
+export function configFromFlags(options: Record<string, unknown>): CpcConfigInput {
+  const config: Record<string, unknown> = {};
+  const model: Record<string, unknown> = {};
+  for (const { flag, path } of CONFIG_FLAGS) {
+    const value = options[camel(flag)];
+    if (value === undefined) continue;
+    if (path[0] === 'model') model[path[1]!] = value;
+    else config[path[0]] = value;
+  }
+  return { ...config, ...(Object.keys(model).length ? { model } : {}) } as CpcConfigInput;
+}
