@@ -12,6 +12,10 @@ import { proceduralTexture } from '../src/cpc/texture.js';
 import type { Checkpoint } from '../src/cpc/checkpoint.js';
 import type { CpcNetwork } from '../src/cpc/model.js';
 import { tinyConfig } from './helpers.js';
+import { Worker } from 'node:worker_threads';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { createCollectiveBuffers } from '../src/cpc/parallel/collective.js';
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -72,8 +76,51 @@ describe('data-parallel training', () => {
     }
   });
 
-  it('reports a worker failure as an error instead of hanging', async () => {
-    // a batch that cannot be split evenly is refused up front
+  it('refuses a batch that cannot be split evenly over the workers, up front', async () => {
     await expect(ParallelStepper.start(tinyConfig({ batchSize: 15, workers: 1 }), 1, 2, 'wasm')).rejects.toThrow(/divisible/);
+  });
+
+  it('a peer that throws stops every other peer at its barrier within a second (not the 300 s timeout)', async () => {
+    const size = 3;
+    const buffers = createCollectiveBuffers(size, 2);
+    const entry = pathToFileURL(join(import.meta.dirname, 'fixtures', 'collective-peer.ts')).href;
+    const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
+    const peers = Array.from(
+      { length: size },
+      (_, rank) => new Worker(boot, { eval: true, workerData: { rank, size, buffers, failRank: 1, failAtRound: 5 } }),
+    );
+    const ends = await Promise.all(
+      peers.map(
+        (w) => new Promise<{ rank: number; rounds: number; error: string | null; at: number }>((resolve) => w.once('message', resolve)),
+      ),
+    );
+    await Promise.all(peers.map((w) => w.terminate()));
+    const thrower = ends.find((e) => e.rank === 1)!;
+    expect(thrower).toMatchObject({ rounds: 5, error: 'Error: rank 1 failed' });
+    for (const other of ends.filter((e) => e.rank !== 1)) {
+      expect(other.error, `rank ${other.rank}`).toMatch(/^CollectiveAborted/);
+      expect(other.rounds).toBeLessThanOrEqual(6);
+      expect(other.at - thrower.at, `rank ${other.rank} stopped after the thrower`).toBeLessThan(1000);
+    }
+  });
+
+  it('a training thread that dies mid-run fails the step on every worker, promptly, saying which', async () => {
+    const config = tinyConfig({ workers: 2 });
+    const stepper = await ParallelStepper.start(config, 1, 2, 'wasm');
+    try {
+      const batcher = new SequenceBatcher(loadDigits(), proceduralTexture(1), 4);
+      await stepper.train(batcher.next('train', config));
+      // (the internals a thread crash reaches: the second worker's thread goes away)
+      const handles = (stepper as unknown as { handles: Array<{ worker: Worker }> }).handles;
+      const step = stepper.train(batcher.next('train', config));
+      await handles[1].worker.terminate();
+      const started = Date.now();
+      await expect(step).rejects.toThrow(/training worker exited/);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      // the run cannot go on: the next step fails at once too
+      await expect(stepper.train(batcher.next('train', config))).rejects.toThrow();
+    } finally {
+      await stepper.dispose();
+    }
   });
 });

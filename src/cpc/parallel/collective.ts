@@ -3,6 +3,15 @@
  * run (threads of one process), over SharedArrayBuffers with an Atomics
  * barrier. Every worker combines the contributions in rank order, so all
  * replicas get bitwise identical results and stay in lock-step.
+ *
+ * The rule every caller keeps: every worker makes the same collective calls,
+ * with payloads of the same length, in the same order. (The replicas run the
+ * same code on the same config, so they do: forward, then the BN statistics of
+ * each layer in layer order, the code gather, the gradient sum.) A worker that
+ * cannot go on (it threw, or its thread died) aborts the collective: its peers,
+ * waiting at a barrier or arriving at one later, throw CollectiveAborted at
+ * once, so the step fails on every thread instead of waiting out the timeout.
+ * An aborted collective stays aborted; the run ends.
  */
 
 export interface Collective {
@@ -29,9 +38,14 @@ export interface SharedCollectiveBuffers {
   capacity: number;
 }
 
+/** control words: the barrier's generation, its arrivals, and the abort flag */
+const GENERATION = 0;
+const ARRIVALS = 1;
+const ABORTED = 2;
+
 export function createCollectiveBuffers(size: number, capacity: number): SharedCollectiveBuffers {
   return {
-    control: new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT),
+    control: new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT),
     data: new SharedArrayBuffer(size * capacity * Float32Array.BYTES_PER_ELEMENT),
     capacity,
   };
@@ -42,6 +56,20 @@ export class CollectiveTimeout extends Error {
     super(`a data-parallel peer did not reach the barrier within ${seconds} s`);
     this.name = 'CollectiveTimeout';
   }
+}
+
+export class CollectiveAborted extends Error {
+  constructor() {
+    super('a data-parallel peer failed; this step stops on every worker');
+    this.name = 'CollectiveAborted';
+  }
+}
+
+/** Stop every worker of the collective (from a worker that failed, or from the thread that runs them). */
+export function abortCollective(buffers: SharedCollectiveBuffers): void {
+  const control = new Int32Array(buffers.control);
+  Atomics.store(control, ABORTED, 1);
+  Atomics.notify(control, GENERATION);
 }
 
 export class SharedCollective implements Collective {
@@ -58,20 +86,30 @@ export class SharedCollective implements Collective {
     this.slots = new Float32Array(buffers.data);
   }
 
-  /** Sense-reversing barrier: control[0] = generation, control[1] = arrivals. */
+  abort(): void {
+    abortCollective(this.buffers);
+  }
+
+  private checkAborted(): void {
+    if (Atomics.load(this.control, ABORTED)) throw new CollectiveAborted();
+  }
+
+  /** Sense-reversing barrier on the generation counter; an abort wakes every waiter. */
   private barrier(): void {
-    const generation = Atomics.load(this.control, 0);
-    if (Atomics.add(this.control, 1, 1) === this.size - 1) {
-      Atomics.store(this.control, 1, 0);
-      Atomics.add(this.control, 0, 1);
-      Atomics.notify(this.control, 0);
+    this.checkAborted();
+    const generation = Atomics.load(this.control, GENERATION);
+    if (Atomics.add(this.control, ARRIVALS, 1) === this.size - 1) {
+      Atomics.store(this.control, ARRIVALS, 0);
+      Atomics.add(this.control, GENERATION, 1);
+      Atomics.notify(this.control, GENERATION);
       return;
     }
     const deadline = Date.now() + this.timeoutMs;
-    while (Atomics.load(this.control, 0) === generation) {
+    while (Atomics.load(this.control, GENERATION) === generation) {
+      this.checkAborted();
       const left = deadline - Date.now();
       if (left <= 0) throw new CollectiveTimeout(this.timeoutMs / 1000);
-      Atomics.wait(this.control, 0, generation, left);
+      Atomics.wait(this.control, GENERATION, generation, left);
     }
   }
 

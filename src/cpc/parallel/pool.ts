@@ -16,7 +16,7 @@ import type { Checkpoint } from '../checkpoint.js';
 import { networkFor, type CheckpointState, type Stepper } from '../stepper.js';
 import { restoreCheckpoint } from '../checkpoint.js';
 import type { CpcNetwork } from '../model.js';
-import { createCollectiveBuffers } from './collective.js';
+import { abortCollective, createCollectiveBuffers } from './collective.js';
 import { createSharedBatch, writeSharedBatch, type SharedBatchBuffers } from './shared-batch.js';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './protocol.js';
 
@@ -38,7 +38,11 @@ class WorkerHandle {
   readonly ready: Promise<void>;
   private failure: Error | null = null;
 
-  constructor(readonly worker: Worker) {
+  /** `onDeath` runs when the thread errors out or exits: its peers must not wait for it */
+  constructor(
+    readonly worker: Worker,
+    onDeath: () => void,
+  ) {
     this.ready = new Promise((resolve, reject) => this.pending.set(0, { resolve: () => resolve(), reject }));
     worker.on('message', (reply: WorkerReply) => {
       const p = this.pending.get(reply.id);
@@ -48,6 +52,7 @@ class WorkerHandle {
       else p.reject(new Error(`training worker failed: ${reply.error}`));
     });
     const fail = (err: Error) => {
+      onDeath();
       this.failure = err;
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
@@ -93,7 +98,10 @@ export class ParallelStepper implements Stepper {
     const batch = createSharedBatch(config);
     const handles = Array.from(
       { length: workers },
-      (_, rank) => new WorkerHandle(spawnWorker({ rank, size: workers, backend, config, networkSeed, collective, batch })),
+      (_, rank) =>
+        new WorkerHandle(spawnWorker({ rank, size: workers, backend, config, networkSeed, collective, batch }), () =>
+          abortCollective(collective),
+        ),
     );
     const stepper = new ParallelStepper(workers, config, handles, batch);
     try {
@@ -105,8 +113,12 @@ export class ParallelStepper implements Stepper {
     return stepper;
   }
 
-  private all<T>(req: Request): Promise<T[]> {
-    return Promise.all(this.handles.map((h) => h.request<T>(req)));
+  /** the request on every worker; when some fail, the error of the one that failed first in cause (not a peer it stopped) */
+  private async all<T>(req: Request): Promise<T[]> {
+    const settled = await Promise.allSettled(this.handles.map((h) => h.request<T>(req)));
+    const errors = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+    if (errors.length) throw errors.find((e) => !/CollectiveAborted/.test(e.message)) ?? errors[0];
+    return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
   }
 
   async train(batch: SequenceBatch): Promise<StepMetrics> {

@@ -51,6 +51,8 @@ async function start() {
       try {
         reply = { id: req.id, ok: true, result: await handle(req) };
       } catch (err) {
+        // a training step that throws would leave its peers at the next barrier: stop them too
+        if (req.type === 'train') collective.abort();
         reply = { id: req.id, ok: false, error: (err as Error).stack ?? String(err) };
       }
       port.postMessage(reply);
