@@ -1,5 +1,5 @@
 /** TypeBox schemas of the HTTP API (request and response bodies). */
-import { Type, type Static } from 'typebox';
+import { Type } from 'typebox';
 import { cpcConfigSchema } from './config-schema.js';
 
 export const ErrorBody = Type.Object(
@@ -167,8 +167,6 @@ export const Pagination = Type.Object(
   },
   { additionalProperties: false },
 );
-
-export type JobCreateBody = Static<typeof JobCreate>;
 
 export const ModelRegister = Type.Object(
   {

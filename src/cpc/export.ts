@@ -16,17 +16,6 @@ export interface SavedFile {
   sha256: string;
 }
 
-export interface EncoderShape {
-  imageSize: number;
-  filters: number;
-  convLayers: number;
-  hidden: number;
-  codeSize: number;
-  bnMomentum: number;
-  bnEpsilon: number;
-  leakyAlpha: number;
-}
-
 /** The encoder as a tf.Sequential with the same architecture and weights as the network's. */
 export function encoderAsLayersModel(network: CpcNetwork): tf.Sequential {
   const { model, imageSize } = network.shape;

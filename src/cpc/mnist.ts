@@ -10,7 +10,6 @@ import { readIdxFile, IdxFormatError } from './idx.js';
 export const IMAGE_SIDE = 28;
 export const IMAGE_PIXELS = IMAGE_SIDE * IMAGE_SIDE;
 export type SplitName = 'train' | 'valid' | 'test';
-export const SPLITS: SplitName[] = ['train', 'valid', 'test'];
 
 export interface DigitSplit {
   name: SplitName;

@@ -12,7 +12,6 @@ import { renderImages, type ImageStyle } from './images.js';
 import type { Texture } from './texture.js';
 
 export type HeadKind = 'linear' | 'mlp';
-export const HEAD_KINDS: HeadKind[] = ['linear', 'mlp'];
 
 export interface ProbeConfig {
   seed: number;

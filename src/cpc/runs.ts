@@ -1,5 +1,5 @@
 /**
- * A training run as files: the shape the CLI (and later the job workers)
+ * A training run as files: the shape the CLI and the job workers
  * use. Layout of a run directory:
  *   manifest.json          config, seeds, backend, package versions, results
  *   history.jsonl          one line per epoch
