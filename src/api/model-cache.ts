@@ -7,7 +7,7 @@
 import { LRUCache } from 'lru-cache';
 import type { ArtifactsRepository } from '../store/artifacts.js';
 import type { ArtifactStore } from '../artifacts/store.js';
-import type { RunManifest } from '../cpc/runs.js';
+import type { RunManifest } from '../cpc/run-manifest.js';
 import type { ModelFiles } from './inference/protocol.js';
 
 export interface ModelRef {

@@ -10,7 +10,9 @@ import { resolve } from 'node:path';
 import { initBackend, parseBackendChoice, BACKEND_CHOICES } from '../cpc/backend.js';
 import { checkConfigInput, resolveConfig, type CpcConfig, type CpcConfigInput } from '../cpc/config.js';
 import { addConfigFlags, configFromFlags } from './config-flags.js';
-import { trainRun, probeRun, loadServable } from '../cpc/runs.js';
+import { trainRun } from '../cpc/train-run.js';
+import { probeRun } from '../cpc/probe-run.js';
+import { assembleServable, servableFilesOfRun } from '../cpc/servable.js';
 import { predictImages, type ImageInput } from '../cpc/inference.js';
 import { makeReporter } from './progress.js';
 import { loadDigits, defaultDataDir } from '../cpc/mnist.js';
@@ -167,7 +169,7 @@ async function main(argv: string[]): Promise<void> {
     .argument('<images...>', 'PNG files')
     .action(async (images: string[], f: { run: string; head: 'linear' | 'mlp'; embedding?: boolean; backend?: string }) => {
       await initBackend(parseBackendChoice(f.backend ?? process.env.CPC_BACKEND));
-      const model = await loadServable(resolve(f.run), f.head);
+      const model = await assembleServable(servableFilesOfRun(resolve(f.run), f.head));
       const inputs: ImageInput[] = images.map((p) => new Uint8Array(readFileSync(p)));
       const predictions = predictImages(model, inputs, Boolean(f.embedding));
       predictions.forEach((p, i) =>

@@ -96,6 +96,11 @@ export function writeModelDir(dir: string, files: SavedFile[]): void {
 
 /** Read model.json + weights.bin from dir, verifying SHA256SUMS when present. */
 export async function loadModelDir(dir: string): Promise<tf.LayersModel> {
+  return loadLayersModelFromFiles(readModelDir(dir));
+}
+
+/** model.json + weights.bin of a model directory, verified against its SHA256SUMS when present */
+export function readModelDir(dir: string): { modelJson: Uint8Array; weights: Uint8Array } {
   const modelJson = readFileSync(join(dir, 'model.json'));
   const weights = readFileSync(join(dir, 'weights.bin'));
   let sums: string | null;
@@ -111,5 +116,5 @@ export async function loadModelDir(dir: string): Promise<tf.LayersModel> {
       if (bytes && sha256Hex(bytes) !== hash) throw new Error(`${join(dir, name)} does not match its sha256`);
     }
   }
-  return loadLayersModelFromFiles({ modelJson, weights });
+  return { modelJson, weights };
 }

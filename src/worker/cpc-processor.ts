@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { processorContext } from './context.js';
 import { runAttempt } from './attempt.js';
-import { trainRun } from '../cpc/runs.js';
+import { trainRun } from '../cpc/train-run.js';
 import { resolveConfig, type CpcConfigInput } from '../cpc/config.js';
 import { metricRows, recordMetrics } from '../store/jobs.js';
 import { fetchRunFiles, storeRunFiles } from './run-files.js';

@@ -7,7 +7,7 @@ import type { SandboxedJob } from 'bullmq';
 import type { JobPayload } from '../queue/queues.js';
 import { processorContext } from './context.js';
 import { runAttempt } from './attempt.js';
-import { probeRun } from '../cpc/runs.js';
+import { probeRun } from '../cpc/probe-run.js';
 import type { ProbeConfig } from '../cpc/probe.js';
 import { metricRows, recordMetrics } from '../store/jobs.js';
 import { fetchRunFiles, storeRunFiles } from './run-files.js';

@@ -352,8 +352,12 @@ describe('faults', () => {
     startServices(h.servicesDir); // same port, from the AOF
     const done = await waitForStatus(id, ['succeeded', 'failed']);
     expect(done.status, done.error).toBe('succeeded');
-    // a possible second delivery finds the job final and does not run it again
-    await new Promise((r) => setTimeout(r, 4000));
+    // a second delivery could only come from an entry still waiting or active (a stalled one moves
+    // back to wait): once the job's entry is finished in BullMQ, none can come
+    await waitFor('the queue entry to finish', async () => {
+      const entry = await h.app.queue.locate({ id, kind: 'cpc', device: 'any' });
+      return entry !== null && ['completed', 'failed'].includes(entry.state);
+    });
     const after = await job(id);
     expect(after.status).toBe('succeeded');
     expect(after.finishedAt).toBe(done.finishedAt);

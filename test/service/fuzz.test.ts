@@ -9,7 +9,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fc from 'fast-check';
 import * as tf from '@tensorflow/tfjs';
-import { startHarness, api, authHeader, type Harness } from './harness.js';
+import { startHarness, api, authHeader, waitFor, type Harness } from './harness.js';
 import { stopFirstWorker, trainDigitsModel } from './fixtures.js';
 import { known, knownBodyValues, operations, requestFor } from './openapi-arbitraries.js';
 
@@ -75,7 +75,8 @@ describe('fuzzing every documented route', () => {
       expect(r.status).toBe(200);
       await api(h, 'POST', '/v1/models/digits/predict', { instances: [{ png: 'garbage' }] });
     }
-    await new Promise((r) => setTimeout(r, 100)); // evicted models are disposed once their load settles
+    // evicted models are disposed once their load settles, and the threads report their count with each answer
+    await waitFor('the tensor count to be back where it was', async () => liveTensors() === tensorsBefore, 10_000).catch(() => undefined);
     expect(liveTensors()).toBe(tensorsBefore);
     expect((await api(h, 'GET', '/healthz')).status).toBe(200);
     if (process.env.FUZZ_REPORT)

@@ -1,16 +1,9 @@
 /** Messages between the API process and its inference threads (thread.ts). */
-import type { ImageStyle } from '../../cpc/images.js';
 import type { ImageInput, Prediction } from '../../cpc/inference.js';
+import type { ServableFiles } from '../../cpc/servable.js';
 
-/** everything a thread needs to assemble a servable model: the saved encoder and probe head, and how inputs are rendered */
-export interface ModelFiles {
-  encoderJson: Uint8Array;
-  encoderWeights: Uint8Array;
-  headJson: Uint8Array;
-  headWeights: Uint8Array;
-  style: ImageStyle;
-  textureSeed: number;
-}
+/** everything a thread needs to assemble a servable model (the engine's one loader takes them) */
+export type ModelFiles = ServableFiles;
 
 export interface InferTask {
   /** a registered model version (its row id): a thread keeps the models it has assembled by this key */

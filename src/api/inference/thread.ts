@@ -7,20 +7,13 @@
 import { threadId, workerData } from 'node:worker_threads';
 import * as tf from '../../cpc/tf.js';
 import { initBackend, parseBackendChoice } from '../../cpc/backend.js';
-import { loadLayersModelFromFiles } from '../../cpc/export.js';
-import { proceduralTexture } from '../../cpc/texture.js';
 import { predictImages, ImageInputError, type ServableModel } from '../../cpc/inference.js';
-import type { InferOutcome, InferTask, ModelFiles } from './protocol.js';
+import { assembleServable } from '../../cpc/servable.js';
+import type { InferOutcome, InferTask } from './protocol.js';
 
 const { backend, modelCacheSize } = workerData as { backend: string; modelCacheSize: number };
 const ready = initBackend(parseBackendChoice(backend));
 const models = new Map<string, Promise<ServableModel>>();
-
-async function assemble(files: ModelFiles): Promise<ServableModel> {
-  const encoder = await loadLayersModelFromFiles({ modelJson: files.encoderJson, weights: files.encoderWeights });
-  const head = await loadLayersModelFromFiles({ modelJson: files.headJson, weights: files.headWeights });
-  return { encoder, head, style: files.style, texture: proceduralTexture(files.textureSeed) };
-}
 
 function dispose(entry: Promise<ServableModel>): void {
   entry.then((m) => (m.encoder.dispose(), m.head.dispose())).catch(() => undefined);
@@ -34,7 +27,7 @@ function modelFor(task: InferTask): Promise<ServableModel> | null {
     return entry;
   }
   if (!task.files) return null;
-  entry = assemble(task.files);
+  entry = assembleServable(task.files);
   entry.catch(() => models.delete(task.modelKey));
   models.set(task.modelKey, entry);
   while (models.size > modelCacheSize) {

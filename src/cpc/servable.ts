@@ -1,0 +1,49 @@
+/**
+ * A servable model: a run's encoder with one probe head, and how its inputs are rendered. One
+ * loader from files (bytes, wherever they came from): the API's inference threads call it with
+ * artifacts from the store, the CLI with a run directory's files.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadLayersModelFromFiles, readModelDir } from './export.js';
+import { proceduralTexture } from './texture.js';
+import type { ServableModel } from './inference.js';
+import type { ImageStyle } from './images.js';
+import { readManifest, runStyle } from './run-manifest.js';
+
+/** everything a servable model is made of: the saved encoder and probe head, and how inputs are rendered */
+export interface ServableFiles {
+  encoderJson: Uint8Array;
+  encoderWeights: Uint8Array;
+  headJson: Uint8Array;
+  headWeights: Uint8Array;
+  style: ImageStyle;
+  textureSeed: number;
+}
+
+export async function assembleServable(files: ServableFiles): Promise<ServableModel> {
+  const encoder = await loadLayersModelFromFiles({ modelJson: files.encoderJson, weights: files.encoderWeights });
+  const head = await loadLayersModelFromFiles({ modelJson: files.headJson, weights: files.headWeights }).catch((err: unknown) => {
+    encoder.dispose();
+    throw err;
+  });
+  return { encoder, head, style: files.style, texture: proceduralTexture(files.textureSeed) };
+}
+
+/** a run directory's encoder and one probe head, checksums verified */
+export function servableFilesOfRun(runDir: string, head: 'linear' | 'mlp' = 'mlp'): ServableFiles {
+  const manifest = readManifest(runDir);
+  const headDir = join(runDir, 'probe', head);
+  if (!existsSync(join(headDir, 'model.json')))
+    throw new Error(`${runDir} has no ${head} probe head: run "cpc probe --run ${runDir}" first`);
+  const encoder = readModelDir(join(runDir, 'encoder'));
+  const probe = readModelDir(headDir);
+  return {
+    encoderJson: encoder.modelJson,
+    encoderWeights: encoder.weights,
+    headJson: probe.modelJson,
+    headWeights: probe.weights,
+    style: runStyle(manifest),
+    textureSeed: manifest.config.textureSeed,
+  };
+}
