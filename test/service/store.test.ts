@@ -1,0 +1,267 @@
+/**
+ * The store's moving parts against a real PostgreSQL and Redis, without the API or workers:
+ * the reaper's table row by row (queue entries put in each state with BullMQ's manual
+ * processing), Postgres write retries, the migration runner, and the API's model-file cache.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Worker } from 'bullmq';
+import pg from 'pg';
+import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { queuedJob, startDatabase, type TestDatabase } from './database.js';
+import * as lifecycle from '../../src/store/lifecycle.js';
+import { LeaseLost, withRetry } from '../../src/store/leases.js';
+import { migrate, migrationsDir } from '../../src/store/migrate.js';
+import { reapOnce, type ReaperDeps } from '../../src/worker/reaper.js';
+import { allQueues, enqueue, laneQueues, locate, queueName, redisConnection, type LaneQueues } from '../../src/queue/queues.js';
+import { ModelFilesCache } from '../../src/api/model-cache.js';
+import { ArtifactsRepository, recordArtifact } from '../../src/store/artifacts.js';
+import { LocalArtifactStore } from '../../src/artifacts/store.js';
+import type { Redis } from 'ioredis';
+import type { Db } from '../../src/store/db.js';
+
+let t: TestDatabase;
+let db: Db;
+let connection: Redis;
+let queues: LaneQueues;
+const PREFIX = 'storetest';
+
+beforeAll(async () => {
+  t = await startDatabase();
+  db = t.db;
+  connection = redisConnection(t.redisUrl);
+  queues = laneQueues(connection, PREFIX);
+}, 120_000);
+
+afterAll(async () => {
+  for (const q of queues ? allQueues(queues) : []) await q.close();
+  connection?.disconnect();
+  await t?.stop();
+});
+
+describe('reaper', () => {
+  const config: ReaperDeps['config'] = {
+    HEARTBEAT_TIMEOUT_MS: 60_000,
+    ORPHAN_QUEUED_MS: 60_000,
+    CRASH_BUDGET: 2,
+    JOB_ATTEMPTS: 1,
+    IDEMPOTENCY_TTL_MS: 3_600_000,
+  };
+  const reap = () => reapOnce({ db, queues, config, log: () => undefined });
+  // each test starts from empty queues (the manual worker below takes the first entry waiting)
+  beforeEach(async () => {
+    for (const q of allQueues(queues)) await q.obliterate({ force: true });
+  });
+  const ref = (id: string) => ({ id, kind: 'cpc' as const, device: 'any' as const, priority: 50 });
+  const ago = (ms: number) => new Date(Date.now() - ms);
+
+  /** a running job whose attempt went quiet two minutes ago, its queue entry in `state` */
+  async function quietRunning(state: 'waiting' | 'missing' | 'failed' | 'completed' | 'active', crashes = 0) {
+    const job = await queuedJob(db);
+    if (state !== 'missing') await enqueue(queues, ref(job.id), 1);
+    if (state === 'failed' || state === 'completed' || state === 'active') {
+      // BullMQ's manual processing: take the entry as a worker would, then finish it
+      const worker = new Worker(queueName('cpc'), null, { connection: redisConnection(t.redisUrl), prefix: PREFIX, autorun: false });
+      const entry = (await worker.getNextJob('token'))!;
+      expect(entry.id).toBe(job.id);
+      if (state === 'failed') await entry.moveToFailed(new Error('boom in the queue'), 'token', false);
+      if (state === 'completed') await entry.moveToCompleted({}, 'token', false);
+      await worker.close();
+    }
+    await lifecycle.start(db, job.id, { host: 'gone', backend: 'test' });
+    await db.job.update({ where: { id: job.id }, data: { heartbeatAt: ago(120_000), crashes } });
+    return job.id;
+  }
+
+  it('a quiet running job: waiting entry -> queued with a crash; missing -> enqueued again; over budget -> failed', async () => {
+    const waiting = await quietRunning('waiting');
+    const missing = await quietRunning('missing');
+    const spent = await quietRunning('missing', 2);
+    const report = await reap();
+    expect(report.requeued).toContain(waiting);
+    expect(report.reenqueued).toContain(missing);
+    expect(report.failed).toContain(spent);
+    expect(await db.job.findUniqueOrThrow({ where: { id: waiting } })).toMatchObject({ status: 'queued', crashes: 1, leaseId: null });
+    expect(await db.job.findUniqueOrThrow({ where: { id: missing } })).toMatchObject({ status: 'queued', crashes: 1 });
+    expect((await locate(queues, ref(missing)))?.state).toBe('prioritized');
+    expect(await db.job.findUniqueOrThrow({ where: { id: spent } })).toMatchObject({
+      status: 'failed',
+      crashes: 3,
+      error: 'worker lost 3 times (crash budget 2)',
+    });
+  });
+
+  it('a quiet running job whose entry failed or completed ends failed, saying why; an active one is left alone', async () => {
+    const failed = await quietRunning('failed');
+    const completed = await quietRunning('completed');
+    const active = await quietRunning('active');
+    const report = await reap();
+    expect(report.failed).toEqual(expect.arrayContaining([failed, completed]));
+    expect(await db.job.findUniqueOrThrow({ where: { id: failed } })).toMatchObject({ status: 'failed', error: 'boom in the queue' });
+    expect(await db.job.findUniqueOrThrow({ where: { id: completed } })).toMatchObject({
+      status: 'failed',
+      error: 'the attempt ended without recording its outcome',
+    });
+    // (its lock is held: BullMQ's own stall check decides about it, not the reaper)
+    expect((await db.job.findUniqueOrThrow({ where: { id: active } })).status).toBe('running');
+  });
+
+  it('a running job with a fresh heartbeat is left alone whatever its entry', async () => {
+    const id = await quietRunning('missing');
+    await db.job.update({ where: { id }, data: { heartbeatAt: new Date() } });
+    const report = await reap();
+    expect([...report.requeued, ...report.reenqueued, ...report.failed]).not.toContain(id);
+    expect((await db.job.findUniqueOrThrow({ where: { id } })).status).toBe('running');
+  });
+
+  it('a quiet queued job: no entry or a completed one -> enqueued; a failed entry -> failed; a recent one is left alone', async () => {
+    const stale = await quietRunning('completed'); // its attempt ended; then a retry lost its enqueue
+    await db.job.update({ where: { id: stale }, data: { status: 'queued', leaseId: null } });
+    const gaveUp = await quietRunning('failed');
+    await db.job.update({ where: { id: gaveUp }, data: { status: 'queued', leaseId: null } });
+    const orphan = await queuedJob(db);
+    const recent = await queuedJob(db);
+    await db.job.updateMany({ where: { id: { in: [orphan.id, stale, gaveUp] } }, data: { updatedAt: ago(120_000) } });
+    const report = await reap();
+    expect(report.reenqueued).toEqual(expect.arrayContaining([orphan.id, stale]));
+    expect(report.failed).toContain(gaveUp);
+    expect([...report.reenqueued, ...report.failed]).not.toContain(recent.id);
+    expect((await locate(queues, ref(orphan.id)))?.state).toBe('prioritized');
+    expect((await locate(queues, ref(stale)))?.state).toBe('prioritized');
+    expect(await db.job.findUniqueOrThrow({ where: { id: gaveUp } })).toMatchObject({ status: 'failed', error: 'boom in the queue' });
+    // the pass it took is recorded (updatedAt), so a second reaper right behind it does nothing
+    expect((await reap()).reenqueued).not.toContain(orphan.id);
+  });
+});
+
+describe('withRetry', () => {
+  it('retries a failing write with doubling delays until it succeeds', async () => {
+    const at: number[] = [];
+    const result = await withRetry(
+      async () => {
+        at.push(Date.now());
+        if (at.length < 3) throw new Error('connection terminated');
+        return 'ok';
+      },
+      { firstDelayMs: 20 },
+    );
+    expect(result).toBe('ok');
+    expect(at).toHaveLength(3);
+    expect(at[2] - at[1]).toBeGreaterThanOrEqual(at[1] - at[0]);
+  });
+
+  it('gives up after its tries with the last error, and never retries a lost lease', async () => {
+    let calls = 0;
+    await expect(
+      withRetry(
+        async () => {
+          calls++;
+          throw new Error(`down ${calls}`);
+        },
+        { tries: 3, firstDelayMs: 1 },
+      ),
+    ).rejects.toThrow('down 3');
+    calls = 0;
+    await expect(
+      withRetry(async () => {
+        calls++;
+        throw new LeaseLost('job_x');
+      }),
+    ).rejects.toBeInstanceOf(LeaseLost);
+    expect(calls).toBe(1);
+  });
+});
+
+describe('migrate', () => {
+  async function freshDatabase(name: string): Promise<string> {
+    const admin = new pg.Client({ connectionString: t.databaseUrl });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    await admin.end();
+    const url = new URL(t.databaseUrl);
+    url.pathname = `/${name}`;
+    return url.toString();
+  }
+
+  it('applies every migration once, in Prisma’s table format, and nothing the second time', async () => {
+    const url = await freshDatabase('migrate_once');
+    const first = await migrate(url);
+    expect(first.applied.length).toBeGreaterThan(3);
+    expect(first.alreadyApplied).toEqual([]);
+    const again = await migrate(url);
+    expect(again).toEqual({ applied: [], alreadyApplied: first.applied });
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const { rows } = await client.query(
+      'SELECT migration_name, checksum, finished_at, applied_steps_count FROM "_prisma_migrations" ORDER BY migration_name',
+    );
+    await client.end();
+    expect(rows.map((r) => r.migration_name)).toEqual(first.applied);
+    for (const r of rows) expect(r).toMatchObject({ checksum: expect.stringMatching(/^[0-9a-f]{64}$/), applied_steps_count: 1 });
+  });
+
+  it('refuses a migration edited after it was applied, and rolls back one that fails (no row, no half a schema)', async () => {
+    const url = await freshDatabase('migrate_edits');
+    const dir = mkdtempSync(join(tmpdir(), 'migrations-'));
+    cpSync(migrationsDir(), dir, { recursive: true });
+    const applied = (await migrate(url, dir)).applied;
+    writeFileSync(join(dir, applied[0], 'migration.sql'), '-- edited\n', { flag: 'a' });
+    await expect(migrate(url, dir)).rejects.toThrow(`migration ${applied[0]} was modified after it was applied`);
+
+    const url2 = await freshDatabase('migrate_fails');
+    const dir2 = mkdtempSync(join(tmpdir(), 'migrations-'));
+    cpSync(migrationsDir(), dir2, { recursive: true });
+    mkdirSync(join(dir2, '99990101000000_broken'));
+    writeFileSync(join(dir2, '99990101000000_broken', 'migration.sql'), 'CREATE TABLE half_done (id int);\nSELECT no_such_function();\n');
+    await expect(migrate(url2, dir2)).rejects.toThrow(/migration 99990101000000_broken failed/);
+    const client = new pg.Client({ connectionString: url2 });
+    await client.connect();
+    const tables = await client.query(`SELECT to_regclass('half_done') AS t`);
+    const rows = await client.query(`SELECT count(*)::int AS n FROM "_prisma_migrations" WHERE migration_name = '99990101000000_broken'`);
+    await client.end();
+    expect(tables.rows[0].t).toBeNull();
+    expect(rows.rows[0].n).toBe(0);
+  });
+});
+
+describe('ModelFilesCache', () => {
+  it('reads a model’s files once, verifies them, forgets a failed load, and keeps at most its capacity', async () => {
+    const store = new LocalArtifactStore(mkdtempSync(join(tmpdir(), 'artifacts-')));
+    const artifacts = new ArtifactsRepository(db);
+    let reads = 0;
+    const counting = {
+      ...artifacts,
+      byName: (jobId: string, name: string) => (reads++, artifacts.byName(jobId, name)),
+    } as ArtifactsRepository;
+    const manifest = { config: { imageSize: 28, color: 'grey', textureSeed: 7 } };
+    async function model(seed: number) {
+      const cpc = await queuedJob(db);
+      const probe = await queuedJob(db, { kind: 'probe', parentJobId: cpc.id });
+      const put = async (jobId: string, name: string, bytes: Uint8Array) =>
+        recordArtifact(db, jobId, 'encoder', name, await store.put(`${jobId}/${name}`, bytes));
+      await put(cpc.id, 'manifest.json', new TextEncoder().encode(JSON.stringify(manifest)));
+      for (const name of ['encoder/model.json', 'encoder/weights.bin']) await put(cpc.id, name, new Uint8Array([seed, 1]));
+      for (const name of ['probe/mlp/model.json', 'probe/mlp/weights.bin']) await put(probe.id, name, new Uint8Array([seed, 2]));
+      return { id: `model-${seed}`, probeJobId: probe.id, cpcJobId: cpc.id, head: 'mlp' };
+    }
+    const cache = new ModelFilesCache(counting, store, 1);
+    const a = await model(1);
+    const files = await cache.get(a);
+    expect(files).toMatchObject({ style: { imageSize: 28, color: 'grey' }, textureSeed: 7 });
+    expect(Array.from(files.headWeights)).toEqual([1, 2]);
+    expect(reads).toBe(5);
+    await cache.get(a);
+    expect(reads).toBe(5); // cached
+    const b = await model(2);
+    await cache.get(b); // capacity 1: a is evicted
+    await cache.get(a);
+    expect(reads).toBe(15);
+
+    const missing = { ...(await model(3)), head: 'linear' }; // no linear head was stored
+    await expect(cache.get(missing)).rejects.toThrow(/has no artifact probe\/linear\/model.json/);
+    const before = reads;
+    await expect(cache.get(missing)).rejects.toThrow(/has no artifact/);
+    expect(reads).toBeGreaterThan(before); // tried again, not a cached failure
+  });
+});
