@@ -31,14 +31,11 @@ const activations = tf.randomNormal([256 * 31 * 31, 64]) as tf.Tensor2D;
 const [gamma, beta] = [tf.ones([64]) as tf.Tensor1D, tf.zeros([64]) as tf.Tensor1D];
 /** sum of BN + LeakyReLU over the first layer's activations, by the set's fused kernel or else the composed form */
 const batchNormLoss = (k: KernelSet) => (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
-  const { output, stats } = (k.batchNormLeakyTrain ?? batchNormLeakyComposed)(
-    a as tf.Tensor2D,
-    g as tf.Tensor1D,
-    b as tf.Tensor1D,
-    1e-3,
-    0.3,
-    961,
-  );
+  const { output, stats } = (k.batchNormLeakyTrain ?? batchNormLeakyComposed)(a as tf.Tensor2D, g as tf.Tensor1D, b as tf.Tensor1D, {
+    epsilon: 1e-3,
+    alpha: 0.3,
+    rowsPerImage: 961,
+  });
   tf.dispose([stats.mean, stats.variance]);
   return tf.sum(output);
 };

@@ -32,7 +32,7 @@ describeOnBackend('model export and inference', () => {
     writeModelDir(join(dir, 'encoder'), files);
     const loaded = await loadModelDir(join(dir, 'encoder'));
     const x = tf.randomUniform([3, 64, 64, 3], -1, 1, 'float32', 2) as tf.Tensor4D;
-    const fromNetwork = network.encode(x, false);
+    const fromNetwork = network.encode(x, { training: false });
     const fromLoaded = loaded.predict(x) as tf.Tensor;
     expect(tf.max(tf.abs(tf.sub(fromNetwork, fromLoaded))).dataSync()[0]).toBeLessThan(1e-4);
     // a corrupted weights file is detected by its checksum

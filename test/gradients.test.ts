@@ -136,12 +136,12 @@ describeOnBackend('fused batch norm + LeakyReLU', () => {
         for (const set of SETS) if (set.batchNormLeakyTrain) variants.push({ name: set.name, train: set.batchNormLeakyTrain });
         for (const { name, train } of variants) {
           const label = `${backend} ${name} alpha ${alpha}`;
-          const { output, stats } = train(x, gamma, beta, 1e-3, alpha, 25);
+          const { output, stats } = train(x, gamma, beta, { epsilon: 1e-3, alpha, rowsPerImage: 25 });
           expect(maxAbsDiff(stats.mean, moments.mean), label).toBeLessThan(1e-4);
           expect(maxAbsDiff(stats.variance, moments.variance) / maxAbs(moments.variance), label).toBeLessThan(1e-5);
           tf.dispose([output, stats.mean, stats.variance]);
           const ours = tf.valueAndGrads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
-            const out = train(a as tf.Tensor2D, g as tf.Tensor1D, b as tf.Tensor1D, 1e-3, alpha, 25);
+            const out = train(a as tf.Tensor2D, g as tf.Tensor1D, b as tf.Tensor1D, { epsilon: 1e-3, alpha, rowsPerImage: 25 });
             tf.dispose([out.stats.mean, out.stats.variance]);
             return tf.sum(tf.mul(out.output, r));
           })([x, gamma, beta]);

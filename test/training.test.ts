@@ -7,6 +7,7 @@ import { loadDigits } from '../src/cpc/mnist.js';
 import { proceduralTexture } from '../src/cpc/texture.js';
 import { SequenceBatcher } from '../src/cpc/batches.js';
 import { trainStep, evalStep } from '../src/cpc/train-step.js';
+import { Replica } from '../src/cpc/replica.js';
 import type { Checkpoint } from '../src/cpc/checkpoint.js';
 import { Adam } from '../src/cpc/adam.js';
 import { tinyConfig, TEST_BACKEND, BACKEND_SKIP_REASON, describeOnBackend } from './helpers.js';
@@ -41,10 +42,10 @@ describeOnBackend('training', () => {
       const network = new CpcNetwork({ model: config.model, imageSize: config.imageSize, predictTerms: config.predictTerms }, 1);
       const optimizer = new Adam({ learningRate: 1e-3 });
       const batcher = new SequenceBatcher(loadDigits(), proceduralTexture(1), 2);
-      trainStep(network, optimizer, batcher.next('train', config), config); // creates the optimizer slots
+      trainStep(new Replica(network, optimizer), batcher.next('train', config), config); // creates the optimizer slots
       const before = tf.memory().numTensors;
       for (let i = 0; i < 4; i++) {
-        trainStep(network, optimizer, batcher.next('train', config), config);
+        trainStep(new Replica(network, optimizer), batcher.next('train', config), config);
         evalStep(network, batcher.next('valid', config), config);
         expect(tf.memory().numTensors).toBe(before);
       }

@@ -44,6 +44,16 @@ function gatherRows(local: tf.Tensor2D, collective: Collective): tf.Tensor2D {
   return op(local) as tf.Tensor2D;
 }
 
+/** How a pass through the network runs. */
+export interface Pass {
+  /** batch statistics (training) or the moving averages (inference) in batch norm */
+  training: boolean;
+  /** training: where each BN layer leaves its batch statistics, for the moving averages */
+  batchStats?: Map<string, BatchStats>;
+  /** the data-parallel peers of this replica (default: none): BN statistics and codes span all of them */
+  collective?: Collective;
+}
+
 export class CpcNetwork {
   readonly params: Params = new Map();
   /** BN moving statistics (not trained by gradient) */
@@ -107,7 +117,8 @@ export class CpcNetwork {
    * images [N, H, W, 3] -> codes [N, code]. In training mode uses batch
    * statistics and pushes them to `batchStats` for the moving averages.
    */
-  encode(images: tf.Tensor4D, training: boolean, batchStats?: Map<string, BatchStats>, collective: Collective = SOLO): tf.Tensor2D {
+  encode(images: tf.Tensor4D, pass: Pass): tf.Tensor2D {
+    const { training, batchStats, collective = SOLO } = pass;
     const { model } = this.shape;
     const bn = (prefix: string, x: tf.Tensor2D, alpha: number | null, rowsPerImage = 1): tf.Tensor2D => {
       const gamma = this.p(`${prefix}/gamma`) as tf.Tensor1D;
@@ -123,7 +134,7 @@ export class CpcNetwork {
           alpha,
         );
       }
-      const { output, stats } = batchNormLeakyTrain(x, gamma, beta, model.bnEpsilon, alpha, rowsPerImage, collective);
+      const { output, stats } = batchNormLeakyTrain(x, gamma, beta, { epsilon: model.bnEpsilon, alpha, rowsPerImage, collective });
       batchStats?.set(prefix, stats);
       return output;
     };
@@ -177,17 +188,12 @@ export class CpcNetwork {
    * codes of all shards are gathered, so predictions and future codes cover
    * the whole batch [B, P, code] in every worker.
    */
-  forward(
-    context: tf.Tensor5D,
-    future: tf.Tensor5D,
-    training: boolean,
-    batchStats?: Map<string, BatchStats>,
-    collective: Collective = SOLO,
-  ): { predictions: tf.Tensor3D; futureCodes: tf.Tensor3D } {
+  forward(context: tf.Tensor5D, future: tf.Tensor5D, pass: Pass): { predictions: tf.Tensor3D; futureCodes: tf.Tensor3D } {
+    const collective = pass.collective ?? SOLO;
     const [b, t, h, w, c] = context.shape;
     const p = future.shape[1];
     const all = tf.concat([tf.reshape(context, [b * t, h, w, c]), tf.reshape(future, [b * p, h, w, c])], 0) as tf.Tensor4D;
-    const local = this.encode(all, training, batchStats, collective);
+    const local = this.encode(all, pass);
     const d = local.shape[1];
     const codes = gatherRows(local, collective);
     const perWorker = b * (t + p);

@@ -66,7 +66,7 @@ export async function probeRun(
     let raw: ProbeScores | undefined;
     if (baselines) {
       log?.('probing a random-init encoder (baseline)');
-      const r = await probeFeatures((x) => random.encode(x, false), train, test, config, signal);
+      const r = await probeFeatures((x) => random.encode(x, { training: false }), train, test, config, signal);
       Object.values(r.heads).forEach((h) => h.dispose());
       rnd = r.scores;
       log?.('probing raw pixels (baseline)');

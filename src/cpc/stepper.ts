@@ -6,6 +6,7 @@
 import type { CpcConfig } from './config.js';
 import { CpcNetwork } from './model.js';
 import type { SequenceBatch } from './batches.js';
+import { Replica } from './replica.js';
 import { trainStep, evalStep, type StepMetrics } from './train-step.js';
 import { captureCheckpoint, restoreCheckpoint, type Checkpoint, type CheckpointState } from './checkpoint.js';
 import { Adam } from './adam.js';
@@ -42,7 +43,7 @@ export class LocalStepper implements Stepper {
   }
 
   async train(batch: SequenceBatch): Promise<StepMetrics> {
-    return trainStep(this.network, this.optimizer, batch, this.config);
+    return trainStep(new Replica(this.network, this.optimizer), batch, this.config);
   }
 
   async evaluate(batch: SequenceBatch): Promise<StepMetrics> {

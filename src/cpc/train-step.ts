@@ -10,7 +10,7 @@ import type { BatchStats } from './ops/batchnorm.js';
 import { cpcLoss } from './losses.js';
 import type { LossKind } from './config.js';
 import { SOLO, type Collective } from './parallel/collective.js';
-import type { Adam } from './adam.js';
+import type { Replica } from './replica.js';
 
 export interface StepMetrics {
   loss: number;
@@ -62,13 +62,8 @@ export interface LossSpec {
  * computes the same loss on the whole batch, and the encoder gradients are
  * summed: all replicas apply the same update.
  */
-export function trainStep(
-  network: CpcNetwork,
-  optimizer: Adam,
-  batch: SequenceBatch,
-  spec: LossSpec,
-  collective: Collective = SOLO,
-): StepMetrics {
+export function trainStep(replica: Replica, batch: SequenceBatch, spec: LossSpec): StepMetrics {
+  const { network, optimizer, collective } = replica;
   const stats = new Map<string, BatchStats>();
   let accuracy: tf.Scalar | null = null;
   let chance = 0;
@@ -77,7 +72,7 @@ export function trainStep(
   const { context, future } = batchTensors(batch, collective);
   try {
     const { value, grads: byVariableName } = tf.variableGrads(() => {
-      const { predictions, futureCodes } = network.forward(context, future, true, stats, collective);
+      const { predictions, futureCodes } = network.forward(context, future, { training: true, batchStats: stats, collective });
       const out = cpcLoss(spec.loss, predictions, futureCodes, batch.labels, spec.logitScale);
       accuracy = tf.keep(out.accuracy);
       chance = out.chance;
@@ -107,7 +102,7 @@ export function trainStep(
 export function evalStep(network: CpcNetwork, batch: SequenceBatch, spec: LossSpec): StepMetrics {
   return tf.tidy(() => {
     const { context, future } = batchTensors(batch);
-    const { predictions, futureCodes } = network.forward(context, future, false);
+    const { predictions, futureCodes } = network.forward(context, future, { training: false });
     const out = cpcLoss(spec.loss, predictions, futureCodes, batch.labels, spec.logitScale);
     return { loss: out.loss.dataSync()[0], accuracy: out.accuracy.dataSync()[0], chance: out.chance };
   });

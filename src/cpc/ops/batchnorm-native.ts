@@ -5,15 +5,14 @@
  * element-wise ops. One replica only: the statistics are this batch's.
  */
 import * as tf from '../tf.js';
-import type { BatchNormLeakyResult } from './batchnorm.js';
+import type { BatchNormLeakyResult, BatchNormSpec } from './batchnorm.js';
 import { fusedBatchNormGrad, fusedBatchNormTrain, leakyReluGrad } from './tf-native.js';
 
 export function batchNormLeakyTrainFused(
   x: tf.Tensor2D,
   gamma: tf.Tensor1D,
   beta: tf.Tensor1D,
-  epsilon: number,
-  alpha: number | null,
+  { epsilon, alpha }: BatchNormSpec,
 ): BatchNormLeakyResult {
   const [m, c] = x.shape;
   let kept: tf.Tensor1D[] = [];

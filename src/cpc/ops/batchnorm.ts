@@ -14,6 +14,20 @@ export interface BatchStats {
   variance: tf.Tensor1D;
 }
 
+/** How the statistics of a BN layer are taken: over how many rows per image, and with which data-parallel peers. */
+export interface StatsScope {
+  /** rows of one image (NHWC pixels): the column sums use it */
+  rowsPerImage?: number;
+  /** the peers whose rows belong to the same batch (default: none) */
+  collective?: Collective;
+}
+
+/** A training-mode BN + LeakyReLU layer: its epsilon, its activation (`alpha` null: none), its statistics' scope. */
+export interface BatchNormSpec extends StatsScope {
+  epsilon: number;
+  alpha: number | null;
+}
+
 /** Column sums of a [M, C] matrix as a [C] vector, by the active backend's fastest means (./kernels.ts). */
 export function columnSums(x: tf.Tensor2D, rowsPerImage = 1): tf.Tensor1D {
   return kernels().columnSums(x, rowsPerImage);
@@ -30,7 +44,7 @@ export function reduceAcrossWorkers(t: tf.Tensor1D, collective: Collective): tf.
  * workers the statistics are those of the whole batch (synchronised BN), so
  * the result does not depend on how the batch is split.
  */
-export function batchMoments(x: tf.Tensor2D, rowsPerImage = 1, collective: Collective = SOLO): BatchStats {
+export function batchMoments(x: tf.Tensor2D, { rowsPerImage = 1, collective = SOLO }: StatsScope = {}): BatchStats {
   const m = x.shape[0] * collective.size;
   const mean = tf.div(reduceAcrossWorkers(columnSums(x, rowsPerImage), collective), m) as tf.Tensor1D;
   const centred = tf.sub(x, mean) as tf.Tensor2D;
@@ -62,18 +76,10 @@ export interface BatchNormLeakyResult {
  * for the caller's moving averages. One replica on a backend with a fused
  * kernel (tfjs-node) runs that; otherwise the composed form below.
  */
-export function batchNormLeakyTrain(
-  x: tf.Tensor2D,
-  gamma: tf.Tensor1D,
-  beta: tf.Tensor1D,
-  epsilon: number,
-  alpha: number | null,
-  rowsPerImage = 1,
-  collective: Collective = SOLO,
-): BatchNormLeakyResult {
+export function batchNormLeakyTrain(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, spec: BatchNormSpec): BatchNormLeakyResult {
   const fused = kernels().batchNormLeakyTrain;
-  if (fused && collective.size === 1) return fused(x, gamma, beta, epsilon, alpha);
-  return batchNormLeakyComposed(x, gamma, beta, epsilon, alpha, rowsPerImage, collective);
+  if (fused && (spec.collective ?? SOLO).size === 1) return fused(x, gamma, beta, spec);
+  return batchNormLeakyComposed(x, gamma, beta, spec);
 }
 
 /**
@@ -81,17 +87,10 @@ export function batchNormLeakyTrain(
  * and LeakyRelu kernels are ~10x slower), the backward pass written out by hand,
  * statistics synchronised across data-parallel replicas.
  */
-export function batchNormLeakyComposed(
-  x: tf.Tensor2D,
-  gamma: tf.Tensor1D,
-  beta: tf.Tensor1D,
-  epsilon: number,
-  alpha: number | null,
-  rowsPerImage = 1,
-  collective: Collective = SOLO,
-): BatchNormLeakyResult {
+export function batchNormLeakyComposed(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, spec: BatchNormSpec): BatchNormLeakyResult {
+  const { epsilon, alpha, rowsPerImage = 1, collective = SOLO } = spec;
   const [mean, variance] = tf.tidy(() => {
-    const m = batchMoments(x, rowsPerImage, collective);
+    const m = batchMoments(x, { rowsPerImage, collective });
     return [m.mean, m.variance];
   });
   const stats: BatchStats = { mean, variance };

@@ -11,7 +11,7 @@
  */
 import * as tf from '../tf.js';
 import { conv2dValid as spaceToDepthConv } from './conv.js';
-import type { BatchNormLeakyResult } from './batchnorm.js';
+import type { BatchNormLeakyResult, BatchNormSpec } from './batchnorm.js';
 import { batchNormLeakyTrainFused } from './batchnorm-native.js';
 
 export interface KernelSet {
@@ -26,7 +26,7 @@ export interface KernelSet {
    * training-mode batch norm + LeakyReLU of [M, C] in one fused kernel, for one replica;
    * absent: composed from element-wise ops and columnSums (./batchnorm.ts)
    */
-  batchNormLeakyTrain?(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number, alpha: number | null): BatchNormLeakyResult;
+  batchNormLeakyTrain?(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, spec: BatchNormSpec): BatchNormLeakyResult;
 }
 
 export const PORTABLE_KERNELS: KernelSet = {

@@ -10,6 +10,7 @@ import { networkFor } from '../stepper.js';
 import { Adam } from '../adam.js';
 import { captureCheckpoint, restoreCheckpoint } from '../checkpoint.js';
 import { SharedCollective } from './collective.js';
+import { Replica } from '../replica.js';
 import { viewSharedBatch } from './shared-batch.js';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './protocol.js';
 import * as tf from '../tf.js';
@@ -22,12 +23,13 @@ async function start() {
   const network = networkFor(init.config, init.networkSeed);
   const optimizer = new Adam({ learningRate: init.config.learningRate });
   const collective = new SharedCollective(init.rank, init.size, init.collective);
+  const replica = new Replica(network, optimizer, collective);
   const batch = viewSharedBatch(init.batch);
 
   async function handle(req: WorkerRequest): Promise<unknown> {
     switch (req.type) {
       case 'train':
-        return trainStep(network, optimizer, batch, init.config, collective);
+        return trainStep(replica, batch, init.config);
       case 'eval':
         return evalStep(network, batch, init.config);
       case 'lr':
