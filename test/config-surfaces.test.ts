@@ -6,8 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import { Command } from 'commander';
 import { validatorCompiler } from '../src/api/validation.js';
-import { CpcJobConfig } from '../src/api/schemas.js';
-import { addConfigFlags, CONFIG_FLAGS, configFromFlags } from '../src/cli/config-flags.js';
+import { CpcJobConfig, ProbeJobConfig } from '../src/api/schemas.js';
+import { addConfigFlags, CONFIG_FLAGS, configFromFlags, PROBE_FLAGS, probeConfigFromFlags } from '../src/cli/config-flags.js';
+import { checkProbeInput, PROBE_FIELDS } from '../src/cpc/probe.js';
 import {
   checkConfigInput,
   CONFIG_FIELDS,
@@ -45,9 +46,13 @@ const fields = [
   ...Object.entries(MODEL_FIELDS).map(([k, spec]) => ({ name: `model.${k}`, spec, input: (v: unknown) => ({ model: { [k]: v } }) })),
 ];
 
-function engineAccepts(input: object): boolean {
+const probeApiCheck = validatorCompiler({ schema: ProbeJobConfig as object, httpPart: 'body', method: 'POST', url: '/v1/jobs' }) as (
+  v: unknown,
+) => boolean;
+
+function engineAccepts(input: object, check: (input: Record<string, unknown>) => unknown = checkConfigInput): boolean {
   try {
-    checkConfigInput(input);
+    check(input as Record<string, unknown>);
     return true;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
@@ -101,6 +106,30 @@ describe('config surfaces', () => {
       }
     }
     expect(checked).toBeGreaterThan(100);
+  });
+
+  it('a probe config too: the API, `cpc probe` and the engine agree on every field and limit', () => {
+    expect(Object.keys(ProbeJobConfig.properties).sort()).toEqual(Object.keys(PROBE_FIELDS).sort());
+    expect(PROBE_FLAGS.map((f) => f.path[0]).sort()).toEqual(Object.keys(PROBE_FIELDS).sort());
+    let checked = 0;
+    for (const [name, spec] of Object.entries(PROBE_FIELDS)) {
+      for (const [value, allowed] of probes(spec)) {
+        const flag = PROBE_FLAGS.find((f) => f.path[0] === name)!;
+        const command = addConfigFlags(new Command('probe').exitOverride().configureOutput({ writeErr: () => undefined }), PROBE_FLAGS);
+        let cli: boolean;
+        try {
+          command.parse([`--${flag.flag}`, String(value)], { from: 'user' });
+          cli = engineAccepts(probeConfigFromFlags(command.opts()), checkProbeInput);
+        } catch {
+          cli = false;
+        }
+        const answers = { engine: engineAccepts({ [name]: value }, checkProbeInput), cli, api: probeApiCheck({ [name]: value }) };
+        expect(answers, `probe ${name} = ${JSON.stringify(value)}`).toEqual({ engine: allowed, cli: allowed, api: allowed });
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(25);
+    expect(() => checkProbeInput({ trainImage: 500 })).toThrow(/did you mean "trainImages"/);
   });
 
   it('defaults come from the definition, and an unknown field is refused with what it most likely meant', () => {

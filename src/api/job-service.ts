@@ -9,7 +9,7 @@ import type { Static } from 'typebox';
 import type { JobCreate } from './schemas.js';
 import type { ServiceConfig } from '../config.js';
 import { resolveConfig, stepsPerEpoch, type CpcConfigInput } from '../cpc/config.js';
-import { DEFAULT_PROBE, checkProbeSize } from '../cpc/probe.js';
+import { DEFAULT_PROBE, checkProbeInput, checkProbeSize } from '../cpc/probe.js';
 import type { JobsRepository, JobRow, NewJob } from '../store/jobs.js';
 import type { ExperimentsRepository } from '../store/experiments.js';
 import type { Db } from '../store/db.js';
@@ -65,7 +65,7 @@ export class JobService {
     if (parent.kind !== 'cpc') throw new Unprocessable(`job ${parent.id} is a ${parent.kind} job, not a CPC job`);
     if (parent.status !== 'succeeded') throw new Conflict(`CPC job ${parent.id} is ${parent.status}; a probe needs a succeeded CPC job`);
     const { leakyAlpha: _fromTheEncoder, ...probeDefaults } = DEFAULT_PROBE;
-    const config = { ...probeDefaults, seed: parent.seed, ...(body.config ?? {}) };
+    const config = { ...probeDefaults, seed: parent.seed, ...checkProbeInput(body.config ?? {}) };
     checkProbeSize(config, (parent.config as { imageSize: number }).imageSize);
     return { ...common, kind: 'probe', config, seed: config.seed, parentJobId: parent.id, totalSteps: 0 };
   }

@@ -1,6 +1,6 @@
 /** TypeBox schemas of the HTTP API (request and response bodies). */
 import { Type } from 'typebox';
-import { cpcConfigSchema } from './config-schema.js';
+import { cpcConfigSchema, probeConfigSchema } from './config-schema.js';
 
 export const ErrorBody = Type.Object(
   {
@@ -53,17 +53,7 @@ export const Experiment = Type.Object({
 /** CPC training configuration: every field optional, defaults as the engine's (derived from src/cpc/config.ts). */
 export const CpcJobConfig = cpcConfigSchema();
 
-export const ProbeJobConfig = Type.Object(
-  {
-    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2147483647 })),
-    trainImages: Type.Optional(Type.Integer({ minimum: 100, maximum: 50000 })),
-    testImages: Type.Optional(Type.Integer({ minimum: 100, maximum: 10000 })),
-    epochs: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
-    batchSize: Type.Optional(Type.Integer({ minimum: 8, maximum: 1024 })),
-    learningRate: Type.Optional(Type.Number({ minimum: 1e-6, maximum: 1 })),
-  },
-  { additionalProperties: false },
-);
+export const ProbeJobConfig = probeConfigSchema();
 
 const Priority = Type.Optional(Type.Integer({ minimum: 0, maximum: 100, description: 'higher runs sooner (default 50)' }));
 export const JobDevice = Type.Union([Type.Literal('any'), Type.Literal('gpu'), Type.Literal('cpu')], {

@@ -1,11 +1,13 @@
 /**
- * `cpc train`'s config flags, derived from the engine's field definitions (src/cpc/config.ts):
- * one flag per field (`--batch-size`, `--model-filters`, ...), its help and default from the
- * definition, choices for enumerated fields. Ranges are checked by resolveConfig, the same check
- * the API's requests and config files get.
+ * Config flags derived from the engine's field definitions: `cpc train`'s from CONFIG_FIELDS and
+ * MODEL_FIELDS (src/cpc/config.ts), `cpc probe`'s from PROBE_FIELDS (src/cpc/probe.ts). One flag
+ * per field (`--batch-size`, `--model-filters`, ...), its help and default from the definition,
+ * choices for enumerated fields. Ranges are checked by the engine, the same check the API's
+ * requests and config files get.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { CONFIG_FIELDS, MODEL_FIELDS, type CpcConfigInput, type FieldSpec } from '../cpc/config.js';
+import { CONFIG_FIELDS, MODEL_FIELDS, defaultText, type CpcConfigInput, type FieldSpec } from '../cpc/config.js';
+import { PROBE_FIELDS, type ProbeConfig } from '../cpc/probe.js';
 
 const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 /** commander's attribute name of a flag: --model-conv-layers -> modelConvLayers */
@@ -18,10 +20,15 @@ interface Flag {
   path: [string] | ['model', string];
 }
 
+const flagsOf = (fields: Record<string, FieldSpec>): Flag[] =>
+  Object.entries(fields).map(([key, spec]) => ({ flag: spec.flag ?? kebab(key), spec, path: [key] }));
+
 export const CONFIG_FLAGS: Flag[] = [
-  ...Object.entries(CONFIG_FIELDS).map(([key, spec]): Flag => ({ flag: spec.flag ?? kebab(key), spec, path: [key] })),
+  ...flagsOf(CONFIG_FIELDS),
   ...Object.entries(MODEL_FIELDS).map(([key, spec]): Flag => ({ flag: `model-${kebab(key)}`, spec, path: ['model', key] })),
 ];
+
+export const PROBE_FLAGS: Flag[] = flagsOf(PROBE_FIELDS);
 
 function parser(flag: string, spec: FieldSpec) {
   return (value: string) => {
@@ -34,27 +41,36 @@ function parser(flag: string, spec: FieldSpec) {
 
 function option({ flag, spec }: Flag): Option {
   const range = spec.type === 'enum' ? '' : ` [${spec.min}, ${spec.max}]`;
-  const option = new Option(`--${flag} <value>`, `${spec.help}${range} (default ${spec.default})`);
+  const option = new Option(`--${flag} <value>`, `${spec.help}${range} (default ${defaultText(spec)})`);
   if (spec.type !== 'enum') return option.argParser(parser(flag, spec));
   const choices = spec.values.map(String);
   // (numeric choices, like imageSize, arrive as numbers)
   return typeof spec.values[0] === 'number' ? option.choices(choices).argParser(Number) : option.choices(choices);
 }
 
-export function addConfigFlags(command: Command): Command {
-  for (const flag of CONFIG_FLAGS) command.addOption(option(flag));
+export function addConfigFlags(command: Command, flags = CONFIG_FLAGS): Command {
+  for (const flag of flags) command.addOption(option(flag));
   return command;
+}
+
+/** the probe fields the flags set */
+export function probeConfigFromFlags(options: Record<string, unknown>): Partial<ProbeConfig> {
+  return valuesOf(options, PROBE_FLAGS);
 }
 
 /** the config fields the flags set (unset flags leave the field to the file or the default) */
 export function configFromFlags(options: Record<string, unknown>): CpcConfigInput {
+  return valuesOf(options, CONFIG_FLAGS) as CpcConfigInput;
+}
+
+function valuesOf(options: Record<string, unknown>, flags: Flag[]): Record<string, unknown> {
   const config: Record<string, unknown> = {};
   const model: Record<string, unknown> = {};
-  for (const { flag, path } of CONFIG_FLAGS) {
+  for (const { flag, path } of flags) {
     const value = options[camel(flag)];
     if (value === undefined) continue;
     if (path[0] === 'model') model[path[1]!] = value;
     else config[path[0]] = value;
   }
-  return { ...config, ...(Object.keys(model).length ? { model } : {}) } as CpcConfigInput;
+  return { ...config, ...(Object.keys(model).length ? { model } : {}) };
 }

@@ -9,7 +9,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { initBackend, parseBackendChoice, BACKEND_CHOICES } from '../cpc/backend.js';
 import { checkConfigInput, resolveConfig, type CpcConfig, type CpcConfigInput } from '../cpc/config.js';
-import { addConfigFlags, configFromFlags } from './config-flags.js';
+import { addConfigFlags, configFromFlags, PROBE_FLAGS, probeConfigFromFlags } from './config-flags.js';
+import { checkProbeInput } from '../cpc/probe.js';
 import { trainRun } from '../cpc/train-run.js';
 import { probeRun } from '../cpc/probe-run.js';
 import { assembleServable, servableFilesOfRun } from '../cpc/servable.js';
@@ -124,40 +125,31 @@ async function main(argv: string[]): Promise<void> {
     .option('--json', 'JSON lines on stdout')
     .action(trainCommand);
 
-  program
+  const probe = program
     .command('probe')
     .description('frozen-encoder probes (linear, MLP) beside raw-pixel and random-encoder baselines')
-    .requiredOption('--run <dir>', 'run directory from cpc train')
-    .option('--train-images <n>', 'labelled training images', int('train-images'))
-    .option('--test-images <n>', 'test images', int('test-images'))
-    .option('--epochs <n>', 'head training epochs', int('epochs'))
+    .requiredOption('--run <dir>', 'run directory from cpc train');
+  addConfigFlags(probe, PROBE_FLAGS)
     .option('--no-baselines', 'skip the raw-pixel and random-encoder baselines')
     .addOption(backendOption())
     .option('--json', 'JSON on stdout')
-    .action(
-      async (f: {
-        run: string;
-        trainImages?: number;
-        testImages?: number;
-        epochs?: number;
-        baselines: boolean;
-        backend?: string;
-        json?: boolean;
-      }) => {
-        await initBackend(parseBackendChoice(f.backend ?? process.env.CPC_BACKEND));
-        const partial = Object.fromEntries(
-          Object.entries({ trainImages: f.trainImages, testImages: f.testImages, epochs: f.epochs }).filter(([, v]) => v !== undefined),
-        );
-        const report = await probeRun(
-          resolve(f.run),
-          partial,
-          undefined,
-          f.json ? undefined : (m) => process.stderr.write(m + '\n'),
-          f.baselines,
-        );
-        process.stdout.write((f.json ? JSON.stringify(report) : JSON.stringify(report, null, 2)) + '\n');
-      },
-    );
+    .action(async (f: { run: string; baselines: boolean; backend?: string; json?: boolean }) => {
+      let partial;
+      try {
+        partial = checkProbeInput(probeConfigFromFlags(f));
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      await initBackend(parseBackendChoice(f.backend ?? process.env.CPC_BACKEND));
+      const report = await probeRun(
+        resolve(f.run),
+        partial,
+        undefined,
+        f.json ? undefined : (m) => process.stderr.write(m + '\n'),
+        f.baselines,
+      );
+      process.stdout.write((f.json ? JSON.stringify(report) : JSON.stringify(report, null, 2)) + '\n');
+    });
 
   program
     .command('predict')

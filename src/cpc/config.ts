@@ -53,9 +53,19 @@ export interface CpcConfig {
  * schema from it (api/config-schema.ts) and the CLI its flags and help (cli/config-flags.ts),
  * so a limit or a default changes here and nowhere else.
  */
-export type FieldSpec =
-  | { type: 'integer' | 'number'; min: number; max: number; exclusiveMin?: boolean; default: number; help: string; flag?: string }
-  | { type: 'enum'; values: readonly string[] | readonly number[]; default: string | number; help: string; flag?: string };
+export type FieldSpec = (
+  | { type: 'integer' | 'number'; min: number; max: number; exclusiveMin?: boolean; default: number }
+  | { type: 'enum'; values: readonly string[] | readonly number[]; default: string | number }
+) & {
+  help: string;
+  /** the CLI flag, when not the field's name in kebab case */
+  flag?: string;
+  /** the default in words, when it depends on something else */
+  defaultText?: string;
+};
+
+/** how help texts and the API's descriptions state a field's default */
+export const defaultText = (spec: FieldSpec) => spec.defaultText ?? JSON.stringify(spec.default);
 
 /** fields only the CLI and the workers set (the service picks them, a client does not) */
 export const ENGINE_ONLY_FIELDS = ['workers'] as const;
@@ -99,7 +109,7 @@ export const CONFIG_FIELDS: Record<TopLevelField, FieldSpec> = {
 
 export const MODEL_FIELDS: Record<keyof ModelConfig, FieldSpec> = {
   filters: { type: 'integer', min: 1, max: 256, default: 64, help: 'filters of each conv layer' },
-  convLayers: { type: 'integer', min: 1, max: 6, default: 4, help: 'stride-2 conv layers (default 3 for 28px images)' },
+  convLayers: { type: 'integer', min: 1, max: 6, default: 4, help: 'stride-2 conv layers', defaultText: '4; 3 for 28px images' },
   hidden: { type: 'integer', min: 1, max: 2048, default: 256, help: 'units of the dense layer after the convs' },
   codeSize: { type: 'integer', min: 1, max: 1024, default: 128, help: 'size of an image code' },
   contextSize: { type: 'integer', min: 1, max: 2048, default: 256, help: 'GRU context size' },
@@ -136,42 +146,52 @@ export function fieldProblem(name: string, spec: FieldSpec, value: unknown): str
   return null;
 }
 
+function asRecord(value: unknown, what: string): Record<string, unknown> {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${what} must be a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+/**
+ * `input` holds only fields of `fields` (or of `alsoKnown`, checked by the caller), each fitting
+ * its definition. Throws ConfigError naming the first problem; an unknown key is named with the
+ * field it most likely meant. `prefix` is how the message names the fields (`model.`).
+ */
+export function checkFields(
+  input: Record<string, unknown>,
+  fields: Record<string, FieldSpec>,
+  { prefix = '', alsoKnown = [] as string[] } = {},
+): void {
+  for (const [key, value] of Object.entries(input)) {
+    if (value === undefined || alsoKnown.includes(key)) continue; // (an unset flag)
+    const spec = Object.hasOwn(fields, key) ? fields[key] : undefined;
+    if (!spec)
+      throw new ConfigError(
+        unknownField(
+          prefix + key,
+          [...Object.keys(fields), ...alsoKnown].map((k) => prefix + k),
+        ),
+      );
+    const problem = fieldProblem(prefix + key, spec, value);
+    if (problem) throw new ConfigError(problem);
+  }
+}
+
 /**
  * A config as a client or a file gives it: only known fields, each of the right type and range
  * (the engine-only ones too unless `engineFields` is false). Throws ConfigError naming the first
- * problem; an unknown key is named with the field it most likely meant.
+ * problem.
  */
 export function checkConfigInput(input: unknown, options: { engineFields?: boolean } = {}): CpcConfigInput {
-  if (!input || typeof input !== 'object' || Array.isArray(input)) throw new ConfigError('the config must be a JSON object');
-  const allowed = Object.keys(CONFIG_FIELDS).filter(
-    (k) => options.engineFields !== false || !(ENGINE_ONLY_FIELDS as readonly string[]).includes(k),
+  const record = asRecord(input, 'the config');
+  const engine = options.engineFields !== false;
+  const fields = Object.fromEntries(
+    Object.entries(CONFIG_FIELDS).filter(([k]) => engine || !(ENGINE_ONLY_FIELDS as readonly string[]).includes(k)),
   );
-  for (const [key, value] of Object.entries(input)) {
-    if (value === undefined) continue; // (an unset flag)
-    if (key === 'model') {
-      if (!value || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError('model must be a JSON object');
-      for (const [mk, mv] of Object.entries(value)) {
-        if (mv === undefined) continue;
-        const spec = (MODEL_FIELDS as Record<string, FieldSpec>)[mk];
-        if (!spec)
-          throw new ConfigError(
-            unknownField(
-              `model.${mk}`,
-              Object.keys(MODEL_FIELDS).map((k) => `model.${k}`),
-            ),
-          );
-        const problem = fieldProblem(`model.${mk}`, spec, mv);
-        if (problem) throw new ConfigError(problem);
-      }
-      continue;
-    }
-    if (key === 'dataDir' && options.engineFields !== false && typeof value === 'string') continue;
-    const spec = allowed.includes(key) ? (CONFIG_FIELDS as Record<string, FieldSpec>)[key] : undefined;
-    if (!spec) throw new ConfigError(unknownField(key, [...allowed, 'model']));
-    const problem = fieldProblem(key, spec, value);
-    if (problem) throw new ConfigError(problem);
-  }
-  return input as CpcConfigInput;
+  if (record.model !== undefined) checkFields(asRecord(record.model, 'model'), MODEL_FIELDS, { prefix: 'model.' });
+  if (record.dataDir !== undefined && !(engine && typeof record.dataDir === 'string'))
+    throw new ConfigError(engine ? 'dataDir must be a directory path' : unknownField('dataDir', Object.keys(fields)));
+  checkFields(record, fields, { alsoKnown: engine ? ['model', 'dataDir'] : ['model'] });
+  return record as CpcConfigInput;
 }
 
 function unknownField(key: string, known: string[]): string {

@@ -5,7 +5,7 @@
  * Baselines on the same images: raw pixels and a random-init encoder.
  */
 import * as tf from './tf.js';
-import { ConfigError } from './config.js';
+import { ConfigError, checkFields, type FieldSpec } from './config.js';
 import { Rng } from './rng.js';
 import type { DigitDataset, SplitName } from './mnist.js';
 import { renderImages, type ImageStyle } from './images.js';
@@ -23,15 +23,34 @@ export interface ProbeConfig {
   leakyAlpha: number;
 }
 
+/** the fields a probe's user sets (the API's schema and the CLI's flags derive from these; see config.ts FieldSpec) */
+export const PROBE_FIELDS: Record<Exclude<keyof ProbeConfig, 'leakyAlpha'>, FieldSpec> = {
+  seed: {
+    type: 'integer',
+    min: 0,
+    max: 2 ** 31 - 1,
+    default: 0,
+    help: 'seed of the image sample and the heads',
+    defaultText: "the CPC run's seed",
+  },
+  trainImages: { type: 'integer', min: 100, max: 50_000, default: 4000, help: 'labelled training images' },
+  testImages: { type: 'integer', min: 100, max: 10_000, default: 2000, help: 'test images' },
+  epochs: { type: 'integer', min: 1, max: 100, default: 8, help: 'head training epochs' },
+  batchSize: { type: 'integer', min: 8, max: 1024, default: 64, help: 'images per head training batch' },
+  learningRate: { type: 'number', min: 1e-6, max: 1, default: 1e-3, help: 'Adam learning rate of the heads', flag: 'lr' },
+};
+
 export const DEFAULT_PROBE: ProbeConfig = {
-  seed: 0,
-  trainImages: 4000,
-  testImages: 2000,
-  epochs: 8,
-  batchSize: 64,
-  learningRate: 1e-3,
+  ...(Object.fromEntries(Object.entries<FieldSpec>(PROBE_FIELDS).map(([k, f]) => [k, f.default])) as Omit<ProbeConfig, 'leakyAlpha'>),
+  // (the MLP head's slope: the encoder's own, from the run's config)
   leakyAlpha: 0.3,
 };
+
+/** a probe config as a client or the CLI gives it: only the user's fields, each in range; throws ConfigError */
+export function checkProbeInput(input: Record<string, unknown>): Partial<ProbeConfig> {
+  checkFields(input, PROBE_FIELDS);
+  return input as Partial<ProbeConfig>;
+}
 
 /**
  * The most image values a probe may hold: its train and test images at the
