@@ -84,7 +84,7 @@ describe('data-parallel training', () => {
     const size = 3;
     const buffers = createCollectiveBuffers(size, 2);
     const entry = pathToFileURL(join(import.meta.dirname, 'fixtures', 'collective-peer.ts')).href;
-    const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
+    const boot = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
     const peers = Array.from(
       { length: size },
       (_, rank) => new Worker(boot, { eval: true, workerData: { rank, size, buffers, failRank: 1, failAtRound: 5 } }),

@@ -149,34 +149,40 @@ describe('the exact requests of the review', () => {
   });
 
   it('high: a multipart body is never read past the body limit, with or without a key, to any path', async () => {
-    const before = live.rssMiB();
     const mib = Buffer.alloc(1024 * 1024, 'a');
     const chunks = Array.from({ length: 512 }, () => mib);
     const head = (path: string, extra: string[]) =>
       [`POST ${path} HTTP/1.1`, 'Host: x', 'Content-Type: multipart/form-data; boundary=XB', ...extra].join('\r\n');
-    // a path that does not exist, and the API with no key: answered before the body
-    const unknown = await rawRequest(live.port, head('/nowhere', [`Content-Length: ${512 * 1024 * 1024}`]), chunks);
-    expect(unknown.status).toBe(404);
-    expect(unknown.sent).toBeLessThan(64 * 1024 * 1024);
-    const noKey = await rawRequest(live.port, head('/v1/models/digits/predict', [`Content-Length: ${512 * 1024 * 1024}`]), chunks);
-    expect(noKey.status).toBe(401);
-    // the route that takes multipart, with a key: 413 at 8 MiB, declared or chunked
-    const declared = await rawRequest(
-      live.port,
-      head('/v1/models/digits/predict', [`Content-Length: ${512 * 1024 * 1024}`, bearer(keys.read)]),
-      chunks,
-    );
-    expectError(declared, 413);
-    // (a pause between chunks lets the answer arrive before the next write: a client still writing
-    // when the server closes would get a reset instead of the answer)
-    const chunked = await rawRequest(
-      live.port,
-      head('/v1/models/digits/predict', ['Transfer-Encoding: chunked', bearer(keys.read)]),
-      chunks.map((c) => Buffer.concat([Buffer.from(`${c.length.toString(16)}\r\n`), c, Buffer.from('\r\n')])),
-      { gapMs: 50 },
-    );
-    expect(chunked.status).toBe(413);
-    expect(chunked.sent).toBeLessThan(64 * 1024 * 1024);
+    const attack = async () => {
+      // a path that does not exist, and the API with no key: answered before the body
+      const unknown = await rawRequest(live.port, head('/nowhere', [`Content-Length: ${512 * 1024 * 1024}`]), chunks);
+      expect(unknown.status).toBe(404);
+      expect(unknown.sent).toBeLessThan(64 * 1024 * 1024);
+      const noKey = await rawRequest(live.port, head('/v1/models/digits/predict', [`Content-Length: ${512 * 1024 * 1024}`]), chunks);
+      expect(noKey.status).toBe(401);
+      // the route that takes multipart, with a key: 413 at 8 MiB, declared or chunked
+      const declared = await rawRequest(
+        live.port,
+        head('/v1/models/digits/predict', [`Content-Length: ${512 * 1024 * 1024}`, bearer(keys.read)]),
+        chunks,
+      );
+      expectError(declared, 413);
+      // (a pause between chunks lets the answer arrive before the next write: a client still writing
+      // when the server closes would get a reset instead of the answer)
+      const chunked = await rawRequest(
+        live.port,
+        head('/v1/models/digits/predict', ['Transfer-Encoding: chunked', bearer(keys.read)]),
+        chunks.map((c) => Buffer.concat([Buffer.from(`${c.length.toString(16)}\r\n`), c, Buffer.from('\r\n')])),
+        { gapMs: 50 },
+      );
+      expect(chunked.status).toBe(413);
+      expect(chunked.sent).toBeLessThan(64 * 1024 * 1024);
+    };
+    // the first round warms the API up (parsers, buffers): the memory bound is on a repeat, so it
+    // holds whichever tests ran before
+    await attack();
+    const before = live.rssMiB();
+    await attack();
     expect(live.rssMiB() - before).toBeLessThan(100);
     await expectAlive();
   });

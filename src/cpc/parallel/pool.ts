@@ -28,7 +28,10 @@ function spawnWorker(init: WorkerInit): Worker {
   if (!here.endsWith('.ts')) return new Worker(join(dirname(here), 'worker.js'), { workerData: init });
   // running from TypeScript sources (tsx, vitest): register the tsx loader in the worker first
   const entry = pathToFileURL(join(dirname(here), 'worker.ts')).href;
-  const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
+  // (tsx resolved from here: an eval'd worker resolves bare imports from the current directory,
+  // which need not be this project's when the CLI runs elsewhere)
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
   return new Worker(boot, { eval: true, workerData: init });
 }
 
