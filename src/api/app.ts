@@ -139,23 +139,10 @@ export async function buildApp(
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   if (!options.offline) {
     // external resources, then what is built on them (each plugin names its dependencies)
-    await app.register(database);
-    await app.register(queue);
-    await app.register(artifactStore);
-    await app.register(inference);
-    await app.register(repositories);
-    await app.register(auth);
-    await app.register(rateLimits);
+    for (const plugin of [database, queue, artifactStore, inference, repositories, auth, rateLimits]) await app.register(plugin);
   }
   // unknown paths are rate-limited like known ones
   app.setNotFoundHandler(app.hasDecorator('rateLimit') ? { preHandler: app.rateLimit() } : {}, sendNotFound);
-  await app.register(metrics);
-  await app.register(health);
-  await app.register(info);
-  await app.register(experiments);
-  await app.register(jobs);
-  await app.register(artifacts);
-  await app.register(models);
-  await app.register(events);
+  for (const routes of [metrics, health, info, experiments, jobs, artifacts, models, events]) await app.register(routes);
   return app;
 }

@@ -187,20 +187,10 @@ export async function probeFeatures(
   const trainFeatures = computeFeatures(train, features);
   const testFeatures = computeFeatures(test, features);
   try {
-    const linear = await trainHead(
-      'linear',
-      { features: trainFeatures, labels: train.labels },
-      { features: testFeatures, labels: test.labels },
-      config,
-      signal,
-    );
-    const mlp = await trainHead(
-      'mlp',
-      { features: trainFeatures, labels: train.labels },
-      { features: testFeatures, labels: test.labels },
-      config,
-      signal,
-    );
+    const head = (kind: HeadKind) =>
+      trainHead(kind, { features: trainFeatures, labels: train.labels }, { features: testFeatures, labels: test.labels }, config, signal);
+    const linear = await head('linear');
+    const mlp = await head('mlp');
     return { scores: { linear: linear.testAccuracy, mlp: mlp.testAccuracy }, heads: { linear: linear.head, mlp: mlp.head } };
   } finally {
     tf.dispose([trainFeatures, testFeatures]);

@@ -90,23 +90,14 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
     },
   );
 
-  app.post(
-    '/v1/jobs/:id/cancel',
-    { schema: { tags: ['jobs'], params: JobParams, response: { 202: Job, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody } } },
-    async (req, reply) => {
-      const fresh = await app.jobService.cancel(req.params.id, visibleTo(req));
-      return reply.status(202).send(jobDto(fresh));
-    },
-  );
-
-  app.post(
-    '/v1/jobs/:id/retry',
-    { schema: { tags: ['jobs'], params: JobParams, response: { 202: Job, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody } } },
-    async (req, reply) => {
-      const requeued = await app.jobService.retry(req.params.id, visibleTo(req));
-      return reply.status(202).send(jobDto(requeued));
-    },
-  );
+  // the two actions on a job: cancel (queued ones end at once, running ones at their next heartbeat) and retry
+  for (const action of ['cancel', 'retry'] as const) {
+    app.post(
+      `/v1/jobs/:id/${action}`,
+      { schema: { tags: ['jobs'], params: JobParams, response: { 202: Job, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody } } },
+      async (req, reply) => reply.status(202).send(jobDto(await app.jobService[action](req.params.id, visibleTo(req)))),
+    );
+  }
 };
 
 export default jobs;
