@@ -43,6 +43,10 @@ export class ArtifactsRepository {
     return this.db.artifact.findUnique({ where: { id } });
   }
 
+  async exists(jobId: string, name: string): Promise<boolean> {
+    return (await this.db.artifact.count({ where: { jobId, name } })) > 0;
+  }
+
   /** a job's artifact by its name in the run directory; NotFound when the job has none */
   async byName(jobId: string, name: string) {
     const artifact = await this.db.artifact.findFirst({ where: { jobId, name } });

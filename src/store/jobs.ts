@@ -108,6 +108,11 @@ export function metricRows(step: number, epoch: number, split: string, values: R
   return Object.entries(values).map(([name, value]) => ({ step, epoch, split, name, value }));
 }
 
+/** Where a running job is: its step of the total (an attempt's fenced write; not a status change). */
+export async function recordProgress(tx: Prisma.TransactionClient, jobId: string, step: number, totalSteps: number): Promise<void> {
+  await tx.job.update({ where: { id: jobId }, data: { step, totalSteps, progress: step / totalSteps } });
+}
+
 /** Idempotent: a retried attempt that re-reports a step does not duplicate rows. */
 export async function recordMetrics(db: Prisma.TransactionClient, jobId: string, rows: MetricRow[]): Promise<void> {
   const finite = rows.filter((r) => Number.isFinite(r.value));

@@ -182,6 +182,16 @@ export async function queueGaveUp(db: Db, jobId: string, fields: { error: string
   return r.count === 1;
 }
 
+/** The reaper's candidates: running jobs whose attempt has not beaten since `before` (or never did). */
+export function quietRunning(db: Db, before: Date, take = 100) {
+  return db.job.findMany({ where: { status: 'running', OR: [{ heartbeatAt: null }, { heartbeatAt: { lt: before } }] }, take });
+}
+
+/** The reaper's other candidates: queued jobs nobody touched since `before` (their enqueue may never have reached Redis). */
+export function quietQueued(db: Db, before: Date, take = 100) {
+  return db.job.findMany({ where: { status: 'queued', updatedAt: { lt: before } }, take });
+}
+
 /**
  * Not a status change: a compare-and-set on a queued row's updatedAt, taken before its queue
  * entry is moved or re-created (worker/claim.ts, worker/reaper.ts), so two that read the row

@@ -13,7 +13,8 @@ import { processorContext } from './context.js';
 import { runAttempt } from './attempt.js';
 import { trainRun } from '../cpc/train-run.js';
 import { resolveConfig, type CpcConfigInput } from '../cpc/config.js';
-import { metricRows, recordMetrics } from '../store/jobs.js';
+import { metricRows, recordMetrics, recordProgress } from '../store/jobs.js';
+import { ArtifactsRepository } from '../store/artifacts.js';
 import { fetchRunFiles, storeRunFiles } from './run-files.js';
 import type { ArtifactKind } from '../generated/prisma/client.js';
 
@@ -34,7 +35,7 @@ export default async function processCpcJob(job: SandboxedJob<JobPayload>, token
     const config = resolveConfig({ ...(attempt.row.config as CpcConfigInput), workers: ctx.config.TRAIN_WORKERS });
     const runDir = attempt.workDir;
     // a retry (on any machine) resumes from the checkpoint in the artifact store
-    if (await ctx.db.artifact.count({ where: { jobId, name: CHECKPOINT_FILES[0] } })) {
+    if (await new ArtifactsRepository(ctx.db).exists(jobId, CHECKPOINT_FILES[0])) {
       await fetchRunFiles(ctx, jobId, runDir, CHECKPOINT_FILES);
       const { step } = JSON.parse(readFileSync(join(runDir, CHECKPOINT_FILES[0]), 'utf8')) as { step: number };
       attempt.log(`attempt ${attempt.lease.attempts}: resuming from the checkpoint at step ${step}`);
@@ -68,10 +69,7 @@ export default async function processCpcJob(job: SandboxedJob<JobPayload>, token
           });
           attempt.later(async (tx) => {
             await recordMetrics(tx, jobId, rows);
-            await tx.job.update({
-              where: { id: jobId },
-              data: { step: p.step, totalSteps: p.totalSteps, progress: p.step / p.totalSteps },
-            });
+            await recordProgress(tx, jobId, p.step, p.totalSteps);
           });
           void job
             .updateProgress({

@@ -26,7 +26,7 @@
 import type { Db } from '../store/db.js';
 import type { ServiceConfig } from '../config.js';
 import { expireIdempotencyKeys } from '../store/jobs.js';
-import { queueGaveUp, reapFail, reapRequeue, touchQueued } from '../store/lifecycle.js';
+import { queueGaveUp, quietQueued, quietRunning, reapFail, reapRequeue, touchQueued } from '../store/lifecycle.js';
 import { describeFailure, enqueue, JOB_KINDS, laneRedis, locate, type LaneQueues, type Located } from '../queue/queues.js';
 import { returnStranded } from './claim.js';
 
@@ -59,10 +59,7 @@ function failedReason(found: Awaited<ReturnType<typeof locate>>): string {
 
 export async function reapOnce({ db, queues, config, log }: ReaperDeps): Promise<ReapReport> {
   const report: ReapReport = { requeued: [], reenqueued: [], failed: [], returned: [] };
-  const stale = await db.job.findMany({
-    where: { status: 'running', OR: [{ heartbeatAt: null }, { heartbeatAt: { lt: new Date(Date.now() - config.HEARTBEAT_TIMEOUT_MS) } }] },
-    take: 100,
-  });
+  const stale = await quietRunning(db, new Date(Date.now() - config.HEARTBEAT_TIMEOUT_MS));
   for (const job of stale) {
     let found = await locate(queues, job);
     if (found?.state === 'active' && (await abandoned(found))) {
@@ -92,7 +89,7 @@ export async function reapOnce({ db, queues, config, log }: ReaperDeps): Promise
   }
 
   const quietSince = new Date(Date.now() - config.ORPHAN_QUEUED_MS);
-  const quiet = await db.job.findMany({ where: { status: 'queued', updatedAt: { lt: quietSince } }, take: 100 });
+  const quiet = await quietQueued(db, quietSince);
   for (const job of quiet) {
     // still quiet now? (a GPU worker moving the job between queues touches the row first: worker/claim.ts)
     if (!(await touchQueued(db, job.id, { quietSince }))) continue;

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import type { ArtifactKind } from '../generated/prisma/client.js';
 import type { ProcessorContext } from './context.js';
 import type { Attempt } from './attempt.js';
-import { recordArtifact, type StoredObject } from '../store/artifacts.js';
+import { ArtifactsRepository, recordArtifact, type StoredObject } from '../store/artifacts.js';
 import { sha256Hex } from '../lib/hash.js';
 
 /**
@@ -42,9 +42,9 @@ export async function storeRunFiles(
 
 /** Fetch (checksum-verified) artifacts of a job into a run directory. */
 export async function fetchRunFiles(ctx: ProcessorContext, jobId: string, runDir: string, names: string[]): Promise<void> {
+  const artifacts = new ArtifactsRepository(ctx.db);
   for (const name of names) {
-    const a = await ctx.db.artifact.findFirst({ where: { jobId, name } });
-    if (!a) throw new Error(`job ${jobId} has no artifact ${name}`);
+    const a = await artifacts.byName(jobId, name);
     const path = join(runDir, name);
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, await ctx.store.get(a.uri, a.sha256));
