@@ -1,7 +1,18 @@
 /** Database rows -> API bodies (ISO dates, numbers instead of BigInt). */
 import type { Artifact, Experiment, Job, MetricPoint, Model } from '../generated/prisma/client.js';
+import { ENGINE_ONLY_FIELDS } from '../cpc/config.js';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+/**
+ * A job's config as a client may send it again: without the fields only the service sets
+ * (`workers`: each worker uses its own TRAIN_WORKERS), which a request would be refused for.
+ */
+function clientConfig(config: unknown): Record<string, unknown> {
+  const fields = { ...(config as Record<string, unknown>) };
+  for (const key of ENGINE_ONLY_FIELDS) delete fields[key];
+  return fields;
+}
 
 export function experimentDto(e: Experiment) {
   return { id: e.id, ownerId: e.ownerId, name: e.name, description: e.description, createdAt: e.createdAt.toISOString() };
@@ -14,7 +25,7 @@ export function jobDto(j: Job) {
     kind: j.kind,
     status: j.status,
     experimentId: j.experimentId,
-    config: j.config as Record<string, unknown>,
+    config: clientConfig(j.config),
     configHash: j.configHash,
     seed: j.seed,
     priority: j.priority,

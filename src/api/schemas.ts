@@ -125,7 +125,10 @@ export const Job = Type.Object({
   progress: Type.Number(),
   step: Type.Integer(),
   totalSteps: Type.Integer(),
-  attempts: Type.Integer({ description: 'attempts started (each crash or error retry starts another)' }),
+  attempts: Type.Integer({
+    description:
+      'attempts started: every start counts (an error retry, a resume after a crash or a stopping worker, a retry through the API)',
+  }),
   crashes: Type.Integer({ description: 'attempts that ended without recording an outcome (worker killed or lost)' }),
   heartbeatAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'last sign of life of the running attempt' }),
   error: Type.Union([Type.String(), Type.Null()]),

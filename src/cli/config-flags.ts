@@ -6,7 +6,8 @@
  * requests and config files get.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { CONFIG_FIELDS, MODEL_FIELDS, defaultText, type CpcConfigInput, type FieldSpec } from '../cpc/config.js';
+import { CONFIG_FIELDS, MODEL_FIELDS, defaultText, fieldProblem, type CpcConfigInput, type FieldSpec } from '../cpc/config.js';
+import { UsageError } from './usage-error.js';
 import { PROBE_FIELDS, type ProbeConfig } from '../cpc/probe.js';
 
 const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -40,7 +41,7 @@ function parser(flag: string, spec: FieldSpec) {
 }
 
 function option({ flag, spec }: Flag): Option {
-  const range = spec.type === 'enum' ? '' : ` [${spec.min}, ${spec.max}]`;
+  const range = spec.type === 'enum' ? '' : ` ${spec.exclusiveMin ? '(' : '['}${spec.min}, ${spec.max}]`;
   const option = new Option(`--${flag} <value>`, `${spec.help}${range} (default ${defaultText(spec)})`);
   if (spec.type !== 'enum') return option.argParser(parser(flag, spec));
   const choices = spec.values.map(String);
@@ -63,12 +64,15 @@ export function configFromFlags(options: Record<string, unknown>): CpcConfigInpu
   return valuesOf(options, CONFIG_FLAGS) as CpcConfigInput;
 }
 
+/** the fields the flags set; a value out of its field's range is a UsageError naming the flag */
 function valuesOf(options: Record<string, unknown>, flags: Flag[]): Record<string, unknown> {
   const config: Record<string, unknown> = {};
   const model: Record<string, unknown> = {};
-  for (const { flag, path } of flags) {
+  for (const { flag, path, spec } of flags) {
     const value = options[camel(flag)];
     if (value === undefined) continue;
+    const problem = fieldProblem(`--${flag}`, spec, value);
+    if (problem) throw new UsageError(problem);
     if (path[0] === 'model') model[path[1]!] = value;
     else config[path[0]] = value;
   }

@@ -14,6 +14,7 @@ import { checkProbeInput } from '../cpc/probe.js';
 import { trainRun } from '../cpc/train-run.js';
 import { probeRun } from '../cpc/probe-run.js';
 import { assembleServable, servableFilesOfRun } from '../cpc/servable.js';
+import { readManifest } from '../cpc/run-manifest.js';
 import { predictImages, type ImageInput } from '../cpc/inference.js';
 import { makeReporter } from './progress.js';
 import { loadDigits, defaultDataDir } from '../cpc/mnist.js';
@@ -140,6 +141,7 @@ async function main(argv: string[]): Promise<void> {
       } catch (err) {
         throw new UsageError((err as Error).message);
       }
+      readManifest(resolve(f.run)); // (a run directory, before the backend loads)
       await initBackend(parseBackendChoice(f.backend ?? process.env.CPC_BACKEND));
       const report = await probeRun(
         resolve(f.run),
@@ -160,8 +162,9 @@ async function main(argv: string[]): Promise<void> {
     .addOption(backendOption())
     .argument('<images...>', 'PNG files')
     .action(async (images: string[], f: { run: string; head: 'linear' | 'mlp'; embedding?: boolean; backend?: string }) => {
+      const files = servableFilesOfRun(resolve(f.run), f.head); // (the run's files, before the backend loads)
       await initBackend(parseBackendChoice(f.backend ?? process.env.CPC_BACKEND));
-      const model = await assembleServable(servableFilesOfRun(resolve(f.run), f.head));
+      const model = await assembleServable(files);
       const inputs: ImageInput[] = images.map((p) => new Uint8Array(readFileSync(p)));
       const predictions = predictImages(model, inputs, Boolean(f.embedding));
       predictions.forEach((p, i) =>

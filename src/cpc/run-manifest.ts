@@ -7,7 +7,7 @@
  *   encoder/               TF.js layers model of the encoder (+ SHA256SUMS)
  *   probe/{linear,mlp}/    probe heads; probe/report.json
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import type { CpcConfig } from './config.js';
@@ -47,8 +47,19 @@ export interface RunManifest {
   };
 }
 
+/** a path that is not a run directory (code ENOENT, as a missing file's error has) */
+export class RunNotFound extends Error {
+  readonly code = 'ENOENT';
+  constructor(runDir: string) {
+    super(`${runDir} is not a run directory (it has no manifest.json; cpc train --out ${runDir} makes one)`);
+    this.name = 'RunNotFound';
+  }
+}
+
 export function readManifest(runDir: string): RunManifest {
-  return JSON.parse(readFileSync(join(runDir, 'manifest.json'), 'utf8')) as RunManifest;
+  const path = join(runDir, 'manifest.json');
+  if (!existsSync(path)) throw new RunNotFound(runDir);
+  return JSON.parse(readFileSync(path, 'utf8')) as RunManifest;
 }
 
 export function runStyle(manifest: RunManifest): ImageStyle {

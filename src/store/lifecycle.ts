@@ -7,8 +7,8 @@
  *
  * | transition    | from                         | to         | taken by                                           |
  * |---------------|------------------------------|------------|----------------------------------------------------|
- * | submit        | (none)                       | queued     | API (store/jobs.ts createJob)                      |
- * | start         | queued, running¹             | running    | worker attempt (takes a fresh lease)               |
+ * | submit        | (none)                       | queued     | API (the row is inserted so: store/jobs.ts createJob)|
+ * | start         | queued, running¹; no cancel  | running    | worker attempt (takes a fresh lease)               |
  * | heartbeat     | running, own lease           | running    | worker attempt (every HEARTBEAT_MS)                |
  * | complete      | running, own lease           | succeeded  | worker attempt                                     |
  * | requeue       | running, own lease           | queued     | worker attempt (error with tries left, or shutdown)|
@@ -17,8 +17,8 @@
  * | requestCancel | queued, running              | (flag set) | API                                                |
  * | cancel        | queued, running², flag set   | cancelled  | API (entry left the queue), worker (start refused) |
  * | retry         | failed, cancelled            | queued     | API                                                |
- * | reapRequeue   | running, quiet since read    | queued     | reaper (worker lost; crash counted)                |
- * | reapFail      | running, quiet since read    | failed     | reaper (worker lost too often; crash counted)      |
+ * | reapRequeue   | running, no heartbeat since read | queued     | reaper (worker lost; crash counted)                |
+ * | reapFail      | running, no heartbeat since read | failed     | reaper (worker lost too often; crash counted)      |
  * | queueGaveUp   | queued, running              | failed     | worker's failed listener, reaper (BullMQ failed it)|
  *
  * ¹ a job still `running` when an attempt starts lost its previous attempt: a crash is counted.
@@ -102,7 +102,7 @@ async function endAttempt(db: Db, lease: Lease, status: JobStatus, fields: { err
     where: { id: lease.jobId, leaseId: lease.leaseId, status: 'running' },
     data: {
       status,
-      // a final row keeps the lease that ended it (so a repeat of this call recognises it); a queued one has none
+      // a final row keeps the lease that ended it (so a repeat of this call recognises it); a requeued one has none
       leaseId: final ? lease.leaseId : null,
       error: fields.error ?? null,
       ...(final ? { finishedAt: new Date() } : {}),
@@ -143,7 +143,7 @@ export async function cancel(db: Db, jobId: string): Promise<boolean> {
 export async function retry(db: Db, jobId: string, from: 'failed' | 'cancelled'): Promise<boolean> {
   const r = await db.job.updateMany({
     where: { id: jobId, status: from },
-    data: { status: 'queued', cancelRequested: false, error: null, finishedAt: null },
+    data: { status: 'queued', leaseId: null, cancelRequested: false, error: null, finishedAt: null },
   });
   return r.count === 1;
 }
