@@ -5,21 +5,21 @@
  * for an attempt, on its lease) and says whether it applied; a caller that lost a race
  * learns it from the answer instead of overwriting the winner.
  *
- * | transition    | from                         | to         | taken by                                           |
- * |---------------|------------------------------|------------|----------------------------------------------------|
- * | submit        | (none)                       | queued     | API (the row is inserted so: store/jobs.ts createJob)|
- * | start         | queued, running¹; no cancel  | running    | worker attempt (takes a fresh lease)               |
- * | heartbeat     | running, own lease           | running    | worker attempt (every HEARTBEAT_MS)                |
- * | complete      | running, own lease           | succeeded  | worker attempt                                     |
- * | requeue       | running, own lease           | queued     | worker attempt (error with tries left, or shutdown)|
- * | fail          | running, own lease           | failed     | worker attempt (error on its last try)             |
- * | stopCancelled | running, own lease           | cancelled  | worker attempt (saw the cancel request)            |
- * | requestCancel | queued, running              | (flag set) | API                                                |
- * | cancel        | queued, running², flag set   | cancelled  | API (entry left the queue), worker (start refused) |
- * | retry         | failed, cancelled            | queued     | API                                                |
- * | reapRequeue   | running, no heartbeat since read | queued     | reaper (worker lost; crash counted)                |
- * | reapFail      | running, no heartbeat since read | failed     | reaper (worker lost too often; crash counted)      |
- * | queueGaveUp   | queued, running              | failed     | worker's failed listener, reaper (BullMQ failed it)|
+ * | transition    | from                              | to         | taken by                                              |
+ * |---------------|-----------------------------------|------------|-------------------------------------------------------|
+ * | submit        | (none)                            | queued     | API (the row is inserted so: store/jobs.ts createJob) |
+ * | start         | queued, running¹; no cancel asked | running    | worker attempt (takes a fresh lease)                  |
+ * | heartbeat     | running, own lease                | running    | worker attempt (every HEARTBEAT_MS)                   |
+ * | complete      | running, own lease                | succeeded  | worker attempt                                        |
+ * | requeue       | running, own lease                | queued     | worker attempt (error with tries left, or shutdown)   |
+ * | fail          | running, own lease                | failed     | worker attempt (error on its last try)                |
+ * | stopCancelled | running, own lease                | cancelled  | worker attempt (saw the cancel request)               |
+ * | requestCancel | queued, running                   | (flag set) | API                                                   |
+ * | cancel        | queued, running², flag set        | cancelled  | API (entry left the queue), worker (start refused)    |
+ * | retry         | failed, cancelled                 | queued     | API                                                   |
+ * | reapRequeue   | running, no heartbeat since read  | queued     | reaper (worker lost; crash counted)                   |
+ * | reapFail      | running, no heartbeat since read  | failed     | reaper (worker lost too often; crash counted)         |
+ * | queueGaveUp   | queued, running                   | failed     | worker's failed listener, reaper (BullMQ failed it)   |
  *
  * ¹ a job still `running` when an attempt starts lost its previous attempt: a crash is counted.
  * ² a `running` row whose attempt is gone (its queue entry is waiting again).
