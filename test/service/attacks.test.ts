@@ -187,6 +187,34 @@ describe('the exact requests of the review', () => {
     await expectAlive();
   });
 
+  it('high: an over-limit body gets its 413 even when the client keeps sending and reads late (no reset drops the answer)', async () => {
+    // the client writes 4 MiB past a declared 512 MiB body without reading for 300 ms, as a client
+    // busy uploading does. The server must answer, close its side and drain what still comes
+    // (a reset would make the client's kernel drop the unread answer: the rare flake of the test above)
+    for (const path of ['/v1/models/digits/predict', '/v1/jobs']) {
+      const type = path.endsWith('predict') ? 'multipart/form-data; boundary=XB' : 'application/json';
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(live.port, '127.0.0.1');
+        let received = '';
+        socket.pause();
+        socket.on('data', (d) => (received += d.toString('latin1')));
+        socket.on('end', () => resolve(received));
+        socket.on('error', (err) => reject(new Error(`${path}: ${err.message} after ${received.length} answer bytes`)));
+        socket.on('connect', () => {
+          socket.write(
+            [`POST ${path} HTTP/1.1`, 'Host: x', `Content-Type: ${type}`, `Content-Length: ${512 * 1024 * 1024}`, bearer(keys.admin)].join(
+              '\r\n',
+            ) + '\r\n\r\n',
+          );
+          for (let i = 0; i < 4; i++) socket.write(Buffer.alloc(1024 * 1024, 'a'));
+          setTimeout(() => socket.resume(), 300);
+        });
+      });
+      expect(answer, path).toMatch(/^HTTP\/1\.1 413 /);
+    }
+    await expectAlive();
+  });
+
   it('medium: a PNG is refused on its header (size, bit depth) before any pixel is decoded', async () => {
     const big = png16Rgba(1024);
     expect(big.length).toBeLessThan(20_000);

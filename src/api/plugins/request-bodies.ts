@@ -44,8 +44,14 @@ export default fp(async function requestBodies(app: FastifyInstance) {
     return guarded;
   });
 
-  // (not with a Connection: close header: Node would then destroy the socket as soon as the answer is
-  // written, and with unread data in the socket the client gets a reset instead of the answer)
+  // Not with a Connection: close header: Node would then destroy the socket as soon as the answer is
+  // written, and with unread data in the socket the client gets a reset instead of the answer (its
+  // kernel drops what it had not read yet). Fastify adds that header to every answer to a body it
+  // could not parse (413, 400): it goes, and the close below takes its place.
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (!req.raw.complete && String(reply.getHeader('connection')).toLowerCase() === 'close') reply.removeHeader('connection');
+    return payload;
+  });
   app.addHook('onResponse', async (req) => {
     const socket = req.raw.socket;
     if (req.raw.complete || !socket || socket.destroyed) return;
