@@ -12,6 +12,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DIR=${CPC_LOCAL_DIR:-$ROOT/.local}
+# (absolute: redis-server resolves its log file after it has changed into its --dir)
+mkdir -p "$DIR" && DIR=$(cd "$DIR" && pwd)
 PG_DIR=$DIR/postgres
 REDIS_DIR=$DIR/redis
 ENV_FILE=$DIR/services.env
@@ -20,6 +22,17 @@ log() { echo "services: $*" >&2; }
 
 free_port() {
   node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+# the port saved in $1 if it is still free, else a new free one (saved there)
+saved_port() {
+  local port=""
+  [ -f "$1" ] && port=$(cat "$1")
+  if [ -z "$port" ] || ! node -e 'const s=require("net").createServer();s.once("error",()=>process.exit(1));s.listen(+process.argv[1],"127.0.0.1",()=>s.close())' "$port" 2>/dev/null; then
+    port=$(free_port)
+  fi
+  echo "$port" > "$1"
+  echo "$port"
 }
 
 pg_bin() {
@@ -77,7 +90,8 @@ start_postgres() {
   if running_pid "$PG_DIR/data/postmaster.pid" >/dev/null; then
     port=$(sed -n 4p "$PG_DIR/data/postmaster.pid")
   else
-    port=$(free_port)
+    # a restart keeps the port while it is free, so clients reconnect to the same address
+    port=$(saved_port "$PG_DIR/port")
     as_pg "$pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w -t 60 \
       -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DIR -c fsync=on" start >/dev/null
   fi
@@ -96,9 +110,8 @@ start_redis() {
   if running_pid "$REDIS_DIR/redis.pid" >/dev/null && [ -f "$REDIS_DIR/port" ]; then
     cat "$REDIS_DIR/port"; return
   fi
-  # a restart keeps the port, so clients reconnect to the same address
-  if [ -f "$REDIS_DIR/port" ]; then port=$(cat "$REDIS_DIR/port"); else port=$(free_port); fi
-  echo "$port" > "$REDIS_DIR/port"
+  # a restart keeps the port while it is free, so clients reconnect to the same address
+  port=$(saved_port "$REDIS_DIR/port")
   redis-server --bind 127.0.0.1 --port "$port" --dir "$REDIS_DIR" --daemonize yes \
     --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" \
     --appendonly yes --appendfsync everysec --maxmemory-policy noeviction --save "" >/dev/null
@@ -106,6 +119,10 @@ start_redis() {
     redis-cli -p "$port" ping >/dev/null 2>&1 && break
     sleep 0.1
   done
+  if ! redis-cli -p "$port" ping >/dev/null 2>&1; then
+    log "redis did not start on port $port; see $REDIS_DIR/redis.log"
+    exit 1
+  fi
   echo "$port"
 }
 

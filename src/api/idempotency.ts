@@ -20,14 +20,27 @@ export type Lock = { release(): Promise<void> } | 'busy';
 export async function lockIdempotencyKey(redis: Redis, prefix: string, key: string, ttlMs = 30_000): Promise<Lock> {
   const name = idempotencyLockKey(prefix, key);
   const token = randomUUID();
+  const release = () => redis.eval(RELEASE, 1, name, token);
   try {
     if ((await redis.set(name, token, 'PX', ttlMs, 'NX')) !== 'OK') return 'busy';
   } catch {
-    return { release: async () => undefined };
+    // Redis did not answer in time; the SET may still reach it (a frozen Redis runs what it was sent
+    // once it wakes), and would then hold the key for ttlMs with nobody to release it: keep trying
+    // to release it, for as long as the lock could live (only our own token is ever deleted)
+    return { release: async () => void releaseLater(release, ttlMs) };
   }
-  return {
-    release: async () => {
-      await redis.eval(RELEASE, 1, name, token).catch(() => undefined);
-    },
+  return { release: async () => void (await release().catch(() => undefined)) };
+}
+
+/**
+ * Release every 2 s until a release deletes the key or `withinMs` (the lock's lifetime) has passed:
+ * a late SET may land after a release that found nothing, so "nothing to delete" is tried again.
+ */
+function releaseLater(release: () => Promise<unknown>, withinMs: number): void {
+  const until = Date.now() + withinMs;
+  const again = () => {
+    if (Date.now() < until) setTimeout(attempt, 2000).unref();
   };
+  const attempt = () => void release().then((deleted) => (deleted === 1 ? undefined : again()), again);
+  attempt();
 }

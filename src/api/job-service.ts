@@ -94,9 +94,12 @@ export class JobService {
    * one is stopped by its worker, which sees the request at its next heartbeat.
    */
   async cancel(id: string, scope: Scope): Promise<JobRow> {
-    const job = await this.jobs.get(id, scope);
-    if (!(await lifecycle.requestCancel(this.db, job.id)))
-      throw new Conflict(`job ${job.id} is already ${(await this.jobs.reload(id)).status}`);
+    let job = await this.jobs.get(id, scope);
+    // (a retry may make a final job queued again between our read and the request: read, ask again)
+    for (let tries = 0; !(await lifecycle.requestCancel(this.db, job.id)); tries++) {
+      job = await this.jobs.reload(id);
+      if (lifecycle.isFinal(job.status) || tries >= 3) throw new Conflict(`job ${job.id} is already ${job.status}`);
+    }
     const hint = 'the cancel request is recorded, and a worker (or the reaper) ends the job when it next sees it';
     // (a job a worker takes meanwhile is locked, so it is not removed and that worker sees the request;
     // one a GPU worker claims meanwhile is gone from this lane, and the worker sees the request)

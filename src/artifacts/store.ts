@@ -3,10 +3,12 @@
  * Files are written to a temp name, fsynced, renamed, and only then
  * recorded; reads verify the sha256.
  */
-import { mkdirSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { createReadStream, mkdirSync, existsSync, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { dirname, relative, resolve, sep } from 'node:path';
 import { writeFileAtomic } from '../lib/files.js';
-import { sha256Hex } from '../lib/hash.js';
+import { sha256Hex, sha256Stream } from '../lib/hash.js';
 import type { Db } from '../store/db.js';
 import type { StoredObject } from '../store/artifacts.js';
 
@@ -16,13 +18,19 @@ export interface ArtifactStore {
   put(key: string, bytes: Uint8Array): Promise<StoredObject>;
   /** the bytes, verified against the expected sha256 */
   get(uri: string, sha256: string): Promise<Uint8Array>;
+  /** the bytes as a stream, verified against the expected sha256 before the first byte (for downloads of any size) */
+  open(uri: string, sha256: string): Promise<Readable>;
   /** remove an object no artifact row points to any more */
   delete(uri: string): Promise<void>;
 }
 
 export class ChecksumMismatch extends Error {
+  /** where it is stored (for the log; not for clients) */
+  readonly uri: string;
+
   constructor(uri: string) {
-    super(`artifact ${uri} does not match its recorded sha256`);
+    super('a stored file of this artifact does not match its recorded sha256');
+    this.uri = uri;
     this.name = 'ChecksumMismatch';
   }
 }
@@ -45,13 +53,37 @@ export class LocalArtifactStore implements ArtifactStore {
     return { uri: `file:${relative(this.root, path)}`, bytes: bytes.length, sha256: sha256Hex(bytes) };
   }
 
-  async get(uri: string, sha256: string): Promise<Uint8Array> {
+  private fileOf(uri: string): string {
     if (!uri.startsWith('file:')) throw new Error(`not a local artifact uri: ${uri}`);
     const path = this.pathOf(uri.slice('file:'.length));
     if (!existsSync(path)) throw new Error(`artifact ${uri} is missing from the store`);
-    const bytes = readFileSync(path);
-    if (sha256Hex(bytes) !== sha256) throw new ChecksumMismatch(uri);
-    return bytes;
+    return path;
+  }
+
+  /** read in chunks off the event loop, hashing as it goes (a checkpoint can be hundreds of MB) */
+  async get(uri: string, sha256: string): Promise<Uint8Array> {
+    const chunks: Buffer[] = [];
+    const hash = sha256Stream();
+    for await (const chunk of createReadStream(this.fileOf(uri))) {
+      hash.update(chunk as Buffer);
+      chunks.push(chunk as Buffer);
+    }
+    if (hash.hex() !== sha256) throw new ChecksumMismatch(uri);
+    return Buffer.concat(chunks);
+  }
+
+  /** verified through one open descriptor, then streamed from it (a file replaced meanwhile is not what is sent) */
+  async open(uri: string, sha256: string): Promise<Readable> {
+    const file = await open(this.fileOf(uri), 'r');
+    try {
+      const hash = sha256Stream();
+      for await (const chunk of file.createReadStream({ start: 0, autoClose: false })) hash.update(chunk as Buffer);
+      if (hash.hex() !== sha256) throw new ChecksumMismatch(uri);
+      return file.createReadStream({ start: 0, autoClose: true });
+    } catch (err) {
+      await file.close();
+      throw err;
+    }
   }
 
   async delete(uri: string): Promise<void> {
@@ -80,6 +112,10 @@ export class PostgresArtifactStore implements ArtifactStore {
     return bytes;
   }
 
+  async open(uri: string, sha256: string): Promise<Readable> {
+    return Readable.from([Buffer.from(await this.get(uri, sha256))]);
+  }
+
   async delete(uri: string): Promise<void> {
     if (!uri.startsWith('pg:')) throw new Error(`not a postgres artifact uri: ${uri}`);
     await this.db.artifactBlob.deleteMany({ where: { key: uri.slice(3) } });
@@ -105,6 +141,10 @@ export class ArtifactStores implements ArtifactStore {
 
   get(uri: string, sha256: string): Promise<Uint8Array> {
     return this.reader(uri).get(uri, sha256);
+  }
+
+  open(uri: string, sha256: string): Promise<Readable> {
+    return this.reader(uri).open(uri, sha256);
   }
 
   delete(uri: string): Promise<void> {

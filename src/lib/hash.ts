@@ -11,6 +11,12 @@ export function sha256Digest(bytes: Uint8Array | ArrayBuffer | string): Buffer {
     .digest();
 }
 
+/** A SHA-256 fed in pieces (a file read in chunks). */
+export function sha256Stream(): { update(chunk: Uint8Array): void; hex(): string } {
+  const hash = createHash('sha256');
+  return { update: (chunk) => void hash.update(chunk), hex: () => hash.digest('hex') };
+}
+
 /** The hash of a JSON value with its object keys sorted: equal for equal values, whatever the key order. */
 export function stableHash(value: unknown): string {
   return sha256Hex(JSON.stringify(canonical(value)));

@@ -51,6 +51,28 @@ export type LaneQueues = Record<JobKindName, Record<Lane, JobQueue>>;
 export const PRODUCER_COMMAND_TIMEOUT_MS = 3000;
 
 /**
+ * A producer connection that stops waiting for a frozen Redis (stopped, swapping, partitioned:
+ * the connection stays up, so nothing fails fast by itself). A ping every `everyMs`; one that
+ * times out drops the connection, and until Redis answers its ready check again every command
+ * on it fails at once instead of each waiting out the command timeout. Returns the stop function.
+ */
+export function watchProducer(redis: Redis, everyMs = 1000): () => void {
+  let pinging = false;
+  const timer = setInterval(() => {
+    if (pinging || redis.status !== 'ready') return;
+    pinging = true;
+    redis
+      .ping()
+      .catch((err: Error) => {
+        if (/Command timed out/.test(err.message)) redis.disconnect(true);
+      })
+      .finally(() => (pinging = false));
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+/**
  * The two kinds of Redis connection (BullMQ's "going to production" guide):
  * - `consumer` (workers, QueueEvents, the reaper): waits out a Redis outage, retrying every
  *   command (maxRetriesPerRequest: null, which BullMQ requires for blocking commands);

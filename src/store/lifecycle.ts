@@ -15,7 +15,7 @@
  * | fail          | running, own lease                | failed     | worker attempt (error on its last try)                |
  * | stopCancelled | running, own lease                | cancelled  | worker attempt (saw the cancel request)               |
  * | requestCancel | queued, running                   | (flag set) | API                                                   |
- * | cancel        | queued, running², flag set        | cancelled  | API (entry left the queue), worker (start refused)    |
+ * | cancel        | queued, running², flag set        | cancelled  | API (entry left), worker (start refused), reaper³     |
  * | retry         | failed, cancelled                 | queued     | API                                                   |
  * | reapRequeue   | running, no heartbeat since read  | queued     | reaper (worker lost; crash counted)                   |
  * | reapFail      | running, no heartbeat since read  | failed     | reaper (worker lost too often; crash counted)         |
@@ -23,6 +23,7 @@
  *
  * ¹ a job still `running` when an attempt starts lost its previous attempt: a crash is counted.
  * ² a `running` row whose attempt is gone (its queue entry is waiting again).
+ * ³ a queued job whose cancel was recorded while Redis was away and no worker picked it up since.
  *
  * Final statuses (succeeded, failed, cancelled) change only by `retry`. An attempt's
  * transitions are idempotent: repeating one after a commit whose reply was lost answers

@@ -21,6 +21,8 @@ import type { Db } from '../store/db.js';
 import type { ProcessorContext } from './context.js';
 import type { Job as JobRow } from '../generated/prisma/client.js';
 import type { JobPayload } from '../queue/queues.js';
+import { isDatabaseUnavailable } from '../store/errors.js';
+import { isRedisUnavailable } from '../queue/producer.js';
 
 export type StopReason = 'cancelled' | 'released' | 'lease-lost';
 
@@ -66,6 +68,16 @@ export function outcomeOf(
  * Record an outcome by its one transition (retried through Postgres outages); false when the
  * lease was lost meanwhile, so nothing was written.
  */
+/**
+ * An attempt's error as the job record keeps it (clients read it): a dependency that was away is
+ * named, never its address or driver text (that is in the job's log).
+ */
+export function recordedError(error: Error): string {
+  if (isDatabaseUnavailable(error)) return 'the database (PostgreSQL) was unavailable';
+  if (isRedisUnavailable(error)) return 'the job queue (Redis) was unavailable';
+  return error.message;
+}
+
 export async function recordOutcome(db: Db, lease: Lease, outcome: AttemptOutcome, retry: RetryOptions = {}): Promise<boolean> {
   const take = (transition: () => Promise<boolean>) => withRetry(transition, retry);
   switch (outcome.kind) {
@@ -79,8 +91,8 @@ export async function recordOutcome(db: Db, lease: Lease, outcome: AttemptOutcom
       return false;
     case 'errored':
       return outcome.lastTry
-        ? take(() => lifecycle.fail(db, lease, outcome.error.message))
-        : take(() => lifecycle.requeue(db, lease, `attempt ${lease.attempts} failed, retrying: ${outcome.error.message}`));
+        ? take(() => lifecycle.fail(db, lease, recordedError(outcome.error)))
+        : take(() => lifecycle.requeue(db, lease, `attempt ${lease.attempts} failed, retrying: ${recordedError(outcome.error)}`));
   }
 }
 

@@ -16,6 +16,8 @@
  *   BullMQ has no such job        -> enqueued again while the crash budget lasts, else `failed`
  *   BullMQ completed              -> `failed`: the attempt ended without recording its outcome
  * A `queued` job untouched for ORPHAN_QUEUED_MS:
+ *   cancel requested              -> its waiting entries removed and `cancelled` (a cancel the API
+ *                                    recorded while Redis was away, for a job no worker may pick up)
  *   BullMQ has no such job        -> enqueued (the submission's enqueue never reached Redis)
  *   BullMQ completed              -> enqueued afresh (a retry whose enqueue met the previous
  *                                    attempt's entry: BullMQ keeps a finished entry and ignores an
@@ -26,8 +28,8 @@
 import type { Db } from '../store/db.js';
 import type { ServiceConfig } from '../config.js';
 import { expireIdempotencyKeys } from '../store/jobs.js';
-import { queueGaveUp, quietQueued, quietRunning, reapFail, reapRequeue, touchQueued } from '../store/lifecycle.js';
-import { describeFailure, enqueue, JOB_KINDS, laneRedis, locate, type LaneQueues, type Located } from '../queue/queues.js';
+import { cancel, queueGaveUp, quietQueued, quietRunning, reapFail, reapRequeue, touchQueued } from '../store/lifecycle.js';
+import { describeFailure, enqueue, JOB_KINDS, laneRedis, locate, removeFromLanes, type LaneQueues, type Located } from '../queue/queues.js';
 import { returnStranded } from './claim.js';
 
 export interface ReaperDeps {
@@ -43,6 +45,8 @@ export interface ReapReport {
   failed: string[];
   /** `any` jobs moved from a gpu lane without GPU workers back to the shared lane */
   returned: string[];
+  /** queued jobs whose cancel was requested, ended */
+  cancelled: string[];
 }
 
 const WAITING_STATES = ['waiting', 'delayed', 'prioritized', 'waiting-children'];
@@ -58,7 +62,7 @@ function failedReason(found: Awaited<ReturnType<typeof locate>>): string {
 }
 
 export async function reapOnce({ db, queues, config, log }: ReaperDeps): Promise<ReapReport> {
-  const report: ReapReport = { requeued: [], reenqueued: [], failed: [], returned: [] };
+  const report: ReapReport = { requeued: [], reenqueued: [], failed: [], returned: [], cancelled: [] };
   const stale = await quietRunning(db, new Date(Date.now() - config.HEARTBEAT_TIMEOUT_MS));
   for (const job of stale) {
     let found = await locate(queues, job);
@@ -94,6 +98,13 @@ export async function reapOnce({ db, queues, config, log }: ReaperDeps): Promise
     // still quiet now? (a GPU worker moving the job between queues touches the row first: worker/claim.ts)
     if (!(await touchQueued(db, job.id, { quietSince }))) continue;
     const found = await locate(queues, job);
+    if (job.cancelRequested) {
+      // (an active entry's worker sees the request itself)
+      if (found?.state === 'active') continue;
+      await removeFromLanes(queues, job).catch(() => undefined);
+      if (await cancel(db, job.id)) report.cancelled.push(job.id);
+      continue;
+    }
     const state = found?.state ?? 'missing';
     if (state === 'missing' || state === 'completed') {
       if (found) await found.job.remove();
@@ -111,7 +122,6 @@ export async function reapOnce({ db, queues, config, log }: ReaperDeps): Promise
   for (const kind of JOB_KINDS) report.returned.push(...(await returnStranded(db, queues, kind)));
   // Idempotency-Keys past their time are forgotten (a later use of the key would replace them anyway)
   await expireIdempotencyKeys(db, config.IDEMPOTENCY_TTL_MS);
-  if (report.requeued.length + report.reenqueued.length + report.failed.length + report.returned.length)
-    log({ ...report }, 'reaper reconciled jobs');
+  if (Object.values(report).some((ids) => ids.length)) log({ ...report }, 'reaper reconciled jobs');
   return report;
 }

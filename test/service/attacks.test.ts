@@ -384,6 +384,47 @@ describe('the exact requests of the review', () => {
     }
   });
 
+  it('high: a stream whose client hangs up at once gives its slot back (it held the per-key cap until the job ended)', async () => {
+    // a job no worker takes (no GPU worker here): its streams would stay open for ever
+    const waiting = await api(h, 'POST', '/v1/jobs', { kind: 'cpc', device: 'gpu', config: tinyConfig({ seed: 23 }) });
+    try {
+      for (let i = 0; i < 6; i++) {
+        await new Promise<void>((resolve) => {
+          const s = connect(live.port, '127.0.0.1', () => {
+            s.write(`GET /v1/jobs/${waiting.json.id}/events HTTP/1.1\r\nHost: x\r\n${bearer(keys.read)}\r\n\r\n`);
+            setTimeout(() => (s.resetAndDestroy(), resolve()), i % 3);
+          });
+          s.on('error', () => resolve());
+        });
+      }
+      const controllers = [new AbortController(), new AbortController()];
+      try {
+        const statuses = await waitFor(
+          'the slots to come back',
+          async () => {
+            const open = await Promise.all(
+              controllers.map((c) =>
+                fetch(`${live.url}/v1/jobs/${waiting.json.id}/events`, {
+                  headers: { authorization: `Bearer ${keys.read}` },
+                  signal: c.signal,
+                }),
+              ),
+            );
+            const codes = open.map((r) => r.status);
+            if (codes.some((c) => c !== 200)) for (const r of open) await r.body?.cancel();
+            return codes.every((c) => c === 200) && codes;
+          },
+          5000,
+        );
+        expect(statuses).toEqual([200, 200]);
+      } finally {
+        for (const c of controllers) c.abort();
+      }
+    } finally {
+      await api(h, 'POST', `/v1/jobs/${waiting.json.id}/cancel`);
+    }
+  });
+
   it('medium: predictions run off the event loop, a few in flight per key; the API answers meanwhile', async () => {
     const grey = Array.from({ length: 28 }, (_, y) => Array.from({ length: 28 }, (_, x) => (x * y) % 256));
     const body = JSON.stringify({ instances: Array.from({ length: 256 }, () => grey) });

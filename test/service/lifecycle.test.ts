@@ -8,7 +8,7 @@ import { fenced, LeaseLost } from '../../src/store/leases.js';
 import { recordMetrics } from '../../src/store/jobs.js';
 import { queuedJob, startDatabase, type TestDatabase } from './database.js';
 import type { Db } from '../../src/store/db.js';
-import { outcomeOf, recordOutcome, type AttemptOutcome } from '../../src/worker/attempt.js';
+import { outcomeOf, recordOutcome, recordedError, type AttemptOutcome } from '../../src/worker/attempt.js';
 
 let t: TestDatabase;
 let db: Db;
@@ -211,6 +211,14 @@ describe('job lifecycle', () => {
         lastTry: true,
         error: { message: 'a string' },
       });
+    });
+
+    it('an error is recorded as clients may read it: a dependency that was away is named, not its address', () => {
+      expect(recordedError(new Error("Can't reach database server at 127.0.0.1:46103"))).toBe('the database (PostgreSQL) was unavailable');
+      expect(recordedError(Object.assign(new Error('connect ECONNREFUSED 10.0.0.5:6379'), { code: 'ECONNREFUSED' }))).toMatch(
+        /unavailable$/,
+      );
+      expect(recordedError(new Error('batchSize 15 must be divisible by workers 2'))).toBe('batchSize 15 must be divisible by workers 2');
     });
 
     it('each outcome is recorded by its one transition', async () => {

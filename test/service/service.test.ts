@@ -4,6 +4,8 @@ import { createHash } from 'node:crypto';
 import { startHarness, startServices, api, authHeader, waitFor, type Harness } from './harness.js';
 import { tinyConfig } from './fixtures.js';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadDigits } from '../../src/cpc/mnist.js';
 import { digitPixels } from '../../src/cpc/images.js';
 import { encodePng } from '../../src/cpc/png.js';
@@ -338,6 +340,35 @@ describe('cpc-service over HTTP', () => {
       async () => (await api(h, 'GET', `/v1/jobs/${again.json.id}`)).json.status === 'succeeded',
       60_000,
     );
+  });
+
+  it('Redis frozen (SIGSTOP, the connection stays up): once noticed, calls fail at once; a key used meanwhile is not left locked', async () => {
+    const pid = Number(readFileSync(join(h.servicesDir, 'redis', 'redis.pid'), 'utf8').trim());
+    process.kill(pid, 'SIGSTOP');
+    try {
+      // the API's watcher pings every second: one that times out (3 s) drops the connection
+      await waitFor('the API to drop its connection', async () => h.app.redis.status !== 'ready', 20_000);
+      const started = Date.now();
+      const r = await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: tinyConfig({ seed: 13 }) }, { 'idempotency-key': 'frozen-1' });
+      expect(r.status).toBe(503);
+      expect((await api(h, 'GET', '/v1/jobs?limit=1')).status).toBe(200);
+      // (each of these waited out the 3 s command timeout in turn before: up to 12 s for a submit)
+      expect(Date.now() - started).toBeLessThan(3000);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await waitFor('Redis to be back', async () => (await api(h, 'GET', '/readyz')).status === 200, 30_000);
+    // the lock of the refused submission does not outlive it (a late SET once Redis woke up is released)
+    const again = await waitFor(
+      'the key to be free',
+      async () => {
+        const res = await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: tinyConfig({ seed: 13 }) }, { 'idempotency-key': 'frozen-1' });
+        return res.status !== 409 && res;
+      },
+      10_000,
+    );
+    expect(again.status).toBe(202);
+    await api(h, 'POST', `/v1/jobs/${again.json.id}/cancel`);
   });
 
   it('exposes Prometheus metrics', async () => {

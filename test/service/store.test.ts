@@ -115,6 +115,18 @@ describe('reaper', () => {
     expect((await db.job.findUniqueOrThrow({ where: { id } })).status).toBe('running');
   });
 
+  it('a quiet queued job whose cancel was requested (while Redis was away) ends cancelled, its entry removed', async () => {
+    const job = await queuedJob(db, { device: 'gpu' });
+    await enqueue(queues, { ...ref(job.id), device: 'gpu' }, 1);
+    await lifecycle.requestCancel(db, job.id);
+    await db.job.update({ where: { id: job.id }, data: { updatedAt: ago(120_000) } });
+    const report = await reap();
+    expect(report.cancelled).toEqual([job.id]);
+    expect(report.reenqueued).not.toContain(job.id);
+    expect(await db.job.findUniqueOrThrow({ where: { id: job.id } })).toMatchObject({ status: 'cancelled' });
+    expect(await locate(queues, { ...ref(job.id), device: 'gpu' })).toBeNull();
+  });
+
   it('a quiet queued job: no entry or a completed one -> enqueued; a failed entry -> failed; a recent one is left alone', async () => {
     const stale = await quietRunning('completed'); // its attempt ended; then a retry lost its enqueue
     await db.job.update({ where: { id: stale }, data: { status: 'queued', leaseId: null } });

@@ -7,7 +7,17 @@ import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { QueueEvents } from 'bullmq';
-import { allQueues, laneEvents, laneQueues, redisConnection, JOB_KINDS, LANES, type JobKindName, type Lane } from '../../queue/queues.js';
+import {
+  allQueues,
+  laneEvents,
+  laneQueues,
+  redisConnection,
+  watchProducer,
+  JOB_KINDS,
+  LANES,
+  type JobKindName,
+  type Lane,
+} from '../../queue/queues.js';
 import { JobQueue } from '../../queue/producer.js';
 
 declare module 'fastify' {
@@ -30,6 +40,7 @@ export default fp(
     };
     const redis = redisConnection(REDIS_URL, 'producer');
     redis.on('error', onRedisError);
+    const unwatch = watchProducer(redis);
     const lanes = laneQueues(redis, QUEUE_PREFIX);
     for (const q of allQueues(lanes)) q.on('error', onRedisError);
     const events = laneEvents(REDIS_URL, QUEUE_PREFIX, onRedisError);
@@ -37,6 +48,7 @@ export default fp(
     app.decorate('queue', new JobQueue(lanes, redis, JOB_ATTEMPTS));
     app.decorate('queueEvents', events);
     app.addHook('onClose', async () => {
+      unwatch();
       const allEvents = JOB_KINDS.flatMap((kind) => LANES.map((lane) => events[kind][lane]));
       await Promise.all([...allEvents.map((e) => e.close()), ...allQueues(lanes).map((q) => q.close())]);
       redis.disconnect();

@@ -2,8 +2,15 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ErrorBody, Uuid } from '../schemas.js';
 import { visibleTo } from '../tenancy.js';
+import { HttpError } from '../plugins/errors.js';
+import { InFlightLimit, clientOf } from '../in-flight.js';
+import type { Readable } from 'node:stream';
+
+/** artifact downloads one API key may have in flight */
+const DOWNLOADS_PER_KEY = 2;
 
 const artifacts: FastifyPluginAsyncTypebox = async (app) => {
+  const downloads = new InFlightLimit(DOWNLOADS_PER_KEY);
   app.get(
     '/v1/artifacts/:id',
     {
@@ -18,24 +25,36 @@ const artifacts: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req, reply) => {
-      let a = await app.artifacts.get(req.params.id, visibleTo(req));
-      let bytes: Uint8Array;
+      // a download reads and hashes the whole file before its first byte (checkpoints are large):
+      // a few at a time per key, so one client cannot keep the disk and the CPU for itself
+      const release = downloads.enter(clientOf(req));
+      if (!release) throw new HttpError(429, `at most ${downloads.perClient} artifact downloads per API key at a time`);
       try {
-        bytes = await app.artifactStore.get(a.uri, a.sha256);
+        let a = await app.artifacts.get(req.params.id, visibleTo(req));
+        let body: Readable;
+        try {
+          body = await app.artifactStore.open(a.uri, a.sha256);
+        } catch (err) {
+          // a running job may have just replaced this artifact (a newer checkpoint) and deleted
+          // the object the row pointed to a moment ago: read the row again once
+          const fresh = await app.artifacts.reload(req.params.id);
+          if (!fresh || fresh.uri === a.uri) throw err;
+          a = fresh;
+          body = await app.artifactStore.open(a.uri, a.sha256);
+        }
+        // (the slot is held until the bytes are out, or the client is gone)
+        body.once('close', release);
+        const filename = a.name.split('/').pop() ?? 'artifact';
+        return reply
+          .header('content-type', a.name.endsWith('.json') ? 'application/json' : 'application/octet-stream')
+          .header('content-length', String(a.bytes))
+          .header('content-disposition', `attachment; filename="${filename}"`)
+          .header('x-checksum-sha256', a.sha256)
+          .send(body);
       } catch (err) {
-        // a running job may have just replaced this artifact (a newer checkpoint) and deleted
-        // the object the row pointed to a moment ago: read the row again once
-        const fresh = await app.artifacts.reload(req.params.id);
-        if (!fresh || fresh.uri === a.uri) throw err;
-        a = fresh;
-        bytes = await app.artifactStore.get(a.uri, a.sha256);
+        release();
+        throw err;
       }
-      const filename = a.name.split('/').pop() ?? 'artifact';
-      return reply
-        .header('content-type', a.name.endsWith('.json') ? 'application/json' : 'application/octet-stream')
-        .header('content-disposition', `attachment; filename="${filename}"`)
-        .header('x-checksum-sha256', a.sha256)
-        .send(Buffer.from(bytes));
     },
   );
 };

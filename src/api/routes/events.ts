@@ -85,7 +85,10 @@ const events: FastifyPluginAsyncTypebox = async (app) => {
       const timer = setInterval(() => void poll().catch((err) => req.log.warn({ err }, 'event poll failed')), 500);
       // an SSE comment now and then keeps a quiet stream (a long epoch) open through proxies that close idle connections
       const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), app.config.EVENT_STREAM_KEEPALIVE_MS);
-      req.raw.on('close', finishStream);
+      // (the response's close: it fires when the connection goes, and a client that left while the job
+      // was being looked up is gone already, so its slot and timers are given back at once)
+      res.on('close', finishStream);
+      if (res.destroyed || req.raw.socket?.destroyed) finishStream();
       await poll();
     },
   );
