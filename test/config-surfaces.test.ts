@@ -66,10 +66,11 @@ function cliAccepts(name: string, value: unknown): boolean {
   const command = addConfigFlags(new Command('train').exitOverride().configureOutput({ writeErr: () => undefined }));
   try {
     command.parse([`--${flag.flag}`, String(value)], { from: 'user' });
+    // (configFromFlags refuses a value out of its field's range, naming the flag)
+    return engineAccepts(configFromFlags(command.opts()));
   } catch {
-    return false; // commander refused it (not a number, not a choice)
+    return false; // commander refused it (not a number, not a choice), or the flag's range did
   }
-  return engineAccepts(configFromFlags(command.opts()));
 }
 
 describe('config surfaces', () => {
