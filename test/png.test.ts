@@ -1,24 +1,14 @@
 /** PNG inputs: the image data must inflate to exactly what the header implies (interlaced or not). */
 import { describe, it, expect } from 'vitest';
 import { craftPng } from './service/crafted-pngs.js';
-import { decodePng, encodePng, inflatedSize } from '../src/cpc/png.js';
+import { ADAM7, decodePng, encodePng, inflatedSize } from '../src/cpc/png.js';
 
 /** an 8-bit grey PNG (side x side), Adam7-interlaced when asked, with the given image data */
 const greyPng = (side: number, interlace: 0 | 1, data: Buffer) => craftPng(side, side, 8, 0, data, interlace);
 
 /** the raw (filter type 0) scanlines of an image, plain or as the seven Adam7 passes */
 function scanlines(side: number, pixel: (x: number, y: number) => number, interlace: 0 | 1): Buffer {
-  const passes = interlace
-    ? [
-        [0, 0, 8, 8],
-        [4, 0, 8, 8],
-        [0, 4, 4, 8],
-        [2, 0, 4, 4],
-        [0, 2, 2, 4],
-        [1, 0, 2, 2],
-        [0, 1, 1, 2],
-      ]
-    : [[0, 0, 1, 1]];
+  const passes = interlace ? ADAM7 : [[0, 0, 1, 1]];
   const bytes: number[] = [];
   for (const [x0, y0, dx, dy] of passes) {
     for (let y = y0; y < side; y += dy) {

@@ -31,8 +31,8 @@ export interface PngHeader {
 }
 
 const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
-/** Adam7 passes: x0, y0, dx, dy */
-const ADAM7 = [
+/** Adam7 passes: x0, y0, dx, dy (the PNG specification's table) */
+export const ADAM7 = [
   [0, 0, 8, 8],
   [4, 0, 8, 8],
   [0, 4, 4, 8],
