@@ -127,8 +127,12 @@ export class JobService {
     if (!(await lifecycle.retry(this.db, job.id, job.status))) throw new Conflict(`job ${job.id} changed while retrying; try again`);
     const requeued = await this.jobs.reload(job.id);
     const hint = 'the job is queued again in Postgres; the reaper enqueues it when Redis is back';
-    // the last attempt's entries (in each lane an `any` job may have run in) make way for the new one
-    await this.queue.removeFromLanes(job).catch(withHint(hint));
+    // the last attempt's entries (in each lane an `any` job may have run in) make way for the new one;
+    // one BullMQ still holds (a stale twin ending) cannot go yet: then the add below is ignored, and the
+    // reaper enqueues the job once that entry has finished
+    await this.queue.removeFromLanes(job).catch((err: unknown) => {
+      if (err instanceof QueueUnavailable) throw err.withHint(hint);
+    });
     await this.queue.enqueue(job).catch(withHint(hint));
     // a cancel between the transition and this enqueue found no entry to remove and ended the job:
     // take the entry out again (one a worker took meanwhile is refused by the lease and ends)
