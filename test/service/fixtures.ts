@@ -40,3 +40,12 @@ export async function stopFirstWorker(h: Harness): Promise<void> {
   h.worker.kill('SIGTERM');
   await waitFor('the worker to stop', async () => h.worker.exitCode !== null || h.worker.signalCode !== null, 30_000);
 }
+
+/** GET /v1/info once a worker is listed for both job kinds (a worker registers with each queue in turn) */
+export async function infoWithWorker(h: Harness) {
+  return waitFor('a worker in GET /v1/info, serving both kinds', async () => {
+    const r = await api(h, 'GET', '/v1/info');
+    const queues: string[] = r.json.workers?.[0]?.queues ?? [];
+    return queues.includes('cpc') && queues.includes('probe') ? r : null;
+  });
+}

@@ -5,7 +5,7 @@
  */
 import { it, expect, beforeAll, afterAll } from 'vitest';
 import { startHarness, api, waitFor, type Harness } from './harness.js';
-import { tinyConfig } from './fixtures.js';
+import { infoWithWorker, tinyConfig } from './fixtures.js';
 import { BACKEND_SKIP_REASON, describeOnBackend } from '../helpers.js';
 
 let h: Harness;
@@ -21,10 +21,7 @@ afterAll(async () => {
 describeOnBackend('the service on the native backend', () => {
   it('trains a CPC job with CPC_BACKEND=node; the job, its manifest and GET /v1/info say tensorflow', async () => {
     // (the worker registers once TensorFlow has loaded)
-    const info = await waitFor('the worker in GET /v1/info', async () => {
-      const r = await api(h, 'GET', '/v1/info');
-      return r.json.workers?.length ? r : null;
-    });
+    const info = await infoWithWorker(h);
     expect(info.json.workers).toHaveLength(1);
     expect(info.json.workers[0]).toMatchObject({
       queues: expect.arrayContaining(['cpc', 'probe']),

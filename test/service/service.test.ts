@@ -2,7 +2,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createHash } from 'node:crypto';
 import { startHarness, startServices, api, authHeader, waitFor, type Harness } from './harness.js';
-import { tinyConfig } from './fixtures.js';
+import { infoWithWorker, tinyConfig } from './fixtures.js';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -33,10 +33,7 @@ describe('cpc-service over HTTP', () => {
     expect((await api(h, 'GET', '/healthz')).json).toEqual({ status: 'ok' });
     expect((await api(h, 'GET', '/readyz')).json).toMatchObject({ status: 'ready', postgres: 'ok', redis: 'ok' });
     // what the service runs on: the harness's one worker, on wasm
-    const info = await waitFor('the worker in GET /v1/info', async () => {
-      const r = await api(h, 'GET', '/v1/info');
-      return r.json.workers?.length ? r : null;
-    });
+    const info = await infoWithWorker(h);
     expect(info.json).toMatchObject({ version: expect.any(String), inference: { backend: 'wasm', threads: 1 } });
     expect(info.json.workers).toEqual([
       expect.objectContaining({
