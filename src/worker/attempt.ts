@@ -65,10 +65,6 @@ export function outcomeOf(
 }
 
 /**
- * Record an outcome by its one transition (retried through Postgres outages); false when the
- * lease was lost meanwhile, so nothing was written.
- */
-/**
  * An attempt's error as the job record keeps it (clients read it): a dependency that was away is
  * named, never its address or driver text (that is in the job's log).
  */
@@ -78,6 +74,10 @@ export function recordedError(error: Error): string {
   return error.message;
 }
 
+/**
+ * Record an outcome by its one transition (retried through Postgres outages); false when the
+ * lease was lost meanwhile, so nothing was written.
+ */
 export async function recordOutcome(db: Db, lease: Lease, outcome: AttemptOutcome, retry: RetryOptions = {}): Promise<boolean> {
   const take = (transition: () => Promise<boolean>) => withRetry(transition, retry);
   switch (outcome.kind) {

@@ -54,21 +54,25 @@ afterAll(async () => {
 
 const bearer = (key: string) => `Authorization: Bearer ${key}`;
 
-/** a request with a JSON body over a raw socket */
-function post(path: string, body: unknown, headers: string[] = []) {
-  const text = typeof body === 'string' ? body : JSON.stringify(body);
+/** a POST with a body of the given type over a raw socket */
+function postAs(contentType: string, path: string, text: string, headers: string[] = []) {
   return rawRequest(
     live.port,
     [
       `POST ${path} HTTP/1.1`,
       'Host: x',
-      'Content-Type: application/json',
+      `Content-Type: ${contentType}`,
       `Content-Length: ${Buffer.byteLength(text)}`,
       'Connection: close',
       ...headers,
     ].join('\r\n'),
     [text],
   );
+}
+
+/** a request with a JSON body over a raw socket */
+function post(path: string, body: unknown, headers: string[] = []) {
+  return postAs('application/json', path, typeof body === 'string' ? body : JSON.stringify(body), headers);
 }
 function get(path: string, headers: string[] = [], from?: string) {
   return rawRequest(live.port, [`GET ${path} HTTP/1.1`, 'Host: x', 'Connection: close', ...headers].join('\r\n'), [], { from });
@@ -500,19 +504,7 @@ describe('the exact requests of the review', () => {
 
 describe('the findings of the second review (against this branch)', () => {
   const read = () => [bearer(keys.read)];
-  const multipart = (path: string, form: string, headers: string[]) =>
-    rawRequest(
-      live.port,
-      [
-        `POST ${path} HTTP/1.1`,
-        'Host: x',
-        'Content-Type: multipart/form-data; boundary=XB',
-        `Content-Length: ${Buffer.byteLength(form)}`,
-        'Connection: close',
-        ...headers,
-      ].join('\r\n'),
-      [form],
-    );
+  const multipart = (path: string, form: string, headers: string[]) => postAs('multipart/form-data; boundary=XB', path, form, headers);
 
   it('critical: a multipart part without a name (with a read key) is a 400 and the API stays up', async () => {
     for (const disposition of ['form-data', 'form-data; filename="a.png"', 'attachment; name="x"']) {
