@@ -13,8 +13,8 @@
  *   errored      requeue / fail  failed: BullMQ retries while tries are left; on the last, `fail`
  */
 import { WaitingError, type SandboxedJob } from 'bullmq';
-import { mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import * as lifecycle from '../store/lifecycle.js';
 import { fenced, LeaseLost, withRetry, type Lease, type RetryOptions, type Tx } from '../store/leases.js';
 import type { Db } from '../store/db.js';
@@ -96,6 +96,35 @@ export async function recordOutcome(db: Db, lease: Lease, outcome: AttemptOutcom
   }
 }
 
+/**
+ * The attempt's own scratch directory, fresh: it is named by the lease, so nothing another attempt
+ * left or still writes is ever read (a retry resumes from the checkpoint in the artifact store,
+ * which only lease holders write). Earlier attempts' directories are removed on the way, best
+ * effort: a stale twin still running writes in its own, and removing that can fail (ENOTEMPTY)
+ * or lose to the twin's writes; the twin removes it itself when it stops.
+ */
+export function freshWorkDir(root: string, lease: Lease, log: (msg: string) => void): string {
+  const jobDir = join(root, lease.jobId);
+  const workDir = join(jobDir, lease.leaseId);
+  mkdirSync(workDir, { recursive: true });
+  for (const entry of readdirSync(jobDir, { withFileTypes: true }).filter((e) => e.name !== lease.leaseId)) {
+    try {
+      rmSync(join(jobDir, entry.name), { recursive: true, force: true });
+    } catch (err) {
+      log(`left an earlier attempt's files in place (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  }
+  return workDir;
+}
+
+function rmdirQuietly(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // not empty (a twin's files), or gone already
+  }
+}
+
 export async function runAttempt(
   ctx: ProcessorContext,
   job: SandboxedJob<JobPayload>,
@@ -114,15 +143,7 @@ export async function runAttempt(
     await withRetry(() => lifecycle.cancel(db, jobId));
     return { cancelled: true };
   }
-  const row = await db.job.findUniqueOrThrow({ where: { id: jobId } });
   const log = (msg: string) => void Promise.resolve(job.log(msg)).catch(() => undefined); // the parent may be gone
-  // scratch space of this attempt only: earlier attempts' directories (crashed, or a stale
-  // twin still running) are removed, so nothing they left or still write is ever read;
-  // a retry resumes from the checkpoint in the artifact store, which only lease holders write
-  const jobDir = join(ctx.config.WORK_DIR, jobId);
-  rmSync(jobDir, { recursive: true, force: true });
-  const workDir = join(jobDir, lease.leaseId);
-  mkdirSync(workDir, { recursive: true });
   const controller = new AbortController();
   let reason: StopReason | null = null;
   const stop = (why: StopReason) => {
@@ -156,10 +177,12 @@ export async function runAttempt(
   // next checkpoint is stored), so the retry resumes early enough to write those rows again
   let pending: Promise<unknown> = Promise.resolve();
   let writeError: Error | null = null;
-  const attempt: Attempt = {
-    row,
+  // (from here on, whatever fails is this attempt's outcome: a throw past it would leave the row
+  // running under this lease until a later delivery took it over, counting a crash that was none)
+  const setUp = async (): Promise<Attempt> => ({
+    row: await withRetry(() => db.job.findUniqueOrThrow({ where: { id: jobId } })),
     lease,
-    workDir,
+    workDir: freshWorkDir(ctx.config.WORK_DIR, lease, log),
     signal: controller.signal,
     stopReason: () => reason,
     log,
@@ -176,12 +199,15 @@ export async function runAttempt(
       await pending;
       if (writeError) throw writeError;
     },
-  };
+  });
 
   let outcome: AttemptOutcome;
+  let workDir: string | undefined;
   try {
-    const settled = await body(attempt)
-      .then(async (result) => {
+    const settled = await setUp()
+      .then(async (attempt) => {
+        workDir = attempt.workDir;
+        const result = await body(attempt);
         await attempt.flush();
         return { result };
       })
@@ -203,7 +229,11 @@ export async function runAttempt(
   } finally {
     clearInterval(beat);
     bullSignal?.removeEventListener('abort', onBullAbort);
-    rmSync(workDir, { recursive: true, force: true });
+    if (workDir) {
+      rmSync(workDir, { recursive: true, force: true });
+      // (the job's directory too, once no attempt on this machine has files in it)
+      rmdirQuietly(dirname(workDir));
+    }
   }
   switch (outcome.kind) {
     case 'succeeded':

@@ -28,7 +28,8 @@ let h: Harness;
 const FAKE_GPU = { WORKER_DEVICE: 'gpu', GPU_WORKER_WITHOUT_GPU: 'true' };
 
 beforeAll(async () => {
-  h = await startHarness({ workers: 1, env: { CLAIM_INTERVAL_MS: '300' } });
+  // (info: the story of a failed takeover names each worker's part in it)
+  h = await startHarness({ workers: 1, env: { CLAIM_INTERVAL_MS: '300', LOG_LEVEL: 'info' } });
 }, 120_000);
 
 afterAll(async () => {
@@ -242,8 +243,25 @@ describe('device routing', () => {
     // the twin took the lease once (the first attempt then stopped without writing or retrying)
     const story = async () => {
       const lanes = [h.app.queue.lanes.cpc.shared, h.app.queue.lanes.cpc.gpu];
-      const logs = await Promise.all(lanes.map(async (q) => `${q.name}: ${(await q.getJobLogs(id)).logs.join(' | ')}`));
-      return `${JSON.stringify({ running: running.attempts, attempts: done.attempts, crashes: done.crashes })}\n${logs.join('\n')}`;
+      const logs = await Promise.all(
+        lanes.map(async (q) => {
+          const entry = await q.getJob(id);
+          const facts = entry && {
+            attemptsMade: entry.attemptsMade,
+            stalled: entry.stalledCounter,
+            by: entry.processedBy,
+            failed: entry.failedReason,
+          };
+          return `${q.name}: ${JSON.stringify(facts)} ${(await q.getJobLogs(id)).logs.join(' | ')}`;
+        }),
+      );
+      const workerLines = h.workerLog
+        .join('')
+        .split('\n')
+        .filter((line) => line.includes(id));
+      return [JSON.stringify({ running: running.attempts, attempts: done.attempts, crashes: done.crashes }), ...logs, ...workerLines].join(
+        '\n',
+      );
     };
     expect({ attempts: done.attempts, crashes: done.crashes }, await story()).toEqual({ attempts: running.attempts + 1, crashes: 1 });
     const report = await checkInvariants(h);
