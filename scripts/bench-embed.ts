@@ -14,7 +14,7 @@ import { encoderAsLayersModel } from '../src/cpc/export.js';
 import { buildHead, DEFAULT_PROBE } from '../src/cpc/probe.js';
 import { proceduralTexture } from '../src/cpc/texture.js';
 import { predictImages, type ServableModel } from '../src/cpc/inference.js';
-import { loadDigits } from '../src/cpc/mnist.js';
+import { loadDataset } from '../src/cpc/load-dataset.js';
 import { digitPixels } from '../src/cpc/images.js';
 
 const backend = await initBackend(parseBackendChoice(process.argv[2] ?? 'wasm'));
@@ -22,11 +22,12 @@ const config = resolveConfig({});
 const network = new CpcNetwork({ model: config.model, imageSize: config.imageSize, predictTerms: config.predictTerms }, 1);
 const model: ServableModel = {
   encoder: encoderAsLayersModel(network),
-  head: buildHead('mlp', config.model.codeSize, DEFAULT_PROBE, 1),
+  head: buildHead('mlp', config.model.codeSize, 10, DEFAULT_PROBE, 1),
   style: { imageSize: 64, color: 'color' },
   texture: proceduralTexture(config.textureSeed),
+  classNames: Array.from({ length: 10 }, (_, i) => String(i)),
 };
-const test = loadDigits().splits.test;
+const test = loadDataset().splits.test;
 const grey = (i: number) => Array.from({ length: 28 }, (_, y) => Array.from(digitPixels(test, i).subarray(y * 28, y * 28 + 28)));
 const tensorsBefore = tf.memory().numTensors;
 for (let i = 0; i < 20; i++) predictImages(model, [grey(i)], false);

@@ -8,13 +8,13 @@
  * Stay within PREDICT_CONCURRENCY_PER_KEY connections per key (default 4),
  * or the extra requests are 429s (counted as non2xx).
  */
-import { loadDigits } from '../src/cpc/mnist.js';
+import { loadDataset } from '../src/cpc/load-dataset.js';
 import { digitPixels } from '../src/cpc/images.js';
 
 const [url = 'http://127.0.0.1:3000', model = 'quickstart-digits', seconds = '30', connections = '4', images = '256'] =
   process.argv.slice(2);
 if (!/^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/.test(url)) throw new Error('loopback targets only');
-const test = loadDigits().splits.test;
+const test = loadDataset().splits.test;
 const instances = Array.from({ length: Number(images) }, (_, i) =>
   Array.from({ length: 28 }, (_, y) => Array.from(digitPixels(test, i).subarray(y * 28, y * 28 + 28))),
 );

@@ -11,13 +11,13 @@
  * evenly spaced arrivals at the target rate, connections=10 a bursty load.
  */
 import autocannon from 'autocannon';
-import { loadDigits } from '../src/cpc/mnist.js';
+import { loadDataset } from '../src/cpc/load-dataset.js';
 import { digitPixels } from '../src/cpc/images.js';
 
 const [url = 'http://127.0.0.1:3000', model = 'quickstart-digits', rate = '100', seconds = '30', connections = '1', batch = '1'] =
   process.argv.slice(2);
 if (!/^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/.test(url)) throw new Error('loopback targets only');
-const test = loadDigits().splits.test;
+const test = loadDataset().splits.test;
 const grey = Array.from({ length: 28 }, (_, y) => Array.from(digitPixels(test, 0).subarray(y * 28, y * 28 + 28)));
 const images = Math.max(1, Number(batch));
 const endpoint = `${url}/v1/models/${model}/${images > 1 ? 'embed' : 'predict'}`;

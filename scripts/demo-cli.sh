@@ -31,5 +31,5 @@ cpc data digit --split test --index 0 --out "$RUN/test-digit-0.png"
 cpc predict --run "$RUN" "$RUN/test-digit-0.png" | node -e '
   let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
     const p = JSON.parse(s);
-    console.log(`predicted digit ${p.digit} (p = ${Math.max(...p.probabilities).toFixed(3)}) for ${p.file}`);
+    console.log(`predicted class ${p.className} (p = ${Math.max(...p.probabilities).toFixed(3)}) for ${p.file}`);
   });'

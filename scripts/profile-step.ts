@@ -8,14 +8,14 @@
 import * as tf from '../src/cpc/tf.js';
 import { initBackend } from '../src/cpc/backend.js';
 import { resolveConfig } from '../src/cpc/config.js';
-import { loadDigits } from '../src/cpc/mnist.js';
+import { loadDataset } from '../src/cpc/load-dataset.js';
 import { proceduralTexture } from '../src/cpc/texture.js';
 import { SequenceBatcher } from '../src/cpc/batches.js';
 import { createStepper } from '../src/cpc/trainer.js';
 await initBackend('node', { threads: 2 });
 const config = resolveConfig({ imageSize: 64, batchSize: 32, color: 'color', greySteps: 0, workers: 1 });
 const stepper = await createStepper(config, 1, 1);
-const batcher = new SequenceBatcher(loadDigits(), proceduralTexture(config.textureSeed), 2);
+const batcher = new SequenceBatcher(loadDataset(), proceduralTexture(config.textureSeed), 2);
 const b = batcher.next('train', config);
 for (let i = 0; i < 3; i++) await stepper.train(b);
 const by: Record<string, { ms: number; n: number; shapes: Set<string> }> = {};

@@ -2,7 +2,7 @@
  * The quickstart's tour of the HTTP API: submit a small CPC job, follow its
  * progress over Server-Sent Events, probe it, register the model, predict.
  */
-import { loadDigits } from '../src/cpc/mnist.js';
+import { loadDataset } from '../src/cpc/load-dataset.js';
 import { digitPixels } from '../src/cpc/images.js';
 import { encodePng } from '../src/cpc/png.js';
 
@@ -89,10 +89,10 @@ console.log(`  raw pixels      ${r.rawPixels.mlp.toFixed(3)} / ${r.rawPixels.lin
 
 const model = await call('POST', '/v1/models', { name: 'quickstart-digits', jobId: probe.id });
 console.log(`registered model ${model.name} version ${model.version}`);
-const test = loadDigits().splits.test;
+const test = loadDataset().splits.test;
 const png = encodePng(28, 28, Uint8Array.from(Array.from(digitPixels(test, 0)).flatMap((v) => [v, v, v]))).toString('base64');
 const prediction = await call('POST', `/v1/models/${model.name}/predict`, { instances: [{ png }] });
 const p = prediction.predictions[0];
 console.log(
-  `prediction for MNIST test image #0 (label ${test.labels[0]}): digit ${p.digit}, p = ${Math.max(...p.probabilities).toFixed(3)}`,
+  `prediction for MNIST test image #0 (label ${test.labels[0]}): class ${p.className}, p = ${Math.max(...p.probabilities).toFixed(3)}`,
 );

@@ -3,9 +3,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodePng } from '../src/cpc/png.js';
-import { loadDigits } from '../src/cpc/mnist.js';
+import { loadDataset } from '../src/cpc/load-dataset.js';
 import { digitPixels } from '../src/cpc/images.js';
 import { tempDir } from './helpers.js';
+import { drawShape, greyToRgb, writeShapeFolders } from './fixtures/shapes.js';
+import { Rng } from '../src/cpc/rng.js';
 
 const bin = join(import.meta.dirname, '..', 'bin', 'cpc.js');
 
@@ -80,15 +82,82 @@ describe('cpc CLI', () => {
     expect(report.rawPixels.linear).toBeGreaterThan(0.5);
 
     const png = join(dir, 'digit.png');
-    const pixels = digitPixels(loadDigits().splits.test, 0);
+    const pixels = digitPixels(loadDataset().splits.test, 0);
     writeFileSync(png, encodePng(28, 28, Uint8Array.from(Array.from(pixels).flatMap((v) => [v, v, v]))));
     const predict = cpc(['predict', '--run', run, '--embedding', png]);
     expect(predict.code, predict.stderr).toBe(0);
     const p = JSON.parse(predict.stdout);
     expect(p.probabilities).toHaveLength(10);
     expect(p.embedding).toHaveLength(16);
-    expect(p.digit).toBe(p.probabilities.indexOf(Math.max(...p.probabilities)));
+    expect(p.label).toBe(p.probabilities.indexOf(Math.max(...p.probabilities)));
+    expect(p.className).toBe(String(p.label)); // MNIST's classes are the digits
     expect(p.probabilities.reduce((a: number, b: number) => a + b, 0)).toBeCloseTo(1, 3);
+  });
+
+  it('trains, probes and predicts on a PNG-folder data set of its own (--data), answering with its class names', () => {
+    const dir = tempDir();
+    const data = join(dir, 'shapes');
+    writeShapeFolders(data, { classes: ['square', 'ring', 'bar', 'cross'], perClass: 21, side: 36 });
+    const run = join(dir, 'run');
+    const tiny = ['--image-size', '28', '--color', 'grey', '--grey-steps', '0', '--batch-size', '8', '--validation-steps', '1'];
+    const small = [
+      '--model-conv-layers',
+      '2',
+      '--model-filters',
+      '4',
+      '--model-hidden',
+      '16',
+      '--model-code-size',
+      '8',
+      '--model-context-size',
+      '8',
+    ];
+    const train = cpc([
+      'train',
+      '--data',
+      data,
+      '--task',
+      'same',
+      ...tiny,
+      ...small,
+      '--epochs',
+      '1',
+      '--steps-per-epoch',
+      '4',
+      '--out',
+      run,
+      '--json',
+    ]);
+    expect(train.code, train.stderr).toBe(0);
+    const probe = cpc([
+      'probe',
+      '--run',
+      run,
+      '--train-images',
+      '100',
+      '--test-images',
+      '100',
+      '--epochs',
+      '1',
+      '--no-baselines',
+      '--json',
+    ]);
+    expect(probe.code, probe.stderr).toBe(0);
+    const report = JSON.parse(probe.stdout);
+    // the test split has 3 images of each of the 4 classes: all 12 are used once, however many are asked for
+    expect(report).toMatchObject({ classNames: ['bar', 'cross', 'ring', 'square'], testImages: 12, trainImages: 60 });
+    const png = join(dir, 'ring.png');
+    writeFileSync(png, encodePng(36, 36, greyToRgb(drawShape('ring', 36, new Rng(99)))));
+    // (a 36x36 PNG is neither 28x28 nor the model's size: predict takes those two)
+    const refused = cpc(['predict', '--run', run, png]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/PNG is 36x36; at most 28x28/);
+    writeFileSync(png, encodePng(28, 28, greyToRgb(drawShape('ring', 28, new Rng(99)))));
+    const predict = cpc(['predict', '--run', run, png]);
+    expect(predict.code, predict.stderr).toBe(0);
+    const p = JSON.parse(predict.stdout);
+    expect(p.probabilities).toHaveLength(4);
+    expect(p.className).toBe(report.classNames[p.label]);
   });
 
   it('bench train prints one JSON line with the throughput, without the database client (a fresh clone before npm run generate)', () => {

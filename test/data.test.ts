@@ -1,12 +1,12 @@
 import { describe, it, expect } from 'vitest';
 import { Rng } from '../src/cpc/rng.js';
-import { loadDigits } from '../src/cpc/mnist.js';
+import { loadDataset } from '../src/cpc/load-dataset.js';
 import { proceduralTexture } from '../src/cpc/texture.js';
 import { renderImages, resizeGrey, digitPixels } from '../src/cpc/images.js';
 import { sampleSequences } from '../src/cpc/sequences.js';
 import { SequenceBatcher } from '../src/cpc/batches.js';
 
-const data = loadDigits();
+const data = loadDataset();
 const texture = proceduralTexture(1234);
 
 describe('seeded RNG', () => {
@@ -76,7 +76,7 @@ describe('image pipeline', () => {
 describe('sequence tasks', () => {
   it('sorted: positives count up mod 10, negatives differ at every future step, exact balance', () => {
     const spec = { task: 'sorted' as const, terms: 4, predictTerms: 4 };
-    const { digits, labels } = sampleSequences(spec, 64, 0.5, new Rng(1));
+    const { digits, labels } = sampleSequences(spec, 64, 0.5, new Rng(1), 10);
     expect(labels.reduce((a, b) => a + b, 0)).toBe(32);
     for (let b = 0; b < 64; b++) {
       const seq = Array.from(digits.subarray(b * 8, b * 8 + 8));
@@ -92,7 +92,7 @@ describe('sequence tasks', () => {
   });
 
   it('same: positives repeat one digit; negatives change every future digit', () => {
-    const { digits, labels } = sampleSequences({ task: 'same', terms: 3, predictTerms: 2 }, 40, 0.5, new Rng(2));
+    const { digits, labels } = sampleSequences({ task: 'same', terms: 3, predictTerms: 2 }, 40, 0.5, new Rng(2), 10);
     for (let b = 0; b < 40; b++) {
       const seq = Array.from(digits.subarray(b * 5, b * 5 + 5));
       expect(new Set(seq.slice(0, 3)).size).toBe(1);

@@ -9,7 +9,7 @@ import { buildHead, DEFAULT_PROBE } from '../src/cpc/probe.js';
 import { predictImages, type ServableModel } from '../src/cpc/inference.js';
 import { decodePng, encodePng, pngSize } from '../src/cpc/png.js';
 import { proceduralTexture } from '../src/cpc/texture.js';
-import { loadDigits } from '../src/cpc/mnist.js';
+import { loadDataset } from '../src/cpc/load-dataset.js';
 import { digitPixels } from '../src/cpc/images.js';
 import { tinyConfig, tempDir, TEST_BACKEND, BACKEND_SKIP_REASON, describeOnBackend } from './helpers.js';
 
@@ -49,11 +49,12 @@ describeOnBackend('model export and inference', () => {
     const network = new CpcNetwork({ model: config.model, imageSize: 64, predictTerms: 4 }, 6);
     const model: ServableModel = {
       encoder: encoderAsLayersModel(network),
-      head: buildHead('mlp', config.model.codeSize, DEFAULT_PROBE, 1),
+      head: buildHead('mlp', config.model.codeSize, 10, DEFAULT_PROBE, 1),
       style: { imageSize: 64, color: 'color' },
       texture: proceduralTexture(1234),
+      classNames: Array.from({ length: 10 }, (_, i) => `digit ${i}`),
     };
-    const digit = digitPixels(loadDigits().splits.test, 0);
+    const digit = digitPixels(loadDataset().splits.test, 0);
     const grey = greyRows(digit);
     const greyPng = encodePng(28, 28, Uint8Array.from(Array.from(digit).flatMap((v) => [v, v, v])));
     const rgb = Array.from({ length: 64 }, () => Array.from({ length: 64 }, () => [10, 200, 30]));
@@ -65,7 +66,8 @@ describeOnBackend('model export and inference', () => {
     for (const p of out) {
       expect(p.probabilities).toHaveLength(10);
       expect(p.probabilities.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
-      expect(p.digit).toBe(p.probabilities.indexOf(Math.max(...p.probabilities)));
+      expect(p.label).toBe(p.probabilities.indexOf(Math.max(...p.probabilities)));
+      expect(p.className).toBe(`digit ${p.label}`);
       expect(p.embedding).toHaveLength(config.model.codeSize);
     }
     // the same image as array and as PNG gives the same prediction

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseIdx, encodeIdx, IdxFormatError } from '../src/cpc/idx.js';
-import { loadDigits, defaultDataDir } from '../src/cpc/mnist.js';
+import { loadDataset, defaultDataDir } from '../src/cpc/load-dataset.js';
 import { tempDir } from './helpers.js';
 
 describe('IDX reader', () => {
@@ -47,7 +47,7 @@ describe('IDX reader', () => {
         Uint8Array.from({ length: 20 }, (_, i) => i % 10),
       ),
     );
-    const data = loadDigits(dir);
+    const data = loadDataset(dir);
     expect(data.splits.train.count).toBe(50);
     expect(data.splits.valid.count).toBe(10);
     expect(data.splits.test.count).toBe(20);
@@ -64,11 +64,12 @@ describe('IDX reader', () => {
     );
     writeFileSync(join(bad, 't10k-images-idx3-ubyte'), encodeIdx([20, 28, 28], new Uint8Array(20 * 784)));
     writeFileSync(join(bad, 't10k-labels-idx1-ubyte'), encodeIdx([20], new Uint8Array(20)));
-    expect(() => loadDigits(bad)).toThrow(/label 12 .* not a digit/);
+    // labels 0..12 make 13 classes, and the classes 3, 10 and 11 have no image
+    expect(() => loadDataset(bad)).toThrow(/the train split has no image of class "3" \(label 3\)/);
     const wrongSize = tempDir();
     writeFileSync(join(wrongSize, 'train-images-idx3-ubyte'), encodeIdx([n, 32, 32], new Uint8Array(n * 1024)));
     writeFileSync(join(wrongSize, 'train-labels-idx1-ubyte'), encodeIdx([n], labels));
-    expect(() => loadDigits(wrongSize)).toThrow(/28 x 28/);
+    expect(() => loadDataset(wrongSize)).toThrow(/28 x 28/);
   });
 
   it('vendors MNIST with matching checksums and the standard splits', () => {
@@ -81,7 +82,7 @@ describe('IDX reader', () => {
           .digest('hex'),
       ).toBe(hash);
     }
-    const data = loadDigits();
+    const data = loadDataset();
     expect([data.splits.train.count, data.splits.valid.count, data.splits.test.count]).toEqual([50000, 10000, 10000]);
     expect(data.splits.train.byLabel.every((l) => l.length > 4000)).toBe(true);
   });

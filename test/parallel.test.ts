@@ -7,7 +7,7 @@ import { initBackend } from '../src/cpc/backend.js';
 import { trainCpc } from '../src/cpc/trainer.js';
 import { ParallelStepper } from '../src/cpc/parallel/pool.js';
 import { SequenceBatcher, type SequenceBatch } from '../src/cpc/batches.js';
-import { loadDigits } from '../src/cpc/mnist.js';
+import { loadDataset } from '../src/cpc/load-dataset.js';
 import { proceduralTexture } from '../src/cpc/texture.js';
 import type { Checkpoint } from '../src/cpc/checkpoint.js';
 import type { CpcNetwork } from '../src/cpc/model.js';
@@ -30,7 +30,7 @@ async function withTwoWorkers(f: (stepper: ParallelStepper, next: (split: 'train
   const config = tinyConfig({ workers: 2 });
   const stepper = await ParallelStepper.start(config, 1, 2, 'wasm');
   try {
-    const batcher = new SequenceBatcher(loadDigits(), proceduralTexture(1), 4);
+    const batcher = new SequenceBatcher(loadDataset(), proceduralTexture(1), 4);
     const next = (split: 'train' | 'valid') => batcher.next(split, config);
     await stepper.train(next('train'));
     await f(stepper, next);

@@ -3,7 +3,7 @@ import * as tf from '../src/cpc/tf.js';
 import { initBackend } from '../src/cpc/backend.js';
 import { trainCpc, scheduleAfterEpoch, type StepProgress } from '../src/cpc/trainer.js';
 import { CpcNetwork } from '../src/cpc/model.js';
-import { loadDigits } from '../src/cpc/mnist.js';
+import { loadDataset } from '../src/cpc/load-dataset.js';
 import { proceduralTexture } from '../src/cpc/texture.js';
 import { SequenceBatcher } from '../src/cpc/batches.js';
 import { trainStep, evalStep } from '../src/cpc/train-step.js';
@@ -41,7 +41,7 @@ describeOnBackend('training', () => {
       const config = tinyConfig({ loss });
       const network = new CpcNetwork({ model: config.model, imageSize: config.imageSize, predictTerms: config.predictTerms }, 1);
       const optimizer = new Adam({ learningRate: 1e-3 });
-      const batcher = new SequenceBatcher(loadDigits(), proceduralTexture(1), 2);
+      const batcher = new SequenceBatcher(loadDataset(), proceduralTexture(1), 2);
       trainStep(new Replica(network, optimizer), batcher.next('train', config), config); // creates the optimizer slots
       const before = tf.memory().numTensors;
       for (let i = 0; i < 4; i++) {

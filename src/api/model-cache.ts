@@ -1,13 +1,14 @@
 /**
  * The files of registered models, for the inference threads: encoder and
- * probe head (checksums verified on read) and the manifest's rendering
- * settings, kept in a small LRU per API process. The assembled models live in
+ * probe head (checksums verified on read), the manifest's rendering
+ * settings and the probe's class names, kept in a small LRU per API process. The assembled models live in
  * the threads (inference/thread.ts).
  */
 import { LRUCache } from 'lru-cache';
 import type { ArtifactsRepository } from '../store/artifacts.js';
 import type { ArtifactStore } from '../artifacts/store.js';
 import type { RunManifest } from '../cpc/run-manifest.js';
+import { classNamesOf } from '../cpc/servable.js';
 import type { ModelFiles } from './inference/protocol.js';
 
 export interface ModelRef {
@@ -43,6 +44,7 @@ export class ModelFilesCache {
       headWeights: await this.bytes(ref.probeJobId, `probe/${ref.head}/weights.bin`),
       style: { imageSize: manifest.config.imageSize, color: manifest.config.color },
       textureSeed: manifest.config.textureSeed,
+      ...classNamesOf(await this.bytes(ref.probeJobId, 'probe/report.json')),
     };
   }
 

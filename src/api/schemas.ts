@@ -206,8 +206,9 @@ export const PredictRequest = Type.Object(
 );
 
 export const Prediction = Type.Object({
-  digit: Type.Integer({ minimum: 0, maximum: 9 }),
-  probabilities: Type.Array(Type.Number(), { minItems: 10, maxItems: 10 }),
+  label: Type.Integer({ minimum: 0, description: "the most probable class's index" }),
+  className: Type.String({ description: "the most probable class's name (the model's data set names its classes)" }),
+  probabilities: Type.Array(Type.Number(), { minItems: 2, maxItems: 1000, description: 'one per class, in label order' }),
   embedding: Type.Optional(Type.Array(Type.Number())),
 });
 

@@ -3,7 +3,7 @@ import * as tf from '../cpc/tf.js';
 import { initBackend, parseBackendChoice } from '../cpc/backend.js';
 import { kernels } from '../cpc/ops/kernels.js';
 import { resolveConfig } from '../cpc/config.js';
-import { loadDigits } from '../cpc/mnist.js';
+import { loadDataset } from '../cpc/load-dataset.js';
 import { proceduralTexture } from '../cpc/texture.js';
 import { SequenceBatcher } from '../cpc/batches.js';
 import { createStepper, resolveWorkers } from '../cpc/trainer.js';
@@ -26,7 +26,7 @@ export async function benchTrain(f: BenchFlags): Promise<void> {
   const config = resolveConfig({ imageSize: f.imageSize, batchSize: f.batchSize, color: f.color, greySteps: 0, workers: f.workers });
   const workers = resolveWorkers(config);
   const stepper = await createStepper(config, 1, workers);
-  const batcher = new SequenceBatcher(loadDigits(), proceduralTexture(config.textureSeed), 2);
+  const batcher = new SequenceBatcher(loadDataset(), proceduralTexture(config.textureSeed), 2);
   const batches = [batcher.next('train', config), batcher.next('train', config)];
   for (let i = 0; i < f.warmup; i++) await stepper.train(batches[i % 2]);
   const tensorsBefore = tf.memory().numTensors;

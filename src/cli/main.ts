@@ -17,7 +17,7 @@ import { assembleServable, servableFilesOfRun } from '../cpc/servable.js';
 import { readManifest } from '../cpc/run-manifest.js';
 import { predictImages, type ImageInput } from '../cpc/inference.js';
 import { makeReporter } from './progress.js';
-import { loadDigits, defaultDataDir } from '../cpc/mnist.js';
+import { loadDataset, defaultDataDir } from '../cpc/load-dataset.js';
 import { digitPixels } from '../cpc/images.js';
 import { encodePng } from '../cpc/png.js';
 import { benchTrain } from './bench.js';
@@ -77,7 +77,7 @@ function resolveTrainConfig(f: TrainFlags): CpcConfig {
 
 async function trainCommand(f: TrainFlags): Promise<void> {
   const config = resolveTrainConfig(f);
-  loadDigits(config.dataDir ?? defaultDataDir()); // fail on bad data before any output
+  loadDataset(config.dataDir ?? defaultDataDir()); // fail on bad data before any output
   const backend = await initBackend(parseBackendChoice(f.backend ?? process.env.CPC_BACKEND));
   const reporter = makeReporter(Boolean(f.json));
   const controller = new AbortController();
@@ -119,7 +119,7 @@ async function main(argv: string[]): Promise<void> {
   const train = program.command('train').description('train a CPC encoder; writes a run directory');
   addConfigFlags(train)
     .option('--config <file>', 'JSON file with config fields (flags override it)')
-    .option('--data <dir>', 'directory of MNIST-format IDX files (default: vendored data/mnist)')
+    .option('--data <dir>', 'data set: four MNIST-format IDX files, or PNG files in one folder per class (default: vendored data/mnist)')
     .option('--out <dir>', 'run directory', 'runs/latest')
     .option('--resume', 'continue from <out>/checkpoint if present')
     .addOption(backendOption())
@@ -131,10 +131,11 @@ async function main(argv: string[]): Promise<void> {
     .description('frozen-encoder probes (linear, MLP) beside raw-pixel and random-encoder baselines')
     .requiredOption('--run <dir>', 'run directory from cpc train');
   addConfigFlags(probe, PROBE_FLAGS)
+    .option('--data <dir>', "data set to probe on (default: the run's own)")
     .option('--no-baselines', 'skip the raw-pixel and random-encoder baselines')
     .addOption(backendOption())
     .option('--json', 'JSON on stdout')
-    .action(async (f: { run: string; baselines: boolean; backend?: string; json?: boolean }) => {
+    .action(async (f: { run: string; data?: string; baselines: boolean; backend?: string; json?: boolean }) => {
       let partial;
       try {
         partial = checkProbeInput(probeConfigFromFlags(f));
@@ -143,19 +144,18 @@ async function main(argv: string[]): Promise<void> {
       }
       readManifest(resolve(f.run)); // (a run directory, before the backend loads)
       await initBackend(parseBackendChoice(f.backend ?? process.env.CPC_BACKEND));
-      const report = await probeRun(
-        resolve(f.run),
-        partial,
-        undefined,
-        f.json ? undefined : (m) => process.stderr.write(m + '\n'),
-        f.baselines,
-      );
+      const report = await probeRun(resolve(f.run), {
+        config: partial,
+        ...(f.data ? { dataDir: resolve(f.data) } : {}),
+        log: f.json ? undefined : (m) => process.stderr.write(m + '\n'),
+        baselines: f.baselines,
+      });
       process.stdout.write((f.json ? JSON.stringify(report) : JSON.stringify(report, null, 2)) + '\n');
     });
 
   program
     .command('predict')
-    .description('digit probabilities and embeddings for PNG files (28x28 grey or the model size)')
+    .description('class probabilities and embeddings for PNG files (28x28 grey or the model size)')
     .requiredOption('--run <dir>', 'run directory with a probe head')
     .addOption(new Option('--head <kind>', 'probe head').choices(['linear', 'mlp']).default('mlp'))
     .option('--embedding', 'include the encoder embedding')
@@ -196,7 +196,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--out <file>', 'PNG path', 'digit.png')
     .option('--data <dir>', 'IDX data directory')
     .action((f: { split: 'train' | 'valid' | 'test'; index: number; out: string; data?: string }) => {
-      const split = loadDigits(f.data ? resolve(f.data) : defaultDataDir()).splits[f.split];
+      const split = loadDataset(f.data ? resolve(f.data) : defaultDataDir()).splits[f.split];
       if (f.index < 0 || f.index >= split.count) throw new UsageError(`--index must be in [0, ${split.count - 1}]`);
       const pixels = digitPixels(split, f.index);
       writeFileSync(f.out, encodePng(28, 28, Uint8Array.from(Array.from(pixels).flatMap((v) => [v, v, v]))));

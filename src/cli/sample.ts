@@ -1,6 +1,6 @@
 /** `cpc data sample`: a PNG grid of sequences (rows), framed green for positive, red for negative. */
 import { resolve } from 'node:path';
-import { loadDigits, defaultDataDir } from '../cpc/mnist.js';
+import { loadDataset, defaultDataDir } from '../cpc/load-dataset.js';
 import { proceduralTexture } from '../cpc/texture.js';
 import { SequenceBatcher } from '../cpc/batches.js';
 import { resolveConfig } from '../cpc/config.js';
@@ -27,7 +27,7 @@ export function sampleGrid(f: SampleFlags): { png: Buffer; labels: number[]; dig
     imageSize: f.imageSize,
     model: f.imageSize === 28 ? { convLayers: 3 } : undefined,
   });
-  const data = loadDigits(f.data ? resolve(f.data) : defaultDataDir());
+  const data = loadDataset(f.data ? resolve(f.data) : defaultDataDir());
   const batch = new SequenceBatcher(data, proceduralTexture(config.textureSeed), f.seed).next('train', config);
   const s = config.imageSize;
   const length = config.terms + config.predictTerms;

@@ -1,9 +1,9 @@
 /**
- * Batches of image sequences for CPC: digits from the sequence task, each
- * rendered from a random image of that digit in the split.
+ * Batches of image sequences for CPC: classes from the sequence task, each
+ * rendered from a random image of that class in the split.
  */
 import { Rng, type RngState } from './rng.js';
-import type { DigitDataset, SplitName } from './mnist.js';
+import type { ImageDataset, SplitName } from './dataset.js';
 import { renderDigit, digitPixels, type ImageStyle } from './images.js';
 import { sampleSequences, type SequenceSpec } from './sequences.js';
 import type { Texture } from './texture.js';
@@ -30,7 +30,7 @@ export class SequenceBatcher {
   readonly rng: Rng;
 
   constructor(
-    private readonly data: DigitDataset,
+    private readonly data: ImageDataset,
     readonly texture: Texture,
     seed: number,
   ) {
@@ -48,7 +48,7 @@ export class SequenceBatcher {
   next(split: SplitName, spec: BatchSpec): SequenceBatch {
     const { batchSize, terms, predictTerms, imageSize } = spec;
     const length = terms + predictTerms;
-    const { digits, labels } = sampleSequences(spec, batchSize, spec.positiveFraction, this.rng);
+    const { digits, labels } = sampleSequences(spec, batchSize, spec.positiveFraction, this.rng, this.data.classNames.length);
     const per = imageSize * imageSize * 3;
     const context = new Float32Array(batchSize * terms * per);
     const future = new Float32Array(batchSize * predictTerms * per);

@@ -1,17 +1,30 @@
 /**
  * Reader for the IDX format used by MNIST (big-endian header, then raw rows),
  * gzip-compressed or raw. Validates the magic number, the element type, the
- * dimensions and that the payload length matches them.
+ * dimensions and that the payload length matches them. Elements are unsigned
+ * bytes (images, labels of up to 256 classes) or big-endian 16-bit integers
+ * (labels of more classes).
  */
 import { gunzipSync } from 'node:zlib';
 import { readFileSync } from 'node:fs';
 
 export interface IdxArray {
   dims: number[];
+  /** the element type: 8-bit unsigned or 16-bit signed */
+  type: 'uint8' | 'int16';
+  /** the payload as stored (for int16, two big-endian bytes an element) */
   data: Uint8Array;
 }
 
-export class IdxFormatError extends Error {
+/** a data set's content is not what its format requires (a client's mistake: the message says what and where) */
+export class DatasetError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DatasetError';
+  }
+}
+
+export class IdxFormatError extends DatasetError {
   constructor(source: string, message: string) {
     super(`${source}: ${message}`);
     this.name = 'IdxFormatError';
@@ -19,6 +32,8 @@ export class IdxFormatError extends Error {
 }
 
 const UNSIGNED_BYTE = 0x08;
+const SHORT = 0x0b;
+const TYPES = { [UNSIGNED_BYTE]: { name: 'uint8', bytes: 1 }, [SHORT]: { name: 'int16', bytes: 2 } } as const;
 
 export function parseIdx(bytes: Uint8Array, source = 'IDX data'): IdxArray {
   let raw = bytes;
@@ -34,18 +49,33 @@ export function parseIdx(bytes: Uint8Array, source = 'IDX data'): IdxArray {
   if (view.getUint16(0) !== 0) throw new IdxFormatError(source, 'bad magic number (first two bytes must be zero)');
   const type = raw[2];
   const rank = raw[3];
-  if (type !== UNSIGNED_BYTE) throw new IdxFormatError(source, `unsupported element type 0x${type.toString(16)} (only unsigned byte)`);
+  if (type !== UNSIGNED_BYTE && type !== SHORT)
+    throw new IdxFormatError(source, `unsupported element type 0x${type.toString(16)} (only 0x08 unsigned byte and 0x0b short)`);
+  const element = TYPES[type];
   if (rank < 1 || rank > 4) throw new IdxFormatError(source, `unsupported rank ${rank}`);
   const headerBytes = 4 + 4 * rank;
   if (raw.length < headerBytes) throw new IdxFormatError(source, 'truncated header');
   const dims: number[] = [];
   for (let i = 0; i < rank; i++) dims.push(view.getUint32(4 + 4 * i));
-  const expected = dims.reduce((a, b) => a * b, 1);
+  const expected = dims.reduce((a, b) => a * b, 1) * element.bytes;
   const actual = raw.length - headerBytes;
   if (actual !== expected) {
     throw new IdxFormatError(source, `payload has ${actual} bytes but dimensions [${dims.join(', ')}] need ${expected}`);
   }
-  return { dims, data: raw.subarray(headerBytes) };
+  return { dims, type: element.name, data: raw.subarray(headerBytes) };
+}
+
+/** the elements of an integer IDX array (labels) as numbers 0..65535; a negative one is an error */
+export function idxIntegers(idx: IdxArray, source = 'IDX data'): Uint16Array {
+  if (idx.type === 'uint8') return Uint16Array.from(idx.data);
+  const view = new DataView(idx.data.buffer, idx.data.byteOffset, idx.data.byteLength);
+  const out = new Uint16Array(idx.data.length / 2);
+  for (let i = 0; i < out.length; i++) {
+    const v = view.getInt16(i * 2);
+    if (v < 0) throw new IdxFormatError(source, `element ${i} is negative (${v})`);
+    out[i] = v;
+  }
+  return out;
 }
 
 export function readIdxFile(path: string): IdxArray {
@@ -58,15 +88,20 @@ export function readIdxFile(path: string): IdxArray {
   return parseIdx(bytes, path);
 }
 
-/** Encode an IDX uint8 array (used by tests and to write small fixture data sets). */
-export function encodeIdx(dims: number[], data: Uint8Array): Uint8Array {
+/** Encode an IDX array: unsigned bytes, or (a Uint16Array, values below 32768) 16-bit integers. */
+export function encodeIdx(dims: number[], data: Uint8Array | Uint16Array): Uint8Array {
+  const wide = data instanceof Uint16Array;
   const header = new Uint8Array(4 + 4 * dims.length);
   const view = new DataView(header.buffer);
-  header[2] = UNSIGNED_BYTE;
+  header[2] = wide ? SHORT : UNSIGNED_BYTE;
   header[3] = dims.length;
   dims.forEach((d, i) => view.setUint32(4 + 4 * i, d));
-  const out = new Uint8Array(header.length + data.length);
+  const out = new Uint8Array(header.length + data.length * (wide ? 2 : 1));
   out.set(header, 0);
-  out.set(data, header.length);
+  if (!wide) out.set(data, header.length);
+  else {
+    const body = new DataView(out.buffer, header.length);
+    data.forEach((v, i) => body.setInt16(i * 2, v));
+  }
   return out;
 }

@@ -4,7 +4,7 @@
  */
 import type { Rng } from './rng.js';
 import type { Texture } from './texture.js';
-import { IMAGE_SIDE, IMAGE_PIXELS, type DigitSplit } from './mnist.js';
+import { IMAGE_SIDE, IMAGE_PIXELS, type ImageSplit } from './dataset.js';
 
 export type ColorMode = 'grey' | 'color';
 
@@ -99,12 +99,12 @@ export function renderDigit(grey28: Uint8Array, style: ImageStyle, texture: Text
   }
 }
 
-export function digitPixels(split: DigitSplit, index: number): Uint8Array {
+export function digitPixels(split: ImageSplit, index: number): Uint8Array {
   return split.images.subarray(index * IMAGE_PIXELS, (index + 1) * IMAGE_PIXELS);
 }
 
 /** Render the images at `indices` of a split into one NHWC Float32Array. */
-export function renderImages(split: DigitSplit, indices: ArrayLike<number>, style: ImageStyle, texture: Texture, rng: Rng): Float32Array {
+export function renderImages(split: ImageSplit, indices: ArrayLike<number>, style: ImageStyle, texture: Texture, rng: Rng): Float32Array {
   const per = style.imageSize * style.imageSize * 3;
   const out = new Float32Array(indices.length * per);
   for (let i = 0; i < indices.length; i++) renderDigit(digitPixels(split, indices[i]), style, texture, rng, out, i * per);

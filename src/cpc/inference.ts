@@ -1,12 +1,12 @@
 /**
- * Inference with a saved encoder + probe head: digit probabilities, argmax
+ * Inference with a saved encoder + probe head: class probabilities, argmax
  * and the encoder embedding for a batch of images given as 28x28 grey
  * arrays, size x size x 3 RGB arrays, or PNG bytes.
  */
 import * as tf from './tf.js';
 import { Rng } from './rng.js';
 import { renderDigit, type ImageStyle } from './images.js';
-import { IMAGE_SIDE } from './mnist.js';
+import { IMAGE_SIDE } from './dataset.js';
 import type { Texture } from './texture.js';
 import { decodePng, ImageInputError } from './png.js';
 
@@ -17,6 +17,8 @@ export interface ServableModel {
   head: tf.LayersModel;
   style: ImageStyle;
   texture: Texture;
+  /** what the head's outputs mean, in order */
+  classNames: string[];
 }
 
 /** pixels as one flat array, row-major (and channel-last for RGB): cheap to hand to another thread */
@@ -70,7 +72,9 @@ function isPixelGrid(input: ImageInput): input is PixelGrid {
 }
 
 export interface Prediction {
-  digit: number;
+  /** the most probable class: its index and its name */
+  label: number;
+  className: string;
   probabilities: number[];
   embedding?: number[];
 }
@@ -146,7 +150,8 @@ export function predictImages(model: ServableModel, inputs: ImageInput[], withEm
   });
   const emb = embeddings as number[][] | null;
   return probs.map((p: number[], i: number) => ({
-    digit: p.indexOf(Math.max(...p)),
+    label: p.indexOf(Math.max(...p)),
+    className: model.classNames[p.indexOf(Math.max(...p))],
     probabilities: p,
     ...(emb ? { embedding: emb[i] } : {}),
   }));

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { runSeeds } from './trainer.js';
 import { writeFileAtomic } from '../lib/files.js';
 import { serializeLayersModel, writeModelDir, loadModelDir } from './export.js';
-import { loadDigits, defaultDataDir } from './mnist.js';
+import { loadDataset, defaultDataDir } from './load-dataset.js';
 import { proceduralTexture } from './texture.js';
 import { CpcNetwork } from './model.js';
 import { Rng } from './rng.js';
@@ -22,6 +22,8 @@ import { readManifest, runStyle } from './run-manifest.js';
 
 export interface ProbeReport {
   config: ProbeConfig;
+  /** the probed data set's classes, in label order (what the heads' outputs mean) */
+  classNames: string[];
   style: ImageStyle;
   trainImages: number;
   testImages: number;
@@ -32,18 +34,28 @@ export interface ProbeReport {
   seconds: number;
 }
 
+export interface ProbeRunOptions {
+  config?: Partial<ProbeConfig>;
+  /** the data set to probe on (default: the run's own) */
+  dataDir?: string;
+  signal?: AbortSignal;
+  log?: (msg: string) => void;
+  /** also probe a random-init encoder and raw pixels (default true) */
+  baselines?: boolean;
+}
+
 /** Probe a finished run's encoder with both heads, beside the two baselines; saves the heads. */
-export async function probeRun(
-  runDir: string,
-  partial: Partial<ProbeConfig> = {},
-  signal?: AbortSignal,
-  log?: (msg: string) => void,
-  baselines = true,
-): Promise<ProbeReport> {
+export async function probeRun(runDir: string, options: ProbeRunOptions = {}): Promise<ProbeReport> {
+  const { signal, log, baselines = true } = options;
   const manifest = readManifest(runDir);
-  const config: ProbeConfig = { ...DEFAULT_PROBE, seed: manifest.config.seed, leakyAlpha: manifest.config.model.leakyAlpha, ...partial };
+  const config: ProbeConfig = {
+    ...DEFAULT_PROBE,
+    seed: manifest.config.seed,
+    leakyAlpha: manifest.config.model.leakyAlpha,
+    ...options.config,
+  };
   checkProbeSize(config, manifest.config.imageSize);
-  const data = loadDigits(manifest.config.dataDir ?? defaultDataDir());
+  const data = loadDataset(options.dataDir ?? manifest.config.dataDir ?? defaultDataDir());
   const texture = proceduralTexture(manifest.config.textureSeed);
   const style = runStyle(manifest);
   const rng = new Rng(config.seed + 101);
@@ -76,6 +88,7 @@ export async function probeRun(
     }
     const report: ProbeReport = {
       config,
+      classNames: data.classNames,
       style,
       trainImages: train.count,
       testImages: test.count,

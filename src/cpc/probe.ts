@@ -7,7 +7,7 @@
 import * as tf from './tf.js';
 import { ConfigError, checkFields, type FieldSpec } from './config.js';
 import { Rng } from './rng.js';
-import type { DigitDataset, SplitName } from './mnist.js';
+import type { ImageDataset, SplitName } from './dataset.js';
 import { renderImages, type ImageStyle } from './images.js';
 import type { Texture } from './texture.js';
 
@@ -74,11 +74,16 @@ export interface LabelledImages {
   labels: Int32Array;
   count: number;
   imageSize: number;
+  /** the data set's number of classes (labels are 0..classes-1) */
+  classes: number;
 }
 
-/** `count` random images of a split rendered in `style`, with their labels. */
+/**
+ * `count` random images of a split rendered in `style`, with their labels; when `count` is
+ * the split's size or more, every image of the split once (in a seeded order).
+ */
 export function sampleLabelledImages(
-  data: DigitDataset,
+  data: ImageDataset,
   split: SplitName,
   count: number,
   style: ImageStyle,
@@ -86,9 +91,15 @@ export function sampleLabelledImages(
   rng: Rng,
 ): LabelledImages {
   const source = data.splits[split];
-  const indices = Array.from({ length: count }, () => rng.int(source.count));
+  const indices = count >= source.count ? rng.permutation(source.count) : Array.from({ length: count }, () => rng.int(source.count));
   const labels = Int32Array.from(indices, (i) => source.labels[i]);
-  return { images: renderImages(source, indices, style, texture, rng), labels, count, imageSize: style.imageSize };
+  return {
+    images: renderImages(source, indices, style, texture, rng),
+    labels,
+    count: indices.length,
+    imageSize: style.imageSize,
+    classes: data.classNames.length,
+  };
 }
 
 /** A function from an image batch [N, S, S, 3] to features [N, D] (no gradient). */
@@ -111,16 +122,18 @@ export function computeFeatures(set: LabelledImages, features: FeatureFn, chunk 
   return all;
 }
 
-export function buildHead(kind: HeadKind, inputDim: number, config: ProbeConfig, seed: number): tf.Sequential {
+export function buildHead(kind: HeadKind, inputDim: number, classes: number, config: ProbeConfig, seed: number): tf.Sequential {
   const head = tf.sequential({ name: `probe_${kind}` });
   const init = (s: number) => tf.initializers.glorotUniform({ seed: s });
   if (kind === 'linear') {
-    head.add(tf.layers.dense({ name: 'logits', units: 10, activation: 'softmax', inputShape: [inputDim], kernelInitializer: init(seed) }));
+    head.add(
+      tf.layers.dense({ name: 'logits', units: classes, activation: 'softmax', inputShape: [inputDim], kernelInitializer: init(seed) }),
+    );
   } else {
     head.add(tf.layers.dense({ name: 'hidden', units: 128, inputShape: [inputDim], kernelInitializer: init(seed) }));
     head.add(tf.layers.batchNormalization({ name: 'bn', epsilon: 1e-3 }));
     head.add(tf.layers.leakyReLU({ name: 'leaky', alpha: config.leakyAlpha }));
-    head.add(tf.layers.dense({ name: 'logits', units: 10, activation: 'softmax', kernelInitializer: init(seed + 1) }));
+    head.add(tf.layers.dense({ name: 'logits', units: classes, activation: 'softmax', kernelInitializer: init(seed + 1) }));
   }
   head.compile({ optimizer: tf.train.adam(config.learningRate), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
   return head;
@@ -140,13 +153,13 @@ export function accuracyOf(head: tf.LayersModel, features: tf.Tensor2D, labels: 
 /** Train a head on train features (seeded shuffles), return it with its test accuracy. */
 export async function trainHead(
   kind: HeadKind,
-  train: { features: tf.Tensor2D; labels: Int32Array },
+  train: { features: tf.Tensor2D; labels: Int32Array; classes: number },
   test: { features: tf.Tensor2D; labels: Int32Array },
   config: ProbeConfig,
   signal?: AbortSignal,
 ): Promise<{ head: tf.Sequential; testAccuracy: number }> {
   const rng = new Rng(config.seed + (kind === 'mlp' ? 17 : 0));
-  const head = buildHead(kind, train.features.shape[1], config, rng.deriveSeed());
+  const head = buildHead(kind, train.features.shape[1], train.classes, config, rng.deriveSeed());
   const n = train.labels.length;
   for (let epoch = 0; epoch < config.epochs; epoch++) {
     const order = rng.permutation(n);
@@ -161,7 +174,7 @@ export async function trainHead(
             idx.map((i) => train.labels[i]),
             'int32',
           ),
-          10,
+          train.classes,
         ),
       ]);
       await head.trainOnBatch(x, y);
@@ -188,7 +201,13 @@ export async function probeFeatures(
   const testFeatures = computeFeatures(test, features);
   try {
     const head = (kind: HeadKind) =>
-      trainHead(kind, { features: trainFeatures, labels: train.labels }, { features: testFeatures, labels: test.labels }, config, signal);
+      trainHead(
+        kind,
+        { features: trainFeatures, labels: train.labels, classes: train.classes },
+        { features: testFeatures, labels: test.labels },
+        config,
+        signal,
+      );
     const linear = await head('linear');
     const mlp = await head('mlp');
     return { scores: { linear: linear.testAccuracy, mlp: mlp.testAccuracy }, heads: { linear: linear.head, mlp: mlp.head } };

@@ -3,7 +3,7 @@
  * loader from files (bytes, wherever they came from): the API's inference threads call it with
  * artifacts from the store, the CLI with a run directory's files.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadLayersModelFromFiles, readModelDir } from './export.js';
 import { proceduralTexture } from './texture.js';
@@ -19,6 +19,8 @@ export interface ServableFiles {
   headWeights: Uint8Array;
   style: ImageStyle;
   textureSeed: number;
+  /** the probe's classes, in label order (absent for heads probed before data sets had names: then the labels) */
+  classNames?: string[];
 }
 
 export async function assembleServable(files: ServableFiles): Promise<ServableModel> {
@@ -27,7 +29,14 @@ export async function assembleServable(files: ServableFiles): Promise<ServableMo
     encoder.dispose();
     throw err;
   });
-  return { encoder, head, style: files.style, texture: proceduralTexture(files.textureSeed) };
+  const outputs = head.outputs[0].shape[1] ?? 0;
+  const classNames = files.classNames ?? Array.from({ length: outputs }, (_, i) => String(i));
+  if (classNames.length !== outputs) {
+    encoder.dispose();
+    head.dispose();
+    throw new Error(`the probe head has ${outputs} outputs but ${classNames.length} class names`);
+  }
+  return { encoder, head, style: files.style, texture: proceduralTexture(files.textureSeed), classNames };
 }
 
 /** a run directory's encoder and one probe head, checksums verified */
@@ -38,6 +47,7 @@ export function servableFilesOfRun(runDir: string, head: 'linear' | 'mlp' = 'mlp
     throw new Error(`${runDir} has no ${head} probe head: run "cpc probe --run ${runDir}" first`);
   const encoder = readModelDir(join(runDir, 'encoder'));
   const probe = readModelDir(headDir);
+  const report = join(runDir, 'probe', 'report.json');
   return {
     encoderJson: encoder.modelJson,
     encoderWeights: encoder.weights,
@@ -45,5 +55,13 @@ export function servableFilesOfRun(runDir: string, head: 'linear' | 'mlp' = 'mlp
     headWeights: probe.weights,
     style: runStyle(manifest),
     textureSeed: manifest.config.textureSeed,
+    ...classNamesOf(existsSync(report) ? readFileSync(report) : null),
   };
+}
+
+/** the class names a probe report (probe/report.json) records, if any */
+export function classNamesOf(report: Uint8Array | null): { classNames?: string[] } {
+  if (!report) return {};
+  const parsed = JSON.parse(new TextDecoder().decode(report)) as { classNames?: unknown };
+  return Array.isArray(parsed.classNames) ? { classNames: parsed.classNames.map(String) } : {};
 }

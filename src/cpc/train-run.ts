@@ -7,7 +7,7 @@ import { trainCpc, runSeeds, validateNetwork, type TrainCallbacks } from './trai
 import { readCheckpointDir, writeCheckpointDir, type Checkpoint } from './checkpoint.js';
 import { writeFileAtomic } from '../lib/files.js';
 import { encoderAsLayersModel, serializeLayersModel, writeModelDir } from './export.js';
-import { loadDigits, defaultDataDir } from './mnist.js';
+import { loadDataset, defaultDataDir } from './load-dataset.js';
 import { proceduralTexture } from './texture.js';
 import { packageVersions, type RunManifest } from './run-manifest.js';
 
@@ -69,7 +69,7 @@ export async function trainRun(options: TrainRunOptions): Promise<RunManifest> {
     const encoder = encoderAsLayersModel(result.network);
     writeModelDir(join(outDir, 'encoder'), await serializeLayersModel(encoder));
     encoder.dispose();
-    const data = loadDigits(manifest.config.dataDir ?? defaultDataDir());
+    const data = loadDataset(manifest.config.dataDir ?? defaultDataDir());
     const test = result.completed
       ? await validateNetwork(result.network, data, proceduralTexture(manifest.config.textureSeed), manifest.config, 'test')
       : undefined;

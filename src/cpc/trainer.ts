@@ -5,7 +5,8 @@
  * checkpoint, cancellation through an AbortSignal.
  */
 import { stepsPerEpoch as seedStepsPerEpoch, type CpcConfig } from './config.js';
-import { loadDigits, defaultDataDir, type DigitDataset } from './mnist.js';
+import { type ImageDataset } from './dataset.js';
+import { loadDataset, defaultDataDir } from './load-dataset.js';
 import { proceduralTexture, type Texture } from './texture.js';
 import { SequenceBatcher, type BatchSpec, type SequenceBatch } from './batches.js';
 import type { CpcNetwork } from './model.js';
@@ -46,7 +47,7 @@ export interface TrainCallbacks {
 
 export interface TrainOptions {
   config: CpcConfig;
-  data?: DigitDataset;
+  data?: ImageDataset;
   resumeFrom?: Checkpoint;
   signal?: AbortSignal;
   callbacks?: TrainCallbacks;
@@ -83,7 +84,7 @@ export function batchSpec(config: CpcConfig, color: ColorMode): BatchSpec {
 /** Validation: a fixed set of batches (same seed every epoch), in inference mode. */
 export async function validate(
   evaluate: (batch: SequenceBatch) => Promise<StepMetrics> | StepMetrics,
-  data: DigitDataset,
+  data: ImageDataset,
   texture: Texture,
   config: CpcConfig,
   split: 'valid' | 'test' = 'valid',
@@ -105,7 +106,7 @@ export async function validate(
 /** Validation of a network held in this thread. */
 export function validateNetwork(
   network: CpcNetwork,
-  data: DigitDataset,
+  data: ImageDataset,
   texture: Texture,
   config: CpcConfig,
   split: 'valid' | 'test' = 'valid',
@@ -141,7 +142,7 @@ export function scheduleAfterEpoch(state: ScheduleState, validLoss: number, conf
 
 export async function trainCpc(options: TrainOptions): Promise<TrainResult> {
   const { config, signal, callbacks = {} } = options;
-  const data = options.data ?? loadDigits(config.dataDir ?? defaultDataDir());
+  const data = options.data ?? loadDataset(config.dataDir ?? defaultDataDir());
   const texture = proceduralTexture(config.textureSeed);
   const seeds = runSeeds(config.seed);
   const workers = resolveWorkers(config);

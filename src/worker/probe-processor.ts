@@ -21,12 +21,11 @@ export default async function processProbeJob(job: SandboxedJob<JobPayload>, tok
     const runDir = attempt.workDir;
     await fetchRunFiles(ctx, row.parentJobId, runDir, ['manifest.json', 'encoder/model.json', 'encoder/weights.bin']);
     void job.updateProgress({ phase: 'probing' }).catch(() => undefined);
-    const report = await probeRun(
-      runDir,
-      row.config as Partial<ProbeConfig>,
-      attempt.signal,
-      (msg) => void job.updateProgress({ phase: msg }).catch(() => undefined),
-    );
+    const report = await probeRun(runDir, {
+      config: row.config as Partial<ProbeConfig>,
+      signal: attempt.signal,
+      log: (msg) => void job.updateProgress({ phase: msg }).catch(() => undefined),
+    });
     const rows = (['cpc', 'randomEncoder', 'rawPixels'] as const).flatMap((source) => {
       const scores = report[source];
       return scores

@@ -18,7 +18,7 @@ import { Queue } from 'bullmq';
 import { startHarness, waitFor, type Harness } from '../service/harness.js';
 import { stopFirstWorker, tinyConfig, trainDigitsModel } from '../service/fixtures.js';
 import { queueName, redisConnection } from '../../src/queue/queues.js';
-import { loadDigits } from '../../src/cpc/mnist.js';
+import { loadDataset } from '../../src/cpc/load-dataset.js';
 import { digitPixels } from '../../src/cpc/images.js';
 
 const SUBMISSIONS = 1000;
@@ -171,7 +171,7 @@ describe('load', () => {
   });
 
   it(`serves predictions at ${RATE} req/s for ${SECONDS} s with a flat tensor count and bounded RSS`, async () => {
-    const test = loadDigits().splits.test;
+    const test = loadDataset().splits.test;
     const grey = Array.from({ length: 28 }, (_, y) => Array.from(digitPixels(test, 0).subarray(y * 28, y * 28 + 28)));
     const body = JSON.stringify({ instances: [grey] });
     const headers = { authorization: `Bearer ${h.adminKey}`, 'content-type': 'application/json' };

@@ -16,7 +16,7 @@ import { loadConfig } from '../../src/config.js';
 import { createApiKey, revokeApiKey } from '../../src/store/api-keys.js';
 import { routeNeeds } from '../../src/api/plugins/auth.js';
 import { idempotencyLockKey } from '../../src/api/idempotency.js';
-import { loadDigits } from '../../src/cpc/mnist.js';
+import { loadDataset } from '../../src/cpc/load-dataset.js';
 import { digitPixels } from '../../src/cpc/images.js';
 import { encodePng } from '../../src/cpc/png.js';
 
@@ -64,7 +64,7 @@ function expectError(r: { status: number; json: any }, status: number, message?:
 }
 
 const digitPng = () => {
-  const split = loadDigits().splits.test;
+  const split = loadDataset().splits.test;
   const pixels = digitPixels(split, 0);
   return Buffer.from(encodePng(28, 28, Uint8Array.from(Array.from(pixels).flatMap((v) => [v, v, v]))));
 };

@@ -6,7 +6,7 @@ import { infoWithWorker, tinyConfig } from './fixtures.js';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadDigits } from '../../src/cpc/mnist.js';
+import { loadDataset } from '../../src/cpc/load-dataset.js';
 import { digitPixels } from '../../src/cpc/images.js';
 import { encodePng } from '../../src/cpc/png.js';
 import { PostgresArtifactStore } from '../../src/artifacts/store.js';
@@ -148,20 +148,20 @@ describe('cpc-service over HTTP', () => {
     expect((await api(h, 'GET', '/v1/models/digits/versions/9')).status).toBe(404);
 
     // 50 known test digits, as JSON arrays and as PNGs
-    const data = loadDigits().splits.test;
+    const data = loadDataset().splits.test;
     const indices = Array.from({ length: 50 }, (_, i) => i);
     const grey = indices.map((i) => Array.from({ length: 28 }, (_, y) => Array.from(digitPixels(data, i).subarray(y * 28, y * 28 + 28))));
     const json = await api(h, 'POST', '/v1/models/digits/predict', { instances: grey, version: 1, embedding: true });
     expect(json.status).toBe(200);
     expect(json.json.version).toBe(1);
-    const hits = json.json.predictions.filter((p: any, i: number) => p.digit === data.labels[i]).length;
+    const hits = json.json.predictions.filter((p: any, i: number) => p.label === data.labels[i]).length;
     expect(hits / 50).toBeGreaterThan(0.3);
     expect(json.json.predictions[0].embedding).toHaveLength(16);
     const pngs = indices.slice(0, 5).map((i) => ({
       png: encodePng(28, 28, Uint8Array.from(Array.from(digitPixels(data, i)).flatMap((v) => [v, v, v]))).toString('base64'),
     }));
     const viaPng = await api(h, 'POST', '/v1/models/digits/predict', { instances: pngs, version: 1 });
-    expect(viaPng.json.predictions.map((p: any) => p.digit)).toEqual(json.json.predictions.slice(0, 5).map((p: any) => p.digit));
+    expect(viaPng.json.predictions.map((p: any) => p.label)).toEqual(json.json.predictions.slice(0, 5).map((p: any) => p.label));
     const form = new FormData();
     indices
       .slice(0, 5)
@@ -170,7 +170,7 @@ describe('cpc-service over HTTP', () => {
     const multipart = await fetch(`${h.baseUrl}/v1/models/digits/predict`, { method: 'POST', body: form, headers: authHeader(h) });
     const multipartJson = await multipart.json();
     expect(multipart.status).toBe(200);
-    expect(multipartJson.predictions.map((p: any) => p.digit)).toEqual(json.json.predictions.slice(0, 5).map((p: any) => p.digit));
+    expect(multipartJson.predictions.map((p: any) => p.label)).toEqual(json.json.predictions.slice(0, 5).map((p: any) => p.label));
     const embed = await api(h, 'POST', '/v1/models/digits/embed', { instances: grey.slice(0, 2) });
     expect(embed.json.embeddings).toHaveLength(2);
 
