@@ -96,6 +96,18 @@ export const ConfigSchema = Type.Object({
   /** open event streams per API key (or client address) and in all, on one API process; more get 429 */
   EVENT_STREAMS_PER_KEY: Type.Integer({ default: 8, minimum: 1 }),
   EVENT_STREAMS_MAX: Type.Integer({ default: 256, minimum: 1 }),
+  /** data set uploads (POST /v1/datasets): the largest upload, all its files together (413 past it) */
+  DATASET_MAX_UPLOAD_BYTES: Type.Integer({ default: 256 * 1024 * 1024, minimum: 1024 }),
+  /** images a data set may hold */
+  DATASET_MAX_IMAGES: Type.Integer({ default: 100_000, minimum: 10 }),
+  /** entries an uploaded archive may hold, and the bytes they may expand to, in all and per byte uploaded */
+  DATASET_MAX_ENTRIES: Type.Integer({ default: 200_000, minimum: 10 }),
+  DATASET_MAX_EXPANDED_BYTES: Type.Integer({ default: 1024 * 1024 * 1024, minimum: 1024 }),
+  DATASET_MAX_EXPANSION_RATIO: Type.Integer({ default: 100, minimum: 1 }),
+  /** the longest side of an image in an uploaded PNG data set (each becomes 28x28) */
+  DATASET_MAX_SIDE: Type.Integer({ default: 256, minimum: 28, maximum: 1024 }),
+  /** where uploads are unpacked and checked, and where workers cache data sets by checksum (default: WORK_DIR/../datasets) */
+  DATASET_DIR: Type.Optional(Type.String()),
   /** attempts per job for errors a job raises itself (a killed sandbox child counts as one); BullMQ attempts */
   JOB_ATTEMPTS: Type.Integer({ default: 3, minimum: 1, maximum: 100 }),
   /** worker crashes (lost locks: process killed, machine gone) a job survives before it fails; BullMQ maxStalledCount */
@@ -112,7 +124,7 @@ export const ConfigSchema = Type.Object({
   ORPHAN_QUEUED_MS: Type.Integer({ default: 60_000, minimum: 1000 }),
 });
 
-export type ServiceConfig = Static<typeof ConfigSchema> & { WORK_DIR: string };
+export type ServiceConfig = Static<typeof ConfigSchema> & { WORK_DIR: string; DATASET_DIR: string };
 
 export class ConfigurationError extends Error {
   constructor(message: string) {
@@ -125,7 +137,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
   try {
     const config = envSchema<ServiceConfig>({ schema: ConfigSchema, data: env, dotenv: false });
     const artifactDir = resolve(config.ARTIFACT_DIR);
-    return { ...config, ARTIFACT_DIR: artifactDir, WORK_DIR: resolve(config.WORK_DIR ?? join(artifactDir, '..', 'work')) };
+    return {
+      ...config,
+      ARTIFACT_DIR: artifactDir,
+      WORK_DIR: resolve(config.WORK_DIR ?? join(artifactDir, '..', 'work')),
+      DATASET_DIR: resolve(config.DATASET_DIR ?? join(artifactDir, '..', 'datasets')),
+    };
   } catch (err) {
     throw new ConfigurationError((err as Error).message);
   }

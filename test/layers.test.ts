@@ -12,12 +12,13 @@ const SRC = resolve(import.meta.dirname, '..', 'src');
 const ALLOWED: Record<string, string[]> = {
   lib: [],
   cpc: ['lib'],
+  datasets: ['lib', 'cpc'],
   store: ['lib', 'generated'],
   artifacts: ['lib', 'store', 'generated'],
   queue: ['lib', 'store', 'generated'],
   config: [],
   cli: ['lib', 'cpc', 'store', 'generated'],
-  api: ['lib', 'cpc', 'store', 'artifacts', 'queue', 'config', 'generated'],
+  api: ['lib', 'cpc', 'datasets', 'store', 'artifacts', 'queue', 'config', 'generated'],
   worker: ['lib', 'cpc', 'store', 'artifacts', 'queue', 'config', 'generated'],
   server: ['api', 'store', 'config'],
 };
