@@ -106,6 +106,8 @@ export const ConfigSchema = Type.Object({
   DATASET_MAX_EXPANSION_RATIO: Type.Integer({ default: 100, minimum: 1 }),
   /** the longest side of an image in an uploaded PNG data set (each becomes 28x28) */
   DATASET_MAX_SIDE: Type.Integer({ default: 256, minimum: 28, maximum: 1024 }),
+  /** longest an upload (sent and checked) may take: POST /v1/datasets's body and handler timeout */
+  DATASET_UPLOAD_TIMEOUT_MS: Type.Integer({ default: 600_000, minimum: 1000 }),
   /** where uploads are unpacked and checked, and where workers cache data sets by checksum (default: WORK_DIR/../datasets) */
   DATASET_DIR: Type.Optional(Type.String()),
   /** attempts per job for errors a job raises itself (a killed sandbox child counts as one); BullMQ attempts */

@@ -19,7 +19,7 @@ const ALLOWED: Record<string, string[]> = {
   config: [],
   cli: ['lib', 'cpc', 'store', 'generated'],
   api: ['lib', 'cpc', 'datasets', 'store', 'artifacts', 'queue', 'config', 'generated'],
-  worker: ['lib', 'cpc', 'store', 'artifacts', 'queue', 'config', 'generated'],
+  worker: ['lib', 'cpc', 'datasets', 'store', 'artifacts', 'queue', 'config', 'generated'],
   server: ['api', 'store', 'config'],
 };
 

@@ -23,6 +23,7 @@ import experiments from './routes/experiments.js';
 import jobs from './routes/jobs.js';
 import artifacts from './routes/artifacts.js';
 import models from './routes/models.js';
+import datasets from './routes/datasets.js';
 import events from './routes/events.js';
 import metrics from './routes/metrics.js';
 import { ErrorBody } from './schemas.js';
@@ -143,6 +144,6 @@ export async function buildApp(
   }
   // unknown paths are rate-limited like known ones
   app.setNotFoundHandler(app.hasDecorator('rateLimit') ? { preHandler: app.rateLimit() } : {}, sendNotFound);
-  for (const routes of [metrics, health, info, experiments, jobs, artifacts, models, events]) await app.register(routes);
+  for (const routes of [metrics, health, info, experiments, datasets, jobs, artifacts, models, events]) await app.register(routes);
   return app;
 }

@@ -1,6 +1,7 @@
 /** Database rows -> API bodies (ISO dates, numbers instead of BigInt). */
 import type { Artifact, Experiment, Job, MetricPoint, Model } from '../generated/prisma/client.js';
 import { ENGINE_ONLY_FIELDS } from '../cpc/config.js';
+import { filesOf, type DatasetRow } from '../store/datasets.js';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
@@ -30,6 +31,7 @@ export function jobDto(j: Job) {
     seed: j.seed,
     priority: j.priority,
     device: j.device,
+    datasetId: j.datasetId,
     progress: j.progress,
     step: j.step,
     totalSteps: j.totalSteps,
@@ -48,6 +50,28 @@ export function jobDto(j: Job) {
   };
 }
 
+export function datasetDto(d: DatasetRow) {
+  const counts = d.counts as { train: number[]; valid: number[]; test: number[] };
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const split = d.split as { kind: string; seed?: number };
+  return {
+    id: d.id,
+    ownerId: d.ownerId,
+    name: d.name,
+    format: d.format,
+    classNames: d.classNames,
+    counts,
+    images: { train: sum(counts.train), valid: sum(counts.valid), test: sum(counts.test) },
+    image: { width: d.imageWidth, height: d.imageHeight, channels: d.channels },
+    split: { kind: split.kind, ...(split.seed !== undefined ? { seed: split.seed } : {}) },
+    checksum: d.checksum,
+    files: filesOf(d).map((f) => ({ name: f.name, bytes: f.bytes, sha256: f.sha256 })),
+    uploadBytes: d.uploadBytes === null ? null : Number(d.uploadBytes),
+    createdBy: d.createdBy,
+    createdAt: d.createdAt.toISOString(),
+  };
+}
+
 export function artifactDto(a: Artifact) {
   return { id: a.id, kind: a.kind, name: a.name, bytes: Number(a.bytes), sha256: a.sha256, createdAt: a.createdAt.toISOString() };
 }
@@ -56,13 +80,17 @@ export function metricDto(m: MetricPoint) {
   return { step: m.step, epoch: m.epoch, split: m.split, name: m.name, value: m.value, time: m.time.toISOString() };
 }
 
-export function modelDto(m: Model & { job: { parentJobId: string | null } }) {
+export function modelDto(m: Model & { job: { parentJobId: string | null; datasetId: string; result: unknown } }) {
+  const classNames = (m.job.result as { classNames?: unknown } | null)?.classNames;
   return {
     ownerId: m.ownerId,
     name: m.name,
     version: m.version,
     jobId: m.jobId,
     cpcJobId: m.job.parentJobId ?? '',
+    datasetId: m.job.datasetId,
+    // (probes from before data sets had names answered the digits)
+    classNames: Array.isArray(classNames) ? classNames.map(String) : Array.from({ length: 10 }, (_, i) => String(i)),
     head: m.head,
     metrics: m.metrics as Record<string, unknown>,
     createdAt: m.createdAt.toISOString(),

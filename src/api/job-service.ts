@@ -12,14 +12,12 @@ import { resolveConfig, stepsPerEpoch, type CpcConfigInput } from '../cpc/config
 import { DEFAULT_PROBE, checkProbeInput, checkProbeSize } from '../cpc/probe.js';
 import type { JobsRepository, JobRow, NewJob } from '../store/jobs.js';
 import type { ExperimentsRepository } from '../store/experiments.js';
+import { BUILTIN_DATASET_ID, type DatasetsRepository } from '../store/datasets.js';
 import type { Db } from '../store/db.js';
 import * as lifecycle from '../store/lifecycle.js';
 import { Conflict, Unprocessable } from '../store/errors.js';
 import type { Scope } from '../store/scope.js';
 import { QueueUnavailable, type JobQueue } from '../queue/producer.js';
-
-/** the vendored MNIST training split; jobs train on it */
-const TRAIN_IMAGES = 50_000;
 
 /** How long a retry waits for the job's last attempt to leave BullMQ's `active` state. */
 const RETRY_WAIT_MS = 5000;
@@ -42,6 +40,7 @@ export class JobService {
     private readonly db: Db,
     private readonly jobs: JobsRepository,
     private readonly experiments: ExperimentsRepository,
+    private readonly datasets: DatasetsRepository,
     private readonly queue: JobQueue,
     private readonly config: Pick<ServiceConfig, 'IDEMPOTENCY_TTL_MS'>,
   ) {}
@@ -59,7 +58,10 @@ export class JobService {
     if (body.kind === 'cpc') {
       const config = resolveConfig((body.config ?? {}) as CpcConfigInput);
       const { dataDir: _ignored, ...stored } = config;
-      return { ...common, kind: 'cpc', config: stored, seed: config.seed, totalSteps: stepsPerEpoch(config, TRAIN_IMAGES) * config.epochs };
+      const dataset = await this.datasets.get(body.datasetId ?? BUILTIN_DATASET_ID, who.scope);
+      const trainImages = (dataset.counts as { train: number[] }).train.reduce((a, b) => a + b, 0);
+      const totalSteps = stepsPerEpoch(config, trainImages) * config.epochs;
+      return { ...common, kind: 'cpc', config: stored, seed: config.seed, datasetId: dataset.id, totalSteps };
     }
     const parent = await this.jobs.get(body.cpcJobId, who.scope);
     if (parent.kind !== 'cpc') throw new Unprocessable(`job ${parent.id} is a ${parent.kind} job, not a CPC job`);
@@ -67,7 +69,8 @@ export class JobService {
     const { leakyAlpha: _fromTheEncoder, ...probeDefaults } = DEFAULT_PROBE;
     const config = { ...probeDefaults, seed: parent.seed, ...checkProbeInput(body.config ?? {}) };
     checkProbeSize(config, (parent.config as { imageSize: number }).imageSize);
-    return { ...common, kind: 'probe', config, seed: config.seed, parentJobId: parent.id, totalSteps: 0 };
+    const dataset = await this.datasets.get(body.datasetId ?? parent.datasetId, who.scope);
+    return { ...common, kind: 'probe', config, seed: config.seed, parentJobId: parent.id, datasetId: dataset.id, totalSteps: 0 };
   }
 
   /**

@@ -60,11 +60,44 @@ export const JobDevice = Type.Union([Type.Literal('any'), Type.Literal('gpu'), T
   description: 'the workers it may run on: gpu waits for a GPU worker, cpu never runs on one, any (the default) runs on either',
 });
 
+export const DatasetId = Type.String({
+  minLength: 1,
+  maxLength: 100,
+  pattern: '^[A-Za-z0-9_-]+$',
+  description: 'a data set (GET /v1/datasets); default: mnist, the built-in MNIST',
+});
+
+const SplitCounts = Type.Array(Type.Integer(), { description: 'images per class, in label order' });
+
+export const Dataset = Type.Object({
+  id: Type.String(),
+  ownerId: Type.Union([OwnerId, Type.Null()], { description: 'null: built in, every owner may use it' }),
+  name: Type.String(),
+  format: Type.String({ description: 'builtin, idx (the four IDX files) or png-folders (an archive of one folder per class)' }),
+  classNames: Type.Array(Type.String(), { description: 'the classes, in label order' }),
+  counts: Type.Object({ train: SplitCounts, valid: SplitCounts, test: SplitCounts }),
+  images: Type.Object({ train: Type.Integer(), valid: Type.Integer(), test: Type.Integer() }),
+  image: Type.Object(
+    { width: Type.Integer(), height: Type.Integer(), channels: Type.Integer() },
+    { description: 'the uploaded images (the engine trains on each as 28x28 grey)' },
+  ),
+  split: Type.Object(
+    { kind: Type.String({ description: 'files (IDX), folders (train/ and test/ given) or seeded' }), seed: Type.Optional(Type.Integer()) },
+    { description: 'how the test and validation splits were made' },
+  ),
+  checksum: Type.String({ description: 'sha256 naming the content: the same images, labels and classes give the same checksum' }),
+  files: Type.Array(Type.Object({ name: Type.String(), bytes: Type.Integer(), sha256: Type.String() })),
+  uploadBytes: Type.Union([Type.Integer(), Type.Null()]),
+  createdBy: Type.Union([Type.String(), Type.Null()], { description: 'the prefix of the API key that uploaded it' }),
+  createdAt: Type.String({ format: 'date-time' }),
+});
+
 export const CpcJobCreate = Type.Object(
   {
     kind: Type.Literal('cpc'),
     experimentId: Type.Optional(Uuid),
     config: Type.Optional(CpcJobConfig),
+    datasetId: Type.Optional(DatasetId),
     priority: Priority,
     device: Type.Optional(JobDevice),
   },
@@ -77,6 +110,7 @@ export const ProbeJobCreate = Type.Object(
     cpcJobId: Type.String({ minLength: 1, maxLength: 100, description: 'the succeeded CPC job whose encoder is frozen' }),
     experimentId: Type.Optional(Uuid),
     config: Type.Optional(ProbeJobConfig),
+    datasetId: Type.Optional({ ...DatasetId, description: "the data set to probe on (default: the CPC job's)" }),
     priority: Priority,
     device: Type.Optional(JobDevice),
   },
@@ -122,6 +156,7 @@ export const Job = Type.Object({
   seed: Type.Integer(),
   priority: Type.Integer(),
   device: JobDevice,
+  datasetId: Type.String({ description: 'the data set it trains or probes on' }),
   progress: Type.Number(),
   step: Type.Integer(),
   totalSteps: Type.Integer(),
@@ -176,6 +211,8 @@ export const Model = Type.Object({
   version: Type.Integer(),
   jobId: Type.String(),
   cpcJobId: Type.String(),
+  datasetId: Type.String({ description: 'the data set its probe head was trained on' }),
+  classNames: Type.Array(Type.String(), { description: 'what its predictions name, in label order' }),
   head: Type.String(),
   metrics: Type.Record(Type.String(), Type.Unknown()),
   createdAt: Type.String({ format: 'date-time' }),

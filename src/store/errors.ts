@@ -35,6 +35,12 @@ type LibraryError = { name?: string; code?: string; message?: string; cause?: un
 /** a unique index refused the row (a concurrent request took the name or key first) */
 export const isUniqueViolation = (err: unknown) => (err as LibraryError | null)?.code === 'P2002';
 
+/** a foreign key refused the change (a row still points at the one being deleted) */
+export const isForeignKeyViolation = (err: unknown) => {
+  const e = err as LibraryError | null;
+  return e?.code === 'P2003' || /foreign key/i.test(`${e?.message ?? ''} ${(e?.cause as Error | undefined)?.message ?? ''}`);
+};
+
 /** a value the API's schemas let through but PostgreSQL refuses (a safety net: the schemas should catch it) */
 export const isInvalidValue = (err: unknown) => (err as LibraryError | null)?.code === 'P2007';
 

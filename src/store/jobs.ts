@@ -8,6 +8,7 @@ import type { Db } from './db.js';
 import type { JobDevice, JobKind, JobStatus, Prisma } from '../generated/prisma/client.js';
 import { isUniqueViolation, NotFound, Unprocessable } from './errors.js';
 import type { Page, Scope } from './scope.js';
+import { BUILTIN_DATASET_ID } from './datasets.js';
 
 export function newJobId(): string {
   return `job_${randomUUID().replace(/-/g, '').slice(0, 24)}`;
@@ -24,6 +25,8 @@ export interface NewJob {
   device?: JobDevice;
   idempotencyKey?: string;
   parentJobId?: string | null;
+  /** the data set it trains or probes on (default: the built-in MNIST) */
+  datasetId?: string;
   totalSteps: number;
 }
 
@@ -50,6 +53,8 @@ export async function createJob(db: Db, input: NewJob, keyTtlMs = 24 * 3600_000)
     parent: input.parentJobId ?? null,
     // (only when asked for: keys stored before device routing keep their hashes)
     ...(input.device && input.device !== 'any' ? { device: input.device } : {}),
+    // (likewise: keys stored before data sets keep theirs)
+    ...(input.datasetId && input.datasetId !== BUILTIN_DATASET_ID ? { dataset: input.datasetId } : {}),
   });
   const { ownerId, idempotencyKey: key } = input;
   const data = {
@@ -65,6 +70,7 @@ export async function createJob(db: Db, input: NewJob, keyTtlMs = 24 * 3600_000)
     idempotencyKey: key ?? null,
     requestHash,
     parentJobId: input.parentJobId ?? null,
+    datasetId: input.datasetId ?? BUILTIN_DATASET_ID,
     totalSteps: input.totalSteps,
   };
   if (!key) return { job: await db.job.create({ data }), created: true };

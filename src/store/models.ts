@@ -4,8 +4,8 @@ import type { Prisma } from '../generated/prisma/client.js';
 import { NotFound } from './errors.js';
 import type { Scope } from './scope.js';
 
-/** every model row comes with the CPC job its probe was trained on (the encoder it serves) */
-const WITH_CPC_JOB = { job: { select: { parentJobId: true } } } as const;
+/** every model row comes with its probe job's CPC job (the encoder it serves), data set and report (its class names) */
+const WITH_CPC_JOB = { job: { select: { parentJobId: true, datasetId: true, result: true } } } as const;
 
 export type ModelRow = Prisma.ModelGetPayload<{ include: typeof WITH_CPC_JOB }>;
 

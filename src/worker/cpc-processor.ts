@@ -10,6 +10,7 @@ import type { JobPayload } from '../queue/queues.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { processorContext } from './context.js';
+import { datasetDir } from './dataset-cache.js';
 import { runAttempt } from './attempt.js';
 import { trainRun } from '../cpc/train-run.js';
 import { resolveConfig, type CpcConfigInput } from '../cpc/config.js';
@@ -32,7 +33,8 @@ export default async function processCpcJob(job: SandboxedJob<JobPayload>, token
   const ctx = await processorContext();
   return runAttempt(ctx, job, token, signal, async (attempt) => {
     const { jobId } = attempt.lease;
-    const config = resolveConfig({ ...(attempt.row.config as CpcConfigInput), workers: ctx.config.TRAIN_WORKERS });
+    const dataDir = await datasetDir(ctx, attempt.row.datasetId);
+    const config = resolveConfig({ ...(attempt.row.config as CpcConfigInput), workers: ctx.config.TRAIN_WORKERS, dataDir });
     const runDir = attempt.workDir;
     // a retry (on any machine) resumes from the checkpoint in the artifact store
     if (await new ArtifactsRepository(ctx.db).exists(jobId, CHECKPOINT_FILES[0])) {

@@ -6,6 +6,7 @@
 import type { SandboxedJob } from 'bullmq';
 import type { JobPayload } from '../queue/queues.js';
 import { processorContext } from './context.js';
+import { datasetDir } from './dataset-cache.js';
 import { runAttempt } from './attempt.js';
 import { probeRun } from '../cpc/probe-run.js';
 import type { ProbeConfig } from '../cpc/probe.js';
@@ -23,6 +24,7 @@ export default async function processProbeJob(job: SandboxedJob<JobPayload>, tok
     void job.updateProgress({ phase: 'probing' }).catch(() => undefined);
     const report = await probeRun(runDir, {
       config: row.config as Partial<ProbeConfig>,
+      dataDir: await datasetDir(ctx, row.datasetId),
       signal: attempt.signal,
       log: (msg) => void job.updateProgress({ phase: msg }).catch(() => undefined),
     });

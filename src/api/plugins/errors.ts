@@ -14,6 +14,9 @@ import { Conflict, isDatabaseUnavailable, isInvalidValue, NotFound, Unprocessabl
 import { ConfigError } from '../../cpc/config.js';
 import { isRedisUnavailable, QueueUnavailable } from '../../queue/producer.js';
 import { ChecksumMismatch } from '../../artifacts/store.js';
+import { DatasetError } from '../../cpc/dataset.js';
+import { UploadTooLarge } from '../../datasets/archive.js';
+import { IngestBusy } from '../ingest/pool.js';
 
 export class HttpError extends Error {
   constructor(
@@ -35,6 +38,9 @@ function asHttpError(err: unknown): HttpError | null {
   if (err instanceof Conflict) return new HttpError(409, err.message, err.details);
   if (err instanceof Unprocessable) return new HttpError(422, err.message);
   if (err instanceof ConfigError) return new HttpError(400, err.message);
+  if (err instanceof DatasetError) return new HttpError(400, err.message);
+  if (err instanceof UploadTooLarge) return new HttpError(413, err.message);
+  if (err instanceof IngestBusy) return new HttpError(503, err.message);
   if (err instanceof QueueUnavailable) return new HttpError(503, err.message, err.details);
   if (isRedisUnavailable(err)) return new HttpError(503, 'the job queue (Redis) is unavailable; try again shortly');
   if (isDatabaseUnavailable(err as Error)) return new HttpError(503, 'the database (PostgreSQL) is unavailable; try again shortly');

@@ -19,9 +19,10 @@ declare module 'fastify' {
 }
 
 export default fp(async function handlerTimeout(app: FastifyInstance) {
-  const ms = app.config.REQUEST_TIMEOUT_MS;
+  const defaultMs = app.config.REQUEST_TIMEOUT_MS;
   app.decorateRequest('handlerDeadline', null);
   app.addHook('preHandler', async (req, reply) => {
+    const ms = req.routeOptions.config.handlerTimeoutMs ?? defaultMs;
     const deadline = new AbortController();
     req.handlerDeadline = deadline.signal;
     const timer = setTimeout(() => {

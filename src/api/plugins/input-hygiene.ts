@@ -64,7 +64,8 @@ export default fp(async function inputHygiene(app: FastifyInstance) {
     for (const [part, value] of [
       ['params', req.params],
       ['query', req.query],
-      ['body', req.body],
+      // (a streamed upload is read by its handler, which checks what it reads)
+      ['body', req.routeOptions.config.streamedBody ? undefined : req.body],
     ] as const) {
       const where = findNul(value, '');
       if (where !== null) throw new HttpError(400, `${part}${where || ''}: NUL characters are not allowed`);
@@ -73,7 +74,7 @@ export default fp(async function inputHygiene(app: FastifyInstance) {
 
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
-    if (!methods.includes('POST') || route.schema?.body) return;
+    if (!methods.includes('POST') || route.schema?.body || route.config?.streamedBody) return;
     const noBody = async (req: { body?: unknown }) => {
       const empty =
         req.body === undefined || req.body === null || (typeof req.body === 'object' && Object.keys(req.body as object).length === 0);

@@ -10,6 +10,7 @@ import { JobsRepository } from '../../store/jobs.js';
 import { ExperimentsRepository } from '../../store/experiments.js';
 import { ModelsRepository } from '../../store/models.js';
 import { ArtifactsRepository } from '../../store/artifacts.js';
+import { DatasetsRepository } from '../../store/datasets.js';
 import { JobService } from '../job-service.js';
 
 declare module 'fastify' {
@@ -18,6 +19,7 @@ declare module 'fastify' {
     experiments: ExperimentsRepository;
     models: ModelsRepository;
     artifacts: ArtifactsRepository;
+    datasets: DatasetsRepository;
     jobService: JobService;
   }
 }
@@ -28,7 +30,8 @@ export default fp(
     app.decorate('experiments', new ExperimentsRepository(app.db));
     app.decorate('models', new ModelsRepository(app.db));
     app.decorate('artifacts', new ArtifactsRepository(app.db));
-    app.decorate('jobService', new JobService(app.db, app.jobs, app.experiments, app.queue, app.config));
+    app.decorate('datasets', new DatasetsRepository(app.db));
+    app.decorate('jobService', new JobService(app.db, app.jobs, app.experiments, app.datasets, app.queue, app.config));
   },
   { name: 'repositories', dependencies: ['database', 'queue'] },
 );

@@ -19,11 +19,24 @@ import { HttpError } from './errors.js';
 
 const LINGER_MS = 1000;
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** this route's time for a whole request body (default REQUEST_BODY_TIMEOUT_MS) */
+    bodyTimeoutMs?: number;
+    /** this route's time for its handler (default REQUEST_TIMEOUT_MS) */
+    handlerTimeoutMs?: number;
+    /** the body reaches the handler as a stream (uploads), not parsed: the handler reads and checks it */
+    streamedBody?: boolean;
+  }
+}
+
 export default fp(async function requestBodies(app: FastifyInstance) {
-  const timeoutMs = app.config.REQUEST_BODY_TIMEOUT_MS;
+  const defaultTimeoutMs = app.config.REQUEST_BODY_TIMEOUT_MS;
   app.addHook('preParsing', async (req, reply, payload) => {
     const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
     if (!hasBody) return payload;
+    // (a route that takes large uploads says how long they may take: its config.bodyTimeoutMs)
+    const timeoutMs = req.routeOptions.config.bodyTimeoutMs ?? defaultTimeoutMs;
     const guarded = new PassThrough();
     // Fastify listens for errors while it reads the body; once it has answered (413, 404, ...) it
     // stops, and an error emitted then must not be an uncaught exception
