@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * cpc: command-line interface to the CPC engine.
- *   cpc train | probe | predict | bench train | data sample
+ *   cpc train | probe | predict | bench train | data sample | keys | datasets upload|list
  * Bad flags or files: a one-line error on stderr and exit code 2.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -24,6 +24,7 @@ import { benchTrain } from './bench.js';
 import { sampleGrid } from './sample.js';
 import { UsageError } from './usage-error.js';
 import { keysCommand } from './keys.js';
+import { datasetsCommand } from './datasets.js';
 
 /** A bad flag value found after parsing: one line on stderr, exit code 2. */
 
@@ -219,6 +220,7 @@ async function main(argv: string[]): Promise<void> {
     });
 
   program.addCommand(keysCommand());
+  program.addCommand(datasetsCommand());
 
   await program.parseAsync(argv);
 }
@@ -229,6 +231,6 @@ main(process.argv).catch((err: unknown) => {
   // commander has already printed its own parse errors
   if (e.code?.startsWith('commander.')) process.exit(2);
   process.stderr.write(`cpc: ${(e.message ?? String(err)).split('\n')[0]}\n`);
-  const usage = ['UsageError', 'IdxFormatError', 'ConfigError', 'ImageInputError'].includes((err as Error).name ?? '');
+  const usage = ['UsageError', 'IdxFormatError', 'DatasetError', 'ConfigError', 'ImageInputError'].includes((err as Error).name ?? '');
   process.exit(usage || e.code === 'ENOENT' ? 2 : 1);
 });

@@ -18,6 +18,21 @@ import { encodePng } from '../../src/cpc/png.js';
 import { Rng } from '../../src/cpc/rng.js';
 import { tempDir } from '../helpers.js';
 import { createApiKey } from '../../src/store/api-keys.js';
+import { execFile } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+
+/** the cpc CLI against this service (asynchronously: the API runs in this process) */
+function cpc(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const bin = join(import.meta.dirname, '..', '..', 'bin', 'cpc.js');
+  return new Promise((resolve) =>
+    execFile(
+      process.execPath,
+      [bin, ...args],
+      { env: { ...process.env, CPC_URL: h.baseUrl, CPC_API_KEY: h.adminKey } },
+      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    ),
+  );
+}
 
 let h: Harness;
 const MAX_UPLOAD = 2 * 1024 * 1024;
@@ -346,5 +361,39 @@ describe('data sets over HTTP', () => {
     expect((await api(h, 'GET', `/v1/datasets/${spare.json.id}`)).status).toBe(404);
     expect(readdirSync(join(h.config.ARTIFACT_DIR, 'datasets', spare.json.id))).toEqual([]);
     expect((await api(h, 'POST', '/v1/jobs', { kind: 'cpc', datasetId: spare.json.id })).status).toBe(404);
+  });
+
+  it('cpc datasets upload takes a PNG-folder folder (packed on the way) or an IDX folder; cpc datasets list shows them', async () => {
+    const dir = tempDir();
+    const folder = join(dir, 'letters');
+    writeShapeFolders(folder, { classes: ['bar', 'ring'], perClass: 8, seed: 21 });
+    const up = await cpc(['datasets', 'upload', folder, '--json']);
+    expect(up.code, up.stderr).toBe(0);
+    expect(JSON.parse(up.stdout)).toMatchObject({ name: 'letters', format: 'png-folders', classNames: ['bar', 'ring'] });
+    const idxDir = join(dir, 'idx');
+    mkdirSync(idxDir);
+    const n = 30;
+    writeFileSync(join(idxDir, 'train-images-idx3-ubyte.gz'), gzipSync(encodeIdx([n, 28, 28], new Uint8Array(n * 784).fill(5))));
+    writeFileSync(
+      join(idxDir, 'train-labels-idx1-ubyte'),
+      encodeIdx(
+        [n],
+        Uint8Array.from({ length: n }, (_, i) => i % 2),
+      ),
+    );
+    writeFileSync(join(idxDir, 't10k-images-idx3-ubyte'), encodeIdx([4, 28, 28], new Uint8Array(4 * 784)));
+    writeFileSync(join(idxDir, 't10k-labels-idx1-ubyte'), encodeIdx([4], Uint8Array.from([0, 1, 0, 1])));
+    const idx = await cpc(['datasets', 'upload', idxDir, '--name', 'yes-no', '--class-names', 'no, yes']);
+    expect(idx.code, idx.stderr).toBe(0);
+    expect(idx.stdout).toMatch(/ds_[0-9a-f]{24}  yes-no  idx  2 classes \(no, yes\)  train 25 \/ valid 5 \/ test 4/);
+    const list = await cpc(['datasets', 'list']);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toMatch(/mnist  mnist  builtin  10 classes/);
+    expect(list.stdout).toMatch(/letters  png-folders/);
+    // a path that is not there: a usage error (2); what the service refuses: its message (1)
+    expect((await cpc(['datasets', 'upload', join(dir, 'nope')])).code).toBe(2);
+    const again = await cpc(['datasets', 'upload', idxDir, '--name', 'yes-no', '--class-names', 'yes, no']);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/^cpc: 409 Conflict: a data set named "yes-no" exists/);
   });
 });
