@@ -9,6 +9,7 @@ import type { ArtifactsRepository } from '../store/artifacts.js';
 import type { ArtifactStore } from '../artifacts/store.js';
 import type { RunManifest } from '../cpc/run-manifest.js';
 import { classNamesOf } from '../cpc/servable.js';
+import { NotFound } from '../store/errors.js';
 import type { ModelFiles } from './inference/protocol.js';
 
 export interface ModelRef {
@@ -44,7 +45,13 @@ export class ModelFilesCache {
       headWeights: await this.bytes(ref.probeJobId, `probe/${ref.head}/weights.bin`),
       style: { imageSize: manifest.config.imageSize, color: manifest.config.color },
       textureSeed: manifest.config.textureSeed,
-      ...classNamesOf(await this.bytes(ref.probeJobId, 'probe/report.json')),
+      // (a probe stored without its report names no classes: its outputs are then the labels)
+      ...classNamesOf(
+        await this.bytes(ref.probeJobId, 'probe/report.json').catch((err: unknown) => {
+          if (err instanceof NotFound) return null;
+          throw err;
+        }),
+      ),
     };
   }
 

@@ -247,7 +247,7 @@ describe('ModelFilesCache', () => {
       byName: (jobId: string, name: string) => (reads++, artifacts.byName(jobId, name)),
     } as ArtifactsRepository;
     const manifest = { config: { imageSize: 28, color: 'grey', textureSeed: 7 } };
-    async function model(seed: number) {
+    async function model(seed: number, report = true) {
       const cpc = await queuedJob(db);
       const probe = await queuedJob(db, { kind: 'probe', parentJobId: cpc.id });
       const put = async (jobId: string, name: string, bytes: Uint8Array) =>
@@ -255,20 +255,24 @@ describe('ModelFilesCache', () => {
       await put(cpc.id, 'manifest.json', new TextEncoder().encode(JSON.stringify(manifest)));
       for (const name of ['encoder/model.json', 'encoder/weights.bin']) await put(cpc.id, name, new Uint8Array([seed, 1]));
       for (const name of ['probe/mlp/model.json', 'probe/mlp/weights.bin']) await put(probe.id, name, new Uint8Array([seed, 2]));
+      if (report)
+        await put(probe.id, 'probe/report.json', new TextEncoder().encode(JSON.stringify({ classNames: ['cat', `dog ${seed}`] })));
       return { id: `model-${seed}`, probeJobId: probe.id, cpcJobId: cpc.id, head: 'mlp' };
     }
     const cache = new ModelFilesCache(counting, store, 1);
     const a = await model(1);
     const files = await cache.get(a);
-    expect(files).toMatchObject({ style: { imageSize: 28, color: 'grey' }, textureSeed: 7 });
+    expect(files).toMatchObject({ style: { imageSize: 28, color: 'grey' }, textureSeed: 7, classNames: ['cat', 'dog 1'] });
     expect(Array.from(files.headWeights)).toEqual([1, 2]);
-    expect(reads).toBe(5);
+    expect(reads).toBe(6);
     await cache.get(a);
-    expect(reads).toBe(5); // cached
+    expect(reads).toBe(6); // cached
     const b = await model(2);
     await cache.get(b); // capacity 1: a is evicted
     await cache.get(a);
-    expect(reads).toBe(15);
+    expect(reads).toBe(18);
+    // a probe stored without its report: no class names (the outputs are then named by their labels)
+    expect((await cache.get(await model(4, false))).classNames).toBeUndefined();
 
     const missing = { ...(await model(3)), head: 'linear' }; // no linear head was stored
     await expect(cache.get(missing)).rejects.toThrow(/has no artifact probe\/linear\/model.json/);
