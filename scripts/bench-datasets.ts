@@ -11,6 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { apiClient } from './api-client.js';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -18,18 +19,7 @@ const { positionals, values } = parseArgs({
 });
 const [base, dir] = positionals;
 if (!base || !dir) throw new Error('usage: bench-datasets.ts URL DATASET_DIR [--steps N] [--seed S]');
-const auth: Record<string, string> = process.env.CPC_API_KEY ? { authorization: `Bearer ${process.env.CPC_API_KEY}` } : {};
-
-async function call(method: string, path: string, body?: unknown): Promise<any> {
-  const res = await fetch(base + path, {
-    method,
-    headers: { ...auth, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const json = await res.json();
-  if (res.status >= 400) throw new Error(`${method} ${path}: ${res.status} ${json.message}`);
-  return json;
-}
+const call = apiClient(base);
 
 async function finished(id: string): Promise<any> {
   for (;;) {

@@ -5,20 +5,11 @@
 import { loadDataset } from '../src/cpc/load-dataset.js';
 import { digitPixels } from '../src/cpc/images.js';
 import { encodePng } from '../src/cpc/png.js';
+import { apiClient, authHeaders } from './api-client.js';
 
 const base = process.argv[2] ?? 'http://127.0.0.1:3000';
-const auth: Record<string, string> = process.env.CPC_API_KEY ? { authorization: `Bearer ${process.env.CPC_API_KEY}` } : {};
-
-async function call(method: string, path: string, body?: unknown): Promise<any> {
-  const res = await fetch(base + path, {
-    method,
-    headers: { ...auth, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const json = await res.json();
-  if (res.status >= 400) throw new Error(`${method} ${path}: ${res.status} ${json.message}`);
-  return json;
-}
+const auth = authHeaders();
+const call = apiClient(base);
 
 /** Follow a job's events, printing progress, until it ends. */
 async function follow(jobId: string, label: string): Promise<any> {
