@@ -146,18 +146,23 @@ describe('cpc CLI', () => {
     const report = JSON.parse(probe.stdout);
     // the test split has 3 images of each of the 4 classes: all 12 are used once, however many are asked for
     expect(report).toMatchObject({ classNames: ['bar', 'cross', 'ring', 'square'], testImages: 12, trainImages: 60 });
-    const png = join(dir, 'ring.png');
-    writeFileSync(png, encodePng(36, 36, greyToRgb(drawShape('ring', 36, new Rng(99)))));
-    // (a 36x36 PNG is neither 28x28 nor the model's size: predict takes those two)
-    const refused = cpc(['predict', '--run', run, png]);
+    expect(report.sourceImage).toEqual({ width: 36, height: 36 });
+    // predict takes 28x28, the model's size, and the size of the data set's own images (read as those were)
+    const png = (side: number) => {
+      const path = join(dir, `ring-${side}.png`);
+      writeFileSync(path, encodePng(side, side, greyToRgb(drawShape('ring', side, new Rng(99)))));
+      return path;
+    };
+    const refused = cpc(['predict', '--run', run, png(30)]);
     expect(refused.code).not.toBe(0);
-    expect(refused.stderr).toMatch(/PNG is 36x36; at most 28x28/);
-    writeFileSync(png, encodePng(28, 28, greyToRgb(drawShape('ring', 28, new Rng(99)))));
-    const predict = cpc(['predict', '--run', run, png]);
+    expect(refused.stderr).toMatch(/PNG is 30x30; expected 28x28 or 36x36 \(the data set's images\)/);
+    const predict = cpc(['predict', '--run', run, png(28), png(36)]);
     expect(predict.code, predict.stderr).toBe(0);
-    const p = JSON.parse(predict.stdout);
-    expect(p.probabilities).toHaveLength(4);
-    expect(p.className).toBe(report.classNames[p.label]);
+    for (const line of predict.stdout.trim().split('\n')) {
+      const p = JSON.parse(line);
+      expect(p.probabilities).toHaveLength(4);
+      expect(p.className).toBe(report.classNames[p.label]);
+    }
   });
 
   it('bench train prints one JSON line with the throughput, without the database client (a fresh clone before npm run generate)', () => {

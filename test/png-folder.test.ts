@@ -48,7 +48,7 @@ describe('PNG-folder data sets', () => {
     expect(counts('test')).toEqual([3, 3, 3]);
     expect(counts('valid')).toEqual([3, 3, 3]);
     expect(counts('train')).toEqual([15, 15, 15]);
-    expect(meta).toEqual({ classNames, validation: 9 });
+    expect(meta).toEqual({ classNames, validation: 9, sourceImage: { width: 40, height: 40 } });
     expect(dataset.splits.train.images.length).toBe(45 * 784);
     // the same seed gives the same split; another seed another
     const again = readPngFolder(dir).dataset;

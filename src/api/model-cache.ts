@@ -8,7 +8,7 @@ import { LRUCache } from 'lru-cache';
 import type { ArtifactsRepository } from '../store/artifacts.js';
 import type { ArtifactStore } from '../artifacts/store.js';
 import type { RunManifest } from '../cpc/run-manifest.js';
-import { classNamesOf } from '../cpc/servable.js';
+import { probeFacts } from '../cpc/servable.js';
 import { NotFound } from '../store/errors.js';
 import type { ModelFiles } from './inference/protocol.js';
 
@@ -46,7 +46,7 @@ export class ModelFilesCache {
       style: { imageSize: manifest.config.imageSize, color: manifest.config.color },
       textureSeed: manifest.config.textureSeed,
       // (a probe stored without its report names no classes: its outputs are then the labels)
-      ...classNamesOf(
+      ...probeFacts(
         await this.bytes(ref.probeJobId, 'probe/report.json').catch((err: unknown) => {
           if (err instanceof NotFound) return null;
           throw err;

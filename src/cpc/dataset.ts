@@ -34,9 +34,16 @@ export interface ImageSplit extends ImageSet {
   byLabel: Int32Array[];
 }
 
+/** the size of a data set's images before they became 28x28 (absent: they were 28x28) */
+export interface SourceImage {
+  width: number;
+  height: number;
+}
+
 export interface ImageDataset {
   dir: string;
   classNames: string[];
+  sourceImage?: SourceImage;
   splits: Record<SplitName, ImageSplit>;
 }
 
@@ -45,6 +52,8 @@ export interface DatasetMeta {
   classNames: string[];
   /** images at the end of the training file that form the validation split (else validationSize) */
   validation?: number;
+  /** the uploaded images' size, when not 28x28 (predictions take images of that size too) */
+  sourceImage?: SourceImage;
 }
 
 export const DATASET_META_FILE = 'dataset.json';

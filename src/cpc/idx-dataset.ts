@@ -80,7 +80,8 @@ export function readIdxDataset(dir: string): ImageDataset {
   const train = readPair(dir, IDX_FILES.trainImages, IDX_FILES.trainLabels);
   const test = readPair(dir, IDX_FILES.testImages, IDX_FILES.testLabels);
   const meta = readDatasetMeta(dir);
-  return assembleDataset(dir, meta?.classNames ?? numberedClasses(train, test), train, test, meta?.validation);
+  const dataset = assembleDataset(dir, meta?.classNames ?? numberedClasses(train, test), train, test, meta?.validation);
+  return meta?.sourceImage ? { ...dataset, sourceImage: meta.sourceImage } : dataset;
 }
 
 /** the files of a data set in this layout: gzipped IDX files and dataset.json (how an uploaded data set is stored) */

@@ -8,7 +8,8 @@ import { Rng } from './rng.js';
 import { renderDigit, type ImageStyle } from './images.js';
 import { IMAGE_SIDE } from './dataset.js';
 import type { Texture } from './texture.js';
-import { decodePng, ImageInputError } from './png.js';
+import { decodePng, ImageInputError, pngHeader } from './png.js';
+import { toGrey28 } from './png-folder.js';
 
 export { ImageInputError } from './png.js';
 
@@ -19,6 +20,8 @@ export interface ServableModel {
   texture: Texture;
   /** what the head's outputs mean, in order */
   classNames: string[];
+  /** the size of the images of the data set it was probed on, when not 28x28: PNGs of that size are read as those were */
+  sourceImage?: { width: number; height: number };
 }
 
 /** pixels as one flat array, row-major (and channel-last for RGB): cheap to hand to another thread */
@@ -95,15 +98,27 @@ function greyToModelInput(grey: Float32Array, style: ImageStyle, texture: Textur
 /** Convert one input into the model's [size, size, 3] input in [-1, 1], written at out[offset]. */
 export function toModelInput(
   input: ImageInput,
-  style: ImageStyle,
-  texture: Texture,
+  model: Pick<ServableModel, 'style' | 'texture' | 'sourceImage'>,
   out: Float32Array,
   offset: number,
   where = 'image',
 ): void {
+  const { style, texture, sourceImage: source } = model;
   const size = style.imageSize;
   if (input instanceof Uint8Array) {
-    // the header decides before any pixel is decoded: only the two sizes this model takes
+    // the header decides before any pixel is decoded: only the sizes this model takes
+    const header = pngHeader(input);
+    if (source && header.width === source.width && header.height === source.height) {
+      // an image like those of the model's data set: read the way they were (luminance, area-resampled to 28x28)
+      const { width, height, rgb } = decodePng(input, Math.max(source.width, source.height));
+      greyToModelInput(Float32Array.from(toGrey28(width, height, rgb)), style, texture, out, offset);
+      return;
+    }
+    if (![IMAGE_SIDE, size].includes(header.width) || ![IMAGE_SIDE, size].includes(header.height)) {
+      const sides = [...new Set([IMAGE_SIDE, size])].map((n) => `${n}x${n}`);
+      if (source) sides.push(`${source.width}x${source.height} (the data set's images)`);
+      throw new ImageInputError(`${where}: PNG is ${header.width}x${header.height}; expected ${sides.join(' or ')}`);
+    }
     const { width, height, rgb } = decodePng(input, Math.max(IMAGE_SIDE, size), [IMAGE_SIDE, size]);
     if (width === IMAGE_SIDE && height === IMAGE_SIDE && size !== IMAGE_SIDE) {
       const grey = new Float32Array(IMAGE_SIDE * IMAGE_SIDE);
@@ -139,7 +154,7 @@ export function predictImages(model: ServableModel, inputs: ImageInput[], withEm
   const size = model.style.imageSize;
   const per = size * size * 3;
   const pixels = new Float32Array(inputs.length * per);
-  inputs.forEach((input, i) => toModelInput(input, model.style, model.texture, pixels, i * per, `instances[${i}]`));
+  inputs.forEach((input, i) => toModelInput(input, model, pixels, i * per, `instances[${i}]`));
   let probs: number[][] = [];
   let embeddings: number[][] | null = null;
   tf.tidy(() => {

@@ -289,14 +289,17 @@ export function readPngFolder(dir: string, options: PngFolderOptions = {}): PngF
   }
   const train = readSet(trainFiles, reader);
   const test = readSet(testFiles, reader);
-  const meta: DatasetMeta = { classNames, validation };
+  const size = reader.size();
+  const sourceImage = size.width === IMAGE_SIDE && size.height === IMAGE_SIDE ? undefined : size;
+  const meta: DatasetMeta = { classNames, validation, ...(sourceImage ? { sourceImage } : {}) };
   const source: PngFolderSource = {
-    ...reader.size(),
+    ...size,
     channels: reader.channels,
     split: given ? 'folders' : 'seeded',
     ...(given ? {} : { splitSeed }),
   };
-  return { dataset: assembleDataset(dir, classNames, train, test, validation), meta, train, test, source };
+  const dataset = assembleDataset(dir, classNames, train, test, validation);
+  return { dataset: sourceImage ? { ...dataset, sourceImage } : dataset, meta, train, test, source };
 }
 
 function shuffled<T>(items: T[], rng: Rng): T[] {

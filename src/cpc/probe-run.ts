@@ -24,6 +24,8 @@ export interface ProbeReport {
   config: ProbeConfig;
   /** the probed data set's classes, in label order (what the heads' outputs mean) */
   classNames: string[];
+  /** the size of the data set's own images, when not 28x28 (predictions take that size too) */
+  sourceImage?: { width: number; height: number };
   style: ImageStyle;
   trainImages: number;
   testImages: number;
@@ -89,6 +91,7 @@ export async function probeRun(runDir: string, options: ProbeRunOptions = {}): P
     const report: ProbeReport = {
       config,
       classNames: data.classNames,
+      ...(data.sourceImage ? { sourceImage: data.sourceImage } : {}),
       style,
       trainImages: train.count,
       testImages: test.count,

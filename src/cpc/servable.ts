@@ -21,6 +21,8 @@ export interface ServableFiles {
   textureSeed: number;
   /** the probe's classes, in label order (absent for heads probed before data sets had names: then the labels) */
   classNames?: string[];
+  /** the size of the probed data set's images, when not 28x28 */
+  sourceImage?: { width: number; height: number };
 }
 
 export async function assembleServable(files: ServableFiles): Promise<ServableModel> {
@@ -36,7 +38,14 @@ export async function assembleServable(files: ServableFiles): Promise<ServableMo
     head.dispose();
     throw new Error(`the probe head has ${outputs} outputs but ${classNames.length} class names`);
   }
-  return { encoder, head, style: files.style, texture: proceduralTexture(files.textureSeed), classNames };
+  return {
+    encoder,
+    head,
+    style: files.style,
+    texture: proceduralTexture(files.textureSeed),
+    classNames,
+    ...(files.sourceImage ? { sourceImage: files.sourceImage } : {}),
+  };
 }
 
 /** a run directory's encoder and one probe head, checksums verified */
@@ -55,13 +64,22 @@ export function servableFilesOfRun(runDir: string, head: 'linear' | 'mlp' = 'mlp
     headWeights: probe.weights,
     style: runStyle(manifest),
     textureSeed: manifest.config.textureSeed,
-    ...classNamesOf(existsSync(report) ? readFileSync(report) : null),
+    ...probeFacts(existsSync(report) ? readFileSync(report) : null),
   };
 }
 
-/** the class names a probe report (probe/report.json) records, if any */
-export function classNamesOf(report: Uint8Array | null): { classNames?: string[] } {
+/** what a probe report (probe/report.json) says of its data set: class names and image size, where it records them */
+export function probeFacts(report: Uint8Array | null): Pick<ServableFiles, 'classNames' | 'sourceImage'> {
   if (!report) return {};
-  const parsed = JSON.parse(new TextDecoder().decode(report)) as { classNames?: unknown };
-  return Array.isArray(parsed.classNames) ? { classNames: parsed.classNames.map(String) } : {};
+  const parsed = JSON.parse(new TextDecoder().decode(report)) as {
+    classNames?: unknown;
+    sourceImage?: { width?: unknown; height?: unknown };
+  };
+  const size = parsed.sourceImage;
+  return {
+    ...(Array.isArray(parsed.classNames) ? { classNames: parsed.classNames.map(String) } : {}),
+    ...(size && Number.isInteger(size.width) && Number.isInteger(size.height)
+      ? { sourceImage: { width: size.width as number, height: size.height as number } }
+      : {}),
+  };
 }

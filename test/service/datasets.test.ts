@@ -340,12 +340,19 @@ describe('data sets over HTTP', () => {
     const model = await api(h, 'POST', '/v1/models', { name: 'shapes', jobId: probe.json.id });
     expect(model.status, model.text).toBe(201);
     expect(model.json).toMatchObject({ datasetId, classNames: ['bar', 'cross', 'ring', 'square'] });
-    const ring = encodePng(28, 28, greyToRgb(drawShape('ring', 28, new Rng(3))));
-    const predicted = await api(h, 'POST', '/v1/models/shapes/predict', { instances: [{ png: Buffer.from(ring).toString('base64') }] });
+    // a 28x28 image, and one like the data set's own (32x32)
+    const ring = (side: number) => ({
+      png: Buffer.from(encodePng(side, side, greyToRgb(drawShape('ring', side, new Rng(3))))).toString('base64'),
+    });
+    const predicted = await api(h, 'POST', '/v1/models/shapes/predict', { instances: [ring(28), ring(32)] });
     expect(predicted.status, predicted.text).toBe(200);
-    const p = predicted.json.predictions[0];
-    expect(p.probabilities).toHaveLength(4);
-    expect(p.className).toBe(['bar', 'cross', 'ring', 'square'][p.label]);
+    for (const p of predicted.json.predictions) {
+      expect(p.probabilities).toHaveLength(4);
+      expect(p.className).toBe(['bar', 'cross', 'ring', 'square'][p.label]);
+    }
+    const odd = await api(h, 'POST', '/v1/models/shapes/predict', { instances: [ring(30)] });
+    expect(odd.status).toBe(400);
+    expect(odd.json.message).toMatch(/PNG is 30x30; expected 28x28 or 32x32 \(the data set's images\)/);
 
     const inUse = await api(h, 'DELETE', `/v1/datasets/${datasetId}`);
     expect(inUse.status).toBe(409);
@@ -385,11 +392,11 @@ describe('data sets over HTTP', () => {
     writeFileSync(join(idxDir, 't10k-labels-idx1-ubyte'), encodeIdx([4], Uint8Array.from([0, 1, 0, 1])));
     const idx = await cpc(['datasets', 'upload', idxDir, '--name', 'yes-no', '--class-names', 'no, yes']);
     expect(idx.code, idx.stderr).toBe(0);
-    expect(idx.stdout).toMatch(/ds_[0-9a-f]{24}  yes-no  idx  2 classes \(no, yes\)  train 25 \/ valid 5 \/ test 4/);
+    expect(idx.stdout).toMatch(/ds_[0-9a-f]{24} {2}yes-no {2}idx {2}2 classes \(no, yes\) {2}train 25 \/ valid 5 \/ test 4/);
     const list = await cpc(['datasets', 'list']);
     expect(list.code, list.stderr).toBe(0);
-    expect(list.stdout).toMatch(/mnist  mnist  builtin  10 classes/);
-    expect(list.stdout).toMatch(/letters  png-folders/);
+    expect(list.stdout).toMatch(/mnist {2}mnist {2}builtin {2}10 classes/);
+    expect(list.stdout).toMatch(/letters {2}png-folders/);
     // a path that is not there: a usage error (2); what the service refuses: its message (1)
     expect((await cpc(['datasets', 'upload', join(dir, 'nope')])).code).toBe(2);
     const again = await cpc(['datasets', 'upload', idxDir, '--name', 'yes-no', '--class-names', 'yes, no']);
