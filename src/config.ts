@@ -108,7 +108,7 @@ export const ConfigSchema = Type.Object({
   DATASET_MAX_SIDE: Type.Integer({ default: 256, minimum: 28, maximum: 1024 }),
   /** longest an upload (sent and checked) may take: POST /v1/datasets's body and handler timeout */
   DATASET_UPLOAD_TIMEOUT_MS: Type.Integer({ default: 600_000, minimum: 1000 }),
-  /** where uploads are unpacked and checked, and where workers cache data sets by checksum (default: WORK_DIR/../datasets) */
+  /** where uploads are unpacked and checked, and where workers cache data sets by checksum (default: ARTIFACT_DIR/../datasets) */
   DATASET_DIR: Type.Optional(Type.String()),
   /** attempts per job for errors a job raises itself (a killed sandbox child counts as one); BullMQ attempts */
   JOB_ATTEMPTS: Type.Integer({ default: 3, minimum: 1, maximum: 100 }),

@@ -12,7 +12,7 @@ import { resolveConfig, stepsPerEpoch, type CpcConfigInput } from '../cpc/config
 import { DEFAULT_PROBE, checkProbeInput, checkProbeSize } from '../cpc/probe.js';
 import type { JobsRepository, JobRow, NewJob } from '../store/jobs.js';
 import type { ExperimentsRepository } from '../store/experiments.js';
-import { BUILTIN_DATASET_ID, type DatasetsRepository } from '../store/datasets.js';
+import { BUILTIN_DATASET_ID, type DatasetRow, type DatasetsRepository } from '../store/datasets.js';
 import type { Db } from '../store/db.js';
 import * as lifecycle from '../store/lifecycle.js';
 import { Conflict, Unprocessable } from '../store/errors.js';
@@ -45,6 +45,17 @@ export class JobService {
     private readonly config: Pick<ServiceConfig, 'IDEMPOTENCY_TTL_MS'>,
   ) {}
 
+  /** the built-in data sets never change, and most jobs name one: read once, not at every submission */
+  private readonly builtin = new Map<string, DatasetRow>();
+
+  private async dataset(id: string, scope: Scope): Promise<DatasetRow> {
+    const known = this.builtin.get(id);
+    if (known) return known;
+    const row = await this.datasets.get(id, scope);
+    if (row.ownerId === null) this.builtin.set(id, row);
+    return row;
+  }
+
   /** The row a submission stands for: its config resolved and checked (ConfigError is the client's). */
   private async newJob(body: Static<typeof JobCreate>, who: Submitter): Promise<NewJob> {
     if (body.experimentId) await this.experiments.get(body.experimentId, who.scope);
@@ -58,7 +69,7 @@ export class JobService {
     if (body.kind === 'cpc') {
       const config = resolveConfig((body.config ?? {}) as CpcConfigInput);
       const { dataDir: _ignored, ...stored } = config;
-      const dataset = await this.datasets.get(body.datasetId ?? BUILTIN_DATASET_ID, who.scope);
+      const dataset = await this.dataset(body.datasetId ?? BUILTIN_DATASET_ID, who.scope);
       const trainImages = (dataset.counts as { train: number[] }).train.reduce((a, b) => a + b, 0);
       const totalSteps = stepsPerEpoch(config, trainImages) * config.epochs;
       return { ...common, kind: 'cpc', config: stored, seed: config.seed, datasetId: dataset.id, totalSteps };
@@ -69,7 +80,7 @@ export class JobService {
     const { leakyAlpha: _fromTheEncoder, ...probeDefaults } = DEFAULT_PROBE;
     const config = { ...probeDefaults, seed: parent.seed, ...checkProbeInput(body.config ?? {}) };
     checkProbeSize(config, (parent.config as { imageSize: number }).imageSize);
-    const dataset = await this.datasets.get(body.datasetId ?? parent.datasetId, who.scope);
+    const dataset = await this.dataset(body.datasetId ?? parent.datasetId, who.scope);
     return { ...common, kind: 'probe', config, seed: config.seed, parentJobId: parent.id, datasetId: dataset.id, totalSteps: 0 };
   }
 

@@ -68,7 +68,8 @@ export function receiveUpload(
     parser.on('file', (field, stream, filename) => {
       if (settled) return stream.resume();
       const path = join(scratch, `part-${files.length}`);
-      const file: UploadedFile = { filename: filename || field || `part-${files.length}`, path, bytes: 0 };
+      // (the name is only for messages: a long one is cut)
+      const file: UploadedFile = { filename: (filename || field || `part-${files.length}`).slice(0, 200), path, bytes: 0 };
       files.push(file);
       const out = createWriteStream(path, { flags: 'wx' });
       outs.push(out);

@@ -75,7 +75,14 @@ async function uploadCommand(path: string, f: ServiceFlags & { name?: string; sp
   } catch {
     throw new UsageError(`${path}: no such file or folder`);
   }
-  const name = f.name ?? basename(target).replace(/(\.tar\.gz|\.tgz|\.tar|\.zip)$/i, '');
+  // (a file or folder name as a data set name: what a name may not hold becomes '-')
+  const name =
+    f.name ??
+    basename(target)
+      .replace(/(\.tar\.gz|\.tgz|\.tar|\.zip)$/i, '')
+      .replace(/[^A-Za-z0-9._-]+/g, '-')
+      .replace(/^[^A-Za-z0-9]+/, '')
+      .slice(0, 100);
   const form = new FormData();
   form.append('name', name);
   if (f.splitSeed !== undefined) form.append('splitSeed', f.splitSeed);

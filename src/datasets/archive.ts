@@ -47,11 +47,27 @@ export async function archiveKind(path: string): Promise<ArchiveKind | null> {
     if (bytesRead >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'tar.gz';
     if (bytesRead >= 4 && head.readUInt32LE(0) === 0x04034b50) return 'zip';
     if (bytesRead >= 4 && head.readUInt32LE(0) === 0x06054b50) return 'zip'; // an empty zip
-    if (bytesRead === 512 && head.toString('latin1', 257, 262) === 'ustar') return 'tar';
+    if (bytesRead === 512 && (head.toString('latin1', 257, 262) === 'ustar' || tarChecksumHolds(head) || head.every((b) => b === 0)))
+      return 'tar';
     return null;
   } finally {
     await file.close();
   }
+}
+
+/** a tar header without the ustar magic (the old v7 format) still has its checksum: the bytes' sum, the checksum field as spaces */
+function tarChecksumHolds(block: Buffer): boolean {
+  const stored = parseInt(
+    block
+      .toString('latin1', 148, 156)
+      .replace(/[\0 ]+$/, '')
+      .trim(),
+    8,
+  );
+  if (!Number.isFinite(stored)) return false;
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : block[i];
+  return sum === stored;
 }
 
 /** an entry's path inside `dest`, or a DatasetError saying why it may not be written */
@@ -124,7 +140,8 @@ async function writeEntry(source: AsyncIterable<Uint8Array>, path: string, budge
 }
 
 async function extractTar(file: string, dest: string, gzipped: boolean, budget: Budget): Promise<void> {
-  const extract = tar.extract();
+  // (old v7 headers have no ustar magic: archiveKind found their checksum right)
+  const extract = tar.extract({ allowUnknownFormat: true } as Parameters<typeof tar.extract>[0]);
   const input = createReadStream(file);
   const fail = (err: Error) => extract.destroy(err);
   input.on('error', fail);
@@ -197,10 +214,11 @@ async function extractZip(file: string, dest: string, limits: ArchiveLimits, bud
       zip.on('end', () => resolveAll());
       zip.on('entry', (entry: yauzl.Entry) => {
         try {
-          const mode = entry.externalFileAttributes >>> 16;
-          const isDir = entry.fileName.endsWith('/') || (mode & S_IFMT) === S_IFDIR;
-          // (mode 0: made on a system without Unix modes: a file)
-          if (mode !== 0 && !isDir && (mode & S_IFMT) !== S_IFREG)
+          // the file type is in the Unix mode, when a Unix system made the entry and set one (Python's
+          // zipfile writes permissions without a type: a file); every other system: a file or a folder
+          const type = entry.versionMadeBy >>> 8 === 3 ? (entry.externalFileAttributes >>> 16) & S_IFMT : 0;
+          const isDir = entry.fileName.endsWith('/') || type === S_IFDIR;
+          if (type !== 0 && !isDir && type !== S_IFREG)
             throw new DatasetError(
               `archive entry ${JSON.stringify(entry.fileName.slice(0, 200))}: a link or special file; only files and folders are taken`,
             );

@@ -12,9 +12,9 @@
  * Everything the data set holds is checked here, before anything is stored;
  * each problem is a DatasetError (400) or an UploadTooLarge (413).
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { archiveKind, extractArchive, UploadTooLarge, type ArchiveLimits } from './archive.js';
 import { assembleDataset, DatasetError, type ImageDataset } from '../cpc/dataset.js';
@@ -68,20 +68,59 @@ function idxRole(filename: string): IdxFileRole | null {
   return IDX_ROLES.find(([, name]) => name === base)?.[0] ?? null;
 }
 
-function readIdxUpload(file: UploadedFile, limits: DatasetLimits) {
-  let bytes: Uint8Array = readFileSync(file.path);
-  const gzipped = bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
-  if (/\.gz$/i.test(file.filename) && !gzipped) throw new DatasetError(`${file.filename}: named .gz, but it is not gzip data`);
-  if (gzipped) {
-    try {
-      bytes = gunzipSync(bytes, { maxOutputLength: limits.maxExpandedBytes });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError)
-        throw new UploadTooLarge(`${file.filename}: expands to more than ${limits.maxExpandedBytes} bytes`);
-      throw new DatasetError(`${file.filename}: corrupt or truncated gzip data (${(err as Error).message})`);
-    }
+const IDX_ELEMENT_BYTES: Record<number, number> = { 0x08: 1, 0x0b: 2 };
+
+/**
+ * One uploaded IDX file, inflated as a stream: its header is read first, and a file whose
+ * dimensions hold more images than a data set may (or more bytes than it may expand to) is refused
+ * before the rest is inflated; one that goes on past what its dimensions need is refused there.
+ */
+async function readIdxUpload(file: UploadedFile, limits: DatasetLimits) {
+  const head = Buffer.alloc(2);
+  const fd = openSync(file.path, 'r');
+  try {
+    readSync(fd, head, 0, 2, 0);
+  } finally {
+    closeSync(fd);
   }
-  return parseIdx(bytes, file.filename);
+  const gzipped = head[0] === 0x1f && head[1] === 0x8b;
+  if (/\.gz$/i.test(file.filename) && !gzipped) throw new DatasetError(`${file.filename}: named .gz, but it is not gzip data`);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  let expected = Infinity;
+  let headerBytes = 0;
+  const source = createReadStream(file.path);
+  const stream = gzipped ? source.pipe(createGunzip()) : source;
+  source.on('error', (err) => stream.destroy(err));
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      total += chunk.length;
+      if (expected === Infinity && total >= 4) {
+        const header = Buffer.concat(chunks);
+        const rank = header[3];
+        const element = IDX_ELEMENT_BYTES[header[2]];
+        if (element && rank >= 1 && rank <= 4 && total >= 4 + 4 * rank) {
+          const dims = Array.from({ length: rank }, (_, i) => header.readUInt32BE(4 + 4 * i));
+          if (dims[0] > limits.maxImages)
+            throw new UploadTooLarge(`${file.filename}: ${dims[0]} images; a data set holds at most ${limits.maxImages}`);
+          headerBytes = 4 + 4 * rank;
+          expected = headerBytes + dims.reduce((a, b) => a * b, 1) * element;
+          if (expected > limits.maxExpandedBytes)
+            throw new UploadTooLarge(`${file.filename}: its dimensions need more than ${limits.maxExpandedBytes} bytes`);
+        }
+      }
+      if (total > expected)
+        throw new DatasetError(`${file.filename}: more data than its dimensions need (${expected - headerBytes} bytes after the header)`);
+      if (total > limits.maxExpandedBytes)
+        throw new UploadTooLarge(`${file.filename}: expands to more than ${limits.maxExpandedBytes} bytes`);
+    }
+  } catch (err) {
+    stream.destroy();
+    if (err instanceof DatasetError || err instanceof UploadTooLarge) throw err;
+    throw new DatasetError(`${file.filename}: corrupt or truncated gzip data (${(err as Error).message})`);
+  }
+  return parseIdx(Buffer.concat(chunks), file.filename);
 }
 
 function countsOf(dataset: ImageDataset): IngestedDataset['counts'] {
@@ -119,7 +158,7 @@ async function ingestArchive(file: UploadedFile, options: IngestOptions): Promis
   });
 }
 
-function ingestIdx(files: UploadedFile[], options: IngestOptions): IngestedDataset {
+async function ingestIdx(files: UploadedFile[], options: IngestOptions): Promise<IngestedDataset> {
   const byRole = new Map<IdxFileRole, UploadedFile>();
   for (const f of files) {
     const role = idxRole(f.filename);
@@ -131,14 +170,22 @@ function ingestIdx(files: UploadedFile[], options: IngestOptions): IngestedDatas
   const missing = IDX_ROLES.filter(([role]) => !byRole.has(role)).map(([, name]) => name);
   if (missing.length) throw new DatasetError(`an IDX upload has all four files; missing: ${missing.join(', ')}`);
   const read = (role: IdxFileRole) => readIdxUpload(byRole.get(role)!, options.limits);
-  const set = (images: IdxFileRole, labels: IdxFileRole) =>
-    idxImageSet(read(images), read(labels), { images: byRole.get(images)!.filename, labels: byRole.get(labels)!.filename });
-  const train = set('trainImages', 'trainLabels');
-  const test = set('testImages', 'testLabels');
+  const set = async (images: IdxFileRole, labels: IdxFileRole) =>
+    idxImageSet(await read(images), await read(labels), { images: byRole.get(images)!.filename, labels: byRole.get(labels)!.filename });
+  const train = await set('trainImages', 'trainLabels');
+  const test = await set('testImages', 'testLabels');
   const total = train.labels.length + test.labels.length;
   if (total > options.limits.maxImages) throw new UploadTooLarge(`${total} images; a data set holds at most ${options.limits.maxImages}`);
   const classNames = options.classNames ?? numberedClasses(train, test);
-  const dataset = assembleDataset('the upload', classNames, train, test);
+  let dataset: ImageDataset;
+  try {
+    dataset = assembleDataset('the upload', classNames, train, test);
+  } catch (err) {
+    // (a problem with labels is told with the labels file it is in)
+    const message = (err as Error).message;
+    const labels = /test split/.test(message) ? 'testLabels' : /(train|valid) split/.test(message) ? 'trainLabels' : null;
+    throw labels ? new DatasetError(`${byRole.get(labels)!.filename}: ${message}`) : err;
+  }
   const meta = { classNames, validation: dataset.splits.valid.count };
   return finish(dataset, idxDatasetFiles(meta, train, test), {
     format: 'idx',

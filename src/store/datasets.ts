@@ -49,13 +49,23 @@ export class DatasetsRepository {
     if (existing) throw new Conflict(`a data set named "${name}" exists`, { id: existing.id });
   }
 
-  async create(id: string, data: NewDataset): Promise<DatasetRow> {
+  /**
+   * The new row, or (`created: false`) the owner's row with the same content that a concurrent
+   * upload recorded first; Conflict when the name is taken.
+   */
+  async create(id: string, data: NewDataset): Promise<{ row: DatasetRow; created: boolean }> {
     await this.checkNameFree(data.ownerId, data.name);
     try {
-      return await this.db.dataset.create({ data: { ...data, id, files: data.files as unknown as Prisma.InputJsonValue } });
+      return {
+        row: await this.db.dataset.create({ data: { ...data, id, files: data.files as unknown as Prisma.InputJsonValue } }),
+        created: true,
+      };
     } catch (err) {
-      // a concurrent upload took the name between the look and the insert
-      if (isUniqueViolation(err)) await this.checkNameFree(data.ownerId, data.name);
+      if (!isUniqueViolation(err)) throw err;
+      // a concurrent upload recorded the same content, or took the name, between the look and the insert
+      const same = await this.findByChecksum(data.ownerId, data.checksum);
+      if (same) return { row: same, created: false };
+      await this.checkNameFree(data.ownerId, data.name);
       throw err;
     }
   }

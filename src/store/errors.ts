@@ -50,7 +50,8 @@ export function isDatabaseUnavailable(err: LibraryError): boolean {
   if (err.code && ['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'ECONNREFUSED', 'ECONNRESET', '57P01', '57P03'].includes(err.code))
     return true;
   const text = `${err.message ?? ''} ${(err.cause as Error | undefined)?.message ?? ''}`;
-  return /Query read timeout|timeout exceeded when trying to connect|Connection terminated|ECONNREFUSED|Can't reach database|the database system is (starting up|shutting down)|terminating connection/i.test(
+  // (and its pool busy past the wait for a connection: "Unable to start a transaction in the given time")
+  return /Query read timeout|timeout exceeded when trying to connect|Unable to start a transaction in the given time|Connection terminated|ECONNREFUSED|Can't reach database|the database system is (starting up|shutting down)|terminating connection/i.test(
     text,
   );
 }

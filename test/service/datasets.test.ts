@@ -161,6 +161,20 @@ describe('data sets over HTTP', () => {
       images: { train: 50, valid: 10, test: 15 },
     });
 
+    // the same new content twice at once: one data set (the later upload answers the first one's row)
+    const twin = await shapesArchive({ seed: 3 });
+    const both = await Promise.all(
+      ['twin-a', 'twin-b'].map((name) =>
+        upload([
+          { field: 'name', bytes: name },
+          { field: 'f', filename: 'twin.tgz', bytes: twin },
+        ]),
+      ),
+    );
+    expect(both.map((r) => r.status).sort()).toEqual([200, 201]);
+    expect(both[0].json.id).toBe(both[1].json.id);
+    expect((await api(h, 'DELETE', `/v1/datasets/${both[0].json.id}`)).status).toBe(204);
+
     const detail = await api(h, 'GET', `/v1/datasets/${first.json.id}`);
     expect(detail.json).toEqual(first.json);
     const preview = await fetch(`${h.baseUrl}/v1/datasets/${first.json.id}/preview.png`, { headers: authHeader(h) });
@@ -183,6 +197,12 @@ describe('data sets over HTTP', () => {
     const archive = await shapesArchive({ perClass: 4 });
     const cases: Array<[string, () => Promise<{ status: number; json: any; text: string }>, number, RegExp]> = [
       ['JSON instead of a form', async () => api(h, 'POST', '/v1/datasets', { name: 'x' }), 415, /multipart\/form-data/],
+      [
+        'bytes instead of a form',
+        async () => api(h, 'POST', '/v1/datasets', 'PK', { 'content-type': 'application/octet-stream' }),
+        415,
+        /upload a data set as multipart\/form-data/,
+      ],
       ['no name', () => upload([{ field: 'f', filename: 'x.tgz', bytes: archive }]), 400, /name is required/],
       [
         'a bad name',

@@ -69,8 +69,10 @@ const datasets: FastifyPluginAsyncTypebox = async (app) => {
   const pool = new IngestPool();
   app.addHook('onClose', () => pool.close());
   let builtinPreview: Promise<Uint8Array> | null = null;
-  // the body reaches the upload handler as a stream; every other route of this scope takes none
+  // the body reaches the upload handler as a stream (which refuses what is not a form with its own
+  // message); every other route of this scope takes none
   app.addContentTypeParser('multipart/form-data', (_req, payload, done) => done(null, payload));
+  app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
   const uploadDir = join(config.DATASET_DIR, 'uploads');
 
   app.post(
@@ -129,7 +131,7 @@ const datasets: FastifyPluginAsyncTypebox = async (app) => {
         try {
           for (const f of ingested.files)
             stored.push({ name: f.name, ...(await app.artifactStore.put(`datasets/${id}/${f.name}`, f.bytes)) });
-          const row = await app.datasets.create(id, {
+          const { row, created } = await app.datasets.create(id, {
             ownerId,
             name: fields.name,
             format: ingested.format,
@@ -144,7 +146,10 @@ const datasets: FastifyPluginAsyncTypebox = async (app) => {
             uploadBytes: received.files.reduce((n, f) => n + f.bytes, 0),
             createdBy: req.apiKey?.prefix ?? null,
           });
-          return reply.status(201).send(datasetDto(row));
+          if (created) return reply.status(201).send(datasetDto(row));
+          // a concurrent upload of the same content was recorded first: its row answers, our copy goes
+          for (const f of stored) await app.artifactStore.delete(f.uri).catch(() => undefined);
+          return reply.status(200).send(datasetDto(row));
         } catch (err) {
           for (const f of stored) await app.artifactStore.delete(f.uri).catch(() => undefined);
           throw err;

@@ -15,7 +15,6 @@
  * the main loop. Nothing in the thread goes through the main thread (no
  * console: a worker thread's console is relayed by the main loop).
  */
-import { Worker } from 'node:worker_threads';
 
 const WATCHDOG_SOURCE = `
 const { workerData } = require('node:worker_threads');
@@ -33,23 +32,26 @@ setInterval(check, intervalMs);
 `;
 
 /**
- * Start the watchdog thread. `parentPid` is the worker's pid as the worker
- * itself reported it (not this process's ppid at start-up, which may already
- * be PID 1 if the worker died during the fork). The thread does not keep the
- * process alive.
+ * The watchdog as an ES module in a `data:` URL, for a child's first `--import`: it starts the
+ * thread before anything else loads (a TypeScript loader such as tsx takes seconds to start on a
+ * busy machine, and a child whose worker died meanwhile would outlive it that long). The worker's
+ * pid comes from the environment variable `pidEnv`; without one, the child's parent at start-up.
  */
-export function startParentWatchdog(parentPid: number, intervalMs: number): Worker {
-  const thread = new Worker(WATCHDOG_SOURCE, {
-    eval: true,
-    workerData: { parentPid, intervalMs },
-    // no loaders (tsx) in this thread, and a small heap: it only compares two integers
-    execArgv: [],
-    resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 2 },
-    stdout: false,
-    stderr: false,
-  });
-  thread.unref();
-  // the source cannot throw; should the thread die anyway (out of memory), say so rather than crash the job
-  thread.on('error', (err) => process.emitWarning(`parent watchdog thread failed: ${err.message}`));
-  return thread;
+export function watchdogImportUrl(pidEnv: string, intervalMs: number): string {
+  const source = `
+import { Worker } from 'node:worker_threads';
+const fromEnv = Number(process.env[${JSON.stringify(pidEnv)}]);
+const parentPid = Number.isInteger(fromEnv) && fromEnv > 1 ? fromEnv : process.ppid;
+const thread = new Worker(${JSON.stringify(WATCHDOG_SOURCE)}, {
+  eval: true,
+  workerData: { parentPid, intervalMs: ${intervalMs} },
+  execArgv: [],
+  resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 2 },
+  stdout: false,
+  stderr: false,
+});
+thread.unref();
+thread.on('error', (err) => process.emitWarning('parent watchdog thread failed: ' + err.message));
+`;
+  return `data:text/javascript,${encodeURIComponent(source)}`;
 }

@@ -1,15 +1,10 @@
 /**
  * Loaded with `--import` into every sandbox child, before BullMQ's child
- * wrapper and the processor: the child exits when its worker is gone, however
- * busy its main thread is (see parent-watchdog.ts and channel-guard.ts).
+ * wrapper and the processor: a child whose worker is gone does not spin on
+ * its dead IPC channel (channel-guard.ts). The parent watchdog, which ends
+ * the child however busy its main thread is, starts earlier still, from the
+ * child's first `--import` (fork-options.ts, parent-watchdog.ts).
  */
 import { guardChannel } from './channel-guard.js';
-import { startParentWatchdog } from './parent-watchdog.js';
-import { PARENT_PID_ENV } from './fork-options.js';
-
-/** how often the watchdog thread looks at the parent pid: a killed worker's children are gone within about this long */
-const WATCHDOG_INTERVAL_MS = 200;
 
 guardChannel();
-const parentPid = Number(process.env[PARENT_PID_ENV]);
-startParentWatchdog(Number.isInteger(parentPid) && parentPid > 1 ? parentPid : process.ppid, WATCHDOG_INTERVAL_MS);
