@@ -45,15 +45,30 @@ export class JobService {
     private readonly config: Pick<ServiceConfig, 'IDEMPOTENCY_TTL_MS'>,
   ) {}
 
-  /** the built-in data sets never change, and most jobs name one: read once, not at every submission */
-  private readonly builtin = new Map<string, DatasetRow>();
+  /**
+   * The built-in data sets never change, and most jobs name one: read once, not at every
+   * submission. The lookup itself is shared (a burst of submissions arriving together would
+   * otherwise all miss the cache and all query, and exhaust the pool), and forgotten when it
+   * fails or finds a user's data set (those are read each time: they can be deleted).
+   */
+  private readonly builtin = new Map<string, Promise<DatasetRow>>();
 
   private async dataset(id: string, scope: Scope): Promise<DatasetRow> {
     const known = this.builtin.get(id);
-    if (known) return known;
-    const row = await this.datasets.get(id, scope);
-    if (row.ownerId === null) this.builtin.set(id, row);
-    return row;
+    if (known) {
+      const row = await known.catch(() => null);
+      if (row?.ownerId === null) return row;
+    }
+    const lookup = this.datasets.get(id, scope);
+    this.builtin.set(id, lookup);
+    try {
+      const row = await lookup;
+      if (row.ownerId !== null && this.builtin.get(id) === lookup) this.builtin.delete(id);
+      return row;
+    } catch (err) {
+      if (this.builtin.get(id) === lookup) this.builtin.delete(id);
+      throw err;
+    }
   }
 
   /** The row a submission stands for: its config resolved and checked (ConfigError is the client's). */

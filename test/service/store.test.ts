@@ -1,7 +1,8 @@
 /**
  * The store's moving parts against a real PostgreSQL and Redis, without the API or workers:
  * the reaper's table row by row (queue entries put in each state with BullMQ's manual
- * processing), Postgres write retries, the migration runner, and the API's model-file cache.
+ * processing), Postgres write retries, the migration runner, the API's model-file cache, and
+ * the job service's data set lookups.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Worker } from 'bullmq';
@@ -18,6 +19,13 @@ import { allQueues, enqueue, laneQueues, locate, queueName, redisConnection, typ
 import { ModelFilesCache } from '../../src/api/model-cache.js';
 import { ArtifactsRepository, recordArtifact } from '../../src/store/artifacts.js';
 import { LocalArtifactStore } from '../../src/artifacts/store.js';
+import { JobService } from '../../src/api/job-service.js';
+import { JobsRepository } from '../../src/store/jobs.js';
+import { ExperimentsRepository } from '../../src/store/experiments.js';
+import { BUILTIN_DATASET_ID, DatasetsRepository } from '../../src/store/datasets.js';
+import { DEFAULT_OWNER_ID } from '../../src/store/owners.js';
+import { JobQueue } from '../../src/queue/producer.js';
+import type { Scope } from '../../src/store/scope.js';
 import type { Redis } from 'ioredis';
 import type { Db } from '../../src/store/db.js';
 
@@ -279,5 +287,42 @@ describe('ModelFilesCache', () => {
     const before = reads;
     await expect(cache.get(missing)).rejects.toThrow(/has no artifact/);
     expect(reads).toBeGreaterThan(before); // tried again, not a cached failure
+  });
+});
+
+describe('JobService', () => {
+  it('reads the built-in data set once however many submissions arrive together; a missing one is looked up each time', async () => {
+    const datasets = new DatasetsRepository(db);
+    let lookups = 0;
+    const counting = Object.assign(Object.create(datasets) as DatasetsRepository, {
+      get: (id: string, scope: Scope) => (lookups++, datasets.get(id, scope)),
+    });
+    const service = new JobService(
+      db,
+      new JobsRepository(db),
+      new ExperimentsRepository(db),
+      counting,
+      new JobQueue(queues, connection, 1),
+      {
+        IDEMPOTENCY_TTL_MS: 3_600_000,
+      },
+    );
+    const who = { ownerId: DEFAULT_OWNER_ID, scope: { ownerId: DEFAULT_OWNER_ID } };
+    type Submission = Parameters<JobService['submit']>[0];
+    const config = { batchSize: 8, epochs: 1 };
+    // a burst: every submission starts before the first lookup has been answered
+    const jobs = await Promise.all(
+      Array.from({ length: 40 }, (_, seed) => service.submit({ kind: 'cpc', config: { ...config, seed } } as Submission, who)),
+    );
+    expect(new Set(jobs.map((j) => j.datasetId))).toEqual(new Set([BUILTIN_DATASET_ID]));
+    expect(lookups).toBe(1);
+    await service.submit({ kind: 'cpc', config } as Submission, who);
+    expect(lookups).toBe(1);
+    for (let i = 0; i < 2; i++)
+      await expect(service.submit({ kind: 'cpc', datasetId: 'no-such-set', config } as Submission, who)).rejects.toThrow(
+        /no data set no-such-set/,
+      );
+    expect(lookups).toBe(3);
+    for (const q of allQueues(queues)) await q.obliterate({ force: true });
   });
 });
