@@ -20,7 +20,9 @@ export function createDb(settings: DbSettings, poolSize = 10): Db {
     query_timeout: settings.PG_QUERY_TIMEOUT_MS,
     statement_timeout: settings.PG_QUERY_TIMEOUT_MS,
   });
-  return new PrismaClient({ adapter });
+  // a transaction waits as long for a free connection as a query may run (Prisma's default is 2 s):
+  // a burst of submissions then takes its turn in the pool instead of failing after 2 s
+  return new PrismaClient({ adapter, transactionOptions: { maxWait: settings.PG_QUERY_TIMEOUT_MS } });
 }
 
 /** a round trip to PostgreSQL (readiness checks) */

@@ -44,14 +44,20 @@ export const isForeignKeyViolation = (err: unknown) => {
 /** a value the API's schemas let through but PostgreSQL refuses (a safety net: the schemas should catch it) */
 export const isInvalidValue = (err: unknown) => (err as LibraryError | null)?.code === 'P2007';
 
+/** every connection of the pool busy past the wait for one (under load: Postgres itself is fine) */
+export function isDatabaseBusy(err: LibraryError): boolean {
+  if (err.code === 'P2028' || err.code === 'P2024') return true;
+  return /Unable to start a transaction in the given time|Timed out fetching a new connection/i.test(
+    `${err.message ?? ''} ${(err.cause as Error | undefined)?.message ?? ''}`,
+  );
+}
+
 /** Postgres unreachable, frozen or restarting (Prisma and node-postgres say so in several ways). */
 export function isDatabaseUnavailable(err: LibraryError): boolean {
-  if (err.name === 'PrismaClientInitializationError') return true;
-  if (err.code && ['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'ECONNREFUSED', 'ECONNRESET', '57P01', '57P03'].includes(err.code))
-    return true;
+  if (err.name === 'PrismaClientInitializationError' || isDatabaseBusy(err)) return true;
+  if (err.code && ['P1001', 'P1002', 'P1008', 'P1017', 'ECONNREFUSED', 'ECONNRESET', '57P01', '57P03'].includes(err.code)) return true;
   const text = `${err.message ?? ''} ${(err.cause as Error | undefined)?.message ?? ''}`;
-  // (and its pool busy past the wait for a connection: "Unable to start a transaction in the given time")
-  return /Query read timeout|timeout exceeded when trying to connect|Unable to start a transaction in the given time|Connection terminated|ECONNREFUSED|Can't reach database|the database system is (starting up|shutting down)|terminating connection/i.test(
+  return /Query read timeout|timeout exceeded when trying to connect|Connection terminated|ECONNREFUSED|Can't reach database|the database system is (starting up|shutting down)|terminating connection/i.test(
     text,
   );
 }

@@ -10,7 +10,7 @@ import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } 
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Conflict, isDatabaseUnavailable, isInvalidValue, NotFound, Unprocessable } from '../../store/errors.js';
+import { Conflict, isDatabaseBusy, isDatabaseUnavailable, isInvalidValue, NotFound, Unprocessable } from '../../store/errors.js';
 import { ConfigError } from '../../cpc/config.js';
 import { isRedisUnavailable, QueueUnavailable } from '../../queue/producer.js';
 import { ChecksumMismatch } from '../../artifacts/store.js';
@@ -23,6 +23,8 @@ export class HttpError extends Error {
     readonly statusCode: number,
     message: string,
     readonly details?: unknown,
+    /** seconds a client should wait before trying again (sent as Retry-After) */
+    readonly retryAfter?: number,
   ) {
     super(message);
   }
@@ -43,6 +45,8 @@ function asHttpError(err: unknown): HttpError | null {
   if (err instanceof IngestBusy) return new HttpError(503, err.message);
   if (err instanceof QueueUnavailable) return new HttpError(503, err.message, err.details);
   if (isRedisUnavailable(err)) return new HttpError(503, 'the job queue (Redis) is unavailable; try again shortly');
+  if (isDatabaseBusy(err as Error))
+    return new HttpError(503, 'the database (PostgreSQL) is busy: no connection was free in time; try again shortly', undefined, 1);
   if (isDatabaseUnavailable(err as Error)) return new HttpError(503, 'the database (PostgreSQL) is unavailable; try again shortly');
   if (isInvalidValue(err)) return new HttpError(400, 'a value in the request is not valid for the database');
   // a stored file that does not match its checksum is our fault, and worth saying plainly
@@ -145,6 +149,7 @@ export default fp(async function errors(app: FastifyInstance) {
       details = err.validation.map((v) => ({ path: v.instancePath || '/', message: v.message, params: v.params }));
     }
     if (status >= 500 && !(err instanceof HttpError)) request.log.error({ err }, 'request failed');
+    if (err instanceof HttpError && err.retryAfter !== undefined) void reply.header('retry-after', String(err.retryAfter));
     // our own errors and Fastify's (timeouts, limits) say what happened; anything else might leak internals
     const message = status >= 500 && !(err instanceof HttpError) && !err.code?.startsWith('FST_') ? 'internal error' : err.message;
     reply.status(status).send(errorBody(status, message, request.id, details));
