@@ -34,6 +34,7 @@ import { workerDevice } from './worker/device.js';
 import { claimOnce } from './worker/claim.js';
 import { hostname } from 'node:os';
 import { reapOnce } from './worker/reaper.js';
+import { startFollowUpProbe } from './worker/follow-ups.js';
 import { sandboxForkOptions } from './worker/sandbox/fork-options.js';
 import { settleChildInitOnExit } from './worker/sandbox/child-init.js';
 
@@ -90,6 +91,11 @@ export async function startWorker() {
     worker.on('completed', (job: Job) => {
       running[kind].delete(job.id!);
       log.info({ jobId: job.id, kind }, 'job finished');
+      // a CPC job that asked for a probe gets it now (the reaper does it if this fails or never runs)
+      if (kind === 'cpc')
+        startFollowUpProbe(db, queues, job.id!, config.JOB_ATTEMPTS)
+          .then((probeId) => probeId && log.info({ jobId: job.id, probeId }, 'probe submitted'))
+          .catch((err) => log.warn({ jobId: job.id, err: (err as Error).message }, 'could not submit the probe; the reaper will'));
     });
     worker.on('failed', (job: Job | undefined, err: Error) => {
       if (!job) return;

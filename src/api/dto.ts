@@ -9,7 +9,7 @@ const iso = (d: Date | null) => (d ? d.toISOString() : null);
  * A job's config as a client may send it again: without the fields only the service sets
  * (`workers`: each worker uses its own TRAIN_WORKERS), which a request would be refused for.
  */
-function clientConfig(config: unknown): Record<string, unknown> {
+export function clientConfig(config: unknown): Record<string, unknown> {
   const fields = { ...(config as Record<string, unknown>) };
   for (const key of ENGINE_ONLY_FIELDS) delete fields[key];
   return fields;
@@ -43,6 +43,7 @@ export function jobDto(j: Job) {
     backend: j.backend,
     workerHost: j.workerHost,
     parentJobId: j.parentJobId,
+    pendingProbe: (j.probeAfter as Record<string, unknown> | null) ?? null,
     cancelRequested: j.cancelRequested,
     createdAt: j.createdAt.toISOString(),
     startedAt: iso(j.startedAt),

@@ -6,9 +6,10 @@
  * has no queue entry.
  */
 import type { Static } from 'typebox';
-import type { JobCreate } from './schemas.js';
+import type { CpcJobCreate, JobCreate } from './schemas.js';
+import { applyPoint, type SweepPoint } from './sweeps.js';
 import type { ServiceConfig } from '../config.js';
-import { resolveConfig, stepsPerEpoch, type CpcConfigInput } from '../cpc/config.js';
+import { ConfigError, resolveConfig, stepsPerEpoch, type CpcConfigInput } from '../cpc/config.js';
 import { DEFAULT_PROBE, checkProbeInput, checkProbeSize } from '../cpc/probe.js';
 import type { JobsRepository, JobRow, NewJob } from '../store/jobs.js';
 import type { ExperimentsRepository } from '../store/experiments.js';
@@ -18,6 +19,23 @@ import * as lifecycle from '../store/lifecycle.js';
 import { Conflict, Unprocessable } from '../store/errors.js';
 import type { Scope } from '../store/scope.js';
 import { QueueUnavailable, type JobQueue } from '../queue/producer.js';
+
+/**
+ * A probe's config as stored: the client's fields checked, the defaults filled in, seeded by its
+ * CPC job's seed unless it says otherwise, and small enough for the CPC job's image size.
+ */
+function probeConfig(input: Record<string, unknown>, cpcSeed: number, imageSize: number) {
+  const { leakyAlpha: _fromTheEncoder, ...probeDefaults } = DEFAULT_PROBE;
+  const config = { ...probeDefaults, seed: cpcSeed, ...checkProbeInput(input) };
+  checkProbeSize(config, imageSize);
+  return config;
+}
+
+/** a sweep point's bad value, told with the point (other errors pass as they are) */
+function pointError(err: unknown, index: number, point: SweepPoint): unknown {
+  if (err instanceof ConfigError) return new ConfigError(`sweep point ${index} (${JSON.stringify(point)}): ${err.message}`);
+  return err;
+}
 
 /** How long a retry waits for the job's last attempt to leave BullMQ's `active` state. */
 const RETRY_WAIT_MS = 5000;
@@ -87,16 +105,43 @@ export class JobService {
       const dataset = await this.dataset(body.datasetId ?? BUILTIN_DATASET_ID, who.scope);
       const trainImages = (dataset.counts as { train: number[] }).train.reduce((a, b) => a + b, 0);
       const totalSteps = stepsPerEpoch(config, trainImages) * config.epochs;
-      return { ...common, kind: 'cpc', config: stored, seed: config.seed, datasetId: dataset.id, totalSteps };
+      const probeAfter = body.probe ? probeConfig(body.probe, config.seed, config.imageSize) : undefined;
+      return { ...common, kind: 'cpc', config: stored, seed: config.seed, datasetId: dataset.id, totalSteps, probeAfter };
     }
     const parent = await this.jobs.get(body.cpcJobId, who.scope);
     if (parent.kind !== 'cpc') throw new Unprocessable(`job ${parent.id} is a ${parent.kind} job, not a CPC job`);
     if (parent.status !== 'succeeded') throw new Conflict(`CPC job ${parent.id} is ${parent.status}; a probe needs a succeeded CPC job`);
-    const { leakyAlpha: _fromTheEncoder, ...probeDefaults } = DEFAULT_PROBE;
-    const config = { ...probeDefaults, seed: parent.seed, ...checkProbeInput(body.config ?? {}) };
-    checkProbeSize(config, (parent.config as { imageSize: number }).imageSize);
+    const config = probeConfig(body.config ?? {}, parent.seed, (parent.config as { imageSize: number }).imageSize);
     const dataset = await this.dataset(body.datasetId ?? parent.datasetId, who.scope);
     return { ...common, kind: 'probe', config, seed: config.seed, parentJobId: parent.id, datasetId: dataset.id, totalSteps: 0 };
+  }
+
+  /**
+   * Submit one CPC job per point of a sweep. Every point is checked first (a bad value names its
+   * point, and nothing is submitted); then each is recorded and queued as `submit` does. With an
+   * Idempotency-Key, point i uses `<key>#i`, so a repeated request answers the same jobs.
+   */
+  async submitSweep(
+    base: Static<typeof CpcJobCreate>,
+    points: SweepPoint[],
+    who: Submitter,
+  ): Promise<Array<{ point: SweepPoint; job: JobRow }>> {
+    const bodies = points.map((point, i) => {
+      try {
+        return { ...base, config: applyPoint(base.config ?? {}, point) as typeof base.config };
+      } catch (err) {
+        throw pointError(err, i, point);
+      }
+    });
+    const prepared: NewJob[] = [];
+    for (const [i, body] of bodies.entries())
+      prepared.push(await this.newJob(body, who).catch((err: unknown) => Promise.reject(pointError(err, i, points[i]))));
+    const submitted = [];
+    for (const [i, job] of prepared.entries()) {
+      const idempotencyKey = who.idempotencyKey === undefined ? undefined : `${who.idempotencyKey}#${i}`;
+      submitted.push({ point: points[i], job: await this.record({ ...job, idempotencyKey }) });
+    }
+    return submitted;
   }
 
   /**
@@ -104,7 +149,11 @@ export class JobService {
    * and queues it again if no lane holds it (its first enqueue did not get through).
    */
   async submit(body: Static<typeof JobCreate>, who: Submitter): Promise<JobRow> {
-    const { job, created } = await this.jobs.create(await this.newJob(body, who), this.config.IDEMPOTENCY_TTL_MS);
+    return this.record(await this.newJob(body, who));
+  }
+
+  private async record(newJob: NewJob): Promise<JobRow> {
+    const { job, created } = await this.jobs.create(newJob, this.config.IDEMPOTENCY_TTL_MS);
     if (job.status === 'queued' && (created || !(await this.queue.locate(job).catch(() => null)))) {
       await this.queue
         .enqueue(job)

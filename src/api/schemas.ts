@@ -1,5 +1,6 @@
 /** TypeBox schemas of the HTTP API (request and response bodies). */
 import { Type } from 'typebox';
+import { JOBS_LISTED } from '../store/experiments.js';
 import { cpcConfigSchema, probeConfigSchema } from './config-schema.js';
 
 export const ErrorBody = Type.Object(
@@ -100,6 +101,11 @@ export const CpcJobCreate = Type.Object(
     datasetId: Type.Optional(DatasetId),
     priority: Priority,
     device: Type.Optional(JobDevice),
+    probe: Type.Optional({
+      ...ProbeJobConfig,
+      description:
+        'a probe of the encoder to submit once this job succeeds (its config; {} for the defaults): it joins the same experiment, priority and device',
+    }),
   },
   { additionalProperties: false },
 );
@@ -171,10 +177,152 @@ export const Job = Type.Object({
   backend: Type.Union([Type.String(), Type.Null()]),
   workerHost: Type.Union([Type.String(), Type.Null()]),
   parentJobId: Type.Union([Type.String(), Type.Null()]),
+  pendingProbe: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()], {
+    description: 'the probe (its config) this CPC job submits when it succeeds; null when none is pending (or it was submitted)',
+  }),
   cancelRequested: Type.Boolean(),
   createdAt: Type.String({ format: 'date-time' }),
   startedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+});
+
+export const ExperimentStatus = Type.Union(
+  [
+    Type.Literal('empty'),
+    Type.Literal('queued'),
+    Type.Literal('running'),
+    Type.Literal('succeeded'),
+    Type.Literal('partly_failed'),
+    Type.Literal('failed'),
+    Type.Literal('cancelled'),
+  ],
+  {
+    description:
+      'empty (no jobs), queued (none started), running (some running, or some queued while others ended), succeeded (all), partly_failed (all ended, some succeeded, some failed or cancelled), failed (all ended, none succeeded), cancelled (all)',
+  },
+);
+
+const SeriesValue = Type.Object({
+  split: Type.String(),
+  name: Type.String(),
+  step: Type.Integer(),
+  value: Type.Number(),
+  goal: Type.Optional(Type.Union([Type.Literal('max'), Type.Literal('min')], { description: 'which end is best' })),
+});
+
+const countsOf = (keys: readonly string[]) => Type.Object(Object.fromEntries(keys.map((k) => [k, Type.Integer()])));
+
+export const ExperimentDetail = Type.Intersect([
+  Experiment,
+  Type.Object({
+    status: ExperimentStatus,
+    jobCount: Type.Integer(),
+    byStatus: countsOf(['queued', 'running', 'succeeded', 'failed', 'cancelled']),
+    byKind: countsOf(['cpc', 'probe']),
+    progress: Type.Number({ description: 'the share of the work done: an ended job counts whole, others by their progress' }),
+    startedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'when its first job started' }),
+    finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'when its last job ended, once all have' }),
+    jobs: Type.Array(
+      Type.Intersect([
+        Job,
+        Type.Object({
+          latestMetrics: Type.Array(SeriesValue, { description: "each series' latest value" }),
+          bestMetrics: Type.Array(SeriesValue, { description: "each loss's lowest and each accuracy's highest value" }),
+        }),
+      ]),
+      {
+        description: `the first ${JOBS_LISTED} jobs, oldest first (jobCount counts them all; GET /v1/jobs?experimentId= pages through them)`,
+      },
+    ),
+  }),
+]);
+
+export const Comparison = Type.Object({
+  metric: Type.Union([Type.String(), Type.Null()], { description: 'the metric the rows are ranked by (<split>/<name>, probe/<name>)' }),
+  goal: Type.Union([Type.Literal('max'), Type.Literal('min'), Type.Null()]),
+  differing: Type.Array(Type.String(), { description: 'config fields whose values differ between rows' }),
+  best: Type.Union([
+    Type.Object({
+      jobId: Type.String(),
+      value: Type.Number(),
+      config: Type.Record(Type.String(), Type.Unknown(), { description: 'its differing fields' }),
+    }),
+    Type.Null(),
+  ]),
+  rows: Type.Array(
+    Type.Object({
+      jobId: Type.String(),
+      kind: Type.String(),
+      status: JobStatus,
+      seed: Type.Integer(),
+      datasetId: Type.String(),
+      probeJobIds: Type.Array(Type.String()),
+      config: Type.Record(Type.String(), Type.Unknown()),
+      values: Type.Record(Type.String(), Type.Number()),
+      rank: Type.Union([Type.Integer(), Type.Null()]),
+    }),
+  ),
+});
+
+const SweepValue = Type.Union([Type.Number(), Type.String({ maxLength: 100 }), Type.Boolean()]);
+const SweepField = Type.String({ pattern: '^[A-Za-z][A-Za-z0-9]*(\\.[A-Za-z][A-Za-z0-9]*)?$', maxLength: 100 });
+const SweepValues = Type.Array(SweepValue, { minItems: 1, maxItems: 100 });
+
+export const SweepCreate = Type.Object(
+  {
+    base: Type.Optional(
+      Type.Object(
+        {
+          config: Type.Optional(CpcJobConfig),
+          datasetId: Type.Optional(DatasetId),
+          priority: Priority,
+          device: Type.Optional(JobDevice),
+        },
+        { additionalProperties: false, description: 'what every point shares' },
+      ),
+    ),
+    grid: Type.Optional(
+      Type.Record(SweepField, SweepValues, {
+        description: 'config field (learningRate, model.codeSize, ...) -> values: one job per combination',
+      }),
+    ),
+    random: Type.Optional(
+      Type.Object(
+        {
+          trials: Type.Integer({ minimum: 1, maximum: 100 }),
+          seed: Type.Optional(
+            Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, description: 'default 0: the same seed draws the same points' }),
+          ),
+          space: Type.Record(
+            SweepField,
+            Type.Union([
+              Type.Object(
+                {
+                  min: Type.Number(),
+                  max: Type.Number(),
+                  scale: Type.Optional(Type.Union([Type.Literal('linear'), Type.Literal('log')])),
+                  integer: Type.Optional(Type.Boolean()),
+                },
+                { additionalProperties: false },
+              ),
+              Type.Object({ values: SweepValues }, { additionalProperties: false }),
+            ]),
+          ),
+        },
+        { additionalProperties: false, description: 'seeded random search: each field drawn from its values or range' },
+      ),
+    ),
+    maxJobs: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'the job budget: a larger sweep is refused' }),
+    ),
+    probe: Type.Optional({ ...ProbeJobConfig, description: 'probe each point once it succeeds (its config; {} for the defaults)' }),
+  },
+  { additionalProperties: false, description: 'exactly one of grid and random' },
+);
+
+export const Sweep = Type.Object({
+  experimentId: Type.String(),
+  points: Type.Array(Type.Object({ values: Type.Record(Type.String(), SweepValue), jobId: Type.String() })),
 });
 
 export const JobDetail = Type.Intersect([

@@ -1,7 +1,52 @@
-/** The experiments repository: an owner's named groups of jobs. */
+/** The experiments repository: an owner's named groups of jobs, and what their jobs add up to. */
 import type { Db } from './db.js';
+import { Prisma } from '../generated/prisma/client.js';
 import { Conflict, isUniqueViolation, NotFound } from './errors.js';
 import type { Page, Scope } from './scope.js';
+import type { JobRow } from './jobs.js';
+import { betterDirection, summarize, type ExperimentSummary } from './experiment-summary.js';
+
+/** the most jobs an experiment's detail lists (its counts and progress cover all of them) */
+export const JOBS_LISTED = 200;
+
+/** a (split, name) series' value: its latest, or its best (the direction says which end is best) */
+export interface SeriesValue {
+  split: string;
+  name: string;
+  step: number;
+  value: number;
+  goal?: 'max' | 'min';
+}
+
+export interface JobWithScores {
+  job: JobRow;
+  latest: SeriesValue[];
+  best: SeriesValue[];
+}
+
+export interface ExperimentDetail {
+  summary: ExperimentSummary;
+  /** the first JOBS_LISTED jobs, oldest first */
+  jobs: JobWithScores[];
+}
+
+interface SeriesRow {
+  job_id: string;
+  split: string;
+  name: string;
+  step: number;
+  value: number;
+}
+
+const byJob = (rows: SeriesRow[]) => {
+  const map = new Map<string, SeriesValue[]>();
+  for (const r of rows) {
+    const goal = betterDirection(r.name);
+    const value: SeriesValue = { split: r.split, name: r.name, step: r.step, value: r.value, ...(goal ? { goal } : {}) };
+    map.set(r.job_id, [...(map.get(r.job_id) ?? []), value]);
+  }
+  return map;
+};
 
 export class ExperimentsRepository {
   constructor(private readonly db: Db) {}
@@ -24,6 +69,41 @@ export class ExperimentsRepository {
     const experiment = await this.db.experiment.findFirst({ where: { id, ...scope } });
     if (!experiment) throw new NotFound(`no experiment ${id}`);
     return experiment;
+  }
+
+  /** the experiment's jobs summed up, and the first JOBS_LISTED with their latest and best values */
+  async detail(id: string, scope: Scope): Promise<ExperimentDetail> {
+    await this.get(id, scope);
+    const where = { experimentId: id, ...scope };
+    const [all, jobs] = await Promise.all([
+      this.db.job.findMany({ where, select: { kind: true, status: true, progress: true, startedAt: true, finishedAt: true } }),
+      this.db.job.findMany({ where, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: JOBS_LISTED }),
+    ]);
+    const ids = jobs.map((j) => j.id);
+    const [latest, best] = ids.length ? await Promise.all([this.latestValues(ids), this.bestValues(ids)]) : [new Map(), new Map()];
+    return {
+      summary: summarize(all),
+      jobs: jobs.map((job) => ({ job, latest: latest.get(job.id) ?? [], best: best.get(job.id) ?? [] })),
+    };
+  }
+
+  /** each series' latest value (DISTINCT ON walks the (job, name, split, step) index) */
+  private async latestValues(jobIds: string[]) {
+    const rows = await this.db.$queryRaw<SeriesRow[]>`
+      SELECT DISTINCT ON (job_id, name, split) job_id, split, name, step, value
+      FROM metric_points WHERE job_id IN (${Prisma.join(jobIds)})
+      ORDER BY job_id, name, split, step DESC`;
+    return byJob(rows);
+  }
+
+  /** each loss's lowest and each accuracy's highest value, at the first step it was reached */
+  private async bestValues(jobIds: string[]) {
+    const rows = await this.db.$queryRaw<SeriesRow[]>`
+      SELECT DISTINCT ON (job_id, name, split) job_id, split, name, step, value
+      FROM metric_points
+      WHERE job_id IN (${Prisma.join(jobIds)}) AND (name LIKE '%loss' OR name LIKE '%accuracy')
+      ORDER BY job_id, name, split, CASE WHEN name LIKE '%loss' THEN value ELSE -value END, step`;
+    return byJob(rows.filter((r) => betterDirection(r.name)));
   }
 
   async list(page: Page, scope: Scope) {

@@ -28,6 +28,8 @@ export interface NewJob {
   /** the data set it trains or probes on (default: the built-in MNIST) */
   datasetId?: string;
   totalSteps: number;
+  /** a CPC job's probe (its resolved config) to submit once the job succeeds */
+  probeAfter?: object;
 }
 
 export class IdempotencyConflict extends Unprocessable {
@@ -55,6 +57,7 @@ export async function createJob(db: Db, input: NewJob, keyTtlMs = 24 * 3600_000)
     ...(input.device && input.device !== 'any' ? { device: input.device } : {}),
     // (likewise: keys stored before data sets keep theirs)
     ...(input.datasetId && input.datasetId !== BUILTIN_DATASET_ID ? { dataset: input.datasetId } : {}),
+    ...(input.probeAfter ? { probeAfter: input.probeAfter } : {}),
   });
   const { ownerId, idempotencyKey: key } = input;
   const data = {
@@ -72,6 +75,7 @@ export async function createJob(db: Db, input: NewJob, keyTtlMs = 24 * 3600_000)
     parentJobId: input.parentJobId ?? null,
     datasetId: input.datasetId ?? BUILTIN_DATASET_ID,
     totalSteps: input.totalSteps,
+    ...(input.probeAfter ? { probeAfter: input.probeAfter } : {}),
   };
   if (!key) return { job: await db.job.create({ data }), created: true };
   for (let attempt = 0; ; attempt++) {

@@ -8,6 +8,8 @@
  * | transition    | from                              | to         | taken by                                              |
  * |---------------|-----------------------------------|------------|-------------------------------------------------------|
  * | submit        | (none)                            | queued     | API (the row is inserted so: store/jobs.ts createJob) |
+ * |               |                                   |            | worker or reaper: a succeeded CPC job's asked-for     |
+ * |               |                                   |            | probe (store/follow-ups.ts)                           |
  * | start         | queued, running¹; no cancel asked | running    | worker attempt (takes a fresh lease)                  |
  * | heartbeat     | running, own lease                | running    | worker attempt (every HEARTBEAT_MS)                   |
  * | complete      | running, own lease                | succeeded  | worker attempt                                        |

@@ -24,6 +24,7 @@
  *                                    add with its id, so nothing would ever run the job)
  *   BullMQ failed                 -> `failed` (the event that should have said so was missed)
  * `any` jobs waiting in a gpu lane no GPU worker consumes go back to the shared lane (claim.ts).
+ * A succeeded CPC job whose asked-for probe was never submitted (its worker stopped first) gets it.
  */
 import type { Db } from '../store/db.js';
 import type { ServiceConfig } from '../config.js';
@@ -31,6 +32,8 @@ import { expireIdempotencyKeys } from '../store/jobs.js';
 import { cancel, queueGaveUp, quietQueued, quietRunning, reapFail, reapRequeue, touchQueued } from '../store/lifecycle.js';
 import { describeFailure, enqueue, JOB_KINDS, laneRedis, locate, removeFromLanes, type LaneQueues, type Located } from '../queue/queues.js';
 import { returnStranded } from './claim.js';
+import { startFollowUpProbe } from './follow-ups.js';
+import { pendingFollowUps } from '../store/follow-ups.js';
 
 export interface ReaperDeps {
   db: Db;
@@ -47,6 +50,8 @@ export interface ReapReport {
   returned: string[];
   /** queued jobs whose cancel was requested, ended */
   cancelled: string[];
+  /** probes submitted for succeeded CPC jobs that asked for one (their worker stopped before it did) */
+  probes: string[];
 }
 
 const WAITING_STATES = ['waiting', 'delayed', 'prioritized', 'waiting-children'];
@@ -62,7 +67,7 @@ function failedReason(found: Awaited<ReturnType<typeof locate>>): string {
 }
 
 export async function reapOnce({ db, queues, config, log }: ReaperDeps): Promise<ReapReport> {
-  const report: ReapReport = { requeued: [], reenqueued: [], failed: [], returned: [], cancelled: [] };
+  const report: ReapReport = { requeued: [], reenqueued: [], failed: [], returned: [], cancelled: [], probes: [] };
   const stale = await quietRunning(db, new Date(Date.now() - config.HEARTBEAT_TIMEOUT_MS));
   for (const job of stale) {
     let found = await locate(queues, job);
@@ -120,6 +125,10 @@ export async function reapOnce({ db, queues, config, log }: ReaperDeps): Promise
     }
   }
   for (const kind of JOB_KINDS) report.returned.push(...(await returnStranded(db, queues, kind)));
+  for (const cpcJobId of await pendingFollowUps(db)) {
+    const probe = await startFollowUpProbe(db, queues, cpcJobId, config.JOB_ATTEMPTS);
+    if (probe) report.probes.push(probe);
+  }
   // Idempotency-Keys past their time are forgotten (a later use of the key would replace them anyway)
   await expireIdempotencyKeys(db, config.IDEMPOTENCY_TTL_MS);
   if (Object.values(report).some((ids) => ids.length)) log({ ...report }, 'reaper reconciled jobs');

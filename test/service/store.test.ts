@@ -27,7 +27,8 @@ import { DEFAULT_OWNER_ID } from '../../src/store/owners.js';
 import { JobQueue } from '../../src/queue/producer.js';
 import type { Scope } from '../../src/store/scope.js';
 import type { Redis } from 'ioredis';
-import type { Db } from '../../src/store/db.js';
+import { createDb, type Db } from '../../src/store/db.js';
+import { isDatabaseBusy, isDatabaseUnavailable } from '../../src/store/errors.js';
 
 let t: TestDatabase;
 let db: Db;
@@ -70,12 +71,14 @@ describe('reaper', () => {
     if (state !== 'missing') await enqueue(queues, ref(job.id), 1);
     if (state === 'failed' || state === 'completed' || state === 'active') {
       // BullMQ's manual processing: take the entry as a worker would, then finish it
-      const worker = new Worker(queueName('cpc'), null, { connection: redisConnection(t.redisUrl), prefix: PREFIX, autorun: false });
+      const workerConnection = redisConnection(t.redisUrl);
+      const worker = new Worker(queueName('cpc'), null, { connection: workerConnection, prefix: PREFIX, autorun: false });
       const entry = (await worker.getNextJob('token'))!;
       expect(entry.id).toBe(job.id);
       if (state === 'failed') await entry.moveToFailed(new Error('boom in the queue'), 'token', false);
       if (state === 'completed') await entry.moveToCompleted({}, 'token', false);
       await worker.close();
+      workerConnection.disconnect();
     }
     await lifecycle.start(db, job.id, { host: 'gone', backend: 'test' });
     await db.job.update({ where: { id: job.id }, data: { heartbeatAt: ago(120_000), crashes } });
@@ -133,6 +136,33 @@ describe('reaper', () => {
     expect(report.reenqueued).not.toContain(job.id);
     expect(await db.job.findUniqueOrThrow({ where: { id: job.id } })).toMatchObject({ status: 'cancelled' });
     expect(await locate(queues, { ...ref(job.id), device: 'gpu' })).toBeNull();
+  });
+
+  it('a succeeded CPC job whose probe was not submitted gets it once, however many reapers race; then it is queued', async () => {
+    const probeConfig = { seed: 4, trainImages: 100, testImages: 50 };
+    const cpc = await queuedJob(db, { probeAfter: probeConfig, priority: 70, device: 'cpu' });
+    const waiting = await queuedJob(db, { probeAfter: probeConfig });
+    const lease = await lifecycle.start(db, cpc.id, { host: 'h', backend: 'test' });
+    expect(await lifecycle.complete(db, lease!, { ok: true })).toBe(true);
+    // three reapers at once (each a worker's): one probe
+    const reports = await Promise.all([reap(), reap(), reap()]);
+    const probes = reports.flatMap((r) => r.probes);
+    expect(probes).toHaveLength(1);
+    const probe = await db.job.findUniqueOrThrow({ where: { id: probes[0] } });
+    expect(probe).toMatchObject({
+      kind: 'probe',
+      status: 'queued',
+      parentJobId: cpc.id,
+      config: probeConfig,
+      seed: 4,
+      priority: 70,
+      device: 'cpu',
+    });
+    expect((await locate(queues, { ...ref(probe.id), kind: 'probe', device: 'cpu' }))?.state).toBe('prioritized');
+    expect((await db.job.findUniqueOrThrow({ where: { id: cpc.id } })).probeAfter).toBeNull();
+    expect((await reap()).probes).toEqual([]);
+    // a job that has not succeeded keeps its request
+    expect((await db.job.findUniqueOrThrow({ where: { id: waiting.id } })).probeAfter).toEqual(probeConfig);
   });
 
   it('a quiet queued job: no entry or a completed one -> enqueued; a failed entry -> failed; a recent one is left alone', async () => {
@@ -324,5 +354,34 @@ describe('JobService', () => {
       );
     expect(lookups).toBe(3);
     for (const q of allQueues(queues)) await q.obliterate({ force: true });
+  });
+});
+
+describe('database errors', () => {
+  it('a pool with no connection free in time is told apart from a database that is away', async () => {
+    const small = createDb({ DATABASE_URL: t.databaseUrl, PG_QUERY_TIMEOUT_MS: 300, PG_CONNECT_TIMEOUT_MS: 2000 }, 1);
+    try {
+      let release = () => {};
+      const held = small.$transaction(
+        async (tx) => {
+          await tx.$queryRaw`SELECT 1`;
+          await new Promise<void>((resolve) => (release = resolve));
+        },
+        { timeout: 10_000 },
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      const err = await small.$transaction([small.job.count(), small.job.count()]).catch((e: unknown) => e as Error);
+      expect(err).toBeInstanceOf(Error);
+      expect(isDatabaseBusy(err as Error)).toBe(true);
+      expect(isDatabaseUnavailable(err as Error)).toBe(true); // (a worker records it so)
+      release();
+      await held;
+    } finally {
+      await small.$disconnect();
+    }
+    const away = createDb({ DATABASE_URL: 'postgresql://x:y@127.0.0.1:1/none', PG_QUERY_TIMEOUT_MS: 300, PG_CONNECT_TIMEOUT_MS: 300 }, 1);
+    const err = await away.job.count().catch((e: unknown) => e as Error);
+    expect([isDatabaseBusy(err as Error), isDatabaseUnavailable(err as Error)]).toEqual([false, true]);
+    await away.$disconnect();
   });
 });

@@ -1,8 +1,23 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { ErrorBody, Experiment, ExperimentCreate, Page, Pagination, Uuid } from '../schemas.js';
-import { experimentDto } from '../dto.js';
+import {
+  Comparison,
+  ErrorBody,
+  Experiment,
+  ExperimentCreate,
+  ExperimentDetail,
+  Page,
+  Pagination,
+  Sweep,
+  SweepCreate,
+  Uuid,
+} from '../schemas.js';
+import { experimentDto, jobDto } from '../dto.js';
 import { ownerOf, visibleTo } from '../tenancy.js';
+import { compare, DEFAULT_RANKING } from '../compare.js';
+import { sweepPoints } from '../sweeps.js';
+import { lockIdempotencyKey } from '../idempotency.js';
+import { HttpError } from '../plugins/errors.js';
 
 const experiments: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
@@ -24,11 +39,81 @@ const experiments: FastifyPluginAsyncTypebox = async (app) => {
     },
   );
 
+  const ExperimentParams = Type.Object({ id: Uuid });
+
   app.get(
     '/v1/experiments/:id',
-    { schema: { tags: ['experiments'], params: Type.Object({ id: Uuid }), response: { 200: Experiment, 404: ErrorBody } } },
+    { schema: { tags: ['experiments'], params: ExperimentParams, response: { 200: ExperimentDetail, 404: ErrorBody } } },
     async (req) => {
-      return experimentDto(await app.experiments.get(req.params.id, visibleTo(req)));
+      const experiment = await app.experiments.get(req.params.id, visibleTo(req));
+      const { summary, jobs } = await app.experiments.detail(experiment.id, visibleTo(req));
+      return {
+        ...experimentDto(experiment),
+        ...summary,
+        startedAt: summary.startedAt?.toISOString() ?? null,
+        finishedAt: summary.finishedAt?.toISOString() ?? null,
+        jobs: jobs.map(({ job, latest, best }) => ({ ...jobDto(job), latestMetrics: latest, bestMetrics: best })),
+      };
+    },
+  );
+
+  app.get(
+    '/v1/experiments/:id/compare',
+    {
+      schema: {
+        tags: ['experiments'],
+        params: ExperimentParams,
+        querystring: Type.Object(
+          {
+            metric: Type.Optional(
+              Type.String({
+                maxLength: 200,
+                description: `rank by this <split>/<name> or probe/<name> (default: the first of ${DEFAULT_RANKING.join(', ')} that a job has)`,
+              }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Comparison, 404: ErrorBody },
+      },
+    },
+    async (req) => {
+      const { jobs } = await app.experiments.detail(req.params.id, visibleTo(req));
+      return compare(jobs, req.query.metric);
+    },
+  );
+
+  app.post(
+    '/v1/experiments/:id/sweeps',
+    {
+      schema: {
+        tags: ['experiments'],
+        params: ExperimentParams,
+        headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 190 })) }),
+        body: SweepCreate,
+        response: { 202: Sweep, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody, 503: ErrorBody },
+      },
+    },
+    async (req, reply) => {
+      const experiment = await app.experiments.get(req.params.id, visibleTo(req));
+      const { base = {}, grid, random, maxJobs = 20, probe } = req.body;
+      const points = sweepPoints({ grid, random, maxJobs });
+      const key = req.headers['idempotency-key'];
+      const lock = key ? await lockIdempotencyKey(app.redis, app.config.QUEUE_PREFIX, `${ownerOf(req)}:sweep:${key}`) : null;
+      if (lock === 'busy')
+        throw new HttpError(409, 'a request with this Idempotency-Key is still in progress; repeat it once that one has been answered');
+      try {
+        const submitted = await app.jobService.submitSweep({ kind: 'cpc', ...base, experimentId: experiment.id, probe }, points, {
+          ownerId: ownerOf(req),
+          scope: visibleTo(req),
+          idempotencyKey: key,
+        });
+        return reply
+          .status(202)
+          .send({ experimentId: experiment.id, points: submitted.map(({ point, job }) => ({ values: point, jobId: job.id })) });
+      } finally {
+        await lock?.release();
+      }
     },
   );
 };

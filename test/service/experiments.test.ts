@@ -1,0 +1,134 @@
+/**
+ * Experiments as the unit users poll, over HTTP against real Redis, PostgreSQL and a worker:
+ * a sweep that probes each point, the experiment's aggregate status and the comparison.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { startHarness, api, waitFor, type Harness } from './harness.js';
+import { tinyConfig } from './fixtures.js';
+
+let h: Harness;
+let experimentId = '';
+
+beforeAll(async () => {
+  h = await startHarness();
+  const created = await api(h, 'POST', '/v1/experiments', { name: 'code sizes' });
+  expect(created.status).toBe(201);
+  experimentId = created.json.id;
+}, 120_000);
+
+afterAll(async () => {
+  await h?.stop();
+});
+
+const sweep = (body: object, headers: Record<string, string> = {}) =>
+  api(h, 'POST', `/v1/experiments/${experimentId}/sweeps`, body, headers);
+const base = { config: tinyConfig({ stepsPerEpoch: 6 }) };
+const probe = { trainImages: 300, testImages: 200, epochs: 1 };
+
+describe('experiments', () => {
+  it('an experiment without jobs is empty', async () => {
+    const r = await api(h, 'GET', `/v1/experiments/${experimentId}`);
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({
+      name: 'code sizes',
+      status: 'empty',
+      jobCount: 0,
+      progress: 0,
+      startedAt: null,
+      finishedAt: null,
+      jobs: [],
+    });
+    expect((await api(h, 'GET', `/v1/experiments/${experimentId}/compare`)).json).toMatchObject({ metric: null, rows: [], best: null });
+  });
+
+  it('refuses a bad sweep naming what is wrong, and submits nothing', async () => {
+    const cases: Array<[object, RegExp]> = [
+      [
+        { base, grid: { learningRate: [0.001] }, random: { trials: 1, space: { seed: { values: [1] } } } },
+        /exactly one of grid and random/,
+      ],
+      [{ base }, /exactly one of grid and random/],
+      [{ base, grid: {} }, /at least one field/],
+      [{ base, grid: { learningRate: [0.001, 0.002, 0.003], seed: [1, 2] }, maxJobs: 5 }, /the grid has 6 points, over maxJobs 5/],
+      [{ base, random: { trials: 30, space: { seed: { min: 0, max: 9, integer: true } } } }, /30 trials is over maxJobs 20/],
+      [{ base, grid: { epoch: [1, 2] } }, /sweep point 0 \({"epoch":1}\): .*epoch/],
+      [{ base, grid: { learningRate: [0.001, -1] } }, /sweep point 1 \({"learningRate":-1}\): .*learningRate/],
+      [{ base, grid: { 'model.nope': [1] } }, /sweep point 0 .*model\.nope/],
+      [{ base, random: { trials: 2, space: { learningRate: { min: 0, max: 1, scale: 'log' } } } }, /log scale needs min > 0/],
+      [{ base, grid: { learningRate: [0.001] }, probe: { trainImages: -1 } }, /trainImages/],
+    ];
+    for (const [body, message] of cases) {
+      const r = await sweep(body);
+      expect([r.status, r.json.message], JSON.stringify(body)).toEqual([400, expect.stringMatching(message)]);
+    }
+    expect((await api(h, 'GET', `/v1/experiments/${experimentId}`)).json.jobCount).toBe(0);
+  });
+
+  it('a grid sweep with probes: one job per point, each probed; the experiment sums them up and compares them', async () => {
+    // a job of the experiment submitted by itself, without a probe
+    expect((await api(h, 'POST', '/v1/jobs', { kind: 'cpc', experimentId, ...base })).status).toBe(202);
+    const body = { base, grid: { 'model.codeSize': [8, 16] }, probe };
+    const first = await sweep(body, { 'idempotency-key': 'code-sizes-1' });
+    expect(first.status).toBe(202);
+    expect(first.json.points.map((p: { values: object }) => p.values)).toEqual([{ 'model.codeSize': 8 }, { 'model.codeSize': 16 }]);
+    // the same request again answers the same jobs
+    const again = await sweep(body, { 'idempotency-key': 'code-sizes-1' });
+    expect(again.json.points.map((p: { jobId: string }) => p.jobId)).toEqual(first.json.points.map((p: { jobId: string }) => p.jobId));
+    const job = await api(h, 'GET', `/v1/jobs/${first.json.points[0].jobId}`);
+    expect(job.json).toMatchObject({
+      experimentId,
+      config: { model: { codeSize: 8 } },
+      pendingProbe: { trainImages: 300, testImages: 200 },
+    });
+
+    // 3 CPC jobs and 2 probes, all succeeded
+    const done = await waitFor(
+      'the sweep and its probes',
+      async () => {
+        const r = await api(h, 'GET', `/v1/experiments/${experimentId}`);
+        return r.json.byKind.probe === 2 && r.json.status === 'succeeded' ? r : null;
+      },
+      240_000,
+    );
+    expect(done.json).toMatchObject({
+      jobCount: 5,
+      byStatus: { succeeded: 5, queued: 0, running: 0, failed: 0, cancelled: 0 },
+      byKind: { cpc: 3, probe: 2 },
+      progress: 1,
+      startedAt: expect.any(String),
+      finishedAt: expect.any(String),
+    });
+    const cpcJob = done.json.jobs.find((j: { id: string }) => j.id === first.json.points[0].jobId);
+    expect(cpcJob.pendingProbe).toBeNull();
+    expect(cpcJob.latestMetrics).toContainEqual(expect.objectContaining({ split: 'test', name: 'accuracy', goal: 'max' }));
+    const bestLoss = cpcJob.bestMetrics.find((m: { split: string; name: string }) => m.split === 'train' && m.name === 'loss');
+    const trainLoss = (await api(h, 'GET', `/v1/jobs/${cpcJob.id}/metrics?split=train&name=loss`)).json.items;
+    expect(bestLoss).toMatchObject({ goal: 'min', value: Math.min(...trainLoss.map((m: { value: number }) => m.value)) });
+    const probeJob = done.json.jobs.find((j: { parentJobId: string }) => j.parentJobId === cpcJob.id);
+    expect(probeJob).toMatchObject({ kind: 'probe', experimentId, config: { trainImages: 300, testImages: 200, seed: cpcJob.seed } });
+
+    const c = await api(h, 'GET', `/v1/experiments/${experimentId}/compare`);
+    expect(c.status).toBe(200);
+    expect(c.json).toMatchObject({ metric: 'probe/cpc_mlp_accuracy', goal: 'max', differing: ['model.codeSize'] });
+    const ranked = c.json.rows.filter((r: { rank: number | null }) => r.rank !== null);
+    expect(ranked.map((r: { rank: number }) => r.rank)).toEqual([1, 2]);
+    expect(ranked[0].values['probe/cpc_mlp_accuracy']).toBeGreaterThanOrEqual(ranked[1].values['probe/cpc_mlp_accuracy']);
+    expect(c.json.best).toEqual({
+      jobId: ranked[0].jobId,
+      value: ranked[0].values['probe/cpc_mlp_accuracy'],
+      config: { 'model.codeSize': ranked[0].config.model.codeSize },
+    });
+    // the job without a probe is listed, unranked, last
+    expect(c.json.rows.at(-1)).toMatchObject({ rank: null, probeJobIds: [] });
+    const byTest = await api(h, 'GET', `/v1/experiments/${experimentId}/compare?metric=test/loss`);
+    expect(byTest.json).toMatchObject({ metric: 'test/loss', goal: 'min' });
+    expect(byTest.json.rows.map((r: { rank: number }) => r.rank)).toEqual([1, 2, 3]);
+  }, 300_000);
+
+  it('an unknown or foreign experiment is 404; a sweep on it submits nothing', async () => {
+    const missing = '00000000-0000-4000-8000-000000000000';
+    expect((await api(h, 'GET', `/v1/experiments/${missing}`)).status).toBe(404);
+    expect((await api(h, 'GET', `/v1/experiments/${missing}/compare`)).status).toBe(404);
+    expect((await api(h, 'POST', `/v1/experiments/${missing}/sweeps`, { base, grid: { seed: [1] } })).status).toBe(404);
+  });
+});
