@@ -6,7 +6,16 @@
  * requests and config files get.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { CONFIG_FIELDS, MODEL_FIELDS, defaultText, fieldProblem, type CpcConfigInput, type FieldSpec } from '../cpc/config.js';
+import { readFileSync } from 'node:fs';
+import {
+  CONFIG_FIELDS,
+  MODEL_FIELDS,
+  checkConfigInput,
+  defaultText,
+  fieldProblem,
+  type CpcConfigInput,
+  type FieldSpec,
+} from '../cpc/config.js';
 import { UsageError } from './usage-error.js';
 import { PROBE_FIELDS, type ProbeConfig } from '../cpc/probe.js';
 
@@ -77,4 +86,31 @@ function valuesOf(options: Record<string, unknown>, flags: Flag[]): Record<strin
     else config[path[0]] = value;
   }
   return { ...config, ...(Object.keys(model).length ? { model } : {}) };
+}
+
+/** a config file, checked against the same field definitions as flags and API requests */
+function readConfigFile(path: string, engineFields = true): CpcConfigInput {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    if ((err as { code?: string }).code) throw err;
+    throw new UsageError(`${path} is not valid JSON: ${(err as Error).message}`);
+  }
+  try {
+    return checkConfigInput(parsed, { engineFields });
+  } catch (err) {
+    throw new UsageError(`${path}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * A CPC config from `--config FILE` with flags over it (unset fields stay unset: the engine or
+ * the service fills in the defaults); `engineFields: false` for what the API takes.
+ */
+export function configFromFileAndFlags(options: { config?: string } & Record<string, unknown>, engineFields = true): CpcConfigInput {
+  const fromFile = options.config ? readConfigFile(options.config, engineFields) : {};
+  const fromFlags = configFromFlags(options);
+  const model = { ...(fromFile.model ?? {}), ...(fromFlags.model ?? {}) };
+  return { ...fromFile, ...fromFlags, ...(Object.keys(model).length ? { model } : {}) };
 }

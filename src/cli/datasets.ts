@@ -7,7 +7,7 @@
  * way; the same layout `cpc train --data` reads). Files are streamed from
  * disk, never read whole.
  */
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { createWriteStream, mkdtempSync, openAsBlob, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, relative, resolve } from 'node:path';
@@ -17,28 +17,7 @@ import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { hasIdxFiles, IDX_FILES } from '../cpc/idx-dataset.js';
 import { UsageError } from './usage-error.js';
-
-interface ServiceFlags {
-  url: string;
-}
-
-function service(f: ServiceFlags) {
-  const url = f.url.replace(/\/+$/, '');
-  const key = process.env.CPC_API_KEY;
-  return { url, headers: key ? { authorization: `Bearer ${key}` } : ({} as Record<string, string>) };
-}
-
-async function answer(res: Response): Promise<unknown> {
-  const text = await res.text();
-  let body: { message?: string } | null = null;
-  try {
-    body = text ? (JSON.parse(text) as { message?: string }) : null;
-  } catch {
-    // not JSON: said below as text
-  }
-  if (!res.ok) throw new Error(`${res.status} ${res.statusText}: ${body?.message ?? text.slice(0, 200)}`);
-  return body;
-}
+import { serviceClient, urlOption, type ServiceFlags } from './service.js';
 
 /** every file under `dir` (sorted), for packing */
 function filesUnder(dir: string): string[] {
@@ -67,7 +46,7 @@ async function packFolder(dir: string, out: string): Promise<void> {
 }
 
 async function uploadCommand(path: string, f: ServiceFlags & { name?: string; splitSeed?: string; classNames?: string; json?: boolean }) {
-  const { url, headers } = service(f);
+  const client = serviceClient(f);
   const target = resolve(path);
   let stat;
   try {
@@ -101,7 +80,7 @@ async function uploadCommand(path: string, f: ServiceFlags & { name?: string; sp
       await packFolder(target, packed);
       form.append('file', await openAsBlob(packed), basename(packed));
     }
-    const dataset = (await answer(await fetch(`${url}/v1/datasets`, { method: 'POST', body: form, headers }))) as Record<string, unknown>;
+    const dataset = await client.upload<Record<string, unknown>>('/v1/datasets', form);
     process.stdout.write((f.json ? JSON.stringify(dataset) : describe(dataset)) + '\n');
   } finally {
     rmSync(scratch, { recursive: true, force: true });
@@ -116,11 +95,9 @@ function describe(d: Record<string, unknown>): string {
 }
 
 async function listCommand(f: ServiceFlags & { json?: boolean; limit: string }) {
-  const { url, headers } = service(f);
-  const page = (await answer(await fetch(`${url}/v1/datasets?limit=${encodeURIComponent(f.limit)}`, { headers }))) as {
-    items: Array<Record<string, unknown>>;
-    total: number;
-  };
+  const page = await serviceClient(f).get<{ items: Array<Record<string, unknown>>; total: number }>(
+    `/v1/datasets?limit=${encodeURIComponent(f.limit)}`,
+  );
   if (f.json) return void process.stdout.write(JSON.stringify(page) + '\n');
   for (const d of page.items) process.stdout.write(describe(d) + '\n');
   if (page.total > page.items.length) process.stdout.write(`(${page.items.length} of ${page.total}; --limit for more)\n`);
@@ -128,7 +105,6 @@ async function listCommand(f: ServiceFlags & { json?: boolean; limit: string }) 
 
 export function datasetsCommand(): Command {
   const datasets = new Command('datasets').description('data sets of the service (POST/GET /v1/datasets); key: CPC_API_KEY');
-  const urlOption = () => new Option('--url <url>', 'the service').env('CPC_URL').default('http://127.0.0.1:3000');
   datasets
     .command('upload')
     .description('upload an archive, a folder of the four IDX files, or a folder of PNG files in one folder per class')

@@ -1,15 +1,15 @@
 #!/usr/bin/env node
 /**
- * cpc: command-line interface to the CPC engine.
- *   cpc train | probe | predict | bench train | data sample | keys | datasets upload|list
+ * cpc: command-line interface to the CPC engine and a client of the service.
+ *   cpc train | probe | predict | bench train | data sample | keys | datasets | jobs | models | experiments
  * Bad flags or files: a one-line error on stderr and exit code 2.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { initBackend, parseBackendChoice, BACKEND_CHOICES } from '../cpc/backend.js';
-import { checkConfigInput, resolveConfig, type CpcConfig, type CpcConfigInput } from '../cpc/config.js';
-import { addConfigFlags, configFromFlags, PROBE_FLAGS, probeConfigFromFlags } from './config-flags.js';
+import { resolveConfig, type CpcConfig } from '../cpc/config.js';
+import { addConfigFlags, configFromFileAndFlags, PROBE_FLAGS, probeConfigFromFlags } from './config-flags.js';
 import { checkProbeInput } from '../cpc/probe.js';
 import { trainRun } from '../cpc/train-run.js';
 import { probeRun } from '../cpc/probe-run.js';
@@ -25,6 +25,14 @@ import { sampleGrid } from './sample.js';
 import { UsageError } from './usage-error.js';
 import { keysCommand } from './keys.js';
 import { datasetsCommand } from './datasets.js';
+import { jobsCommand } from './jobs.js';
+import { modelsCommand } from './models.js';
+import { experimentsCommand } from './experiments.js';
+
+/** the package's version (package.json two folders up, from src/cli and from dist/cli alike) */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+}
 
 /** A bad flag value found after parsing: one line on stderr, exit code 2. */
 
@@ -32,6 +40,15 @@ function int(name: string) {
   return (v: string) => {
     const n = Number(v);
     if (!Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be an integer`);
+    return n;
+  };
+}
+
+/** a count of things: 1 or more */
+function positive(name: string) {
+  return (v: string) => {
+    const n = int(name)(v);
+    if (n < 1) throw new InvalidArgumentError(`${name} must be at least 1`);
     return n;
   };
 }
@@ -48,32 +65,9 @@ interface TrainFlags {
   [flag: string]: unknown;
 }
 
-/** a config file, checked against the same field definitions as flags and API requests */
-function readConfigFile(path: string): CpcConfigInput {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    if ((err as { code?: string }).code) throw err;
-    throw new UsageError(`${path} is not valid JSON: ${(err as Error).message}`);
-  }
-  try {
-    return checkConfigInput(parsed);
-  } catch (err) {
-    throw new UsageError(`${path}: ${(err as Error).message}`);
-  }
-}
-
 /** file, then flags over it, then the defaults under both */
 function resolveTrainConfig(f: TrainFlags): CpcConfig {
-  const fromFile = f.config ? readConfigFile(f.config) : {};
-  const fromFlags = configFromFlags(f);
-  return resolveConfig({
-    ...fromFile,
-    ...fromFlags,
-    model: { ...(fromFile.model ?? {}), ...(fromFlags.model ?? {}) },
-    ...(f.data ? { dataDir: resolve(f.data) } : {}),
-  });
+  return resolveConfig({ ...configFromFileAndFlags(f), ...(f.data ? { dataDir: resolve(f.data) } : {}) });
 }
 
 async function trainCommand(f: TrainFlags): Promise<void> {
@@ -114,8 +108,10 @@ async function trainCommand(f: TrainFlags): Promise<void> {
 
 async function main(argv: string[]): Promise<void> {
   const program = new Command('cpc').description('Contrastive Predictive Coding on MNIST digit sequences').showHelpAfterError(false);
+  program.version(packageVersion(), '-V, --version', 'print the version');
   program.exitOverride();
-  program.configureOutput({ writeErr: (s) => process.stderr.write(s.split('\n')[0] + '\n') });
+  // (commander's whole message: an unknown option is followed by its "Did you mean" line)
+  program.configureOutput({ writeErr: (s) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`) });
 
   const train = program.command('train').description('train a CPC encoder; writes a run directory');
   addConfigFlags(train)
@@ -178,9 +174,9 @@ async function main(argv: string[]): Promise<void> {
     .command('train')
     .description('time training steps of the seed architecture')
     .addOption(backendOption().default('wasm'))
-    .option('--image-size <px>', 'image side', int('image-size'), 64)
-    .option('--batch-size <n>', 'sequences per batch', int('batch-size'), 32)
-    .option('--steps <n>', 'timed steps', int('steps'), 10)
+    .option('--image-size <px>', 'image side', positive('image-size'), 64)
+    .option('--batch-size <n>', 'sequences per batch', positive('batch-size'), 32)
+    .option('--steps <n>', 'timed steps', positive('steps'), 10)
     .option('--warmup <n>', 'untimed steps first', int('warmup'), 2)
     .addOption(new Option('--color <mode>').choices(['grey', 'color']).default('color'))
     .option('--workers <n>', 'data-parallel worker threads (0 = one per core)', int('workers'), 0)
@@ -208,10 +204,10 @@ async function main(argv: string[]): Promise<void> {
     .description('write a PNG grid of a batch of sequences, one row per sequence, label in the border')
     .option('--out <file>', 'PNG path', 'sample.png')
     .option('--seed <n>', 'seed', int('seed'), 0)
-    .option('--rows <n>', 'sequences', int('rows'), 8)
+    .option('--rows <n>', 'sequences', positive('rows'), 8)
     .addOption(new Option('--color <mode>').choices(['grey', 'color']).default('color'))
     .addOption(new Option('--task <task>').choices(['sorted', 'same']).default('sorted'))
-    .option('--image-size <px>', '28 or 64', int('image-size'), 64)
+    .option('--image-size <px>', '28 or 64', positive('image-size'), 64)
     .option('--data <dir>', 'IDX data directory')
     .action((f) => {
       const info = sampleGrid(f);
@@ -221,6 +217,17 @@ async function main(argv: string[]): Promise<void> {
 
   program.addCommand(keysCommand());
   program.addCommand(datasetsCommand());
+  program.addCommand(jobsCommand());
+  program.addCommand(modelsCommand());
+  program.addCommand(experimentsCommand());
+  // (commands built on their own and added do not inherit these: every parse error is then ours, exit code 2)
+  const inherit = (command: Command) => {
+    for (const sub of command.commands) {
+      sub.copyInheritedSettings(command);
+      inherit(sub);
+    }
+  };
+  inherit(program);
 
   await program.parseAsync(argv);
 }
@@ -231,6 +238,7 @@ main(process.argv).catch((err: unknown) => {
   // commander has already printed its own parse errors
   if (e.code?.startsWith('commander.')) process.exit(2);
   process.stderr.write(`cpc: ${(e.message ?? String(err)).split('\n')[0]}\n`);
+  // (a service's refusal or absence is exit code 1, like any failure that is not in how cpc was called)
   const usage = ['UsageError', 'IdxFormatError', 'DatasetError', 'ConfigError', 'ImageInputError'].includes((err as Error).name ?? '');
   process.exit(usage || e.code === 'ENOENT' ? 2 : 1);
 });

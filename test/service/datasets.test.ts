@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { startHarness, api, authHeader, waitFor, type Harness } from './harness.js';
+import { startHarness, api, authHeader, cpcCli, waitFor, type Harness } from './harness.js';
 import { tinyConfig } from './fixtures.js';
 import { drawShape, greyToRgb, writeShapeFolders } from '../fixtures/shapes.js';
 import { filesOf, tarOf, zipOf } from '../fixtures/archives.js';
@@ -18,21 +18,9 @@ import { encodePng } from '../../src/cpc/png.js';
 import { Rng } from '../../src/cpc/rng.js';
 import { tempDir } from '../helpers.js';
 import { createApiKey } from '../../src/store/api-keys.js';
-import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 
-/** the cpc CLI against this service (asynchronously: the API runs in this process) */
-function cpc(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const bin = join(import.meta.dirname, '..', '..', 'bin', 'cpc.js');
-  return new Promise((resolve) =>
-    execFile(
-      process.execPath,
-      [bin, ...args],
-      { env: { ...process.env, CPC_URL: h.baseUrl, CPC_API_KEY: h.adminKey } },
-      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    ),
-  );
-}
+const cpc = (args: string[]) => cpcCli(h, args);
 
 let h: Harness;
 const MAX_UPLOAD = 2 * 1024 * 1024;

@@ -3,7 +3,7 @@
  * scripts/services.sh in a temporary directory on free ports, the API
  * in-process on a free port, and a worker as a separate process.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -146,4 +146,21 @@ export async function waitFor<T>(what: string, f: () => Promise<T | null | undef
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/** the cpc CLI against this service, with the admin key (asynchronously: the API runs in this process) */
+export function cpcCli(
+  h: Harness,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const bin = join(root, 'bin', 'cpc.js');
+  return new Promise((resolve) =>
+    execFile(
+      process.execPath,
+      [bin, ...args],
+      { env: { ...process.env, CPC_URL: h.baseUrl, CPC_API_KEY: h.adminKey, ...env }, maxBuffer: 64 * 2 ** 20 },
+      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    ),
+  );
 }

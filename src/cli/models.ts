@@ -1,0 +1,112 @@
+/**
+ * cpc models list | show | register | predict: the service's model registry over HTTP
+ * (service.ts: --url or CPC_URL, key CPC_API_KEY). `predict` sends PNG files (as the API's
+ * `{png: base64}` instances) and prints one JSON line per file, as `cpc predict` does.
+ */
+import { Command, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { UsageError } from './usage-error.js';
+import { output, serviceClient, show, urlOption, type ServiceFlags } from './service.js';
+
+interface Model {
+  name: string;
+  version: number;
+  jobId: string;
+  cpcJobId: string;
+  datasetId: string;
+  classNames: string[];
+  head: string;
+  metrics: Record<string, unknown>;
+  createdAt: string;
+}
+
+interface Prediction {
+  label: number;
+  className: string;
+  probabilities: number[];
+  embedding?: number[];
+}
+
+const modelLine = (m: Model) =>
+  [
+    `${m.name} v${m.version}`,
+    `${m.head} head`,
+    `data ${m.datasetId} (${m.classNames.length} classes)`,
+    ...Object.entries(m.metrics).map(([k, v]) => `${k} ${show(v)}`),
+    `probe job ${m.jobId}`,
+  ].join('  ');
+
+const positive = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer`);
+  return n;
+};
+
+const path = (name: string, version?: number) => `/v1/models/${encodeURIComponent(name)}${version ? `/versions/${version}` : ''}`;
+
+export function modelsCommand(): Command {
+  const models = new Command('models').description('the model registry of the service (/v1/models); key: CPC_API_KEY');
+  models
+    .command('list')
+    .description('the latest version of each model')
+    .addOption(urlOption())
+    .option('--json', 'as JSON')
+    .action(async (f: ServiceFlags) => {
+      const { items } = await serviceClient(f).get<{ items: Model[] }>('/v1/models');
+      output(f, items, (ms) => (ms.length ? ms.map(modelLine).join('\n') : '(no models)'));
+    });
+  models
+    .command('show')
+    .description('one version of a model (default: the latest), with its classes')
+    .argument('<name>')
+    .option('--version <n>', 'a version', positive('--version'))
+    .addOption(urlOption())
+    .option('--json', 'as JSON')
+    .action(async (name: string, f: ServiceFlags & { version?: number }) => {
+      const client = serviceClient(f);
+      const model = f.version
+        ? await client.get<Model>(path(name, f.version))
+        : (await client.get<{ items: Model[] }>('/v1/models')).items.find((m) => m.name === name);
+      if (!model) throw new UsageError(`no model named ${name} (cpc models list)`);
+      output(f, model, (m) => `${modelLine(m)}\n  classes: ${m.classNames.join(', ')}\n  CPC job ${m.cpcJobId}, created ${m.createdAt}`);
+    });
+  models
+    .command('register')
+    .description('register a succeeded probe job as the next version of a model')
+    .argument('<name>')
+    .argument('<probe-job-id>')
+    .addOption(new Option('--head <kind>', 'probe head').choices(['mlp', 'linear']).default('mlp'))
+    .addOption(urlOption())
+    .option('--json', 'as JSON')
+    .action(async (name: string, jobId: string, f: ServiceFlags & { head: string }) =>
+      output(f, await serviceClient(f).send<Model>('POST', '/v1/models', { name, jobId, head: f.head }), modelLine),
+    );
+  models
+    .command('predict')
+    .description("class probabilities for PNG files: 28x28 grey, the model's size in RGB, or its data set's image size")
+    .argument('<name>')
+    .argument('<images...>', 'PNG files')
+    .option('--version <n>', 'a version (default: the latest)', positive('--version'))
+    .option('--embedding', 'include the encoder embedding')
+    .addOption(urlOption())
+    .action(async (name: string, images: string[], f: ServiceFlags & { version?: number; embedding?: boolean }) => {
+      const instances = images.map((file) => {
+        try {
+          return { png: readFileSync(file).toString('base64') };
+        } catch {
+          throw new UsageError(`${file}: cannot read it`);
+        }
+      });
+      const { version, predictions } = await serviceClient(f).send<{ version: number; predictions: Prediction[] }>(
+        'POST',
+        `${path(name)}/predict`,
+        { instances, ...(f.version ? { version: f.version } : {}), ...(f.embedding ? { embedding: true } : {}) },
+      );
+      predictions.forEach((p, i) =>
+        process.stdout.write(
+          JSON.stringify({ file: images[i], model: name, version, ...p, probabilities: p.probabilities.map((v) => +v.toFixed(4)) }) + '\n',
+        ),
+      );
+    });
+  return models;
+}
