@@ -22,7 +22,7 @@ function cpc(args: string[], nodeArgs: string[] = [], env: NodeJS.ProcessEnv = {
 const withoutPrismaClient = ['--import', join(import.meta.dirname, 'fixtures', 'without-prisma-client.mjs')];
 
 describe('cpc CLI', () => {
-  it('rejects bad flags and bad files with one line and a non-zero exit', () => {
+  it('rejects bad flags and bad files with one line and exit code 2', () => {
     for (const args of [
       ['train', '--epochs', 'x'],
       ['train', '--loss', 'nope'],
@@ -30,7 +30,7 @@ describe('cpc CLI', () => {
       ['train', '--data', '/nonexistent', '--epochs', '1'],
     ]) {
       const r = cpc(args);
-      expect(r.code, args.join(' ')).not.toBe(0);
+      expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
     }
   });
