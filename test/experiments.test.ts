@@ -37,10 +37,10 @@ describe('experiment status', () => {
   it('sums progress (an ended job counts whole) and times (finished only once all have ended)', () => {
     const t = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
     const jobs: JobProgress[] = [
-      { kind: 'cpc', status: 'succeeded', progress: 1, startedAt: t(10), finishedAt: t(50) },
-      { kind: 'cpc', status: 'failed', progress: 0.3, startedAt: t(5), finishedAt: t(20) },
-      { kind: 'probe', status: 'running', progress: 0.5, startedAt: t(60), finishedAt: null },
-      { kind: 'cpc', status: 'queued', progress: 0, startedAt: null, finishedAt: null },
+      { kind: 'cpc', status: 'succeeded', progress: 1, startedAt: t(10), finishedAt: t(50), pendingProbe: false },
+      { kind: 'cpc', status: 'failed', progress: 0.3, startedAt: t(5), finishedAt: t(20), pendingProbe: false },
+      { kind: 'probe', status: 'running', progress: 0.5, startedAt: t(60), finishedAt: null, pendingProbe: false },
+      { kind: 'cpc', status: 'queued', progress: 0, startedAt: null, finishedAt: null, pendingProbe: false },
     ];
     const s = summarize(jobs);
     expect(s).toMatchObject({
@@ -53,6 +53,36 @@ describe('experiment status', () => {
     });
     expect(s.byStatus).toEqual(counts({ succeeded: 1, failed: 1, running: 1, queued: 1 }));
     expect(summarize(jobs.slice(0, 2))).toMatchObject({ status: 'partly_failed', progress: 1, finishedAt: t(50) });
+  });
+
+  it('a succeeded CPC job whose probe is still to come keeps the experiment running, and the progress never steps back', () => {
+    const cpc = (status: 'queued' | 'running' | 'succeeded', progress: number, pendingProbe: boolean): JobProgress => ({
+      kind: 'cpc',
+      status,
+      progress,
+      startedAt: status === 'queued' ? null : new Date(1000),
+      finishedAt: status === 'succeeded' ? new Date(2000) : null,
+      pendingProbe,
+    });
+    const probe = (status: 'queued' | 'succeeded'): JobProgress => ({
+      ...cpc('succeeded', 1, false),
+      kind: 'probe',
+      status,
+      progress: status === 'succeeded' ? 1 : 0,
+      finishedAt: status === 'succeeded' ? new Date(3000) : null,
+    });
+    const stages = [
+      [cpc('queued', 0, true)],
+      [cpc('running', 0.5, true)],
+      [cpc('succeeded', 1, true)], // its worker stopped before it submitted the probe
+      [cpc('succeeded', 1, false), probe('queued')],
+      [cpc('succeeded', 1, false), probe('succeeded')],
+    ].map(summarize);
+    expect(stages.map((s) => s.status)).toEqual(['queued', 'running', 'running', 'running', 'succeeded']);
+    expect(stages.map((s) => s.progress)).toEqual([0, 0.25, 0.5, 0.5, 1]);
+    expect(stages.map((s) => s.finishedAt)).toEqual([null, null, null, null, new Date(3000)]);
+    // a cancelled job's probe never comes
+    expect(summarize([{ ...cpc('running', 0.5, true), status: 'cancelled' }])).toMatchObject({ status: 'cancelled', progress: 1 });
   });
 
   it('knows which end of a metric is best', () => {
@@ -69,13 +99,13 @@ describe('experiment status', () => {
 
 describe('sweep points', () => {
   it('a grid is every combination, in the order given, within its budget', () => {
-    expect(sweepPoints({ grid: { a: [1, 2], 'model.b': ['x', 'y'] }, maxJobs: 4 })).toEqual([
-      { a: 1, 'model.b': 'x' },
-      { a: 1, 'model.b': 'y' },
-      { a: 2, 'model.b': 'x' },
-      { a: 2, 'model.b': 'y' },
+    expect(sweepPoints({ grid: { epochs: [1, 2], 'model.codeSize': [8, 16] }, maxJobs: 4 })).toEqual([
+      { epochs: 1, 'model.codeSize': 8 },
+      { epochs: 1, 'model.codeSize': 16 },
+      { epochs: 2, 'model.codeSize': 8 },
+      { epochs: 2, 'model.codeSize': 16 },
     ]);
-    expect(() => sweepPoints({ grid: { a: [1, 2], b: [1, 2] }, maxJobs: 3 })).toThrow(/4 points, over maxJobs 3/);
+    expect(() => sweepPoints({ grid: { epochs: [1, 2], seed: [1, 2] }, maxJobs: 3 })).toThrow(/4 points, over maxJobs 3/);
   });
 
   it('random search: seeded (the same seed, the same points, whatever the field order), in range, on a log scale if asked', () => {
@@ -99,6 +129,24 @@ describe('sweep points', () => {
     expect(below).toBeGreaterThan(12);
     expect(below).toBeLessThan(38);
     expect(new Set(points.map((p) => p.task)).size).toBe(2);
+  });
+
+  it('takes only config fields (with a suggestion), before any work; integer ranges draw each integer alike', () => {
+    expect(() => sweepPoints({ grid: { learningrate: [1] }, maxJobs: 5 })).toThrow(
+      /"learningrate" is not a config field; did you mean "learningRate"/,
+    );
+    for (const field of ['model', 'dataDir', 'workers', 'constructor', '1abc', 'model.nope', 'model.codeSize.x'])
+      expect(() => sweepPoints({ grid: { [field]: [1] }, maxJobs: 5 }), field).toThrow(/is not a config field/);
+    // thousands of fields: refused at the first unknown one, at once
+    const many = Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`f${i}`, [1]]));
+    const t0 = performance.now();
+    expect(() => sweepPoints({ grid: many, maxJobs: 5 })).toThrow(/"f0" is not a config field/);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    const random = (range: object) => sweepPoints({ random: { trials: 300, seed: 1, space: { batchSize: range as never } }, maxJobs: 300 });
+    const counts = [1, 2, 3].map((v) => random({ min: 1, max: 3, integer: true }).filter((p) => p.batchSize === v).length);
+    for (const c of counts) expect(c).toBeGreaterThan(70); // (rounding gave the ends half as many)
+    expect(() => random({ min: 1.2, max: 1.8, integer: true })).toThrow(/no integer in \[1.2, 1.8\]/);
+    expect(() => random({ min: -1.7e308, max: 1.7e308 })).toThrow(/too wide/);
   });
 
   it('applies a point over the base config, model fields into model', () => {
@@ -159,6 +207,9 @@ describe('comparison', () => {
     expect(result.best).toEqual({ jobId: b.id, value: 0.75, config: { learningRate: 0.01 } });
     expect(compare(jobs, 'train/loss')).toMatchObject({ goal: 'min', best: { jobId: b.id, value: 0.2 } });
     expect(compare(jobs, 'nothing/like_this')).toMatchObject({ best: null });
+    // names of every object's own properties are not metrics
+    expect(compare(jobs, 'constructor')).toMatchObject({ best: null });
+    expect(compare(jobs, 'toString').rows.every((r) => r.rank === null)).toBe(true);
     expect(compare([])).toEqual({ metric: null, goal: null, differing: [], rows: [], best: null });
   });
 });

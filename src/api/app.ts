@@ -27,7 +27,7 @@ import datasets from './routes/datasets.js';
 import events from './routes/events.js';
 import metrics from './routes/metrics.js';
 import { ErrorBody } from './schemas.js';
-import { validatorCompiler } from './validation.js';
+import { validationMessage, validatorCompiler } from './validation.js';
 import { capConnectionsPerClient } from './connection-cap.js';
 
 declare module 'fastify' {
@@ -88,6 +88,7 @@ export async function buildApp(
     // errors before there is a route (HTTP parser, bad URLs) get the same body as every other error
     clientErrorHandler,
     frameworkErrors,
+    schemaErrorFormatter: (errors, dataVar) => new Error(validationMessage(errors as Parameters<typeof validationMessage>[0], dataVar)),
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   if (config.MAX_CONNECTIONS_PER_CLIENT > 0) capConnectionsPerClient(app.server, config.MAX_CONNECTIONS_PER_CLIENT);

@@ -82,10 +82,11 @@ export function compare(jobs: JobWithScores[], metric?: string): Comparison {
   const keys = [...new Set(flat.flatMap((f) => Object.keys(f)))].sort();
   const differing = keys.filter((k) => new Set(flat.map((f) => JSON.stringify(f[k] ?? null))).size > 1);
 
-  const chosen = metric ?? DEFAULT_RANKING.find((m) => rows.some((r) => m in r.values)) ?? null;
+  const has = (r: ComparisonRow, m: string) => Object.hasOwn(r.values, m);
+  const chosen = metric ?? DEFAULT_RANKING.find((m) => rows.some((r) => has(r, m))) ?? null;
   const goal = chosen ? (betterDirection(chosen.split('/').pop()!) ?? 'max') : null;
   if (!chosen) return { metric: null, goal: null, differing, rows, best: null };
-  const ranked = rows.filter((r) => chosen in r.values).sort((a, b) => (goal === 'max' ? -1 : 1) * (a.values[chosen] - b.values[chosen]));
+  const ranked = rows.filter((r) => has(r, chosen)).sort((a, b) => (goal === 'max' ? -1 : 1) * (a.values[chosen] - b.values[chosen]));
   ranked.forEach((r, i) => (r.rank = i + 1));
   rows.sort((a, b) => (a.rank ?? Infinity) - (b.rank ?? Infinity));
   const top = ranked[0];

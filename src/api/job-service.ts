@@ -9,7 +9,7 @@ import type { Static } from 'typebox';
 import type { CpcJobCreate, JobCreate } from './schemas.js';
 import { applyPoint, type SweepPoint } from './sweeps.js';
 import type { ServiceConfig } from '../config.js';
-import { ConfigError, resolveConfig, stepsPerEpoch, type CpcConfigInput } from '../cpc/config.js';
+import { checkConfigInput, ConfigError, resolveConfig, stepsPerEpoch, type CpcConfigInput } from '../cpc/config.js';
 import { DEFAULT_PROBE, checkProbeInput, checkProbeSize } from '../cpc/probe.js';
 import type { JobsRepository, JobRow, NewJob } from '../store/jobs.js';
 import type { ExperimentsRepository } from '../store/experiments.js';
@@ -36,6 +36,9 @@ function pointError(err: unknown, index: number, point: SweepPoint): unknown {
   if (err instanceof ConfigError) return new ConfigError(`sweep point ${index} (${JSON.stringify(point)}): ${err.message}`);
   return err;
 }
+
+/** the Idempotency-Keys of sweep points begin so; a client's keys may not */
+export const SWEEP_KEY_PREFIX = 'sweep:';
 
 /** How long a retry waits for the job's last attempt to leave BullMQ's `active` state. */
 const RETRY_WAIT_MS = 5000;
@@ -119,7 +122,8 @@ export class JobService {
   /**
    * Submit one CPC job per point of a sweep. Every point is checked first (a bad value names its
    * point, and nothing is submitted); then each is recorded and queued as `submit` does. With an
-   * Idempotency-Key, point i uses `<key>#i`, so a repeated request answers the same jobs.
+   * Idempotency-Key, point i uses `sweep:<experiment>:<key>#i`, so a repeated request answers the
+   * same jobs (and one cut short by an outage completes the rest).
    */
   async submitSweep(
     base: Static<typeof CpcJobCreate>,
@@ -128,7 +132,9 @@ export class JobService {
   ): Promise<Array<{ point: SweepPoint; job: JobRow }>> {
     const bodies = points.map((point, i) => {
       try {
-        return { ...base, config: applyPoint(base.config ?? {}, point) as typeof base.config };
+        // (the API's fields only: a sweep's values reach the config without the request schema)
+        const config = checkConfigInput(applyPoint(base.config ?? {}, point), { engineFields: false });
+        return { ...base, config: config as typeof base.config };
       } catch (err) {
         throw pointError(err, i, point);
       }
@@ -138,7 +144,9 @@ export class JobService {
       prepared.push(await this.newJob(body, who).catch((err: unknown) => Promise.reject(pointError(err, i, points[i]))));
     const submitted = [];
     for (const [i, job] of prepared.entries()) {
-      const idempotencyKey = who.idempotencyKey === undefined ? undefined : `${who.idempotencyKey}#${i}`;
+      // (in a namespace a client's own keys cannot use: POST /v1/jobs refuses keys starting with "sweep:")
+      const idempotencyKey =
+        who.idempotencyKey === undefined ? undefined : `${SWEEP_KEY_PREFIX}${base.experimentId}:${who.idempotencyKey}#${i}`;
       submitted.push({ point: points[i], job: await this.record({ ...job, idempotencyKey }) });
     }
     return submitted;

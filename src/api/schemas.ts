@@ -1,6 +1,6 @@
 /** TypeBox schemas of the HTTP API (request and response bodies). */
-import { Type } from 'typebox';
-import { JOBS_LISTED } from '../store/experiments.js';
+import { Type, type Static } from 'typebox';
+import { JOBS_COMPARED, JOBS_LISTED } from '../store/experiments.js';
 import { cpcConfigSchema, probeConfigSchema } from './config-schema.js';
 
 export const ErrorBody = Type.Object(
@@ -123,7 +123,11 @@ export const ProbeJobCreate = Type.Object(
   { additionalProperties: false },
 );
 
-export const JobCreate = Type.Union([CpcJobCreate, ProbeJobCreate]);
+/** a CPC or a probe job, told apart by `kind` (validated against that branch alone: validation.ts) */
+export const JobCreate = Type.Unsafe<Static<typeof CpcJobCreate> | Static<typeof ProbeJobCreate>>({
+  oneOf: [CpcJobCreate, ProbeJobCreate],
+  discriminator: { propertyName: 'kind' },
+});
 
 export const JobStatus = Type.Union([
   Type.Literal('queued'),
@@ -178,7 +182,8 @@ export const Job = Type.Object({
   workerHost: Type.Union([Type.String(), Type.Null()]),
   parentJobId: Type.Union([Type.String(), Type.Null()]),
   pendingProbe: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()], {
-    description: 'the probe (its config) this CPC job submits when it succeeds; null when none is pending (or it was submitted)',
+    description:
+      'the probe (its config) this CPC job submits when it succeeds (kept while it is failed or cancelled, for a retry); null when none was asked for or it was submitted',
   }),
   cancelRequested: Type.Boolean(),
   createdAt: Type.String({ format: 'date-time' }),
@@ -241,6 +246,9 @@ export const Comparison = Type.Object({
   metric: Type.Union([Type.String(), Type.Null()], { description: 'the metric the rows are ranked by (<split>/<name>, probe/<name>)' }),
   goal: Type.Union([Type.Literal('max'), Type.Literal('min'), Type.Null()]),
   differing: Type.Array(Type.String(), { description: 'config fields whose values differ between rows' }),
+  truncated: Type.Boolean({
+    description: `true when the experiment has more than ${JOBS_COMPARED} jobs: only the oldest ${JOBS_COMPARED} are compared`,
+  }),
   best: Type.Union([
     Type.Object({
       jobId: Type.String(),

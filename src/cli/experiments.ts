@@ -54,7 +54,7 @@ function describeComparison(c: Comparison): string {
   const lines = [`ranked by ${c.metric ?? '(no metric yet)'}; differing: ${c.differing.join(', ') || '(nothing)'}`];
   for (const r of c.rows) {
     const fields = c.differing.map((k) => `${k}=${show(k === 'datasetId' ? undefined : at(r.config, k))}`).join(' ');
-    const score = c.metric && c.metric in r.values ? show(r.values[c.metric]) : '-';
+    const score = c.metric && Object.hasOwn(r.values, c.metric) ? show(r.values[c.metric]) : '-';
     lines.push(`${r.rank === null ? ' -' : `#${r.rank}`.padStart(2)}  ${r.jobId}  ${r.status.padEnd(9)}  ${score}  ${fields}`);
   }
   if (c.best) lines.push(`best: ${c.best.jobId} (${show(c.best.value)}) ${JSON.stringify(c.best.config)}`);

@@ -3,6 +3,7 @@
  * depends on is here, so the config (with its seed) fully describes a run.
  */
 import type { SequenceTask } from './sequences.js';
+import { closestName } from '../lib/names.js';
 import type { ColorMode } from './images.js';
 
 export type LossKind = 'binary' | 'infonce';
@@ -195,21 +196,8 @@ export function checkConfigInput(input: unknown, options: { engineFields?: boole
 }
 
 function unknownField(key: string, known: string[]): string {
-  const near = known
-    .map((k) => ({ k, d: editDistance(key.toLowerCase(), k.toLowerCase()) }))
-    .sort((a, b) => a.d - b.d)
-    .find((c) => c.d <= Math.max(2, Math.floor(key.length / 3)));
-  return `unknown config field ${JSON.stringify(key)}${near ? `; did you mean ${JSON.stringify(near.k)}?` : ''}`;
-}
-
-function editDistance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    row = next;
-  }
-  return row[b.length];
+  const near = closestName(key, known);
+  return `unknown config field ${JSON.stringify(key)}${near ? `; did you mean ${JSON.stringify(near)}?` : ''}`;
 }
 
 /** the largest first-layer activation a step may hold (values): 4× the default config's, about 256 MB of float32 */

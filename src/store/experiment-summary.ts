@@ -6,7 +6,8 @@
  * |---------------|----------------------------------------------------------------------|
  * | empty         | no jobs                                                              |
  * | queued        | no job has started: all are queued                                  |
- * | running       | some job is running, or some are queued while others have ended      |
+ * | running       | some job is running, or some are queued while others have ended, or  |
+ * |               | a succeeded CPC job's probe is still to be submitted                 |
  * | succeeded     | every job succeeded                                                  |
  * | partly_failed | every job ended, some succeeded and some failed or were cancelled    |
  * | failed        | every job ended, none succeeded, some failed                         |
@@ -25,6 +26,8 @@ export interface JobProgress {
   progress: number;
   startedAt: Date | null;
   finishedAt: Date | null;
+  /** a CPC job's probe, asked for and not yet submitted */
+  pendingProbe: boolean;
 }
 
 export interface ExperimentSummary {
@@ -60,15 +63,20 @@ export function summarize(jobs: readonly JobProgress[]): ExperimentSummary {
     byStatus[job.status]++;
     byKind[job.kind]++;
   }
+  // a probe still to come counts as work not done (in the status, and as a job at 0 in the progress;
+  // every CPC job that asked for one counts it, so the progress does not step back when it appears)
+  const waiting = jobs.filter((job) => job.pendingProbe && job.status === 'succeeded').length;
+  const promised = jobs.filter((job) => job.pendingProbe && job.status !== 'failed' && job.status !== 'cancelled').length;
   const done = jobs.reduce((sum, job) => sum + (isFinal(job.status) ? 1 : Math.min(1, Math.max(0, job.progress))), 0);
-  const status = experimentStatus(byStatus);
-  const ended = jobs.length > 0 && jobs.every((job) => isFinal(job.status));
+  const status = waiting > 0 && experimentStatus(byStatus) !== 'running' ? 'running' : experimentStatus(byStatus);
+  const ended = jobs.length > 0 && waiting === 0 && jobs.every((job) => isFinal(job.status));
+  const units = jobs.length + promised;
   return {
     status,
     jobCount: jobs.length,
     byStatus,
     byKind,
-    progress: jobs.length ? done / jobs.length : 0,
+    progress: units ? done / units : 0,
     startedAt: earliest(jobs.map((job) => job.startedAt)),
     finishedAt: ended ? latest(jobs.map((job) => job.finishedAt)) : null,
   };

@@ -8,6 +8,8 @@ import { betterDirection, summarize, type ExperimentSummary } from './experiment
 
 /** the most jobs an experiment's detail lists (its counts and progress cover all of them) */
 export const JOBS_LISTED = 200;
+/** the most jobs a comparison reads (it says when there were more) */
+export const JOBS_COMPARED = 1000;
 
 /** a (split, name) series' value: its latest, or its best (the direction says which end is best) */
 export interface SeriesValue {
@@ -71,18 +73,27 @@ export class ExperimentsRepository {
     return experiment;
   }
 
-  /** the experiment's jobs summed up, and the first JOBS_LISTED with their latest and best values */
-  async detail(id: string, scope: Scope): Promise<ExperimentDetail> {
+  /**
+   * The experiment's jobs summed up, and the first `limit` (oldest first) with their latest and
+   * best values; both read in one snapshot, so the list and the sums agree.
+   */
+  async detail(id: string, scope: Scope, limit = JOBS_LISTED): Promise<ExperimentDetail> {
     await this.get(id, scope);
     const where = { experimentId: id, ...scope };
-    const [all, jobs] = await Promise.all([
-      this.db.job.findMany({ where, select: { kind: true, status: true, progress: true, startedAt: true, finishedAt: true } }),
-      this.db.job.findMany({ where, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: JOBS_LISTED }),
-    ]);
+    const [all, jobs] = await this.db.$transaction(
+      [
+        this.db.job.findMany({
+          where,
+          select: { kind: true, status: true, progress: true, startedAt: true, finishedAt: true, probeAfter: true },
+        }),
+        this.db.job.findMany({ where, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: limit }),
+      ],
+      { isolationLevel: 'RepeatableRead' },
+    );
     const ids = jobs.map((j) => j.id);
     const [latest, best] = ids.length ? await Promise.all([this.latestValues(ids), this.bestValues(ids)]) : [new Map(), new Map()];
     return {
-      summary: summarize(all),
+      summary: summarize(all.map(({ probeAfter, ...job }) => ({ ...job, pendingProbe: probeAfter !== null }))),
       jobs: jobs.map((job) => ({ job, latest: latest.get(job.id) ?? [], best: best.get(job.id) ?? [] })),
     };
   }

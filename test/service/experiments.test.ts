@@ -51,9 +51,15 @@ describe('experiments', () => {
       [{ base, grid: {} }, /at least one field/],
       [{ base, grid: { learningRate: [0.001, 0.002, 0.003], seed: [1, 2] }, maxJobs: 5 }, /the grid has 6 points, over maxJobs 5/],
       [{ base, random: { trials: 30, space: { seed: { min: 0, max: 9, integer: true } } } }, /30 trials is over maxJobs 20/],
-      [{ base, grid: { epoch: [1, 2] } }, /sweep point 0 \({"epoch":1}\): .*epoch/],
+      [{ base, grid: { epoch: [1, 2] } }, /sweep field "epoch" is not a config field; did you mean "epochs"\?/],
       [{ base, grid: { learningRate: [0.001, -1] } }, /sweep point 1 \({"learningRate":-1}\): .*learningRate/],
-      [{ base, grid: { 'model.nope': [1] } }, /sweep point 0 .*model\.nope/],
+      [{ base, grid: { 'model.nope': [1] } }, /"model.nope" is not a config field/],
+      [{ base, grid: { model: [5] } }, /"model" is not a config field/],
+      [{ base, grid: { workers: [2] } }, /"workers" is not a config field/],
+      [{ base, grid: { '1abc': 5 } }, /"1abc" is not a config field/],
+      [{ base, random: { trials: 1, space: { _x: { values: [] } } } }, /"_x" is not a config field/],
+      [{ base, grid: { seed: ['x'] } }, /sweep point 0 \({"seed":"x"}\): seed must be/],
+      [{ base, random: { trials: 2, space: { greySteps: { min: 1.2, max: 1.8, integer: true } } } }, /no integer in \[1.2, 1.8\]/],
       [{ base, random: { trials: 2, space: { learningRate: { min: 0, max: 1, scale: 'log' } } } }, /log scale needs min > 0/],
       [{ base, grid: { learningRate: [0.001] }, probe: { trainImages: -1 } }, /trainImages/],
     ];
@@ -124,6 +130,43 @@ describe('experiments', () => {
     expect(byTest.json).toMatchObject({ metric: 'test/loss', goal: 'min' });
     expect(byTest.json.rows.map((r: { rank: number }) => r.rank)).toEqual([1, 2, 3]);
   }, 300_000);
+
+  it('sweep keys are their own: a job may not take one, and the same key with another sweep is 422, submitting nothing', async () => {
+    const reserved = await api(h, 'POST', '/v1/jobs', { kind: 'cpc', ...base }, { 'idempotency-key': 'sweep:x' });
+    expect([reserved.status, reserved.json.message]).toEqual([400, expect.stringMatching(/reserved for the points of sweeps/)]);
+    const before = (await api(h, 'GET', `/v1/experiments/${experimentId}`)).json.jobCount;
+    const first = await sweep({ base, grid: { seed: [11] } }, { 'idempotency-key': 'k' });
+    expect(first.status).toBe(202);
+    const other = await sweep({ base, grid: { seed: [11, 12] } }, { 'idempotency-key': 'k' });
+    expect([other.status, other.json.message]).toEqual([422, 'this Idempotency-Key was used with a different sweep']);
+    // a job with what would have been a point's key is another job
+    expect((await api(h, 'POST', '/v1/jobs', { kind: 'cpc', experimentId, ...base }, { 'idempotency-key': 'k#1' })).status).toBe(202);
+    expect((await api(h, 'GET', `/v1/experiments/${experimentId}`)).json.jobCount).toBe(before + 2);
+    for (const id of [first.json.points[0].jobId]) await api(h, 'POST', `/v1/jobs/${id}/cancel`);
+  });
+
+  it('compare refuses a metric that is not <split>/<name>; says whether it read every job', async () => {
+    for (const metric of ['constructor', '__proto__', 'nope/x', 'test/accuracy;drop'])
+      expect((await api(h, 'GET', `/v1/experiments/${experimentId}/compare?metric=${encodeURIComponent(metric)}`)).status, metric).toBe(
+        400,
+      );
+    expect((await api(h, 'GET', `/v1/experiments/${experimentId}/compare`)).json.truncated).toBe(false);
+  });
+
+  it('validation errors name the field and what it may be', async () => {
+    const cases: Array<[string, string, unknown, string]> = [
+      ['POST', '/v1/jobs', { kind: 'cpc', config: { epoch: 5 } }, 'body/config has an unknown field "epoch"; did you mean "epochs"?'],
+      ['POST', '/v1/jobs', { kind: 'cnn' }, 'body/kind must be one of cpc, probe, not "cnn"'],
+      ['POST', '/v1/jobs', { config: {} }, 'body needs "kind" (one of cpc, probe)'],
+      ['POST', '/v1/jobs', { kind: 'probe' }, "body must have required property 'cpcJobId'"],
+      ['POST', '/v1/jobs', { kind: 'cpc', device: 'tpu' }, 'body/device must be one of any, gpu, cpu'],
+      ['GET', '/v1/jobs?status=done', undefined, 'querystring/status must be one of queued, running, succeeded, failed, cancelled'],
+    ];
+    for (const [method, path, body, message] of cases) {
+      const r = await api(h, method, path, body);
+      expect([r.status, r.json.message], JSON.stringify(body ?? path)).toEqual([400, message]);
+    }
+  });
 
   it('an unknown or foreign experiment is 404; a sweep on it submits nothing', async () => {
     const missing = '00000000-0000-4000-8000-000000000000';

@@ -15,9 +15,11 @@ import {
 import { experimentDto, jobDto } from '../dto.js';
 import { ownerOf, visibleTo } from '../tenancy.js';
 import { compare, DEFAULT_RANKING } from '../compare.js';
+import { JOBS_COMPARED } from '../../store/experiments.js';
 import { sweepPoints } from '../sweeps.js';
 import { lockIdempotencyKey } from '../idempotency.js';
 import { HttpError } from '../plugins/errors.js';
+import { stableHash } from '../../lib/hash.js';
 
 const experiments: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
@@ -68,6 +70,7 @@ const experiments: FastifyPluginAsyncTypebox = async (app) => {
             metric: Type.Optional(
               Type.String({
                 maxLength: 200,
+                pattern: '^(train|train_epoch|valid|test|probe)/[A-Za-z0-9_]+$',
                 description: `rank by this <split>/<name> or probe/<name> (default: the first of ${DEFAULT_RANKING.join(', ')} that a job has)`,
               }),
             ),
@@ -78,8 +81,8 @@ const experiments: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req) => {
-      const { jobs } = await app.experiments.detail(req.params.id, visibleTo(req));
-      return compare(jobs, req.query.metric);
+      const { jobs, summary } = await app.experiments.detail(req.params.id, visibleTo(req), JOBS_COMPARED);
+      return { ...compare(jobs, req.query.metric), truncated: summary.jobCount > jobs.length };
     },
   );
 
@@ -102,12 +105,19 @@ const experiments: FastifyPluginAsyncTypebox = async (app) => {
       const lock = key ? await lockIdempotencyKey(app.redis, app.config.QUEUE_PREFIX, `${ownerOf(req)}:sweep:${key}`) : null;
       if (lock === 'busy')
         throw new HttpError(409, 'a request with this Idempotency-Key is still in progress; repeat it once that one has been answered');
+      // the same key with another sweep is refused, as POST /v1/jobs refuses another body (the lock above
+      // keeps two requests with the key from passing this check together)
+      const bodyKey = `${app.config.QUEUE_PREFIX}:sweep-body:${ownerOf(req)}:${experiment.id}:${key}`;
+      const bodyHash = stableHash(req.body);
       try {
+        if (key && ((await app.redis.get(bodyKey)) ?? bodyHash) !== bodyHash)
+          throw new HttpError(422, 'this Idempotency-Key was used with a different sweep');
         const submitted = await app.jobService.submitSweep({ kind: 'cpc', ...base, experimentId: experiment.id, probe }, points, {
           ownerId: ownerOf(req),
           scope: visibleTo(req),
           idempotencyKey: key,
         });
+        if (key) await app.redis.set(bodyKey, bodyHash, 'PX', app.config.IDEMPOTENCY_TTL_MS);
         return reply
           .status(202)
           .send({ experimentId: experiment.id, points: submitted.map(({ point, job }) => ({ values: point, jobId: job.id })) });

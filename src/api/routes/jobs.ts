@@ -4,6 +4,7 @@ import { lockIdempotencyKey } from '../idempotency.js';
 import { ErrorBody, Id, Job, JobCreate, JobDetail, JobStatus, Metric, Offset, Page, Uuid } from '../schemas.js';
 import { artifactDto, jobDto, metricDto } from '../dto.js';
 import { HttpError } from '../plugins/errors.js';
+import { SWEEP_KEY_PREFIX } from '../job-service.js';
 import { ownerOf, visibleTo } from '../tenancy.js';
 
 const JobParams = Type.Object({ id: Id });
@@ -21,6 +22,8 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (req, reply) => {
       const key = req.headers['idempotency-key'];
+      if (key?.startsWith(SWEEP_KEY_PREFIX))
+        throw new HttpError(400, `Idempotency-Keys starting with "${SWEEP_KEY_PREFIX}" are reserved for the points of sweeps`);
       // keys are per owner: two clients that both send "1" do not collide
       const lock = key ? await lockIdempotencyKey(app.redis, app.config.QUEUE_PREFIX, `${ownerOf(req)}:${key}`) : null;
       if (lock === 'busy')
