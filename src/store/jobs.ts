@@ -105,6 +105,13 @@ export async function expireIdempotencyKeys(db: Db, keyTtlMs: number): Promise<n
   return (await db.idempotencyKey.deleteMany({ where: { createdAt: { lt: new Date(Date.now() - keyTtlMs) } } })).count;
 }
 
+/** where a page of metric history ends: its last row's (step, split, name) */
+export interface MetricPosition {
+  step: number;
+  split: string;
+  name: string;
+}
+
 export interface MetricRow {
   step: number;
   epoch: number;
@@ -181,13 +188,32 @@ export class JobsRepository {
     });
   }
 
-  async metrics(jobId: string, scope: Scope, filter: { name?: string; split?: string; limit: number }) {
+  /**
+   * A page of the job's metric history in (step, split, name) order, from after `after` (the
+   * last row of the page before); `more` says whether rows follow this page.
+   */
+  async metrics(jobId: string, scope: Scope, filter: { name?: string; split?: string; limit: number; after?: MetricPosition }) {
     await this.get(jobId, scope);
-    return this.db.metricPoint.findMany({
-      where: { jobId, ...(filter.name ? { name: filter.name } : {}), ...(filter.split ? { split: filter.split } : {}) },
+    const a = filter.after;
+    const rows = await this.db.metricPoint.findMany({
+      where: {
+        jobId,
+        ...(filter.name ? { name: filter.name } : {}),
+        ...(filter.split ? { split: filter.split } : {}),
+        ...(a
+          ? {
+              OR: [
+                { step: { gt: a.step } },
+                { step: a.step, split: { gt: a.split } },
+                { step: a.step, split: a.split, name: { gt: a.name } },
+              ],
+            }
+          : {}),
+      },
       orderBy: [{ step: 'asc' }, { split: 'asc' }, { name: 'asc' }],
-      take: filter.limit,
+      take: filter.limit + 1,
     });
+    return { items: rows.slice(0, filter.limit), more: rows.length > filter.limit };
   }
 
   /** metric rows recorded after the row `afterId` (in the order they were written), for event streams */

@@ -126,6 +126,23 @@ describe('experiments', () => {
     });
     // the job without a probe is listed, unranked, last
     expect(c.json.rows.at(-1)).toMatchObject({ rank: null, probeJobIds: [] });
+    // a job's metric history, page by page: the pages add up to the whole, and the last says so
+    const whole = (await api(h, 'GET', `/v1/jobs/${cpcJob.id}/metrics?limit=10000`)).json;
+    expect(whole.nextCursor).toBeNull();
+    const paged: unknown[] = [];
+    let cursor: string | null = '';
+    for (let pages = 0; cursor !== null; pages++) {
+      expect(pages).toBeLessThan(100);
+      const page: { items: unknown[]; nextCursor: string | null } = (
+        await api(h, 'GET', `/v1/jobs/${cpcJob.id}/metrics?limit=7${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)
+      ).json;
+      paged.push(...page.items);
+      cursor = page.nextCursor;
+    }
+    expect(paged).toEqual(whole.items);
+    expect(whole.items.length).toBeGreaterThan(7);
+    const bad = await api(h, 'GET', `/v1/jobs/${cpcJob.id}/metrics?cursor=nonsense`);
+    expect([bad.status, bad.json.message]).toEqual([400, expect.stringMatching(/not a cursor this API gave/)]);
     const byTest = await api(h, 'GET', `/v1/experiments/${experimentId}/compare?metric=test/loss`);
     expect(byTest.json).toMatchObject({ metric: 'test/loss', goal: 'min' });
     expect(byTest.json.rows.map((r: { rank: number }) => r.rank)).toEqual([1, 2, 3]);

@@ -5,9 +5,23 @@ import { ErrorBody, Id, Job, JobCreate, JobDetail, JobStatus, Metric, Offset, Pa
 import { artifactDto, jobDto, metricDto } from '../dto.js';
 import { HttpError } from '../plugins/errors.js';
 import { SWEEP_KEY_PREFIX } from '../job-service.js';
+import type { MetricPosition } from '../../store/jobs.js';
 import { ownerOf, visibleTo } from '../tenancy.js';
 
 const JobParams = Type.Object({ id: Id });
+
+/** a page's end as an opaque token: base64url of [step, split, name] */
+const encodeCursor = (m: MetricPosition) => Buffer.from(JSON.stringify([m.step, m.split, m.name])).toString('base64url');
+
+function decodeCursor(cursor: string): MetricPosition {
+  try {
+    const [step, split, name] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
+    if (Number.isInteger(step) && typeof split === 'string' && typeof name === 'string') return { step: step as number, split, name };
+  } catch {
+    // said below
+  }
+  throw new HttpError(400, "querystring/cursor is not a cursor this API gave (use a page's nextCursor as it is)");
+}
 
 const jobs: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
@@ -80,16 +94,28 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
             name: Type.Optional(Type.String({ maxLength: 100 })),
             split: Type.Optional(Type.String({ maxLength: 100 })),
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 1000 })),
+            cursor: Type.Optional(Type.String({ maxLength: 400, description: "the previous page's nextCursor" })),
           },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ items: Type.Array(Metric) }), 404: ErrorBody },
+        response: {
+          200: Type.Object({
+            items: Type.Array(Metric),
+            nextCursor: Type.Union([Type.String(), Type.Null()], {
+              description: 'more rows follow: pass it as ?cursor= (with the same name and split) for the next page; null on the last page',
+            }),
+          }),
+          400: ErrorBody,
+          404: ErrorBody,
+        },
       },
     },
     async (req) => {
-      const { name, split } = req.query;
-      const items = await app.jobs.metrics(req.params.id, visibleTo(req), { name, split, limit: req.query.limit ?? 1000 });
-      return { items: items.map(metricDto) };
+      const { name, split, cursor } = req.query;
+      const after = cursor === undefined ? undefined : decodeCursor(cursor);
+      const page = await app.jobs.metrics(req.params.id, visibleTo(req), { name, split, limit: req.query.limit ?? 1000, after });
+      const last = page.items.at(-1);
+      return { items: page.items.map(metricDto), nextCursor: page.more && last ? encodeCursor(last) : null };
     },
   );
 
