@@ -81,12 +81,18 @@ export function metricDto(m: MetricPoint) {
   return { step: m.step, epoch: m.epoch, split: m.split, name: m.name, value: m.value, time: m.time.toISOString() };
 }
 
-export function modelDto(m: Model & { job: { parentJobId: string | null; datasetId: string; result: unknown } }) {
+type ModelWithJob = Model & {
+  job: { parentJobId: string | null; datasetId: string; result: unknown; parent?: { config: unknown } | null };
+  aliases?: Array<{ alias: string }>;
+};
+
+export function modelDto(m: ModelWithJob) {
   const classNames = (m.job.result as { classNames?: unknown } | null)?.classNames;
   return {
     ownerId: m.ownerId,
     name: m.name,
     version: m.version,
+    aliases: (m.aliases ?? []).map((a) => a.alias),
     jobId: m.jobId,
     cpcJobId: m.job.parentJobId ?? '',
     datasetId: m.job.datasetId,
@@ -95,5 +101,24 @@ export function modelDto(m: Model & { job: { parentJobId: string | null; dataset
     head: m.head,
     metrics: m.metrics as Record<string, unknown>,
     createdAt: m.createdAt.toISOString(),
+  };
+}
+
+/** what a client needs to call a model: its input, its outputs, where it came from */
+export function modelMetadataDto(m: ModelWithJob) {
+  const config = (m.job.parent?.config ?? {}) as { imageSize?: number; color?: string; model?: { codeSize?: number } };
+  const size = config.imageSize ?? 28;
+  const source = (m.job.result as { sourceImage?: { width: number; height: number } } | null)?.sourceImage;
+  const pngSizes = [...new Set(['28x28', `${size}x${size}`, ...(source ? [`${source.width}x${source.height}`] : [])])];
+  const dto = modelDto(m);
+  return {
+    ...dto,
+    input: {
+      imageSize: size,
+      color: config.color ?? 'grey',
+      instances: `28x28 grey arrays (0-255), ${size}x${size}x3 RGB arrays, or {png: base64} of ${pngSizes.join(', ')}`,
+      pngSizes,
+    },
+    output: { classes: dto.classNames.length, embeddingSize: config.model?.codeSize ?? null },
   };
 }

@@ -365,6 +365,7 @@ export const Model = Type.Object({
   ownerId: OwnerId,
   name: Type.String(),
   version: Type.Integer(),
+  aliases: Type.Array(Type.String(), { description: 'the aliases that point at this version' }),
   jobId: Type.String(),
   cpcJobId: Type.String(),
   datasetId: Type.String({ description: 'the data set its probe head was trained on' }),
@@ -372,6 +373,36 @@ export const Model = Type.Object({
   head: Type.String(),
   metrics: Type.Record(Type.String(), Type.Unknown()),
   createdAt: Type.String({ format: 'date-time' }),
+});
+
+export const ModelMetadata = Type.Intersect([
+  Model,
+  Type.Object({
+    input: Type.Object({
+      imageSize: Type.Integer({ description: "the encoder's image side" }),
+      color: Type.String({ description: 'grey or color: what the encoder was trained on' }),
+      instances: Type.String({ description: 'what predict and embed take, in words' }),
+      pngSizes: Type.Array(Type.String(), { description: 'PNG sizes taken (WxH)' }),
+    }),
+    output: Type.Object({
+      classes: Type.Integer(),
+      embeddingSize: Type.Union([Type.Integer(), Type.Null()], { description: "the encoder's code size (embed's vector length)" }),
+    }),
+  }),
+]);
+
+export const AliasName = Type.String({
+  minLength: 1,
+  maxLength: 50,
+  pattern: '^[A-Za-z][A-Za-z0-9_-]*$',
+  description: 'an alias (production, staging, ...): a letter, then letters, digits, _ or -',
+});
+
+/** a version number or an alias */
+export const VersionRef = Type.String({
+  maxLength: 50,
+  pattern: '^([1-9][0-9]{0,9}|[A-Za-z][A-Za-z0-9_-]*)$',
+  description: 'a version number, or an alias',
 });
 
 const Pixel = Type.Number({ minimum: 0, maximum: 255 });

@@ -108,7 +108,8 @@ async function trainCommand(f: TrainFlags): Promise<void> {
 
 async function main(argv: string[]): Promise<void> {
   const program = new Command('cpc').description('Contrastive Predictive Coding on MNIST digit sequences').showHelpAfterError(false);
-  program.version(packageVersion(), '-V, --version', 'print the version');
+  // (cpc's own options only before a command: `cpc models show NAME --version 2` is the command's --version)
+  program.version(packageVersion(), '-V, --version', 'print the version').enablePositionalOptions();
   program.exitOverride();
   // (commander's whole message: an unknown option is followed by its "Did you mean" line)
   program.configureOutput({ writeErr: (s) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`) });

@@ -1,5 +1,5 @@
 /**
- * cpc models list | show | register | predict: the service's model registry over HTTP
+ * cpc models list | show | alias | register | predict: the service's model registry over HTTP
  * (service.ts: --url or CPC_URL, key CPC_API_KEY). `predict` sends PNG files (as the API's
  * `{png: base64}` instances) and prints one JSON line per file, as `cpc predict` does.
  */
@@ -11,6 +11,7 @@ import { output, serviceClient, show, urlOption, type ServiceFlags } from './ser
 interface Model {
   name: string;
   version: number;
+  aliases: string[];
   jobId: string;
   cpcJobId: string;
   datasetId: string;
@@ -29,20 +30,20 @@ interface Prediction {
 
 const modelLine = (m: Model) =>
   [
-    `${m.name} v${m.version}`,
+    `${m.name} v${m.version}${m.aliases.length ? ` (${m.aliases.join(', ')})` : ''}`,
     `${m.head} head`,
     `data ${m.datasetId} (${m.classNames.length} classes)`,
     ...Object.entries(m.metrics).map(([k, v]) => `${k} ${show(v)}`),
     `probe job ${m.jobId}`,
   ].join('  ');
 
-const positive = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer`);
-  return n;
+/** a version number or an alias */
+const ref = (v: string) => {
+  if (!/^([1-9][0-9]*|[A-Za-z][A-Za-z0-9_-]*)$/.test(v)) throw new UsageError(`--version must be a version number or an alias, got ${v}`);
+  return v;
 };
 
-const path = (name: string, version?: number) => `/v1/models/${encodeURIComponent(name)}${version ? `/versions/${version}` : ''}`;
+const path = (name: string, version?: string) => `/v1/models/${encodeURIComponent(name)}${version ? `/versions/${version}` : ''}`;
 
 export function modelsCommand(): Command {
   const models = new Command('models').description('the model registry of the service (/v1/models); key: CPC_API_KEY');
@@ -57,18 +58,37 @@ export function modelsCommand(): Command {
     });
   models
     .command('show')
-    .description('one version of a model (default: the latest), with its classes')
+    .description('a model: every version (newest first), or one with --version, with its classes')
     .argument('<name>')
-    .option('--version <n>', 'a version', positive('--version'))
+    .option('--version <ref>', 'a version number or an alias', ref)
     .addOption(urlOption())
     .option('--json', 'as JSON')
-    .action(async (name: string, f: ServiceFlags & { version?: number }) => {
+    .action(async (name: string, f: ServiceFlags & { version?: string }) => {
       const client = serviceClient(f);
-      const model = f.version
-        ? await client.get<Model>(path(name, f.version))
-        : (await client.get<{ items: Model[] }>('/v1/models')).items.find((m) => m.name === name);
-      if (!model) throw new UsageError(`no model named ${name} (cpc models list)`);
-      output(f, model, (m) => `${modelLine(m)}\n  classes: ${m.classNames.join(', ')}\n  CPC job ${m.cpcJobId}, created ${m.createdAt}`);
+      const models = f.version
+        ? [await client.get<Model>(path(name, f.version))]
+        : (await client.get<{ items: Model[] }>(`${path(name)}/versions`)).items;
+      output(f, f.version ? models[0] : models, () =>
+        models
+          .map((m) => `${modelLine(m)}\n  classes: ${m.classNames.join(', ')}\n  CPC job ${m.cpcJobId}, created ${m.createdAt}`)
+          .join('\n'),
+      );
+    });
+  models
+    .command('alias')
+    .description('point an alias (production, staging, ...) at a version; --remove takes it away')
+    .argument('<name>')
+    .argument('<alias>')
+    .argument('[version]', 'the version it names')
+    .option('--remove', 'remove the alias')
+    .addOption(urlOption())
+    .option('--json', 'as JSON')
+    .action(async (name: string, alias: string, version: string | undefined, f: ServiceFlags & { remove?: boolean }) => {
+      const client = serviceClient(f);
+      const at = `${path(name)}/aliases/${encodeURIComponent(alias)}`;
+      if (f.remove) return void (await client.send('DELETE', at));
+      if (!version || !/^[1-9][0-9]*$/.test(version)) throw new UsageError('give the version the alias names (or --remove)');
+      output(f, await client.send<Model>('PUT', at, { version: Number(version) }), modelLine);
     });
   models
     .command('register')
@@ -86,10 +106,10 @@ export function modelsCommand(): Command {
     .description("class probabilities for PNG files: 28x28 grey, the model's size in RGB, or its data set's image size")
     .argument('<name>')
     .argument('<images...>', 'PNG files')
-    .option('--version <n>', 'a version (default: the latest)', positive('--version'))
+    .option('--version <ref>', 'a version number or an alias (default: the latest)', ref)
     .option('--embedding', 'include the encoder embedding')
     .addOption(urlOption())
-    .action(async (name: string, images: string[], f: ServiceFlags & { version?: number; embedding?: boolean }) => {
+    .action(async (name: string, images: string[], f: ServiceFlags & { version?: string; embedding?: boolean }) => {
       const instances = images.map((file) => {
         try {
           return { png: readFileSync(file).toString('base64') };
@@ -99,8 +119,8 @@ export function modelsCommand(): Command {
       });
       const { version, predictions } = await serviceClient(f).send<{ version: number; predictions: Prediction[] }>(
         'POST',
-        `${path(name)}/predict`,
-        { instances, ...(f.version ? { version: f.version } : {}), ...(f.embedding ? { embedding: true } : {}) },
+        `${path(name, f.version)}/predict`,
+        { instances, ...(f.embedding ? { embedding: true } : {}) },
       );
       predictions.forEach((p, i) =>
         process.stdout.write(

@@ -27,7 +27,7 @@ export interface ServiceClient {
   url: string;
   headers: Record<string, string>;
   get<T = unknown>(path: string): Promise<T>;
-  send<T = unknown>(method: 'POST' | 'DELETE', path: string, body?: unknown, headers?: Record<string, string>): Promise<T>;
+  send<T = unknown>(method: 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, headers?: Record<string, string>): Promise<T>;
   /** POST a multipart form (streamed from the files it holds) */
   upload<T = unknown>(path: string, form: FormData): Promise<T>;
   /** Server-Sent Events of `path`, until the stream ends (or `onEvent` returns true) */
@@ -67,7 +67,7 @@ export function serviceClient(flags: Pick<ServiceFlags, 'url'>): ServiceClient {
     url,
     headers,
     get: async <T>(path: string) => (await answer(await reach(url + path, { headers }))) as T,
-    send: async <T>(method: 'POST' | 'DELETE', path: string, body?: unknown, extra: Record<string, string> = {}) =>
+    send: async <T>(method: 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, extra: Record<string, string> = {}) =>
       (await answer(
         await reach(url + path, {
           method,

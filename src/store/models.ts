@@ -1,11 +1,14 @@
 /** The model registry: named, versioned probe heads over a CPC encoder, per owner. */
 import type { Db } from './db.js';
 import type { Prisma } from '../generated/prisma/client.js';
-import { NotFound } from './errors.js';
+import { isForeignKeyViolation, NotFound } from './errors.js';
 import type { Scope } from './scope.js';
 
 /** every model row comes with its probe job's CPC job (the encoder it serves), data set and report (its class names) */
-const WITH_CPC_JOB = { job: { select: { parentJobId: true, datasetId: true, result: true } } } as const;
+const WITH_CPC_JOB = {
+  job: { select: { parentJobId: true, datasetId: true, result: true, parent: { select: { config: true } } } },
+  aliases: { select: { alias: true }, orderBy: { alias: 'asc' } },
+} as const;
 
 export type ModelRow = Prisma.ModelGetPayload<{ include: typeof WITH_CPC_JOB }>;
 
@@ -45,8 +48,24 @@ export class ModelsRepository {
     });
   }
 
-  /** one of the owner's versions (or its latest); NotFound when there is none */
-  async get(ownerId: string, name: string, version?: number): Promise<ModelRow> {
+  /** every version of one of the owner's models, newest first (NotFound when it has none) */
+  async versions(ownerId: string, name: string): Promise<ModelRow[]> {
+    const rows = await this.db.model.findMany({ where: { ownerId, name }, orderBy: { version: 'desc' }, include: WITH_CPC_JOB });
+    if (!rows.length) throw new NotFound(`no model ${name}`);
+    return rows;
+  }
+
+  /**
+   * One of the owner's versions: a version number, an alias, or (none given) the latest;
+   * NotFound when there is no such version or alias.
+   */
+  async get(ownerId: string, name: string, ref?: number | string): Promise<ModelRow> {
+    let version = typeof ref === 'number' ? ref : undefined;
+    if (typeof ref === 'string') {
+      const alias = await this.db.modelAlias.findUnique({ where: { ownerId_name_alias: { ownerId, name, alias: ref } } });
+      if (!alias) throw new NotFound(`model ${name} has no alias ${ref}`);
+      version = alias.version;
+    }
     const model = await this.db.model.findFirst({
       where: { ownerId, name, ...(version ? { version } : {}) },
       orderBy: { version: 'desc' },
@@ -54,5 +73,25 @@ export class ModelsRepository {
     });
     if (!model) throw new NotFound(version ? `no model ${name} version ${version}` : `no model ${name}`);
     return model;
+  }
+
+  /** point the alias at a version (moving it if it pointed elsewhere); NotFound when there is no such version */
+  async setAlias(ownerId: string, name: string, alias: string, version: number): Promise<void> {
+    try {
+      await this.db.modelAlias.upsert({
+        where: { ownerId_name_alias: { ownerId, name, alias } },
+        create: { ownerId, name, alias, version },
+        update: { version },
+      });
+    } catch (err) {
+      if (isForeignKeyViolation(err)) throw new NotFound(`no model ${name} version ${version}`);
+      throw err;
+    }
+  }
+
+  /** remove the alias; NotFound when there was none */
+  async removeAlias(ownerId: string, name: string, alias: string): Promise<void> {
+    const { count } = await this.db.modelAlias.deleteMany({ where: { ownerId, name, alias } });
+    if (!count) throw new NotFound(`model ${name} has no alias ${alias}`);
   }
 }

@@ -134,6 +134,15 @@ describe('cpc as a client of the service', () => {
     expect(prediction).toMatchObject({ file: png, model: 'tour', version: 1, className: expect.any(String) });
     expect(prediction.probabilities).toHaveLength(10);
     expect(await cpc('models', 'predict', 'nope', png)).toMatchObject({ code: 1, stderr: expect.stringMatching(/404/) });
+    expect((await cpc('models', 'alias', 'tour', 'production', '1')).stdout).toMatch(/^tour v1 \(production\)/);
+    const byAlias = jsonLines((await cpc('models', 'predict', 'tour', png, '--version', 'production')).stdout)[0];
+    expect(byAlias).toMatchObject({ version: 1, className: prediction.className });
+    expect(await cpc('models', 'alias', 'tour', 'production')).toMatchObject({ code: 2 });
+    expect(await cpc('models', 'alias', 'tour', 'production', '--remove')).toMatchObject({ code: 0 });
+    expect(await cpc('models', 'show', 'tour', '--version', 'production')).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/404 Not Found: model tour has no alias production/),
+    });
     expect(await cpc('models', 'predict', 'tour', join(dir, 'missing.png'))).toMatchObject({ code: 2 });
 
     const detail = await cpc('experiments', 'show', experimentId);

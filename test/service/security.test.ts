@@ -238,6 +238,9 @@ describe('API keys', () => {
     expect(routeNeeds('GET', '/v1/jobs', true)).toBe('read');
     expect(routeNeeds('GET', '/v1/jobs', false)).toBe('read-optional');
     expect(routeNeeds('POST', '/v1/models/:name/predict', false)).toBe('read');
+    expect(routeNeeds('POST', '/v1/models/:name/versions/:ref/embed', false)).toBe('read');
+    expect(routeNeeds('PUT', '/v1/models/:name/aliases/:alias', false)).toBe('write');
+    expect(routeNeeds('DELETE', '/v1/models/:name/aliases/:alias', false)).toBe('write');
     expect(routeNeeds('POST', '/v1/models', false)).toBe('write');
     expect(routeNeeds('GET', '/readyz', true)).toBe('public');
   });

@@ -185,6 +185,51 @@ describe('cpc-service over HTTP', () => {
       expectErrorBody(r.json);
     }
     expect((await api(h, 'POST', '/v1/models/nope/predict', { instances: grey.slice(0, 1) })).status).toBe(404);
+
+    // the registry: every version, aliases that move, metadata, predictions by alias or version in the path
+    expect((await api(h, 'GET', '/v1/models/digits/versions')).json.items.map((m: any) => [m.version, m.head])).toEqual([
+      [2, 'linear'],
+      [1, 'mlp'],
+    ]);
+    expect((await api(h, 'GET', '/v1/models/nope/versions')).status).toBe(404);
+    const alias = await api(h, 'PUT', '/v1/models/digits/aliases/production', { version: 1 });
+    expect([alias.status, alias.json.version, alias.json.aliases]).toEqual([200, 1, ['production']]);
+    expect((await api(h, 'GET', '/v1/models/digits/versions/production')).json).toMatchObject({ version: 1, head: 'mlp' });
+    const byAlias = await api(h, 'POST', '/v1/models/digits/versions/production/predict', { instances: grey.slice(0, 5) });
+    expect([byAlias.status, byAlias.json.version]).toEqual([200, 1]);
+    expect(byAlias.json.predictions.map((p: any) => p.label)).toEqual(json.json.predictions.slice(0, 5).map((p: any) => p.label));
+    expect((await api(h, 'POST', '/v1/models/digits/versions/2/embed', { instances: grey.slice(0, 1) })).json.version).toBe(2);
+    const both = await api(h, 'POST', '/v1/models/digits/versions/2/predict', { instances: grey.slice(0, 1), version: 1 });
+    expect([both.status, both.json.message]).toEqual([400, 'give the version in the path or in the body, not both']);
+    const metadata = await api(h, 'GET', '/v1/models/digits/versions/production/metadata');
+    expect(metadata.json).toMatchObject({
+      version: 1,
+      aliases: ['production'],
+      datasetId: 'mnist',
+      cpcJobId,
+      input: { imageSize: 28, color: 'grey', pngSizes: ['28x28'] },
+      output: { classes: 10, embeddingSize: 16 },
+    });
+    // moved to version 2; then gone
+    expect((await api(h, 'PUT', '/v1/models/digits/aliases/production', { version: 2 })).json.aliases).toEqual(['production']);
+    expect((await api(h, 'GET', '/v1/models/digits/versions/1')).json.aliases).toEqual([]);
+    for (const [method, path, body, status] of [
+      ['PUT', '/v1/models/digits/aliases/staging', { version: 9 }, 404],
+      ['PUT', '/v1/models/nope/aliases/staging', { version: 1 }, 404],
+      ['PUT', '/v1/models/digits/aliases/9bad', { version: 1 }, 400],
+      ['PUT', '/v1/models/digits/aliases/staging', { version: 'x' }, 400],
+      ['GET', '/v1/models/digits/versions/staging', undefined, 404],
+      ['GET', '/v1/models/digits/versions/99999999999', undefined, 400],
+      ['GET', '/v1/models/digits/versions/9999999999', undefined, 404],
+      ['POST', '/v1/models/digits/versions/staging/predict', { instances: grey.slice(0, 1) }, 404],
+      ['DELETE', '/v1/models/digits/aliases/staging', undefined, 404],
+    ] as const) {
+      const r = await api(h, method, path, body);
+      expect(r.status, `${method} ${path}`).toBe(status);
+      expectErrorBody(r.json);
+    }
+    expect((await api(h, 'DELETE', '/v1/models/digits/aliases/production')).status).toBe(204);
+    expect((await api(h, 'GET', '/v1/models/digits/versions/production')).status).toBe(404);
   });
 
   it('cancels a running and a queued job; the worker is free again afterwards', async () => {

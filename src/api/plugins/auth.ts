@@ -26,7 +26,7 @@ declare module 'fastify' {
 
 type Need = 'public' | 'read-optional' | ApiKeyScope;
 
-const SERVING = /^\/v1\/(models\/:name\/(predict|embed)|artifacts\/:id)$/;
+const SERVING = /^\/v1\/(models\/:name\/(versions\/:ref\/)?(predict|embed)|artifacts\/:id)$/;
 
 /** `url` is the route's pattern, or the raw URL for a path no route matches */
 export function routeNeeds(method: string, url: string | undefined, readsRequireKey: boolean, matched = true): Need {

@@ -1,7 +1,18 @@
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { EmbedResponse, ErrorBody, Model, ModelRegister, PredictRequest, PredictResponse, Version } from '../schemas.js';
-import { modelDto } from '../dto.js';
+import {
+  AliasName,
+  EmbedResponse,
+  ErrorBody,
+  Model,
+  ModelMetadata,
+  ModelRegister,
+  PredictRequest,
+  PredictResponse,
+  Version,
+  VersionRef,
+} from '../schemas.js';
+import { modelDto, modelMetadataDto } from '../dto.js';
 import { HttpError } from '../plugins/errors.js';
 import { ModelFilesCache } from '../model-cache.js';
 import { BadImageInput, InferenceBusy, InferenceCancelled } from '../inference/pool.js';
@@ -12,6 +23,14 @@ import { LRUCache } from 'lru-cache';
 import type { ModelRow } from '../../store/models.js';
 import { ownerOf, visibleTo } from '../tenancy.js';
 import { ImageInputError, toPixelGrid, type PixelGrid } from '../../cpc/inference.js';
+
+/** a version ref from a path: a number is a version, anything else an alias */
+function parseRef(ref: string): number | string {
+  if (!/^[0-9]+$/.test(ref)) return ref;
+  const version = Number(ref);
+  if (version > 2 ** 31 - 1) throw new HttpError(404, `no version ${ref}`);
+  return version;
+}
 
 const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' }) });
 
@@ -60,35 +79,69 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
     return { items: items.map(modelDto) };
   });
 
+  const RefParams = Type.Object({ name: NameParams.properties.name, ref: VersionRef });
+  const AliasParams = Type.Object({ name: NameParams.properties.name, alias: AliasName });
+
   app.get(
-    '/v1/models/:name/versions/:version',
+    '/v1/models/:name/versions',
+    { schema: { tags: ['models'], params: NameParams, response: { 200: Type.Object({ items: Type.Array(Model) }), 404: ErrorBody } } },
+    async (req) => ({ items: (await app.models.versions(ownerOf(req), req.params.name)).map(modelDto) }),
+  );
+
+  app.get(
+    '/v1/models/:name/versions/:ref',
+    { schema: { tags: ['models'], params: RefParams, response: { 200: Model, 404: ErrorBody } } },
+    async (req) => modelDto(await app.models.get(ownerOf(req), req.params.name, parseRef(req.params.ref))),
+  );
+
+  app.get(
+    '/v1/models/:name/versions/:ref/metadata',
+    { schema: { tags: ['models'], params: RefParams, response: { 200: ModelMetadata, 404: ErrorBody } } },
+    async (req) => modelMetadataDto(await app.models.get(ownerOf(req), req.params.name, parseRef(req.params.ref))),
+  );
+
+  app.put(
+    '/v1/models/:name/aliases/:alias',
     {
       schema: {
         tags: ['models'],
-        params: Type.Object({ name: NameParams.properties.name, version: Version }),
-        response: { 200: Model, 404: ErrorBody },
+        params: AliasParams,
+        body: Type.Object({ version: Version }, { additionalProperties: false }),
+        response: { 200: Model, 400: ErrorBody, 404: ErrorBody },
       },
     },
     async (req) => {
-      return modelDto(await app.models.get(ownerOf(req), req.params.name, req.params.version));
+      const { name, alias } = req.params;
+      await app.models.setAlias(ownerOf(req), name, alias, req.body.version);
+      // (a served alias is re-read within LATEST_TTL_MS)
+      return modelDto(await app.models.get(ownerOf(req), name, req.body.version));
     },
   );
 
-  // registry rows for serving: a named version never changes; "latest" is re-read every few seconds
+  app.delete(
+    '/v1/models/:name/aliases/:alias',
+    { schema: { tags: ['models'], params: AliasParams, response: { 204: Type.Null(), 404: ErrorBody } } },
+    async (req, reply) => {
+      await app.models.removeAlias(ownerOf(req), req.params.name, req.params.alias);
+      return reply.status(204).send(null);
+    },
+  );
+
+  // registry rows for serving: a numbered version never changes; "latest" and aliases are re-read every few seconds
   const LATEST_TTL_MS = 3000;
   const rows = new LRUCache<string, ModelRow>({ max: 1000 });
-  async function resolveModel(ownerId: string, name: string, version: number | undefined) {
-    const key = `${ownerId}/${name}@${version ?? 'latest'}`;
+  async function resolveModel(ownerId: string, name: string, ref: number | string | undefined) {
+    const key = `${ownerId}/${name}@${typeof ref === 'string' ? `alias:${ref}` : (ref ?? 'latest')}`;
     const hit = rows.get(key);
     if (hit) return hit;
-    const row = await app.models.get(ownerId, name, version);
-    rows.set(key, row, { ttl: version ? 0 : LATEST_TTL_MS });
+    const row = await app.models.get(ownerId, name, ref);
+    rows.set(key, row, { ttl: typeof ref === 'number' ? 0 : LATEST_TTL_MS });
     return row;
   }
 
   // a client may have a few predictions in flight per API process; more wait their turn as a 429
   const inFlight = new InFlightLimit(app.config.PREDICT_CONCURRENCY_PER_KEY);
-  async function serve(req: FastifyRequest, name: string, version: number | undefined, instances: unknown[], embedding: boolean) {
+  async function serve(req: FastifyRequest, name: string, version: number | string | undefined, instances: unknown[], embedding: boolean) {
     const release = inFlight.enter(clientOf(req));
     if (!release)
       throw new HttpError(429, `at most ${inFlight.perClient} predict or embed requests per API key in flight; wait for one to finish`);
@@ -106,7 +159,7 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
   async function serveModel(
     ownerId: string,
     name: string,
-    version: number | undefined,
+    version: number | string | undefined,
     instances: unknown[],
     embedding: boolean,
     signal?: AbortSignal,
@@ -129,38 +182,43 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
     acceptImageForms(scope);
     const serving = scope.withTypeProvider<TypeBoxTypeProvider>();
 
-    serving.post(
-      '/v1/models/:name/predict',
-      {
-        schema: {
-          tags: ['models'],
-          description: 'JSON body, or multipart/form-data with PNG files (any field name) and optional fields version and embedding',
-          params: NameParams,
-          body: PredictRequest,
-          response: { 200: PredictResponse, 400: ErrorBody, 404: ErrorBody, 413: ErrorBody },
+    // each at /v1/models/:name/... (the latest, or the body's version) and at /v1/models/:name/versions/:ref/...
+    // (a version number or an alias in the path)
+    const versionOf = (req: { params: object; body: { version?: number } }) => {
+      const ref = (req.params as { ref?: string }).ref;
+      if (ref === undefined) return req.body.version;
+      if (req.body.version !== undefined) throw new HttpError(400, 'give the version in the path or in the body, not both');
+      return parseRef(ref);
+    };
+    for (const [prefix, params] of [
+      ['/v1/models/:name', NameParams],
+      ['/v1/models/:name/versions/:ref', RefParams],
+    ] as const) {
+      serving.post(
+        `${prefix}/predict`,
+        {
+          schema: {
+            tags: ['models'],
+            description: 'JSON body, or multipart/form-data with PNG files (any field name) and optional fields version and embedding',
+            params,
+            body: PredictRequest,
+            response: { 200: PredictResponse, 400: ErrorBody, 404: ErrorBody, 413: ErrorBody },
+          },
         },
-      },
-      async (req) => {
-        const { model, predictions } = await serve(req, req.params.name, req.body.version, req.body.instances, req.body.embedding ?? false);
-        return { model: model.name, version: model.version, predictions };
-      },
-    );
-
-    serving.post(
-      '/v1/models/:name/embed',
-      {
-        schema: {
-          tags: ['models'],
-          params: NameParams,
-          body: PredictRequest,
-          response: { 200: EmbedResponse, 400: ErrorBody, 404: ErrorBody },
+        async (req) => {
+          const { model, predictions } = await serve(req, req.params.name, versionOf(req), req.body.instances, req.body.embedding ?? false);
+          return { model: model.name, version: model.version, predictions };
         },
-      },
-      async (req) => {
-        const { model, predictions } = await serve(req, req.params.name, req.body.version, req.body.instances, true);
-        return { model: model.name, version: model.version, embeddings: predictions.map((p) => p.embedding ?? []) };
-      },
-    );
+      );
+      serving.post(
+        `${prefix}/embed`,
+        { schema: { tags: ['models'], params, body: PredictRequest, response: { 200: EmbedResponse, 400: ErrorBody, 404: ErrorBody } } },
+        async (req) => {
+          const { model, predictions } = await serve(req, req.params.name, versionOf(req), req.body.instances, true);
+          return { model: model.name, version: model.version, embeddings: predictions.map((p) => p.embedding ?? []) };
+        },
+      );
+    }
   });
 };
 
