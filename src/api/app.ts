@@ -28,6 +28,7 @@ import events from './routes/events.js';
 import metrics from './routes/metrics.js';
 import { ErrorBody } from './schemas.js';
 import { validationMessage, validatorCompiler } from './validation.js';
+import queueBoard from './routes/queue-board.js';
 import { capConnectionsPerClient } from './connection-cap.js';
 
 declare module 'fastify' {
@@ -145,6 +146,7 @@ export async function buildApp(
   }
   // unknown paths are rate-limited like known ones
   app.setNotFoundHandler(app.hasDecorator('rateLimit') ? { preHandler: app.rateLimit() } : {}, sendNotFound);
-  for (const routes of [metrics, health, info, experiments, datasets, jobs, artifacts, models, events]) await app.register(routes);
+  for (const routes of [metrics, health, info, experiments, datasets, jobs, artifacts, models, events, queueBoard])
+    await app.register(routes);
   return app;
 }

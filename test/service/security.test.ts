@@ -245,6 +245,26 @@ describe('API keys', () => {
     expect(routeNeeds('GET', '/readyz', true)).toBe('public');
   });
 
+  it('the queue board at /admin/queues is for admin keys only; a browser gives the key as HTTP Basic', async () => {
+    const get = (path: string, headers: Record<string, string> = {}) => fetch(`${h.baseUrl}${path}`, { headers });
+    const none = await get('/admin/queues');
+    expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toMatch(/^Basic realm=/);
+    for (const path of ['/admin/queues', '/admin/queues/api/queues', '/admin/nothing-here'])
+      expect((await get(path, { authorization: `Bearer ${keys.write}` })).status, path).toBe(403);
+    const basic = (key: string) => ({ authorization: `Basic ${Buffer.from(`anyone:${key}`).toString('base64')}` });
+    expect((await get('/admin/queues', basic('cpc_not_a_key'))).status).toBe(401);
+    const page = await get('/admin/queues', basic(h.adminKey));
+    expect(page.status).toBe(200);
+    expect(await page.text()).toMatch(/<title>cpc-service queues<\/title>/);
+    const api = await get('/admin/queues/api/queues?activeQueue=&status=latest&page=1', basic(h.adminKey));
+    expect(api.status).toBe(200);
+    const names = ((await api.json()) as { queues: Array<{ name: string }> }).queues.map((q) => q.name);
+    expect(names.sort()).toEqual(['cpc-jobs', 'cpc-jobs-gpu', 'probe-jobs', 'probe-jobs-gpu']);
+    expect((await get('/admin/queues/api/queues', { authorization: `Bearer ${h.adminKey}` })).status).toBe(200);
+    expect(routeNeeds('GET', '/admin/queues', false)).toBe('admin');
+  });
+
   it('are stored hashed, created and revoked with the CLI', async () => {
     const cli = (...args: string[]) =>
       execFileSync(process.execPath, [join(root, 'bin', 'cpc.js'), ...args], {

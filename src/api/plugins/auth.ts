@@ -30,6 +30,8 @@ const SERVING = /^\/v1\/(models\/:name\/(versions\/:ref\/)?(predict|embed)|artif
 
 /** `url` is the route's pattern, or the raw URL for a path no route matches */
 export function routeNeeds(method: string, url: string | undefined, readsRequireKey: boolean, matched = true): Need {
+  // the queue board (and anything under /admin, known or not) is for admin keys
+  if (url === '/admin' || url?.startsWith('/admin/')) return 'admin';
   if (!url || !url.startsWith('/v1/')) return 'public';
   // an unknown /v1 path answers 404 to anyone; a key that comes with it is still checked (and counted)
   if (!matched) return 'read-optional';
@@ -41,6 +43,11 @@ export function routeNeeds(method: string, url: string | undefined, readsRequire
 function presentedKey(req: FastifyRequest): string | undefined {
   const auth = req.headers.authorization;
   if (typeof auth === 'string' && /^Bearer\s+/i.test(auth)) return auth.replace(/^Bearer\s+/i, '').trim();
+  // (a browser on the queue board: HTTP Basic, the key as the password)
+  if (typeof auth === 'string' && /^Basic\s+/i.test(auth)) {
+    const decoded = Buffer.from(auth.replace(/^Basic\s+/i, ''), 'base64').toString('utf8');
+    return decoded.slice(decoded.indexOf(':') + 1).trim() || undefined;
+  }
   const header = req.headers['x-api-key'];
   return typeof header === 'string' ? header.trim() : undefined;
 }
@@ -75,13 +82,17 @@ export default fp(async function auth(app: FastifyInstance) {
     return identity;
   }
 
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', async (req, reply) => {
     const matched = req.routeOptions.url !== undefined;
     const need =
       AUTH === 'off' ? 'public' : routeNeeds(req.method, req.routeOptions.url ?? requestPath(req.url), READS_REQUIRE_KEY, matched);
     const key = presentedKey(req);
     if (need === 'public' || (need === 'read-optional' && !key)) return;
-    if (!key) throw new HttpError(401, 'an API key is required (Authorization: Bearer <key> or X-API-Key)');
+    if (!key) {
+      // (a browser asks for the key, as the password of HTTP Basic authentication)
+      if (need === 'admin') void reply.header('www-authenticate', 'Basic realm="cpc-service admin: the password is an admin API key"');
+      throw new HttpError(401, 'an API key is required (Authorization: Bearer <key> or X-API-Key)');
+    }
     const identity = await identify(key, req.ip);
     if (!identity) throw new HttpError(401, 'the API key is not valid (unknown, revoked or malformed)');
     req.apiKey = identity;
