@@ -125,6 +125,9 @@ export const ProbeJobCreate = Type.Object(
 
 /** a CPC or a probe job, told apart by `kind` (validated against that branch alone: validation.ts) */
 export const JobCreate = Type.Unsafe<Static<typeof CpcJobCreate> | Static<typeof ProbeJobCreate>>({
+  // (the discriminator checks objects only: anything else must fail here, not fall through to a branch)
+  type: 'object',
+  required: ['kind'],
   oneOf: [CpcJobCreate, ProbeJobCreate],
   discriminator: { propertyName: 'kind' },
 });

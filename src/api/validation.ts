@@ -47,7 +47,7 @@ export function validationMessage(errors: ErrorObject[], dataVar: string): strin
     { properties?: Record<string, unknown>; oneOf?: Array<{ properties?: Record<string, { const?: unknown }> }> } | undefined;
   switch (first.keyword) {
     case 'additionalProperties': {
-      const field = String(params.additionalProperty);
+      const field = String(params.additionalProperty).slice(0, 100);
       const known = Object.keys(schema?.properties ?? {});
       const near = closestName(field, known);
       return `${where} has an unknown field ${JSON.stringify(field)}${near ? `; did you mean ${JSON.stringify(near)}?` : known.length ? ` (known: ${known.join(', ')})` : ''}`;
@@ -61,11 +61,17 @@ export function validationMessage(errors: ErrorObject[], dataVar: string): strin
         .map((e) => e.params.allowedValue);
       return allowed.length > 1 ? `${where} must be one of ${list(allowed)}` : `${where} must be ${list(allowed)}`;
     }
+    case 'required': {
+      // a tagged union's missing tag: name the tags
+      const tag = String(params.missingProperty);
+      const tags = (schema?.oneOf ?? []).map((branch) => branch.properties?.[tag]?.const).filter((v) => v !== undefined);
+      return tags.length ? `${where} needs "${tag}" (one of ${list(tags)})` : `${where} ${first.message ?? 'is not valid'}`;
+    }
     case 'discriminator': {
       const tag = String(params.tag);
       const tags = (schema?.oneOf ?? []).map((branch) => branch.properties?.[tag]?.const).filter((v) => v !== undefined);
       return params.error === 'mapping'
-        ? `${where}/${tag} must be one of ${list(tags)}, not ${JSON.stringify(params.tagValue)}`
+        ? `${where}/${tag} must be one of ${list(tags)}, not ${JSON.stringify(params.tagValue).slice(0, 100)}`
         : `${where} needs "${tag}" (one of ${list(tags)})`;
     }
     default:

@@ -10,8 +10,12 @@ function editDistance(a: string, b: string): number {
   return row[b.length];
 }
 
+/** names longer than this are not typos of a field name (and comparing them would cost time) */
+const LONGEST_TYPO = 64;
+
 /** the known name closest to `name` (ignoring case), if one is close enough to be a typo of it */
 export function closestName(name: string, known: readonly string[]): string | undefined {
+  if (name.length > LONGEST_TYPO) return undefined;
   return known
     .map((k) => ({ k, d: editDistance(name.toLowerCase(), k.toLowerCase()) }))
     .sort((a, b) => a.d - b.d)

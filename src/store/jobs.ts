@@ -152,6 +152,8 @@ export class JobsRepository {
 
   /** the job, if the scope may see it; NotFound otherwise */
   async get(id: string, scope: Scope): Promise<JobRow> {
+    // (an id that is not there would match any row)
+    if (typeof id !== 'string' || !id) throw new NotFound(`no job ${String(id)}`);
     const job = await this.db.job.findFirst({ where: { id, ...scope } });
     if (!job) throw new NotFound(`no job ${id}`);
     return job;

@@ -141,8 +141,19 @@ describe('experiments', () => {
     }
     expect(paged).toEqual(whole.items);
     expect(whole.items.length).toBeGreaterThan(7);
-    const bad = await api(h, 'GET', `/v1/jobs/${cpcJob.id}/metrics?cursor=nonsense`);
-    expect([bad.status, bad.json.message]).toEqual([400, expect.stringMatching(/not a cursor this API gave/)]);
+    for (const forged of [
+      'nonsense',
+      ...[
+        [2147483648, 'train', 'x'],
+        [1e20, 'train', 'x'],
+        [-5, 'train', 'x'],
+        [2, 'tr\u0000ain', 'x'],
+        [2, 'train', 'x'.repeat(101)],
+      ].map((c) => Buffer.from(JSON.stringify(c)).toString('base64url')),
+    ]) {
+      const bad = await api(h, 'GET', `/v1/jobs/${cpcJob.id}/metrics?cursor=${forged}`);
+      expect([bad.status, bad.json.message], forged).toEqual([400, expect.stringMatching(/not a cursor this API gave/)]);
+    }
     const byTest = await api(h, 'GET', `/v1/experiments/${experimentId}/compare?metric=test/loss`);
     expect(byTest.json).toMatchObject({ metric: 'test/loss', goal: 'min' });
     expect(byTest.json.rows.map((r: { rank: number }) => r.rank)).toEqual([1, 2, 3]);
@@ -178,11 +189,18 @@ describe('experiments', () => {
       ['POST', '/v1/jobs', { kind: 'probe' }, "body must have required property 'cpcJobId'"],
       ['POST', '/v1/jobs', { kind: 'cpc', device: 'tpu' }, 'body/device must be one of any, gpu, cpu'],
       ['GET', '/v1/jobs?status=done', undefined, 'querystring/status must be one of queued, running, succeeded, failed, cancelled'],
+      // not an object at all: never a job (the discriminator looks at objects only)
+      ['POST', '/v1/jobs', '[]', 'body must be object'],
+      ['POST', '/v1/jobs', '5', 'body must be object'],
+      ['POST', '/v1/jobs', 'null', 'body must be object'],
+      ['POST', '/v1/jobs', '"cpc"', 'body must be object'],
     ];
+    const jobsBefore = (await api(h, 'GET', '/v1/jobs')).json.total;
     for (const [method, path, body, message] of cases) {
       const r = await api(h, method, path, body);
       expect([r.status, r.json.message], JSON.stringify(body ?? path)).toEqual([400, message]);
     }
+    expect((await api(h, 'GET', '/v1/jobs')).json.total).toBe(jobsBefore);
   });
 
   it('an unknown or foreign experiment is 404; a sweep on it submits nothing', async () => {

@@ -220,7 +220,8 @@ describe('cpc-service over HTTP', () => {
       ['PUT', '/v1/models/digits/aliases/staging', { version: 'x' }, 400],
       ['GET', '/v1/models/digits/versions/staging', undefined, 404],
       ['GET', '/v1/models/digits/versions/99999999999', undefined, 400],
-      ['GET', '/v1/models/digits/versions/9999999999', undefined, 404],
+      ['GET', '/v1/models/digits/versions/9999999999', undefined, 400],
+      ['GET', '/v1/models/digits/versions/2147483647', undefined, 404],
       ['POST', '/v1/models/digits/versions/staging/predict', { instances: grey.slice(0, 1) }, 404],
       ['DELETE', '/v1/models/digits/aliases/staging', undefined, 404],
     ] as const) {

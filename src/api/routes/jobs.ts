@@ -16,7 +16,9 @@ const encodeCursor = (m: MetricPosition) => Buffer.from(JSON.stringify([m.step, 
 function decodeCursor(cursor: string): MetricPosition {
   try {
     const [step, split, name] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    if (Number.isInteger(step) && typeof split === 'string' && typeof name === 'string') return { step: step as number, split, name };
+    const text = (v: unknown) => typeof v === 'string' && v.length <= 100 && !v.includes('\u0000');
+    if (Number.isInteger(step) && (step as number) >= 0 && (step as number) <= 2 ** 31 - 1 && text(split) && text(name))
+      return { step: step as number, split: split as string, name: name as string };
   } catch {
     // said below
   }

@@ -28,7 +28,7 @@ import { ImageInputError, toPixelGrid, type PixelGrid } from '../../cpc/inferenc
 function parseRef(ref: string): number | string {
   if (!/^[0-9]+$/.test(ref)) return ref;
   const version = Number(ref);
-  if (version > 2 ** 31 - 1) throw new HttpError(404, `no version ${ref}`);
+  if (version > 2 ** 31 - 1) throw new HttpError(400, `params/ref: a version is at most ${2 ** 31 - 1}`);
   return version;
 }
 
