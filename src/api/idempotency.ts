@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { sha256Hex } from '../lib/hash.js';
 import type { Redis } from 'ioredis';
+import { HttpError } from './plugins/errors.js';
 
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
@@ -17,7 +18,7 @@ export function idempotencyLockKey(prefix: string, key: string): string {
 
 export type Lock = { release(): Promise<void> } | 'busy';
 
-export async function lockIdempotencyKey(redis: Redis, prefix: string, key: string, ttlMs = 30_000): Promise<Lock> {
+async function lockIdempotencyKey(redis: Redis, prefix: string, key: string, ttlMs = 30_000): Promise<Lock> {
   const name = idempotencyLockKey(prefix, key);
   const token = randomUUID();
   const release = () => redis.eval(RELEASE, 1, name, token);
@@ -43,4 +44,19 @@ function releaseLater(release: () => Promise<unknown>, withinMs: number): void {
   };
   const attempt = () => void release().then((deleted) => (deleted === 1 ? undefined : again()), again);
   attempt();
+}
+
+/**
+ * Run `f` holding the lock of `name` (an owner's key, namespaced by the caller), or without one
+ * when the request has no key; a key still held by a request in flight is 409.
+ */
+export async function whileHoldingKey<T>(redis: Redis, prefix: string, name: string | undefined, f: () => Promise<T>): Promise<T> {
+  const lock = name === undefined ? null : await lockIdempotencyKey(redis, prefix, name);
+  if (lock === 'busy')
+    throw new HttpError(409, 'a request with this Idempotency-Key is still in progress; repeat it once that one has been answered');
+  try {
+    return await f();
+  } finally {
+    await lock?.release();
+  }
 }

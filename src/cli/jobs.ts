@@ -9,6 +9,7 @@ import { addConfigFlags, configFromFileAndFlags, PROBE_FLAGS, probeConfigFromFla
 import { checkProbeInput } from '../cpc/probe.js';
 import { makeReporter } from './progress.js';
 import { UsageError } from './usage-error.js';
+import { int } from './parsers.js';
 import { output, serviceClient, show, urlOption, type ServiceClient, type ServiceFlags } from './service.js';
 
 interface Job {
@@ -133,12 +134,6 @@ function probeFields(value: boolean | string): Record<string, unknown> {
     throw new UsageError(`--probe: ${(err as Error).message}`);
   }
 }
-
-const int = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new UsageError(`${name} must be an integer`);
-  return n;
-};
 
 export function jobsCommand(): Command {
   const jobs = new Command('jobs').description('jobs of the service (POST/GET /v1/jobs); key: CPC_API_KEY');

@@ -4,7 +4,8 @@
  *   cpc train | probe | predict | bench train | data sample | keys | datasets | jobs | models | experiments
  * Bad flags or files: a one-line error on stderr and exit code 2.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
+import { int, positive } from './parsers.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { initBackend, parseBackendChoice, BACKEND_CHOICES } from '../cpc/backend.js';
@@ -36,22 +37,6 @@ function packageVersion(): string {
 
 /** A bad flag value found after parsing: one line on stderr, exit code 2. */
 
-function int(name: string) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be an integer`);
-    return n;
-  };
-}
-
-/** a count of things: 1 or more */
-function positive(name: string) {
-  return (v: string) => {
-    const n = int(name)(v);
-    if (n < 1) throw new InvalidArgumentError(`${name} must be at least 1`);
-    return n;
-  };
-}
 const backendOption = () =>
   new Option('--backend <name>', 'auto | node-gpu | node | wasm | cpu (env CPC_BACKEND)').choices(BACKEND_CHOICES);
 

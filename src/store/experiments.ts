@@ -27,6 +27,7 @@ export interface JobWithScores {
 }
 
 export interface ExperimentDetail {
+  experiment: Awaited<ReturnType<Db['experiment']['findFirstOrThrow']>>;
   summary: ExperimentSummary;
   /** the first JOBS_LISTED jobs, oldest first */
   jobs: JobWithScores[];
@@ -78,7 +79,7 @@ export class ExperimentsRepository {
    * best values; both read in one snapshot, so the list and the sums agree.
    */
   async detail(id: string, scope: Scope, limit = JOBS_LISTED): Promise<ExperimentDetail> {
-    await this.get(id, scope);
+    const experiment = await this.get(id, scope);
     const where = { experimentId: id, ...scope };
     const [all, jobs] = await this.db.$transaction(
       [
@@ -93,6 +94,7 @@ export class ExperimentsRepository {
     const ids = jobs.map((j) => j.id);
     const [latest, best] = ids.length ? await Promise.all([this.latestValues(ids), this.bestValues(ids)]) : [new Map(), new Map()];
     return {
+      experiment,
       summary: summarize(all.map(({ probeAfter, ...job }) => ({ ...job, pendingProbe: probeAfter !== null }))),
       jobs: jobs.map((job) => ({ job, latest: latest.get(job.id) ?? [], best: best.get(job.id) ?? [] })),
     };

@@ -17,7 +17,7 @@ import { ownerOf, visibleTo } from '../tenancy.js';
 import { compare, DEFAULT_RANKING } from '../compare.js';
 import { JOBS_COMPARED } from '../../store/experiments.js';
 import { sweepPoints } from '../sweeps.js';
-import { lockIdempotencyKey } from '../idempotency.js';
+import { whileHoldingKey } from '../idempotency.js';
 import { HttpError } from '../plugins/errors.js';
 import { stableHash } from '../../lib/hash.js';
 
@@ -47,8 +47,7 @@ const experiments: FastifyPluginAsyncTypebox = async (app) => {
     '/v1/experiments/:id',
     { schema: { tags: ['experiments'], params: ExperimentParams, response: { 200: ExperimentDetail, 404: ErrorBody } } },
     async (req) => {
-      const experiment = await app.experiments.get(req.params.id, visibleTo(req));
-      const { summary, jobs } = await app.experiments.detail(experiment.id, visibleTo(req));
+      const { experiment, summary, jobs } = await app.experiments.detail(req.params.id, visibleTo(req));
       return {
         ...experimentDto(experiment),
         ...summary,
@@ -102,14 +101,11 @@ const experiments: FastifyPluginAsyncTypebox = async (app) => {
       const { base = {}, grid, random, maxJobs = 20, probe } = req.body;
       const points = sweepPoints({ grid, random, maxJobs });
       const key = req.headers['idempotency-key'];
-      const lock = key ? await lockIdempotencyKey(app.redis, app.config.QUEUE_PREFIX, `${ownerOf(req)}:sweep:${key}`) : null;
-      if (lock === 'busy')
-        throw new HttpError(409, 'a request with this Idempotency-Key is still in progress; repeat it once that one has been answered');
-      // the same key with another sweep is refused, as POST /v1/jobs refuses another body (the lock above
+      // the same key with another sweep is refused, as POST /v1/jobs refuses another body (the key's lock
       // keeps two requests with the key from passing this check together)
       const bodyKey = `${app.config.QUEUE_PREFIX}:sweep-body:${ownerOf(req)}:${experiment.id}:${key}`;
       const bodyHash = stableHash(req.body);
-      try {
+      return whileHoldingKey(app.redis, app.config.QUEUE_PREFIX, key && `${ownerOf(req)}:sweep:${key}`, async () => {
         if (key && ((await app.redis.get(bodyKey)) ?? bodyHash) !== bodyHash)
           throw new HttpError(422, 'this Idempotency-Key was used with a different sweep');
         const submitted = await app.jobService.submitSweep({ kind: 'cpc', ...base, experimentId: experiment.id, probe }, points, {
@@ -121,9 +117,7 @@ const experiments: FastifyPluginAsyncTypebox = async (app) => {
         return reply
           .status(202)
           .send({ experimentId: experiment.id, points: submitted.map(({ point, job }) => ({ values: point, jobId: job.id })) });
-      } finally {
-        await lock?.release();
-      }
+      });
     },
   );
 };

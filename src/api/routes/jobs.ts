@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { lockIdempotencyKey } from '../idempotency.js';
+import { whileHoldingKey } from '../idempotency.js';
 import { ErrorBody, Id, Job, JobCreate, JobDetail, JobStatus, Metric, Offset, Page, Uuid } from '../schemas.js';
 import { artifactDto, jobDto, metricDto } from '../dto.js';
 import { HttpError } from '../plugins/errors.js';
@@ -41,15 +41,10 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
       if (key?.startsWith(SWEEP_KEY_PREFIX))
         throw new HttpError(400, `Idempotency-Keys starting with "${SWEEP_KEY_PREFIX}" are reserved for the points of sweeps`);
       // keys are per owner: two clients that both send "1" do not collide
-      const lock = key ? await lockIdempotencyKey(app.redis, app.config.QUEUE_PREFIX, `${ownerOf(req)}:${key}`) : null;
-      if (lock === 'busy')
-        throw new HttpError(409, 'a request with this Idempotency-Key is still in progress; repeat it once that one has been answered');
-      try {
+      return whileHoldingKey(app.redis, app.config.QUEUE_PREFIX, key && `${ownerOf(req)}:${key}`, async () => {
         const job = await app.jobService.submit(req.body, { ownerId: ownerOf(req), scope: visibleTo(req), idempotencyKey: key });
         return reply.status(202).send(jobDto(job));
-      } finally {
-        await lock?.release();
-      }
+      });
     },
   );
 
