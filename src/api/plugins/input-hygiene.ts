@@ -16,9 +16,15 @@ import type { FastifyInstance } from 'fastify';
 import secureJson from 'secure-json-parse';
 import { HttpError } from './errors.js';
 
+/** a value JSON or a query string can make (a body handed over as a stream is not one: its object graph is Node's) */
+function isParsedData(value: object): boolean {
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return Array.isArray(value) || proto === Object.prototype || proto === null;
+}
+
 function findNul(value: unknown, path: string, depth = 0): string | null {
   if (typeof value === 'string') return value.includes('\u0000') ? path : null;
-  if (depth > 64 || value === null || typeof value !== 'object') return null;
+  if (depth > 64 || value === null || typeof value !== 'object' || !isParsedData(value)) return null;
   for (const [k, v] of Object.entries(value)) {
     if (k.includes('\u0000')) return `${path}/${k.replaceAll('\u0000', '\\0')}`;
     const hit = findNul(v, `${path}/${k}`, depth + 1);
