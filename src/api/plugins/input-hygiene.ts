@@ -14,17 +14,20 @@
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
 import secureJson from 'secure-json-parse';
+import { EventEmitter } from 'node:events';
 import { HttpError } from './errors.js';
 
-/** a value JSON or a query string can make (a body handed over as a stream is not one: its object graph is Node's) */
-function isParsedData(value: object): boolean {
-  const proto = Object.getPrototypeOf(value) as unknown;
-  return Array.isArray(value) || proto === Object.prototype || proto === null;
+/**
+ * Not a value a parser made of text: a body handed over as a stream (its object graph is Node's
+ * sockets, parsers and timers) or as bytes. Walking one would take for ever, and it holds no text.
+ */
+function isStreamOrBytes(value: object): boolean {
+  return value instanceof EventEmitter || ArrayBuffer.isView(value) || value instanceof ArrayBuffer;
 }
 
 function findNul(value: unknown, path: string, depth = 0): string | null {
   if (typeof value === 'string') return value.includes('\u0000') ? path : null;
-  if (depth > 64 || value === null || typeof value !== 'object' || !isParsedData(value)) return null;
+  if (depth > 64 || value === null || typeof value !== 'object' || isStreamOrBytes(value)) return null;
   for (const [k, v] of Object.entries(value)) {
     if (k.includes('\u0000')) return `${path}/${k.replaceAll('\u0000', '\\0')}`;
     const hit = findNul(v, `${path}/${k}`, depth + 1);
