@@ -10,6 +10,8 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund
 fi
 npm run --silent generate >/dev/null 2>&1
+# the dashboard the API serves at / (src/dashboard -> dist/dashboard)
+npm run --silent build:dashboard >/dev/null
 eval "$(bash scripts/services.sh start)"
 export DATABASE_URL REDIS_URL
 export PORT=${PORT:-3000} HOST=${HOST:-127.0.0.1} ARTIFACT_DIR=${ARTIFACT_DIR:-$PWD/.local/artifacts} LOG_LEVEL=${LOG_LEVEL:-info}

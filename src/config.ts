@@ -49,6 +49,7 @@ export const ConfigSchema = Type.Object({
   /** data-parallel threads per training job (0 = one per core) */
   TRAIN_WORKERS: Type.Integer({ default: 0, minimum: 0, maximum: 64 }),
   METRICS_EVERY: Type.Integer({ default: 10, minimum: 1, description: 'steps between metric rows' }),
+  LOG_LINES_PER_ATTEMPT: Type.Integer({ default: 2000, minimum: 10, maximum: 100_000, description: 'log lines kept of each job attempt' }),
   PG_QUERY_TIMEOUT_MS: Type.Integer({ default: 5000, minimum: 100 }),
   PG_CONNECT_TIMEOUT_MS: Type.Integer({ default: 2000, minimum: 100 }),
   MODEL_CACHE_SIZE: Type.Integer({ default: 4, minimum: 1 }),

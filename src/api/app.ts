@@ -29,6 +29,9 @@ import metrics from './routes/metrics.js';
 import { ErrorBody } from './schemas.js';
 import { validationMessage, validatorCompiler } from './validation.js';
 import queueBoard from './routes/queue-board.js';
+import dashboard from './routes/dashboard.js';
+import logs from './routes/logs.js';
+import { eventStreams } from './event-stream.js';
 import { capConnectionsPerClient } from './connection-cap.js';
 
 declare module 'fastify' {
@@ -128,7 +131,8 @@ export async function buildApp(
     ];
     for (const status of statuses) response[status] ??= ErrorBody;
   });
-  await app.register(helmet);
+  // (the dashboard shows images it fetched with the key as blob: URLs)
+  await app.register(helmet, { contentSecurityPolicy: { directives: { imgSrc: ["'self'", 'data:', 'blob:'] } } });
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
@@ -142,11 +146,12 @@ export async function buildApp(
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   if (!options.offline) {
     // external resources, then what is built on them (each plugin names its dependencies)
-    for (const plugin of [database, queue, artifactStore, inference, repositories, auth, rateLimits]) await app.register(plugin);
+    for (const plugin of [database, queue, artifactStore, inference, repositories, auth, rateLimits, eventStreams])
+      await app.register(plugin);
   }
   // unknown paths are rate-limited like known ones
   app.setNotFoundHandler(app.hasDecorator('rateLimit') ? { preHandler: app.rateLimit() } : {}, sendNotFound);
-  for (const routes of [metrics, health, info, experiments, datasets, jobs, artifacts, models, events, queueBoard])
+  for (const routes of [metrics, health, info, experiments, datasets, jobs, artifacts, models, events, logs, queueBoard, dashboard])
     await app.register(routes);
   return app;
 }

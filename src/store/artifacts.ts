@@ -4,6 +4,9 @@ import type { Db } from './db.js';
 import { NotFound } from './errors.js';
 import type { Scope } from './scope.js';
 
+/** a CPC job's grid of training sequences (its worker draws it when the job starts) */
+export const SAMPLES_ARTIFACT = 'plots/samples.png';
+
 /** an object in the artifact store */
 export interface StoredObject {
   uri: string;

@@ -223,6 +223,11 @@ export class JobsRepository {
     return this.db.metricPoint.findMany({ where: { jobId, id: { gt: afterId } }, orderBy: { id: 'asc' }, take });
   }
 
+  /** the job's log lines after the line `afterId` (0: from the first), oldest first */
+  logLinesAfter(jobId: string, afterId: bigint, take: number) {
+    return this.db.jobLogLine.findMany({ where: { jobId, id: { gt: afterId } }, orderBy: { id: 'asc' }, take });
+  }
+
   /** how many jobs there are of each kind and status */
   countsByKindAndStatus() {
     return this.db.job.groupBy({ by: ['kind', 'status'], _count: { _all: true } });

@@ -23,6 +23,7 @@ import type { Job as JobRow } from '../generated/prisma/client.js';
 import type { JobPayload } from '../queue/queues.js';
 import { isDatabaseUnavailable } from '../store/errors.js';
 import { isRedisUnavailable } from '../queue/producer.js';
+import { JobLogWriter, type LogLevel } from './job-log.js';
 
 export type StopReason = 'cancelled' | 'released' | 'lease-lost';
 
@@ -34,8 +35,8 @@ export interface Attempt {
   /** aborted when the attempt must stop; `stopReason` says why */
   signal: AbortSignal;
   stopReason(): StopReason | null;
-  /** a line in the job's BullMQ log */
-  log(message: string): void;
+  /** a line in the job's log (GET /v1/jobs/:id/logs; BullMQ's job log too) */
+  log(message: string, level?: LogLevel): void;
   /** a fenced, retried write */
   write<T>(f: (tx: Tx) => Promise<T>): Promise<T>;
   /** fire-and-forget writes kept in order; `flush` awaits them and throws the first that failed */
@@ -117,6 +118,22 @@ export function freshWorkDir(root: string, lease: Lease, log: (msg: string) => v
   return workDir;
 }
 
+/** the attempt's last log line */
+function outcomeLine(outcome: AttemptOutcome): [string, LogLevel] {
+  switch (outcome.kind) {
+    case 'succeeded':
+      return ['attempt succeeded', 'info'];
+    case 'cancelled':
+      return ['attempt stopped: the job was cancelled', 'warn'];
+    case 'released':
+      return ['attempt stopped: the worker is shutting down; the job goes back to the queue', 'warn'];
+    case 'lease-lost':
+      return ['attempt stopped: another attempt owns the job now', 'warn'];
+    case 'errored':
+      return [`attempt failed${outcome.lastTry ? '' : ' (it will be retried)'}: ${recordedError(outcome.error)}`, 'error'];
+  }
+}
+
 function rmdirQuietly(dir: string): void {
   try {
     rmdirSync(dir);
@@ -143,7 +160,12 @@ export async function runAttempt(
     await withRetry(() => lifecycle.cancel(db, jobId));
     return { cancelled: true };
   }
-  const log = (msg: string) => void Promise.resolve(job.log(msg)).catch(() => undefined); // the parent may be gone
+  const lines = new JobLogWriter(db, jobId, lease.attempts, { maxLines: ctx.config.LOG_LINES_PER_ATTEMPT });
+  const log = (msg: string, level: LogLevel = 'info') => {
+    lines.line(level, msg);
+    void Promise.resolve(job.log(msg)).catch(() => undefined); // the parent may be gone
+  };
+  log(`attempt ${lease.attempts} started on ${ctx.host} (backend ${ctx.backend.name})`);
   const controller = new AbortController();
   let reason: StopReason | null = null;
   const stop = (why: StopReason) => {
@@ -167,7 +189,7 @@ export async function runAttempt(
       .catch(() => undefined); // Postgres away: the next beat tries again
   }, ctx.config.HEARTBEAT_MS);
 
-  const retry = { onRetry: (err: Error, n: number) => log(`postgres write failed (try ${n}): ${err.message}`) };
+  const retry = { onRetry: (err: Error, n: number) => log(`a database write failed (try ${n}): ${recordedError(err)}`, 'warn') };
   const write = <T>(f: (tx: Tx) => Promise<T>) =>
     withRetry(() => fenced(db, lease, f), retry).catch((err) => {
       if (err instanceof LeaseLost) stop('lease-lost');
@@ -191,7 +213,7 @@ export async function runAttempt(
       pending = pending
         .then(() => (writeError ? undefined : write(f)))
         .catch((err) => {
-          log(`write failed: ${(err as Error).message}`);
+          log(`a write failed: ${recordedError(err as Error)}`, 'error');
           writeError ??= err as Error;
         });
     },
@@ -216,18 +238,22 @@ export async function runAttempt(
         return { error };
       });
     outcome = outcomeOf(settled, reason, job.attemptsMade + 1 >= (job.opts.attempts ?? 1));
+    // (the log is complete before the job can be final: a follower ends its stream at the final status)
+    log(...outcomeLine(outcome));
+    await lines.close();
     // (an outcome whose transition finds the lease gone was overtaken by another attempt)
     const recorded = await recordOutcome(db, lease, outcome, retry).catch((err: unknown) => {
       // Postgres stayed away through every retry. The row still says running: BullMQ fails this
       // try (with the body's own error when it had one), and the next try or the failed listener
       // settles the job
-      log(`could not record the outcome ${outcome.kind}: ${(err as Error).message}`);
+      log(`could not record the outcome ${outcome.kind}: ${recordedError(err as Error)}`, 'error');
       if (outcome.kind !== 'errored') throw err;
       return true;
     });
     if (!recorded && outcome.kind !== 'lease-lost') outcome = { kind: 'lease-lost' };
   } finally {
     clearInterval(beat);
+    await lines.close();
     bullSignal?.removeEventListener('abort', onBullAbort);
     if (workDir) {
       rmSync(workDir, { recursive: true, force: true });

@@ -7,7 +7,7 @@
  */
 import type { SandboxedJob } from 'bullmq';
 import type { JobPayload } from '../queue/queues.js';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { processorContext } from './context.js';
 import { datasetDir } from './dataset-cache.js';
@@ -15,11 +15,15 @@ import { runAttempt } from './attempt.js';
 import { trainRun } from '../cpc/train-run.js';
 import { resolveConfig, type CpcConfigInput } from '../cpc/config.js';
 import { metricRows, recordMetrics, recordProgress } from '../store/jobs.js';
-import { ArtifactsRepository } from '../store/artifacts.js';
+import { ArtifactsRepository, SAMPLES_ARTIFACT } from '../store/artifacts.js';
+import { loadDataset } from '../cpc/load-dataset.js';
+import { sequenceGrid } from '../cpc/sample-grid.js';
 import { fetchRunFiles, storeRunFiles } from './run-files.js';
 import type { ArtifactKind } from '../generated/prisma/client.js';
 
 const CHECKPOINT_FILES = ['checkpoint/checkpoint.json', 'checkpoint/checkpoint.bin'];
+/** rows of the samples grid: one batch of the job's data and config, positive and negative sequences */
+const SAMPLE_ROWS = 8;
 
 const FILES: Array<[ArtifactKind, string]> = [
   ['encoder', 'encoder/model.json'],
@@ -36,8 +40,15 @@ export default async function processCpcJob(job: SandboxedJob<JobPayload>, token
     const dataDir = await datasetDir(ctx, attempt.row.datasetId);
     const config = resolveConfig({ ...(attempt.row.config as CpcConfigInput), workers: ctx.config.TRAIN_WORKERS, dataDir });
     const runDir = attempt.workDir;
+    const artifacts = new ArtifactsRepository(ctx.db);
+    // what the job trains on, drawn once (GET /v1/jobs/:id/samples.png)
+    if (!(await artifacts.exists(jobId, SAMPLES_ARTIFACT))) {
+      mkdirSync(join(runDir, 'plots'), { recursive: true });
+      writeFileSync(join(runDir, SAMPLES_ARTIFACT), sequenceGrid(loadDataset(dataDir), config, SAMPLE_ROWS, config.seed).png);
+      await storeRunFiles(ctx, attempt, runDir, [['plot', SAMPLES_ARTIFACT]]);
+    }
     // a retry (on any machine) resumes from the checkpoint in the artifact store
-    if (await new ArtifactsRepository(ctx.db).exists(jobId, CHECKPOINT_FILES[0])) {
+    if (await artifacts.exists(jobId, CHECKPOINT_FILES[0])) {
       await fetchRunFiles(ctx, jobId, runDir, CHECKPOINT_FILES);
       const { step } = JSON.parse(readFileSync(join(runDir, CHECKPOINT_FILES[0]), 'utf8')) as { step: number };
       attempt.log(`attempt ${attempt.lease.attempts}: resuming from the checkpoint at step ${step}`);
@@ -59,6 +70,7 @@ export default async function processCpcJob(job: SandboxedJob<JobPayload>, token
             runDir,
             CHECKPOINT_FILES.map((f) => ['checkpoint', f]),
           );
+          attempt.log('checkpoint stored');
         },
         onStep: (p) => {
           if (p.step % ctx.config.METRICS_EVERY !== 0 && p.step !== p.totalSteps) return;
@@ -85,6 +97,10 @@ export default async function processCpcJob(job: SandboxedJob<JobPayload>, token
             .catch(() => undefined);
         },
         onEpoch: (e) => {
+          attempt.log(
+            `epoch ${e.epoch} (step ${e.step}): train loss ${fmt(e.trainLoss)}, accuracy ${fmt(e.trainAccuracy)}; ` +
+              `validation loss ${fmt(e.validLoss)}, accuracy ${fmt(e.validAccuracy)} (chance ${fmt(e.chance)})`,
+          );
           const rows = [
             ...metricRows(e.step, e.epoch, 'valid', { loss: e.validLoss, accuracy: e.validAccuracy, chance: e.chance }),
             ...metricRows(e.step, e.epoch, 'train_epoch', { loss: e.trainLoss, accuracy: e.trainAccuracy }),
@@ -98,6 +114,7 @@ export default async function processCpcJob(job: SandboxedJob<JobPayload>, token
     const result = manifest.result!;
     if (result.test) {
       const { test } = result;
+      attempt.log(`test: loss ${fmt(test.loss)}, contrastive accuracy ${fmt(test.accuracy)} (chance ${fmt(test.chance)})`);
       await attempt.write((tx) =>
         recordMetrics(
           tx,
@@ -109,3 +126,6 @@ export default async function processCpcJob(job: SandboxedJob<JobPayload>, token
     return result;
   });
 }
+
+/** a metric in a log line */
+const fmt = (x: number) => (Number.isFinite(x) ? Number(x.toPrecision(4)).toString() : String(x));

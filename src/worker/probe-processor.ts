@@ -26,7 +26,10 @@ export default async function processProbeJob(job: SandboxedJob<JobPayload>, tok
       config: row.config as Partial<ProbeConfig>,
       dataDir: await datasetDir(ctx, row.datasetId),
       signal: attempt.signal,
-      log: (msg) => void job.updateProgress({ phase: msg }).catch(() => undefined),
+      log: (msg) => {
+        attempt.log(msg);
+        void job.updateProgress({ phase: msg }).catch(() => undefined);
+      },
     });
     const rows = (['cpc', 'randomEncoder', 'rawPixels'] as const).flatMap((source) => {
       const scores = report[source];

@@ -1,6 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { ErrorBody, Uuid } from '../schemas.js';
+import { ErrorBody, Id, Uuid } from '../schemas.js';
+import { SAMPLES_ARTIFACT } from '../../store/artifacts.js';
+import { NotFound } from '../../store/errors.js';
 import { visibleTo } from '../tenancy.js';
 import { HttpError } from '../plugins/errors.js';
 import { InFlightLimit, clientOf } from '../in-flight.js';
@@ -55,6 +57,29 @@ const artifacts: FastifyPluginAsyncTypebox = async (app) => {
         release();
         throw err;
       }
+    },
+  );
+
+  app.get(
+    '/v1/jobs/:id/samples.png',
+    {
+      schema: {
+        tags: ['jobs'],
+        description:
+          'what a CPC job trains on: one batch of its data and config, one sequence per row, the context framed white and the ' +
+          'future green (a positive sequence) or red (a negative one). Drawn by the worker when the job starts.',
+        params: Type.Object({ id: Id }),
+        response: { 200: Type.Unknown({ description: 'image/png' }), 404: ErrorBody },
+      },
+    },
+    async (req, reply) => {
+      const job = await app.jobs.get(req.params.id, visibleTo(req));
+      if (job.kind !== 'cpc') throw new NotFound(`job ${job.id} is a ${job.kind} job: only CPC jobs have sample sequences`);
+      const a = await app.artifacts.byName(job.id, SAMPLES_ARTIFACT).catch(() => {
+        throw new NotFound(`job ${job.id} has no samples yet: its worker draws them when the job starts`);
+      });
+      const png = await app.artifactStore.get(a.uri, a.sha256);
+      return reply.header('content-type', 'image/png').header('cache-control', 'private, max-age=3600').send(Buffer.from(png));
     },
   );
 };

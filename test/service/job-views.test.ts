@@ -1,0 +1,116 @@
+/**
+ * What a job shows besides its row, against the real service: its log (plain
+ * text, JSON lines, followed over SSE and resumed with Last-Event-ID; bounded
+ * per attempt), the sample-sequence grid its worker drew, and event streams
+ * that resume after the last metric row seen instead of replaying them all.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { createParser } from 'eventsource-parser';
+import { PNG } from 'pngjs';
+import { api, authHeader, startHarness, waitFor, type Harness } from './harness.js';
+import { tinyConfig } from './fixtures.js';
+import { JobLogWriter } from '../../src/worker/job-log.js';
+
+let h: Harness;
+let jobId: string;
+
+beforeAll(async () => {
+  h = await startHarness();
+  const job = await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: tinyConfig({ epochs: 2, stepsPerEpoch: 4 }) });
+  expect(job.status).toBe(202);
+  jobId = job.json.id;
+  await waitFor('the job', async () => (await api(h, 'GET', `/v1/jobs/${jobId}`)).json.status === 'succeeded');
+}, 240_000);
+
+afterAll(async () => {
+  await h?.stop();
+});
+
+/** every event of a stream until it ends */
+async function readEvents(path: string, headers: Record<string, string> = {}) {
+  const res = await fetch(h.baseUrl + path, { headers: { ...authHeader(h), ...headers } });
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+  const events: Array<{ event?: string; id?: string; data: any }> = [];
+  const parser = createParser({ onEvent: (e) => events.push({ event: e.event, id: e.id, data: JSON.parse(e.data) }) });
+  const decoder = new TextDecoder();
+  for await (const chunk of res.body!) parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }));
+  return events;
+}
+
+describe('a job’s log, samples and resumable streams', () => {
+  it('serves the log as text and as JSON lines: the attempt, its epochs, its checkpoint, its end', async () => {
+    const text = await api(h, 'GET', `/v1/jobs/${jobId}/logs`);
+    expect(text.status).toBe(200);
+    expect(text.headers.get('content-type')).toMatch(/text\/plain/);
+    expect(text.text).toMatch(/#1 INFO {2}attempt 1 started on .* \(backend wasm\)/);
+    expect(text.text).toMatch(/epoch 2 \(step 8\): train loss [0-9.]+/);
+    expect(text.text).toMatch(/attempt succeeded\n$/);
+    const jsonl = await api(h, 'GET', `/v1/jobs/${jobId}/logs?format=jsonl`);
+    expect(jsonl.headers.get('content-type')).toMatch(/application\/x-ndjson/);
+    const lines = jsonl.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines.length).toBe(text.text.trim().split('\n').length);
+    expect(lines[0]).toMatchObject({ attempt: 1, level: 'info', message: expect.stringMatching(/^attempt 1 started/) });
+    const after = await api(h, 'GET', `/v1/jobs/${jobId}/logs?format=jsonl&after=${lines[1].id}`);
+    expect(
+      after.text
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).id),
+    ).toEqual(lines.slice(2).map((l) => l.id));
+    expect((await api(h, 'GET', `/v1/jobs/${jobId}/logs?after=x`)).status).toBe(400);
+    expect((await api(h, 'GET', `/v1/jobs/job_nope/logs`)).status).toBe(404);
+  });
+
+  it('follows the log over SSE to its end, and resumes after Last-Event-ID', async () => {
+    const all = await readEvents(`/v1/jobs/${jobId}/logs?follow=true`);
+    const logs = all.filter((e) => e.event === 'log');
+    expect(all.at(-1)).toMatchObject({ event: 'end', data: { status: 'succeeded' } });
+    expect(logs.map((e) => e.id)).toEqual(logs.map((e) => e.data.id));
+    const resumed = await readEvents(`/v1/jobs/${jobId}/logs?follow=true`, { 'last-event-id': logs[2].id! });
+    expect(resumed.filter((e) => e.event === 'log').map((e) => e.id)).toEqual(logs.slice(3).map((e) => e.id));
+  });
+
+  it('keeps at most LOG_LINES_PER_ATTEMPT lines of an attempt and says how many it dropped', async () => {
+    const writer = new JobLogWriter(h.app.db, jobId, 99, { maxLines: 10, flushMs: 60_000 });
+    for (let i = 0; i < 25; i++) writer.line('info', `line ${i}`);
+    writer.line('info', 'x'.repeat(10_000));
+    await writer.close();
+    writer.line('info', 'after close');
+    await writer.flush();
+    const mine = (await api(h, 'GET', `/v1/jobs/${jobId}/logs?format=jsonl`)).text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.attempt === 99);
+    expect(mine.map((l) => l.message)).toEqual([
+      ...Array.from({ length: 10 }, (_, i) => `line ${i}`),
+      '16 more line(s) of this attempt were not kept (at most 10 per attempt)',
+    ]);
+  });
+
+  it('serves the sample sequences the worker drew: 8 rows of 8 images, framed', async () => {
+    const res = await fetch(`${h.baseUrl}/v1/jobs/${jobId}/samples.png`, { headers: authHeader(h) });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('image/png');
+    const png = PNG.sync.read(Buffer.from(await res.arrayBuffer()));
+    // 28-pixel images in 3-pixel frames: (4 context + 4 future) x 8 rows
+    expect([png.width, png.height]).toEqual([8 * 34, 8 * 34]);
+    const queued = await api(h, 'GET', `/v1/jobs/job_nope/samples.png`);
+    expect(queued.status).toBe(404);
+  });
+
+  it('resumes an event stream after the last metric row seen (Last-Event-ID), and sends every row before it ends', async () => {
+    const rows = (await api(h, 'GET', `/v1/jobs/${jobId}/metrics`)).json.items.length;
+    const all = await readEvents(`/v1/jobs/${jobId}/events`);
+    const metricEvents = all.filter((e) => e.event === 'metrics');
+    expect(metricEvents.flatMap((e) => e.data).length).toBe(rows);
+    expect(all.at(-1)?.event).toBe('end');
+    const first = metricEvents[0];
+    const resumed = await readEvents(`/v1/jobs/${jobId}/events`, { 'last-event-id': first.id! });
+    expect(resumed.filter((e) => e.event === 'metrics').flatMap((e) => e.data).length).toBe(rows - first.data.length);
+  });
+});
