@@ -132,7 +132,10 @@ export async function buildApp(
     for (const status of statuses) response[status] ??= ErrorBody;
   });
   // (the dashboard shows images it fetched with the key as blob: URLs)
-  await app.register(helmet, { contentSecurityPolicy: { directives: { imgSrc: ["'self'", 'data:', 'blob:'] } } });
+  await app.register(helmet, {
+    // (no upgrade-insecure-requests: behind plain HTTP on a LAN address it sent the browser to https for the scripts)
+    contentSecurityPolicy: { directives: { imgSrc: ["'self'", 'data:', 'blob:'], upgradeInsecureRequests: null } },
+  });
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',

@@ -21,6 +21,7 @@ export interface EventStream {
 
 export class EventStreams {
   private readonly limit: InFlightLimit;
+  private readonly streams = new Set<EventStream>();
 
   constructor(
     perClient: number,
@@ -32,6 +33,13 @@ export class EventStreams {
 
   /** Take a slot and answer 200 text/event-stream (429 when the caps are reached). */
   open(req: FastifyRequest, reply: FastifyReply): EventStream {
+    // HEAD: the headers only (Node writes no body for it, so a stream would never answer), no slot taken
+    if (req.method === 'HEAD') {
+      reply.hijack();
+      reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-request-id': req.id });
+      reply.raw.end();
+      return { send: () => undefined, close: () => undefined, closed: true, onClose: (f) => f() };
+    }
     const release = this.limit.enter(clientOf(req));
     if (!release)
       throw new HttpError(
@@ -46,6 +54,8 @@ export class EventStreams {
       connection: 'keep-alive',
       'x-request-id': req.id,
     });
+    // (the headers now, not with the first event: a job's log may stay quiet for a long time)
+    res.flushHeaders();
     const cleanups: Array<() => void> = [];
     let closed = false;
     // a comment now and then keeps a quiet stream (a long epoch) open through proxies that close idle connections
@@ -57,6 +67,7 @@ export class EventStreams {
       close: () => {
         if (closed) return;
         closed = true;
+        this.streams.delete(stream);
         release();
         clearInterval(keepAlive);
         for (const f of cleanups.splice(0)) f();
@@ -69,9 +80,15 @@ export class EventStreams {
     };
     // (the response's close fires when the connection goes; a client that left while the route was
     // looking things up is gone already, so its slot and timers are given back at once)
+    this.streams.add(stream);
     res.on('close', stream.close);
     if (res.destroyed || req.raw.socket?.destroyed) stream.close();
     return stream;
+  }
+
+  /** end every open stream (the server is closing: its clients reconnect, to another process if need be) */
+  closeAll(): void {
+    for (const stream of [...this.streams]) stream.close();
   }
 }
 
@@ -90,5 +107,8 @@ declare module 'fastify' {
 /** one EventStreams per API process (EVENT_STREAMS_PER_KEY, EVENT_STREAMS_MAX, EVENT_STREAM_KEEPALIVE_MS) */
 export const eventStreams = fp(async function eventStreams(app: FastifyInstance) {
   const { EVENT_STREAMS_PER_KEY, EVENT_STREAMS_MAX, EVENT_STREAM_KEEPALIVE_MS } = app.config;
-  app.decorate('eventStreams', new EventStreams(EVENT_STREAMS_PER_KEY, EVENT_STREAMS_MAX, EVENT_STREAM_KEEPALIVE_MS));
+  const streams = new EventStreams(EVENT_STREAMS_PER_KEY, EVENT_STREAMS_MAX, EVENT_STREAM_KEEPALIVE_MS);
+  app.decorate('eventStreams', streams);
+  // (before the server waits for its connections to end: an open stream would hold it to the grace period)
+  app.addHook('preClose', async () => streams.closeAll());
 });

@@ -219,6 +219,22 @@ export function jobsCommand(): Command {
   byId('watch', 'follow a job until it ends (exit code 1 unless it succeeded)')
     .option('--json', 'JSON lines')
     .action((id: string, f: ServiceFlags) => watch(serviceClient(f), id, f));
+  byId('logs', "a job's log: every attempt's lines (--follow: new lines as they come, until the job ends)")
+    .option('--follow', 'keep printing new lines until the job ends')
+    .option('--json', 'JSON lines ({id, attempt, time, level, message})')
+    .action(async (id: string, f: ServiceFlags & { follow?: boolean }) => {
+      const client = serviceClient(f);
+      const path = `/v1/jobs/${encodeURIComponent(id)}/logs`;
+      if (!f.follow) return void process.stdout.write(await client.text(f.json ? `${path}?format=jsonl` : path));
+      await client.events(`${path}?follow=true`, (event, data) => {
+        if (event === 'end') return true;
+        if (event !== 'log') return;
+        const line = data as { attempt: number; time: string; level: string; message: string };
+        process.stdout.write(
+          f.json ? `${JSON.stringify(line)}\n` : `${line.time} #${line.attempt} ${line.level.toUpperCase().padEnd(5)} ${line.message}\n`,
+        );
+      });
+    });
   byId('cancel', 'cancel a job: a queued one ends at once, a running one at its next step')
     .option('--json', 'as JSON')
     .action(async (id: string, f: ServiceFlags) =>

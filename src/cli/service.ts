@@ -27,6 +27,8 @@ export interface ServiceClient {
   url: string;
   headers: Record<string, string>;
   get<T = unknown>(path: string): Promise<T>;
+  /** a text answer (plain text, JSON lines) as it came */
+  text(path: string): Promise<string>;
   send<T = unknown>(method: 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, headers?: Record<string, string>): Promise<T>;
   /** POST a multipart form (streamed from the files it holds) */
   upload<T = unknown>(path: string, form: FormData): Promise<T>;
@@ -67,6 +69,11 @@ export function serviceClient(flags: Pick<ServiceFlags, 'url'>): ServiceClient {
     url,
     headers,
     get: async <T>(path: string) => (await answer(await reach(url + path, { headers }))) as T,
+    async text(path) {
+      const res = await reach(url + path, { headers });
+      if (!res.ok) await answer(res);
+      return res.text();
+    },
     send: async <T>(method: 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, extra: Record<string, string> = {}) =>
       (await answer(
         await reach(url + path, {

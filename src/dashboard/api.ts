@@ -71,13 +71,17 @@ export async function imageUrl(path: string): Promise<string> {
  * dropped connection (a second later) while the page still wants it.
  */
 export async function follow(path: string, onEvent: (event: string, data: unknown) => void, signal: AbortSignal): Promise<void> {
+  // (a reconnection resumes after the last event id seen instead of replaying the stream)
+  let lastId: string | undefined;
   while (!signal.aborted) {
     let ended = false;
     try {
-      const res = await fetch(path, { headers: headers({ accept: 'text/event-stream' }), signal });
+      const resume: Record<string, string> = lastId !== undefined ? { 'last-event-id': lastId } : {};
+      const res = await fetch(path, { headers: headers({ accept: 'text/event-stream', ...resume }), signal });
       if (!res.ok || !res.body) return void (await answer(res));
       const parser = createParser({
         onEvent: (e) => {
+          if (e.id !== undefined) lastId = e.id;
           if (e.event === 'end') ended = true;
           onEvent(e.event ?? 'message', JSON.parse(e.data));
         },

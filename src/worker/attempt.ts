@@ -72,6 +72,11 @@ export function outcomeOf(
 export function recordedError(error: Error): string {
   if (isDatabaseUnavailable(error)) return 'the database (PostgreSQL) was unavailable';
   if (isRedisUnavailable(error)) return 'the job queue (Redis) was unavailable';
+  // (Prisma's messages quote the worker's source; a system error names its files: both stay in the worker's own log)
+  const code = (error as { code?: unknown }).code;
+  if (error.name.startsWith('PrismaClient')) return `a database error${typeof code === 'string' ? ` (${code})` : ''}`;
+  const syscall = (error as { syscall?: unknown }).syscall;
+  if (typeof syscall === 'string' && typeof code === 'string') return `a system error on the worker (${code} in ${syscall})`;
   return error.message;
 }
 

@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { processorContext } from './context.js';
 import { datasetDir } from './dataset-cache.js';
-import { runAttempt } from './attempt.js';
+import { recordedError, runAttempt } from './attempt.js';
 import { trainRun } from '../cpc/train-run.js';
 import { resolveConfig, type CpcConfigInput } from '../cpc/config.js';
 import { metricRows, recordMetrics, recordProgress } from '../store/jobs.js';
@@ -41,11 +41,15 @@ export default async function processCpcJob(job: SandboxedJob<JobPayload>, token
     const config = resolveConfig({ ...(attempt.row.config as CpcConfigInput), workers: ctx.config.TRAIN_WORKERS, dataDir });
     const runDir = attempt.workDir;
     const artifacts = new ArtifactsRepository(ctx.db);
-    // what the job trains on, drawn once (GET /v1/jobs/:id/samples.png)
+    // what the job trains on, drawn once (GET /v1/jobs/:id/samples.png); a picture, so a failure only costs the picture
     if (!(await artifacts.exists(jobId, SAMPLES_ARTIFACT))) {
-      mkdirSync(join(runDir, 'plots'), { recursive: true });
-      writeFileSync(join(runDir, SAMPLES_ARTIFACT), sequenceGrid(loadDataset(dataDir), config, SAMPLE_ROWS, config.seed).png);
-      await storeRunFiles(ctx, attempt, runDir, [['plot', SAMPLES_ARTIFACT]]);
+      try {
+        mkdirSync(join(runDir, 'plots'), { recursive: true });
+        writeFileSync(join(runDir, SAMPLES_ARTIFACT), sequenceGrid(loadDataset(dataDir), config, SAMPLE_ROWS, config.seed).png);
+        await storeRunFiles(ctx, attempt, runDir, [['plot', SAMPLES_ARTIFACT]]);
+      } catch (err) {
+        attempt.log(`could not draw the sample sequences: ${recordedError(err as Error)}`, 'warn');
+      }
     }
     // a retry (on any machine) resumes from the checkpoint in the artifact store
     if (await artifacts.exists(jobId, CHECKPOINT_FILES[0])) {

@@ -111,6 +111,16 @@ describe('cpc as a client of the service', () => {
     const shown = await cpc('jobs', 'show', job.id);
     expect(shown.stdout).toMatch(new RegExp(`^${job.id}  cpc\\s+succeeded\\s+100%`));
     expect(shown.stdout).toMatch(/test\/accuracy = /);
+    const log = await cpc('jobs', 'logs', job.id);
+    expect(log.stdout).toMatch(/#1 INFO {2}attempt 1 started on /);
+    expect(log.stdout).toMatch(/attempt succeeded\n$/);
+    const followed = await cpc('jobs', 'logs', job.id, '--follow', '--json');
+    expect(jsonLines(followed.stdout).map((l) => l.message)).toEqual(
+      log.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(/ +INFO +| +WARN +/)[1]),
+    );
 
     const probe = await waitFor('the probe it asked for', async () => {
       const listed = jsonLines((await cpc('jobs', 'list', '--kind', 'probe', '--json')).stdout)[0];

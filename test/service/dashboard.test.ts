@@ -61,6 +61,10 @@ describe('the dashboard in headless Chromium', () => {
     const index = await fetch(`${h.baseUrl}/`);
     expect(index.status).toBe(200);
     expect(index.headers.get('content-type')).toMatch(/text\/html/);
+    // images the dashboard fetched with the key are blob: URLs; plain HTTP on a LAN address must not turn into https
+    const csp = index.headers.get('content-security-policy') ?? '';
+    expect(csp).toMatch(/img-src 'self' data: blob:/);
+    expect(csp).not.toMatch(/upgrade-insecure-requests/);
     expect((await fetch(`${h.baseUrl}/assets/main.js`)).status).toBe(200);
     const unknown = await api(h, 'GET', '/assets/nothing.js');
     expect(unknown.status).toBe(404);

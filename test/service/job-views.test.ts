@@ -10,6 +10,7 @@ import { PNG } from 'pngjs';
 import { api, authHeader, startHarness, waitFor, type Harness } from './harness.js';
 import { tinyConfig } from './fixtures.js';
 import { JobLogWriter } from '../../src/worker/job-log.js';
+import { buildApp } from '../../src/api/app.js';
 
 let h: Harness;
 let jobId: string;
@@ -72,6 +73,38 @@ describe('a job’s log, samples and resumable streams', () => {
     expect(logs.map((e) => e.id)).toEqual(logs.map((e) => e.data.id));
     const resumed = await readEvents(`/v1/jobs/${jobId}/logs?follow=true`, { 'last-event-id': logs[2].id! });
     expect(resumed.filter((e) => e.event === 'log').map((e) => e.id)).toEqual(logs.slice(3).map((e) => e.id));
+  });
+
+  it('a followed stream answers its headers at once, HEAD answers without a stream, and follow takes no format', async () => {
+    // a job no worker here takes (no GPU worker): it stays queued and its log quiet
+    const queued = (await api(h, 'POST', '/v1/jobs', { kind: 'cpc', device: 'gpu', config: tinyConfig() })).json.id;
+    for (const path of [`/v1/jobs/${queued}/logs?follow=true`, `/v1/jobs/${queued}/events`]) {
+      const controller = new AbortController();
+      const started = Date.now();
+      const res = await fetch(h.baseUrl + path, { headers: authHeader(h), signal: controller.signal });
+      expect([res.status, Date.now() - started < 3000], path).toEqual([200, true]);
+      controller.abort();
+      const head = await fetch(h.baseUrl + path, { method: 'HEAD', headers: authHeader(h), signal: AbortSignal.timeout(3000) });
+      expect([head.status, head.headers.get('content-type')], path).toEqual([200, 'text/event-stream']);
+    }
+    expect((await api(h, 'GET', `/v1/jobs/${queued}/logs?follow=true&format=jsonl`)).status).toBe(400);
+    expect((await api(h, 'POST', `/v1/jobs/${queued}/cancel`)).status).toBe(202);
+  });
+
+  it('ends its open streams when the API closes (no wait for the shutdown grace period)', async () => {
+    const queued = (await api(h, 'POST', '/v1/jobs', { kind: 'cpc', device: 'gpu', config: tinyConfig({ seed: 5 }) })).json.id;
+    const app = await buildApp(h.config, { logger: false });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as { port: number };
+    const res = await fetch(`http://127.0.0.1:${port}/v1/jobs/${queued}/logs?follow=true`, { headers: authHeader(h) });
+    const reading = (async () => {
+      for await (const _ of res.body!) void _;
+    })();
+    const started = Date.now();
+    await app.close();
+    await reading;
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect((await api(h, 'POST', `/v1/jobs/${queued}/cancel`)).status).toBe(202);
   });
 
   it('keeps at most LOG_LINES_PER_ATTEMPT lines of an attempt and says how many it dropped', async () => {

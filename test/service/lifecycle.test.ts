@@ -219,6 +219,17 @@ describe('job lifecycle', () => {
         /unavailable$/,
       );
       expect(recordedError(new Error('batchSize 15 must be divisible by workers 2'))).toBe('batchSize 15 must be divisible by workers 2');
+      // nor the worker's files or source: a system error says its code, a database error its code
+      const enotdir = Object.assign(new Error("ENOTDIR: not a directory, mkdir '/srv/artifacts/jobs/job_1/plots'"), {
+        code: 'ENOTDIR',
+        syscall: 'mkdir',
+      });
+      expect(recordedError(enotdir)).toBe('a system error on the worker (ENOTDIR in mkdir)');
+      const prisma = Object.assign(new Error('Invalid `db.jobLogLine.createMany()` invocation in\n/srv/src/worker/job-log.ts:5:23'), {
+        name: 'PrismaClientKnownRequestError',
+        code: 'P2003',
+      });
+      expect(recordedError(prisma)).toBe('a database error (P2003)');
     });
 
     it('each outcome is recorded by its one transition', async () => {

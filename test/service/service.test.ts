@@ -107,6 +107,7 @@ describe('cpc-service over HTTP', () => {
       'encoder/model.json',
       'encoder/weights.bin',
       'manifest.json',
+      'plots/samples.png',
     ]);
     for (const a of done.artifacts) {
       const res = await fetch(`${h.baseUrl}/v1/artifacts/${a.id}`, { headers: authHeader(h) });

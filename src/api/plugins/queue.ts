@@ -44,6 +44,8 @@ export default fp(
     const lanes = laneQueues(redis, QUEUE_PREFIX);
     for (const q of allQueues(lanes)) q.on('error', onRedisError);
     const events = laneEvents(REDIS_URL, QUEUE_PREFIX, onRedisError);
+    // every open event stream listens for progress (at most EVENT_STREAMS_MAX of them): not a leak
+    for (const kind of JOB_KINDS) for (const lane of LANES) events[kind][lane].setMaxListeners(app.config.EVENT_STREAMS_MAX + 16);
     app.decorate('redis', redis);
     app.decorate('queue', new JobQueue(lanes, redis, JOB_ATTEMPTS));
     app.decorate('queueEvents', events);

@@ -12,6 +12,7 @@ import { ErrorBody, Id } from '../schemas.js';
 import { FINAL_STATUSES } from '../../store/lifecycle.js';
 import { visibleTo } from '../tenancy.js';
 import { lastEventId } from '../event-stream.js';
+import { HttpError } from '../plugins/errors.js';
 import type { JobLogLine } from '../../generated/prisma/client.js';
 
 /** the most lines one answer carries (a job keeps at most LOG_LINES_PER_ATTEMPT per attempt) */
@@ -56,6 +57,8 @@ const logs: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req, reply) => {
+      if (req.query.follow && req.query.format)
+        throw new HttpError(400, 'format is for a log read at once; a followed log is Server-Sent Events (one JSON `log` event per line)');
       const job = await app.jobs.get(req.params.id, visibleTo(req));
       let after = req.query.after !== undefined ? BigInt(req.query.after) : 0n;
       if (!req.query.follow) {

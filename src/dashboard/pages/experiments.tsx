@@ -49,10 +49,10 @@ interface Comparison {
 
 export function ExperimentPage({ id }: { id: string }) {
   const { data: e, error } = useResource<ExperimentDetail & { startedAt: string | null; finishedAt: string | null }>(
-    `/v1/experiments/${id}`,
+    `/v1/experiments/${encodeURIComponent(id)}`,
     2000,
   );
-  const compare = useResource<Comparison>(`/v1/experiments/${id}/compare`, 5000);
+  const compare = useResource<Comparison>(`/v1/experiments/${encodeURIComponent(id)}/compare`, 5000);
   if (error) return <ErrorLine error={error} />;
   if (!e) return <p class="muted">loading…</p>;
   const c = compare.data;

@@ -22,6 +22,7 @@ function useLiveJob(id: string): { job: Job | null; metrics: Metric[]; live: { i
 
   useEffect(() => {
     const stop = new AbortController();
+    const base = `/v1/jobs/${encodeURIComponent(id)}`;
     const seen = new Set<string>();
     const add = (rows: Metric[]) => {
       const fresh = rows.filter((m) => {
@@ -33,16 +34,16 @@ function useLiveJob(id: string): { job: Job | null; metrics: Metric[]; live: { i
       if (fresh.length) setMetrics((all) => [...all, ...fresh]);
     };
     async function run() {
-      setJob(await get<Job>(`/v1/jobs/${id}`));
+      setJob(await get<Job>(base));
       for (let cursor: string | null = ''; cursor !== null && !stop.signal.aborted;) {
         const page: { items: Metric[]; nextCursor: string | null } = await get(
-          `/v1/jobs/${id}/metrics?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+          `${base}/metrics?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
         );
         add(page.items);
         cursor = page.nextCursor;
       }
       await follow(
-        `/v1/jobs/${id}/events`,
+        `${base}/events`,
         (event, data) => {
           if (event === 'status') setJob((j) => ({ ...(j ?? {}), ...(data as Job) }));
           if (event === 'metrics') add(data as Metric[]);
@@ -55,7 +56,7 @@ function useLiveJob(id: string): { job: Job | null; metrics: Metric[]; live: { i
         stop.signal,
       );
       // the stream ended with the job: the final row (result, artifacts) once more
-      if (!stop.signal.aborted) setJob(await get<Job>(`/v1/jobs/${id}`));
+      if (!stop.signal.aborted) setJob(await get<Job>(base));
     }
     run().catch((err: unknown) => !stop.signal.aborted && setError(err));
     return () => stop.abort();
@@ -93,7 +94,7 @@ export function JobPage({ id }: { id: string }) {
   if (!job) return <p class="muted">loading job {id}…</p>;
 
   const act = (action: 'cancel' | 'retry') =>
-    send('POST', `/v1/jobs/${id}/${action}`).then(
+    send('POST', `/v1/jobs/${encodeURIComponent(id)}/${action}`).then(
       () => setActionError(null),
       (e: unknown) => setActionError(e),
     );
@@ -153,8 +154,8 @@ export function JobPage({ id }: { id: string }) {
           </div>
           <h3>Sample sequences</h3>
           <p class="muted">the training data this job saw: positive sequences (the task's order) and negatives, one per row</p>
-          {job.step > 0 || FINAL.includes(job.status) ? (
-            <AuthImage path={`/v1/jobs/${id}/samples.png`} alt="sample sequences" class="samples" />
+          {job.step > 0 ? (
+            <AuthImage path={`/v1/jobs/${encodeURIComponent(id)}/samples.png`} alt="sample sequences" class="samples" />
           ) : (
             <p class="muted">drawn when the job starts</p>
           )}

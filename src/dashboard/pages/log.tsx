@@ -17,7 +17,7 @@ export function LogView({ jobId, final }: { jobId: string; final: boolean }) {
     const stop = new AbortController();
     setLines([]);
     const load = final
-      ? text(`/v1/jobs/${jobId}/logs?format=jsonl`).then((body) =>
+      ? text(`/v1/jobs/${encodeURIComponent(jobId)}/logs?format=jsonl`).then((body) =>
           setLines(
             body
               .split('\n')
@@ -26,7 +26,7 @@ export function LogView({ jobId, final }: { jobId: string; final: boolean }) {
           ),
         )
       : follow(
-          `/v1/jobs/${jobId}/logs?follow=true`,
+          `/v1/jobs/${encodeURIComponent(jobId)}/logs?follow=true`,
           (event, data) => event === 'log' && setLines((l) => [...l, data as LogLine]),
           stop.signal,
         );
