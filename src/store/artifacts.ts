@@ -6,6 +6,9 @@ import type { Scope } from './scope.js';
 
 /** a CPC job's grid of training sequences (its worker draws it when the job starts) */
 export const SAMPLES_ARTIFACT = 'plots/samples.png';
+/** a final job's curves, drawn by the API at the first request and kept */
+export const CURVES_ARTIFACT = 'plots/curves.svg';
+export const CURVES_PNG_ARTIFACT = 'plots/curves.png';
 
 /** an object in the artifact store */
 export interface StoredObject {

@@ -223,6 +223,16 @@ export class JobsRepository {
     return this.db.metricPoint.findMany({ where: { jobId, id: { gt: afterId } }, orderBy: { id: 'asc' }, take });
   }
 
+  /** the rows a curves plot draws (train and validation series), in step order, at most `take` */
+  curveRows(jobId: string, take: number) {
+    return this.db.metricPoint.findMany({
+      where: { jobId, split: { in: ['train', 'valid'] }, name: { in: ['loss', 'accuracy', 'chance', 'learning_rate'] } },
+      select: { step: true, split: true, name: true, value: true },
+      orderBy: { step: 'asc' },
+      take,
+    });
+  }
+
   /** the job's log lines after the line `afterId` (0: from the first), oldest first */
   logLinesAfter(jobId: string, afterId: bigint, take: number) {
     return this.db.jobLogLine.findMany({ where: { jobId, id: { gt: afterId } }, orderBy: { id: 'asc' }, take });

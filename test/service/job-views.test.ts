@@ -136,6 +136,29 @@ describe('a job’s log, samples and resumable streams', () => {
     expect(queued.status).toBe(404);
   });
 
+  it('draws the curves as SVG from the stored rows, and keeps a final job’s as an artifact', async () => {
+    const first = await fetch(`${h.baseUrl}/v1/jobs/${jobId}/plots/curves.svg`, { headers: authHeader(h) });
+    expect(first.status).toBe(200);
+    expect(first.headers.get('content-type')).toBe('image/svg+xml');
+    const svg = await first.text();
+    expect(svg).toMatch(/^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    // loss: train, validation; accuracy: train, validation, chance (dashed); learning rate
+    expect(svg.match(/<polyline /g)).toHaveLength(6);
+    expect(svg).toMatch(/stroke-dasharray="6 4" points="[^"]+"><title>chance<\/title>/);
+    const trainLoss = (await api(h, 'GET', `/v1/jobs/${jobId}/metrics?split=train&name=loss`)).json.items.length;
+    expect(/<polyline[^>]*points="([^"]+)"><title>train<\/title>/.exec(svg)![1].split(' ')).toHaveLength(trainLoss);
+    const artifacts = (await api(h, 'GET', `/v1/jobs/${jobId}`)).json.artifacts.map((a: any) => a.name);
+    expect(artifacts).toContain('plots/curves.svg');
+    const again = await fetch(`${h.baseUrl}/v1/jobs/${jobId}/plots/curves.svg`, { headers: authHeader(h) });
+    expect(await again.text()).toBe(svg);
+    expect((await api(h, 'GET', `/v1/jobs/job_nope/plots/curves.svg`)).status).toBe(404);
+    const png = await fetch(`${h.baseUrl}/v1/jobs/${jobId}/plots/curves.png`, { headers: authHeader(h) });
+    expect([png.status, png.headers.get('content-type')]).toEqual([200, 'image/png']);
+    const image = PNG.sync.read(Buffer.from(await png.arrayBuffer()));
+    expect([image.width, image.height]).toEqual([640, 684]);
+    expect((await api(h, 'GET', `/v1/jobs/${jobId}`)).json.artifacts.map((a: any) => a.name)).toContain('plots/curves.png');
+  });
+
   it('resumes an event stream after the last metric row seen (Last-Event-ID), and sends every row before it ends', async () => {
     const rows = (await api(h, 'GET', `/v1/jobs/${jobId}/metrics`)).json.items.length;
     const all = await readEvents(`/v1/jobs/${jobId}/events`);

@@ -1,12 +1,19 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ErrorBody, Id, Uuid } from '../schemas.js';
-import { SAMPLES_ARTIFACT } from '../../store/artifacts.js';
+import { CURVES_ARTIFACT, CURVES_PNG_ARTIFACT, SAMPLES_ARTIFACT, recordArtifact } from '../../store/artifacts.js';
+import { renderAsync } from '@resvg/resvg-js';
+import { FINAL_STATUSES } from '../../store/lifecycle.js';
+import { curvesSvg } from '../../plots/curves-svg.js';
+import { sha256Hex } from '../../lib/hash.js';
 import { NotFound } from '../../store/errors.js';
 import { visibleTo } from '../tenancy.js';
 import { HttpError } from '../plugins/errors.js';
 import { InFlightLimit, clientOf } from '../in-flight.js';
 import type { Readable } from 'node:stream';
+
+/** the most metric rows a curves plot reads (a default run writes about 2000) */
+const CURVE_ROWS = 100_000;
 
 /** artifact downloads one API key may have in flight */
 const DOWNLOADS_PER_KEY = 2;
@@ -82,6 +89,49 @@ const artifacts: FastifyPluginAsyncTypebox = async (app) => {
       return reply.header('content-type', 'image/png').header('cache-control', 'private, max-age=3600').send(Buffer.from(png));
     },
   );
+
+  for (const format of ['svg', 'png'] as const) {
+    const artifact = format === 'svg' ? CURVES_ARTIFACT : CURVES_PNG_ARTIFACT;
+    const type = format === 'svg' ? 'image/svg+xml' : 'image/png';
+    app.get(
+      `/v1/jobs/:id/plots/curves.${format}`,
+      {
+        schema: {
+          tags: ['jobs'],
+          description:
+            "a CPC job's curves from its stored metrics: loss (train, validation), contrastive accuracy (train, validation, the chance " +
+            'level dashed) and learning rate over steps. A running job’s is drawn at each request; a final job’s once, then kept as an artifact.',
+          params: Type.Object({ id: Id }),
+          response: { 200: Type.Unknown({ description: type }), 404: ErrorBody },
+        },
+      },
+      async (req, reply) => {
+        const job = await app.jobs.get(req.params.id, visibleTo(req));
+        if (job.kind !== 'cpc') throw new NotFound(`job ${job.id} is a ${job.kind} job: only CPC jobs have training curves`);
+        const final = FINAL_STATUSES.includes(job.status);
+        const draw = async (): Promise<Uint8Array> => {
+          const svg = curvesSvg(`${job.id} (${job.status})`, await app.jobs.curveRows(job.id, CURVE_ROWS));
+          // (rasterised in libuv's thread pool, off the event loop)
+          return format === 'svg' ? Buffer.from(svg) : (await renderAsync(svg, { font: { loadSystemFonts: true } })).asPng();
+        };
+        let bytes: Uint8Array;
+        const kept = final ? await app.artifacts.byName(job.id, artifact).catch(() => null) : null;
+        if (kept) bytes = await app.artifactStore.get(kept.uri, kept.sha256);
+        else {
+          bytes = await draw();
+          if (final) {
+            const stored = await app.artifactStore.put(`jobs/${job.id}/${sha256Hex(bytes).slice(0, 16)}/${artifact}`, bytes);
+            await recordArtifact(app.db, job.id, 'plot', artifact, stored);
+          }
+        }
+        return reply
+          .header('content-type', type)
+          .header('cache-control', final ? 'private, max-age=3600' : 'no-cache')
+          .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'")
+          .send(Buffer.from(bytes));
+      },
+    );
+  }
 };
 
 export default artifacts;
