@@ -10,6 +10,15 @@ describe('openapi.yaml', () => {
     expect(await openapiYaml()).toBe(committed);
   });
 
+  it('names every operation once (operationId)', () => {
+    const spec = parse(readFileSync(join(import.meta.dirname, '..', 'openapi.yaml'), 'utf8'));
+    const ids = Object.entries(spec.paths as Record<string, Record<string, { operationId?: string }>>).flatMap(([path, ops]) =>
+      Object.entries(ops).map(([m, op]) => [`${m.toUpperCase()} ${path}`, op.operationId] as const),
+    );
+    expect(ids.filter(([, id]) => !id).map(([route]) => route)).toEqual([]);
+    expect(new Set(ids.map(([, id]) => id)).size).toBe(ids.length);
+  });
+
   it('documents every route of the issue with its error responses', () => {
     const spec = parse(readFileSync(join(import.meta.dirname, '..', 'openapi.yaml'), 'utf8'));
     const routes = Object.entries(spec.paths as Record<string, Record<string, { responses: Record<string, unknown> }>>).flatMap(

@@ -32,6 +32,7 @@ import queueBoard from './routes/queue-board.js';
 import dashboard from './routes/dashboard.js';
 import logs from './routes/logs.js';
 import { eventStreams } from './event-stream.js';
+import { nameOperations } from './operation-ids.js';
 import { capConnectionsPerClient } from './connection-cap.js';
 
 declare module 'fastify' {
@@ -136,6 +137,8 @@ export async function buildApp(
     // (no upgrade-insecure-requests: behind plain HTTP on a LAN address it sent the browser to https for the scripts)
     contentSecurityPolicy: { directives: { imgSrc: ["'self'", 'data:', 'blob:'], upgradeInsecureRequests: null } },
   });
+  // (before swagger, whose own onRoute hook reads the schema)
+  nameOperations(app);
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
