@@ -4,7 +4,7 @@
  * processing), Postgres write retries, the migration runner, the API's model-file cache, and
  * the job service's data set lookups.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Worker } from 'bullmq';
 import pg from 'pg';
 import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -187,18 +187,23 @@ describe('reaper', () => {
 
 describe('withRetry', () => {
   it('retries a failing write with doubling delays until it succeeds', async () => {
-    const at: number[] = [];
-    const result = await withRetry(
-      async () => {
-        at.push(Date.now());
-        if (at.length < 3) throw new Error('connection terminated');
-        return 'ok';
-      },
-      { firstDelayMs: 20 },
-    );
-    expect(result).toBe('ok');
-    expect(at).toHaveLength(3);
-    expect(at[2] - at[1]).toBeGreaterThanOrEqual(at[1] - at[0]);
+    // the delays it asks for, not the wall clock between tries (a loaded machine stretches those)
+    const timeout = vi.spyOn(globalThis, 'setTimeout');
+    let calls = 0;
+    try {
+      const result = await withRetry(
+        async () => {
+          if (++calls < 4) throw new Error('connection terminated');
+          return 'ok';
+        },
+        { firstDelayMs: 23 },
+      );
+      expect([result, calls]).toEqual(['ok', 4]);
+      const asked = timeout.mock.calls.map((c) => c[1]).filter((ms) => ms === 23 || ms === 46 || ms === 92);
+      expect(asked).toEqual([23, 46, 92]);
+    } finally {
+      timeout.mockRestore();
+    }
   });
 
   it('gives up after its tries with the last error, and never retries a lost lease', async () => {
