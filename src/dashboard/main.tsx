@@ -86,7 +86,14 @@ function App() {
         <KeyBox onChange={() => setGeneration((g) => g + 1)} />
       </header>
       <main key={generation}>
-        <Page path={path} />
+        {apiKey.get() ? (
+          <Page path={path} />
+        ) : (
+          <p class="muted">
+            Enter an API key above to begin (the quickstart's admin key is in .local/api-key; make others with cpc keys create). It is kept
+            for this tab only.
+          </p>
+        )}
       </main>
     </>
   );

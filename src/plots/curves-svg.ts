@@ -24,8 +24,12 @@ const PANEL = 220;
 const MARGIN = { left: 64, right: 150, top: 28, bottom: 34 };
 
 const escape = (text: string) => text.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
-const tick = (x: number) =>
-  Math.abs(x) >= 1e4 || (Math.abs(x) < 1e-3 && x !== 0) ? x.toExponential(1) : Number(x.toPrecision(3)).toString();
+/** a tick label with enough digits to tell the ends of `span` apart */
+function tick(x: number, span = Math.abs(x)): string {
+  if (Math.abs(x) >= 1e4 || (Math.abs(x) < 1e-3 && x !== 0)) return x.toExponential(1);
+  const digits = Math.min(8, Math.max(3, Math.ceil(Math.log10(Math.abs(x) / (span || 1))) + 2));
+  return Number(x.toPrecision(digits)).toString();
+}
 
 function series(rows: readonly CurvePoint[], split: string, name: string, label: string, color: string, dash?: string): Line {
   const points = rows
@@ -52,7 +56,7 @@ function panel(title: string, lines: Line[], top: number): string {
     `<rect x="${MARGIN.left}" y="${top + MARGIN.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#ccc"/>`,
     ...[0, 0.5, 1].map((f) => {
       const y = y0 + f * (y1 - y0);
-      return `<text x="${MARGIN.left - 6}" y="${py(y) + 4}" font-size="11" text-anchor="end">${tick(y)}</text>`;
+      return `<text x="${MARGIN.left - 6}" y="${py(y) + 4}" font-size="11" text-anchor="end">${tick(y, y1 - y0)}</text>`;
     }),
     ...[0, 0.5, 1].map((f) => {
       const x = x0 + f * (x1 - x0);
@@ -66,12 +70,16 @@ function panel(title: string, lines: Line[], top: number): string {
         .map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`)
         .join(' ')}"><title>${escape(l.label)}</title></polyline>`,
   );
+  // (a point alone draws no line: every point of a short series gets a dot)
+  const dots = drawn
+    .filter((l) => l.points.length <= 50)
+    .flatMap((l) => l.points.map(([x, y]) => `<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="2.5" fill="${l.color}"/>`));
   const legend = drawn.map((l, i) => {
     const y = top + MARGIN.top + 12 + i * 18;
     const x = WIDTH - MARGIN.right + 12;
     return `<line x1="${x}" y1="${y - 4}" x2="${x + 22}" y2="${y - 4}" stroke="${l.color}" stroke-width="2"${l.dash ? ` stroke-dasharray="${l.dash}"` : ''}/><text x="${x + 28}" y="${y}" font-size="12">${escape(l.label)}</text>`;
   });
-  return [head, ...axes, ...paths, ...legend].join('');
+  return [head, ...axes, ...paths, ...dots, ...legend].join('');
 }
 
 export function curvesSvg(title: string, rows: readonly CurvePoint[]): string {

@@ -144,6 +144,8 @@ describe('a job’s log, samples and resumable streams', () => {
     expect(svg).toMatch(/^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
     // loss: train, validation; accuracy: train, validation, chance (dashed); learning rate
     expect(svg.match(/<polyline /g)).toHaveLength(6);
+    // a short series is dotted too (one point alone draws no line)
+    expect(svg.match(/<circle /g)!.length).toBeGreaterThan(0);
     expect(svg).toMatch(/stroke-dasharray="6 4" points="[^"]+"><title>chance<\/title>/);
     const trainLoss = (await api(h, 'GET', `/v1/jobs/${jobId}/metrics?split=train&name=loss`)).json.items.length;
     expect(/<polyline[^>]*points="([^"]+)"><title>train<\/title>/.exec(svg)![1].split(' ')).toHaveLength(trainLoss);

@@ -11,8 +11,8 @@
  */
 import fp from 'fastify-plugin';
 import { LRUCache } from 'lru-cache';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { HttpError } from './errors.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { HttpError, errorBody } from './errors.js';
 import { AuthFailureBudget } from '../auth-failures.js';
 import { requestPath } from '../request-path.js';
 import { allows, touchApiKey, verifyApiKey, type ApiKeyIdentity } from '../../store/api-keys.js';
@@ -86,6 +86,17 @@ export default fp(async function auth(app: FastifyInstance) {
     const matched = req.routeOptions.url !== undefined;
     const need =
       AUTH === 'off' ? 'public' : routeNeeds(req.method, req.routeOptions.url ?? requestPath(req.url), READS_REQUIRE_KEY, matched);
+    try {
+      await authenticate(req, reply, need);
+    } catch (err) {
+      // the queue board's plugin sets an error handler of its own (bull-board's shape): its refusals are answered here, in ours
+      if (need !== 'admin' || !(err instanceof HttpError)) throw err;
+      if (err.retryAfter !== undefined) void reply.header('retry-after', String(err.retryAfter));
+      return reply.status(err.statusCode).send(errorBody(err.statusCode, err.message, req.id, err.details));
+    }
+  });
+
+  async function authenticate(req: FastifyRequest, reply: FastifyReply, need: Need): Promise<void> {
     const key = presentedKey(req);
     if (need === 'public' || (need === 'read-optional' && !key)) return;
     if (!key) {
@@ -104,5 +115,5 @@ export default fp(async function auth(app: FastifyInstance) {
       lastTouched.set(identity.id, now);
       touchApiKey(app.db, identity.id).catch(() => undefined);
     }
-  });
+  }
 });
