@@ -12,13 +12,15 @@ const SRC = resolve(import.meta.dirname, '..', 'src');
 const ALLOWED: Record<string, string[]> = {
   lib: [],
   cpc: ['lib'],
+  plots: [],
+  dashboard: [],
   datasets: ['lib', 'cpc'],
   store: ['lib', 'generated'],
   artifacts: ['lib', 'store', 'generated'],
   queue: ['lib', 'store', 'generated'],
   config: [],
   cli: ['lib', 'cpc', 'store', 'generated'],
-  api: ['lib', 'cpc', 'datasets', 'store', 'artifacts', 'queue', 'config', 'generated'],
+  api: ['lib', 'cpc', 'datasets', 'plots', 'store', 'artifacts', 'queue', 'config', 'generated'],
   worker: ['lib', 'cpc', 'datasets', 'store', 'artifacts', 'queue', 'config', 'generated'],
   server: ['api', 'store', 'config'],
 };
