@@ -5,6 +5,18 @@ import { get, imageUrl } from './api';
 
 export const Link = ({ to, children }: { to: string; children: ComponentChildren }) => <a href={`#${to}`}>{children}</a>;
 
+/** a labelled <select> of fixed values (the first is chosen) */
+export const Choice = ({ label, name, values }: { label: string; name: string; values: readonly string[] }) => (
+  <label>
+    {label}{' '}
+    <select name={name}>
+      {values.map((v) => (
+        <option value={v}>{v}</option>
+      ))}
+    </select>
+  </label>
+);
+
 export const Status = ({ status }: { status: string }) => <span class={`status status-${status}`}>{status.replace('_', ' ')}</span>;
 
 export const Progress = ({ value }: { value: number }) => (

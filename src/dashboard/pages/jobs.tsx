@@ -1,7 +1,7 @@
 /** Jobs: filter by status and kind, sort by any column, watch progress; submit a CPC job. */
 import { useMemo, useState } from 'preact/hooks';
 import { send } from '../api';
-import { ErrorLine, Link, Progress, Status, useResource } from '../components';
+import { Choice, ErrorLine, Link, Progress, Status, useResource } from '../components';
 import { ago } from '../format';
 import type { Dataset, Job, Page } from '../types';
 
@@ -150,27 +150,9 @@ function SubmitForm({ onSubmitted }: { onSubmitted: () => void }) {
         <label>
           batch size <input name="batchSize" type="number" min="2" max="256" value="32" />
         </label>
-        <label>
-          image size{' '}
-          <select name="imageSize">
-            <option value="28">28</option>
-            <option value="64">64</option>
-          </select>
-        </label>
-        <label>
-          colour{' '}
-          <select name="color">
-            <option value="grey">grey</option>
-            <option value="color">color</option>
-          </select>
-        </label>
-        <label>
-          loss{' '}
-          <select name="loss">
-            <option value="binary">binary</option>
-            <option value="infonce">infonce</option>
-          </select>
-        </label>
+        <Choice label="image size" name="imageSize" values={['28', '64']} />
+        <Choice label="colour" name="color" values={['grey', 'color']} />
+        <Choice label="loss" name="loss" values={['binary', 'infonce']} />
         <label>
           seed <input name="seed" type="number" min="0" value="0" />
         </label>
