@@ -97,6 +97,12 @@ export const ConfigSchema = Type.Object({
   /** open event streams per API key (or client address) and in all, on one API process; more get 429 */
   EVENT_STREAMS_PER_KEY: Type.Integer({ default: 8, minimum: 1 }),
   EVENT_STREAMS_MAX: Type.Integer({ default: 256, minimum: 1 }),
+  /**
+   * a live feed (the one an API process keeps per streamed job or experiment) reads what is new when
+   * Postgres notifies a change, and at least this often besides (notifications are lost while the
+   * listening connection is down)
+   */
+  LIVE_FEED_RESYNC_MS: Type.Integer({ default: 5000, minimum: 100 }),
   /** data set uploads (POST /v1/datasets): the largest upload, all its files together (413 past it) */
   DATASET_MAX_UPLOAD_BYTES: Type.Integer({ default: 256 * 1024 * 1024, minimum: 1024 }),
   /** images a data set may hold */

@@ -32,6 +32,7 @@ import queueBoard from './routes/queue-board.js';
 import dashboard from './routes/dashboard.js';
 import logs from './routes/logs.js';
 import { eventStreams } from './event-stream.js';
+import liveFeeds from './plugins/live-feeds.js';
 import { nameOperations } from './operation-ids.js';
 import { capConnectionsPerClient } from './connection-cap.js';
 
@@ -152,7 +153,7 @@ export async function buildApp(
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   if (!options.offline) {
     // external resources, then what is built on them (each plugin names its dependencies)
-    for (const plugin of [database, queue, artifactStore, inference, repositories, auth, rateLimits, eventStreams])
+    for (const plugin of [database, queue, artifactStore, inference, repositories, auth, rateLimits, eventStreams, liveFeeds])
       await app.register(plugin);
   }
   // unknown paths are rate-limited like known ones

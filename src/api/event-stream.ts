@@ -86,6 +86,11 @@ export class EventStreams {
     return stream;
   }
 
+  /** streams open now */
+  get count(): number {
+    return this.streams.size;
+  }
+
   /** end every open stream (the server is closing: its clients reconnect, to another process if need be) */
   closeAll(): void {
     for (const stream of [...this.streams]) stream.close();

@@ -13,6 +13,7 @@ const OPERATION_IDS: Record<string, string> = {
   'POST /v1/experiments': 'createExperiment',
   'GET /v1/experiments': 'listExperiments',
   'GET /v1/experiments/:id': 'getExperiment',
+  'GET /v1/experiments/:id/events': 'streamExperimentEvents',
   'GET /v1/experiments/:id/compare': 'compareExperimentJobs',
   'POST /v1/experiments/:id/sweeps': 'submitSweep',
   'POST /v1/datasets': 'uploadDataset',

@@ -20,6 +20,8 @@ import { sweepPoints } from '../sweeps.js';
 import { whileHoldingKey } from '../idempotency.js';
 import { HttpError } from '../plugins/errors.js';
 import { stableHash } from '../../lib/hash.js';
+import { ExperimentFeed } from '../live/experiment-feed.js';
+import type { Scope } from '../../store/scope.js';
 
 const experiments: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
@@ -43,18 +45,47 @@ const experiments: FastifyPluginAsyncTypebox = async (app) => {
 
   const ExperimentParams = Type.Object({ id: Uuid });
 
+  /** the experiment as GET /v1/experiments/:id answers (and its event stream sends) */
+  const detailOf = async (id: string, scope: Scope) => {
+    const { experiment, summary, jobs } = await app.experiments.detail(id, scope);
+    return {
+      ...experimentDto(experiment),
+      ...summary,
+      startedAt: summary.startedAt?.toISOString() ?? null,
+      finishedAt: summary.finishedAt?.toISOString() ?? null,
+      jobs: jobs.map(({ job, latest, best }) => ({ ...jobDto(job), latestMetrics: latest, bestMetrics: best })),
+    };
+  };
+
   app.get(
     '/v1/experiments/:id',
     { schema: { tags: ['experiments'], params: ExperimentParams, response: { 200: ExperimentDetail, 404: ErrorBody } } },
-    async (req) => {
-      const { experiment, summary, jobs } = await app.experiments.detail(req.params.id, visibleTo(req));
-      return {
-        ...experimentDto(experiment),
-        ...summary,
-        startedAt: summary.startedAt?.toISOString() ?? null,
-        finishedAt: summary.finishedAt?.toISOString() ?? null,
-        jobs: jobs.map(({ job, latest, best }) => ({ ...jobDto(job), latestMetrics: latest, bestMetrics: best })),
-      };
+    async (req) => detailOf(req.params.id, visibleTo(req)),
+  );
+
+  app.get(
+    '/v1/experiments/:id/events',
+    {
+      schema: {
+        tags: ['experiments'],
+        description:
+          'Server-Sent Events: `experiment` (the body GET /v1/experiments/:id answers) at once and whenever it changes (a job added, ' +
+          'started, stepped or ended); `end` if the experiment is deleted. It stays open while its jobs are final (a sweep may add more): ' +
+          'close it when done. Keep-alive comments while quiet.',
+        params: ExperimentParams,
+        response: { 200: Type.String({ description: 'text/event-stream: events experiment, end' }), 404: ErrorBody, 429: ErrorBody },
+      },
+    },
+    async (req, reply) => {
+      const scope = visibleTo(req);
+      const experiment = await app.experiments.get(req.params.id, scope);
+      const stream = app.eventStreams.open(req, reply);
+      if (stream.closed) return;
+      const feed = app.live.experiments.of(
+        `${scope.ownerId ?? '*'}:${experiment.id}`,
+        () => new ExperimentFeed(experiment.id, () => detailOf(experiment.id, scope), app.live.listener, app.live.experimentOptions),
+      );
+      feed.join({ stream });
     },
   );
 

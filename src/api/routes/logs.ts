@@ -9,15 +9,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ErrorBody, Id } from '../schemas.js';
-import { FINAL_STATUSES } from '../../store/lifecycle.js';
 import { visibleTo } from '../tenancy.js';
 import { lastEventId } from '../event-stream.js';
 import { HttpError } from '../plugins/errors.js';
 import type { JobLogLine } from '../../generated/prisma/client.js';
+import { JobFeed } from '../live/job-feed.js';
 
 /** the most lines one answer carries (a job keeps at most LOG_LINES_PER_ATTEMPT per attempt) */
 const LINES_PER_ANSWER = 20_000;
-const LINES_PER_POLL = 500;
 
 const lineDto = (l: JobLogLine) => ({
   id: String(l.id),
@@ -60,7 +59,7 @@ const logs: FastifyPluginAsyncTypebox = async (app) => {
       if (req.query.follow && req.query.format)
         throw new HttpError(400, 'format is for a log read at once; a followed log is Server-Sent Events (one JSON `log` event per line)');
       const job = await app.jobs.get(req.params.id, visibleTo(req));
-      let after = req.query.after !== undefined ? BigInt(req.query.after) : 0n;
+      const after = req.query.after !== undefined ? BigInt(req.query.after) : 0n;
       if (!req.query.follow) {
         const lines = await app.jobs.logLinesAfter(job.id, after, LINES_PER_ANSWER + 1);
         const more = lines.length > LINES_PER_ANSWER;
@@ -71,26 +70,26 @@ const logs: FastifyPluginAsyncTypebox = async (app) => {
         return reply.type('text/plain; charset=utf-8').send(sent.map(textLine).join(''));
       }
 
-      after = lastEventId(req) ?? after;
       const stream = app.eventStreams.open(req, reply);
-      const poll = async () => {
-        // (the status first: a final job's lines were all written before it became final)
-        const fresh = await app.jobs.reload(job.id).catch(() => null);
-        for (;;) {
-          const lines = await app.jobs.logLinesAfter(job.id, after, LINES_PER_POLL);
-          if (stream.closed || !lines.length) break;
-          for (const l of lines) stream.send('log', lineDto(l), String(l.id));
-          after = lines[lines.length - 1].id;
-          if (lines.length < LINES_PER_POLL) break;
-        }
-        if (!stream.closed && fresh && FINAL_STATUSES.includes(fresh.status)) {
-          stream.send('end', { status: fresh.status });
-          stream.close();
-        }
-      };
-      const timer = setInterval(() => void poll().catch((err) => req.log.warn({ err }, 'log poll failed')), 1000);
-      stream.onClose(() => clearInterval(timer));
-      await poll().catch((err) => req.log.warn({ err }, 'log poll failed'));
+      if (stream.closed) return;
+      const feed = app.live.jobLogs.of(
+        job.id,
+        () =>
+          new JobFeed(
+            job,
+            {
+              payloads: ['logs', 'status'],
+              rowsAfter: (jobId, from, take) => app.jobs.logLinesAfter(jobId, from, take),
+              sendRows: (sub, lines) => {
+                for (const l of lines) sub.stream.send('log', lineDto(l), String(l.id));
+              },
+              reload: (jobId) => app.jobs.reload(jobId),
+            },
+            app.live.listener,
+            app.live.jobOptions,
+          ),
+      );
+      feed.join({ stream, after: lastEventId(req) ?? after });
     },
   );
 };

@@ -57,6 +57,35 @@ const metrics: FastifyPluginAsyncTypebox = async (app) => {
     },
   });
 
+  new Gauge({
+    name: 'cpc_event_streams',
+    help: 'Server-Sent Event streams open on this API process',
+    registers: [registry],
+    collect() {
+      this.set(app.hasDecorator('eventStreams') ? app.eventStreams.count : 0);
+    },
+  });
+  new Gauge({
+    name: 'cpc_live_feeds',
+    help: 'live feeds on this API process by kind (one per streamed job or experiment, shared by its clients)',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      if (!app.hasDecorator('live')) return;
+      this.set({ kind: 'job_events' }, app.live.jobEvents.size);
+      this.set({ kind: 'job_logs' }, app.live.jobLogs.size);
+      this.set({ kind: 'experiment' }, app.live.experiments.size);
+    },
+  });
+  new Gauge({
+    name: 'cpc_change_channels',
+    help: 'Postgres notification channels this API process listens to (one per job or experiment with a live feed)',
+    registers: [registry],
+    collect() {
+      this.set(app.hasDecorator('live') ? app.live.listener.channels : 0);
+    },
+  });
+
   app.addHook('onResponse', async (req, reply) => {
     latency.observe(
       { method: req.method, route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) },

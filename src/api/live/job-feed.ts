@@ -1,0 +1,120 @@
+/**
+ * A job's live feeds: its events (status, progress, metric rows) and its log
+ * (lines), each shared by every client streaming it from this process. Rows
+ * are sent in id order with the last id as the event id; each client has its
+ * own position (where its Last-Event-ID left it). Both end once the job is
+ * final and every row is sent (its rows are all written before the status
+ * turns final), or when the job is deleted.
+ */
+import type { QueueEvents } from 'bullmq';
+import { Feed, type FeedOptions, type Subscriber } from './feed.js';
+import { jobChannel, type ChangeListener } from '../../store/change-listener.js';
+import { NotFound } from '../../store/errors.js';
+import { isFinal } from '../../store/lifecycle.js';
+import type { JobRow } from '../../store/jobs.js';
+
+export interface RowsSubscriber extends Subscriber {
+  /** the last row this client has */
+  after: bigint;
+}
+
+/** what one kind of job feed reads and sends */
+export interface JobFeedSpec<Row extends { id: bigint }> {
+  /** the notifications (payloads on the job's channel) it refreshes on; `*` (a resync) always */
+  payloads: readonly string[];
+  /** the rows after `after`, oldest first, at most `take` */
+  rowsAfter(jobId: string, after: bigint, take: number): Promise<Row[]>;
+  /** send rows to one client (the last row's id is the event id) */
+  sendRows(sub: RowsSubscriber, rows: Row[]): void;
+  /** the job's row now (throws NotFound once it is deleted) */
+  reload(jobId: string): Promise<JobRow>;
+  /** a client's first event, and each status change (none: the status is not sent) */
+  sendStatus?(sub: RowsSubscriber, job: JobRow): void;
+}
+
+const ROWS_PER_READ = 500;
+
+export class JobFeed<Row extends { id: bigint }> extends Feed<RowsSubscriber> {
+  /** the last row sent to the live clients */
+  private after: bigint | null = null;
+  private deleted = false;
+
+  constructor(
+    private job: JobRow,
+    private readonly spec: JobFeedSpec<Row>,
+    listener: ChangeListener,
+    options: FeedOptions,
+    progressFrom: QueueEvents[] = [],
+  ) {
+    super(options);
+    this.whileOpen(
+      listener.listen(jobChannel(job.id), (payload) => {
+        if (payload === '*' || spec.payloads.includes(payload)) this.changed();
+      }),
+    );
+    // progress (step, loss, images/s) is not stored: it comes from BullMQ's events, as the worker reports it
+    const onProgress = ({ jobId, data }: { jobId: string; data: unknown }) => {
+      if (jobId === job.id) this.forEachLive((sub) => sub.stream.send('progress', data));
+    };
+    for (const events of progressFrom) {
+      events.on('progress', onProgress);
+      this.whileOpen(() => events.off('progress', onProgress));
+    }
+  }
+
+  protected async catchUp(sub: RowsSubscriber): Promise<void> {
+    if (this.deleted) {
+      sub.stream.send('end', { status: 'deleted' });
+      return sub.stream.close();
+    }
+    this.spec.sendStatus?.(sub, this.job);
+    // (every row there is now: they may go past what the live clients have, which the next refresh then skips for this one)
+    await this.readRows(sub.after, (rows) => {
+      this.spec.sendRows(sub, rows);
+      sub.after = rows[rows.length - 1].id;
+    });
+    if (this.after === null || sub.after > this.after) this.after = sub.after;
+    // (the status was read before the rows: a final job's rows were all there)
+    if (isFinal(this.job.status)) {
+      sub.stream.send('end', { status: this.job.status });
+      sub.stream.close();
+    }
+  }
+
+  protected async refresh(): Promise<void> {
+    // the status first: once it is final, the rows read after it are the last
+    let fresh: JobRow;
+    try {
+      fresh = await this.spec.reload(this.job.id);
+    } catch (err) {
+      if (!(err instanceof NotFound)) throw err;
+      this.deleted = true;
+      return this.endAll('end', { status: 'deleted' });
+    }
+    if (this.after !== null) {
+      await this.readRows(this.after, (rows) => {
+        this.after = rows[rows.length - 1].id;
+        this.forEachLive((sub) => {
+          const unseen = rows.filter((r) => r.id > sub.after);
+          if (!unseen.length) return;
+          this.spec.sendRows(sub, unseen);
+          sub.after = unseen[unseen.length - 1].id;
+        });
+      });
+    }
+    const statusChanged = fresh.status !== this.job.status;
+    this.job = fresh;
+    if (statusChanged && this.spec.sendStatus) this.forEachLive((sub) => this.spec.sendStatus!(sub, fresh));
+    if (isFinal(fresh.status)) this.endAll('end', { status: fresh.status });
+  }
+
+  private async readRows(after: bigint, send: (rows: Row[]) => void): Promise<void> {
+    for (;;) {
+      const rows = await this.spec.rowsAfter(this.job.id, after, ROWS_PER_READ);
+      if (!rows.length) return;
+      send(rows);
+      after = rows[rows.length - 1].id;
+      if (rows.length < ROWS_PER_READ) return;
+    }
+  }
+}
