@@ -38,6 +38,13 @@ export const ConfigSchema = Type.Object({
   GPU_WORKER_WITHOUT_GPU: Type.Boolean({ default: false }),
   /** a file the worker rewrites every 10 s while its event loop runs (for container health checks; unset: none) */
   WORKER_HEALTH_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  /**
+   * where a worker serves its Prometheus metrics (GET /metrics): a port (0 = none) and the address it
+   * binds (like HOST: 0.0.0.0 to be scraped from other machines). Several workers on one machine need
+   * a port each; a port that is taken is logged and the worker runs without
+   */
+  WORKER_METRICS_PORT: Type.Integer({ default: 9464, minimum: 0, maximum: 65535 }),
+  WORKER_METRICS_HOST: Type.String({ default: '127.0.0.1' }),
   /** how often an idle GPU worker looks for \`any\` jobs to take from the shared queue */
   CLAIM_INTERVAL_MS: Type.Integer({ default: 1000, minimum: 100 }),
   CPC_BACKEND: Type.Union(

@@ -37,6 +37,7 @@ import { reapOnce } from './worker/reaper.js';
 import { startFollowUpProbe } from './worker/follow-ups.js';
 import { sandboxForkOptions } from './worker/sandbox/fork-options.js';
 import { settleChildInitOnExit } from './worker/sandbox/child-init.js';
+import { serveMetrics, WorkerMetrics } from './worker/metrics.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
@@ -66,6 +67,19 @@ export async function startWorker() {
   const connection = connect();
   const queues = laneQueues(connection, config.QUEUE_PREFIX);
   for (const q of allQueues(queues)) q.on('error', onRedisError);
+
+  const metrics = new WorkerMetrics({ labels: { backend: backend.name, device } });
+  const metricsServer =
+    config.WORKER_METRICS_PORT > 0
+      ? await serveMetrics(metrics, config.WORKER_METRICS_HOST, config.WORKER_METRICS_PORT).catch((err: Error) => {
+          log.warn(
+            { err: err.message, port: config.WORKER_METRICS_PORT },
+            'could not serve metrics (WORKER_METRICS_PORT); running without',
+          );
+          return null;
+        })
+      : null;
+  if (metricsServer) log.info({ address: metricsServer.address() }, 'metrics at /metrics');
 
   // jobs each Worker is running now (a GPU worker claims `any` jobs only for free slots)
   const running = Object.fromEntries(JOB_KINDS.map((kind) => [kind, new Set<string>()]));
@@ -104,6 +118,7 @@ export async function startWorker() {
     });
     worker.on('stalled', (jobId: string) => log.warn({ jobId, kind }, 'job stalled (its worker vanished); it will be retried'));
     worker.on('error', onRedisError);
+    metrics.watch(kind, worker);
     return worker;
   });
 
@@ -173,6 +188,7 @@ export async function startWorker() {
     if (reaper) clearInterval(reaper);
     if (claimer) clearInterval(claimer);
     if (health) clearInterval(health);
+    metricsServer?.close();
     for (const w of workers) w.cancelAllJobs('worker shutting down');
     await Promise.all(workers.map((w) => w.close()));
     await Promise.all([...events.map((e) => e.close()), ...allQueues(queues).map((q) => q.close())]);

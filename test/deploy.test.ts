@@ -9,8 +9,10 @@ const root = join(import.meta.dirname, '..');
 const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { merge: true });
 
 describe('docker-compose.yml and Dockerfiles', () => {
-  it('names postgres, redis, api, worker and a gpu-profile worker', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['api', 'postgres', 'redis', 'worker', 'worker-gpu']);
+  it('names postgres, redis, api, worker, a gpu-profile worker, and monitoring-profile Prometheus and Grafana', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['api', 'grafana', 'postgres', 'prometheus', 'redis', 'worker', 'worker-gpu']);
+    expect(compose.services.prometheus.profiles).toEqual(['monitoring']);
+    expect(compose.services.grafana.profiles).toEqual(['monitoring']);
     expect(compose.services['worker-gpu'].profiles).toEqual(['gpu']);
     expect(compose.services['worker-gpu'].deploy.resources.reservations.devices[0].capabilities).toEqual(['gpu']);
   });
@@ -104,5 +106,28 @@ describe('docker-compose.yml and Dockerfiles', () => {
     }
     expect(compose.services['worker-gpu'].environment.WORKER_DEVICE).toBe('gpu');
     expect(compose.services.worker.environment.WORKER_DEVICE).toBe('cpu');
+  });
+
+  it('has a Grafana dashboard whose queries name only metrics the API and the workers export, scraped where they serve them', () => {
+    const dashboard = JSON.parse(readFileSync(join(root, 'docker/grafana/dashboards/cpc-service.json'), 'utf8'));
+    const exprs: string[] = dashboard.panels.flatMap((p: { targets: Array<{ expr: string }> }) => p.targets.map((t) => t.expr));
+    expect(exprs.length).toBeGreaterThan(10);
+    // the names the sources register (prom-client `name: '...'`, and the default metrics under each prefix)
+    const sources = ['src/api/routes/metrics.ts', 'src/worker/metrics.ts'].map((f) => readFileSync(join(root, f), 'utf8')).join('\n');
+    const declared = new Set([...sources.matchAll(/name: '(cpc_[a-z_]+)'/g)].map((m) => m[1]));
+    const prefixes = [...sources.matchAll(/prefix: '(cpc_[a-z_]+_)'/g)].map((m) => m[1]);
+    expect(prefixes).toEqual(['cpc_api_', 'cpc_worker_']);
+    for (const expr of exprs)
+      for (const [name] of expr.matchAll(/\bcpc_[a-z_]+/g)) {
+        const base = name.replace(/_(bucket|count|sum)$/, '');
+        expect(declared.has(base) || prefixes.some((p) => name.startsWith(`${p}process_`)), `${name} in ${expr}`).toBe(true);
+      }
+    const prometheus = parse(readFileSync(join(root, 'docker/prometheus.yml'), 'utf8'));
+    const targets = prometheus.scrape_configs.flatMap((c: { static_configs: Array<{ targets: string[] }> }) =>
+      c.static_configs.flatMap((s) => s.targets),
+    );
+    expect(targets).toEqual(['api:3000', 'worker:9464', 'worker-gpu:9464']);
+    expect(ConfigSchema.properties.WORKER_METRICS_PORT.default).toBe(9464);
+    for (const name of ['worker', 'worker-gpu']) expect(compose.services[name].environment.WORKER_METRICS_HOST).toBe('0.0.0.0');
   });
 });

@@ -34,6 +34,7 @@ import logs from './routes/logs.js';
 import { eventStreams } from './event-stream.js';
 import liveFeeds from './plugins/live-feeds.js';
 import { nameOperations } from './operation-ids.js';
+import { nameComponents } from './openapi-components.js';
 import { capConnectionsPerClient } from './connection-cap.js';
 
 declare module 'fastify' {
@@ -149,6 +150,8 @@ export async function buildApp(
       },
       security: [{ apiKey: [] }],
     },
+    // (the titled schemas as named components, referenced by $ref)
+    transformObject: (document) => ('openapiObject' in document ? nameComponents(document.openapiObject) : document.swaggerObject),
   });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   if (!options.offline) {

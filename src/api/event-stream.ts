@@ -45,6 +45,8 @@ export class EventStreams {
       throw new HttpError(
         429,
         `too many open event streams (at most ${this.limit.perClient} per API key and ${this.limit.overall} in all); close one first`,
+        undefined,
+        { code: 'too_many_streams' },
       );
     reply.hijack();
     const res = reply.raw;

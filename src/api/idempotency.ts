@@ -53,7 +53,14 @@ function releaseLater(release: () => Promise<unknown>, withinMs: number): void {
 export async function whileHoldingKey<T>(redis: Redis, prefix: string, name: string | undefined, f: () => Promise<T>): Promise<T> {
   const lock = name === undefined ? null : await lockIdempotencyKey(redis, prefix, name);
   if (lock === 'busy')
-    throw new HttpError(409, 'a request with this Idempotency-Key is still in progress; repeat it once that one has been answered');
+    throw new HttpError(
+      409,
+      'a request with this Idempotency-Key is still in progress; repeat it once that one has been answered',
+      undefined,
+      {
+        code: 'idempotency_key_in_flight',
+      },
+    );
   try {
     return await f();
   } finally {

@@ -6,12 +6,36 @@ import { cpcConfigSchema, probeConfigSchema } from './config-schema.js';
 export const ErrorBody = Type.Object(
   {
     error: Type.String({ description: 'HTTP status text' }),
-    message: Type.String(),
+    code: Type.String({
+      description:
+        'machine-readable and stable (branch on this, not on message): the status’s own (bad_request, unauthenticated, forbidden, ' +
+        'not_found, conflict, payload_too_large, unsupported_media_type, unprocessable, too_many_requests, internal, unavailable, ...) ' +
+        'or a precise one: validation_failed, invalid_json, invalid_config, invalid_dataset, invalid_image, route_not_found, ' +
+        'api_key_required, api_key_invalid, scope_insufficient, auth_failures_exceeded, rate_limited, too_many_streams, ' +
+        'too_many_predictions, too_many_downloads, too_many_uploads, idempotency_key_in_flight, idempotency_key_reused, ' +
+        'job_not_final, job_in_use, job_not_succeeded, model_version_aliased, queue_unavailable, database_unavailable, ' +
+        'database_busy, inference_busy, ingest_busy, handler_timeout, checksum_mismatch, dashboard_not_built',
+    }),
+    message: Type.String({ description: 'for people: what went wrong and what to do' }),
     details: Type.Optional(Type.Unknown()),
     requestId: Type.String(),
   },
   { $id: 'Error' },
 );
+
+export const Deleted = Type.Object(
+  {
+    jobs: Type.Array(Type.String(), { description: 'the jobs deleted: the ones asked for and their probes' }),
+    artifacts: Type.Integer({ description: 'stored files removed with them' }),
+  },
+  { $id: 'Deleted' },
+);
+
+/** a copy of a named schema to change (a description): no longer the named type, so without its title */
+function untitled<T extends object>(schema: T): Omit<T, 'title'> {
+  const { title: _title, ...rest } = schema as T & { title?: string };
+  return rest;
+}
 
 /** the largest value a PostgreSQL integer column holds (model versions, seeds) */
 export const MAX_INT32 = 2147483647;
@@ -52,12 +76,14 @@ export const Experiment = Type.Object({
 });
 
 /** CPC training configuration: every field optional, defaults as the engine's (derived from src/cpc/config.ts). */
-export const CpcJobConfig = cpcConfigSchema();
+// (titled where they are made, as the job bodies below use copies of them: see the end of this file)
+export const CpcJobConfig = Object.assign(cpcConfigSchema(), { title: 'CpcConfig' });
 
-export const ProbeJobConfig = probeConfigSchema();
+export const ProbeJobConfig = Object.assign(probeConfigSchema(), { title: 'ProbeConfig' });
 
 const Priority = Type.Optional(Type.Integer({ minimum: 0, maximum: 100, description: 'higher runs sooner (default 50)' }));
 export const JobDevice = Type.Union([Type.Literal('any'), Type.Literal('gpu'), Type.Literal('cpu')], {
+  title: 'JobDevice',
   description: 'the workers it may run on: gpu waits for a GPU worker, cpu never runs on one, any (the default) runs on either',
 });
 
@@ -102,7 +128,7 @@ export const CpcJobCreate = Type.Object(
     priority: Priority,
     device: Type.Optional(JobDevice),
     probe: Type.Optional({
-      ...ProbeJobConfig,
+      ...untitled(ProbeJobConfig),
       description:
         'a probe of the encoder to submit once this job succeeds (its config; {} for the defaults): it joins the same experiment, priority and device',
     }),
@@ -132,13 +158,10 @@ export const JobCreate = Type.Unsafe<Static<typeof CpcJobCreate> | Static<typeof
   discriminator: { propertyName: 'kind' },
 });
 
-export const JobStatus = Type.Union([
-  Type.Literal('queued'),
-  Type.Literal('running'),
-  Type.Literal('succeeded'),
-  Type.Literal('failed'),
-  Type.Literal('cancelled'),
-]);
+export const JobStatus = Type.Union(
+  [Type.Literal('queued'), Type.Literal('running'), Type.Literal('succeeded'), Type.Literal('failed'), Type.Literal('cancelled')],
+  { title: 'JobStatus' },
+);
 
 export const Artifact = Type.Object({
   id: Type.String(),
@@ -326,7 +349,10 @@ export const SweepCreate = Type.Object(
     maxJobs: Type.Optional(
       Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'the job budget: a larger sweep is refused' }),
     ),
-    probe: Type.Optional({ ...ProbeJobConfig, description: 'probe each point once it succeeds (its config; {} for the defaults)' }),
+    probe: Type.Optional({
+      ...untitled(ProbeJobConfig),
+      description: 'probe each point once it succeeds (its config; {} for the defaults)',
+    }),
   },
   { additionalProperties: false, description: 'exactly one of grid and random' },
 );
@@ -445,3 +471,38 @@ export const EmbedResponse = Type.Object({
   version: Type.Integer(),
   embeddings: Type.Array(Type.Array(Type.Number())),
 });
+
+// The named types of the API: each is one component of openapi.yaml, referenced by $ref wherever it
+// is used (src/api/openapi-components.ts hoists every titled schema). A title is an annotation only.
+for (const [title, schema] of Object.entries({
+  Error: ErrorBody,
+  Deleted,
+  ExperimentCreate,
+  Experiment,
+  ExperimentDetail,
+  ExperimentStatus,
+  Comparison,
+  SweepCreate,
+  Sweep,
+  CpcConfig: CpcJobConfig,
+  ProbeConfig: ProbeJobConfig,
+  JobDevice,
+  JobStatus,
+  CpcJobCreate,
+  ProbeJobCreate,
+  JobCreate,
+  Job,
+  JobDetail,
+  Artifact,
+  Metric,
+  Dataset,
+  ModelRegister,
+  Model,
+  ModelMetadata,
+  ImageInstance,
+  PredictRequest,
+  Prediction,
+  PredictResponse,
+  EmbedResponse,
+}))
+  (schema as { title?: string }).title = title;

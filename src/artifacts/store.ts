@@ -3,7 +3,7 @@
  * Files are written to a temp name, fsynced, renamed, and only then
  * recorded; reads verify the sha256.
  */
-import { createReadStream, mkdirSync, existsSync, rmSync } from 'node:fs';
+import { createReadStream, mkdirSync, existsSync, rmSync, rmdirSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { dirname, relative, resolve, sep } from 'node:path';
@@ -88,7 +88,17 @@ export class LocalArtifactStore implements ArtifactStore {
 
   async delete(uri: string): Promise<void> {
     if (!uri.startsWith('file:')) throw new Error(`not a local artifact uri: ${uri}`);
-    rmSync(this.pathOf(uri.slice('file:'.length)), { force: true });
+    const path = this.pathOf(uri.slice('file:'.length));
+    rmSync(path, { force: true });
+    // (and the folders it leaves empty, jobs/<job>/<hash>/ and jobs/<job>/; never a top folder such as
+    // jobs/, which a concurrent put of another job may have just made and be about to write into)
+    for (let dir = dirname(path); relative(this.root, dir).includes(sep); dir = dirname(dir)) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        break; // not empty (or gone): the folders above it are not empty either
+      }
+    }
   }
 }
 

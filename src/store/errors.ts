@@ -5,7 +5,11 @@
 
 /** the row does not exist, or the caller may not see it (the two answer alike, so ids do not leak) */
 export class NotFound extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** the machine-readable code of the answer (the error body's `code`) */
+    readonly code = 'not_found',
+  ) {
     super(message);
     this.name = 'NotFound';
   }
@@ -16,6 +20,8 @@ export class Conflict extends Error {
   constructor(
     message: string,
     readonly details?: object,
+    /** the machine-readable code of the answer (the error body's `code`) */
+    readonly code = 'conflict',
   ) {
     super(message);
     this.name = 'Conflict';
@@ -24,7 +30,11 @@ export class Conflict extends Error {
 
 /** the request is well-formed but cannot apply to what it names (a probe of a probe job, say) */
 export class Unprocessable extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** the machine-readable code of the answer (the error body's `code`) */
+    readonly code = 'unprocessable',
+  ) {
     super(message);
     this.name = 'Unprocessable';
   }

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { stableHash } from '../lib/hash.js';
 import type { Db } from './db.js';
 import type { JobDevice, JobKind, JobStatus, Prisma } from '../generated/prisma/client.js';
-import { isUniqueViolation, NotFound, Unprocessable } from './errors.js';
+import { isForeignKeyViolation, isUniqueViolation, NotFound, Unprocessable } from './errors.js';
 import type { Page, Scope } from './scope.js';
 import { BUILTIN_DATASET_ID } from './datasets.js';
 
@@ -34,7 +34,7 @@ export interface NewJob {
 
 export class IdempotencyConflict extends Unprocessable {
   constructor() {
-    super('this Idempotency-Key was used with a different request body');
+    super('this Idempotency-Key was used with a different request body', 'idempotency_key_reused');
     this.name = 'IdempotencyConflict';
   }
 }
@@ -77,6 +77,23 @@ export async function createJob(db: Db, input: NewJob, keyTtlMs = 24 * 3600_000)
     totalSteps: input.totalSteps,
     ...(input.probeAfter ? { probeAfter: input.probeAfter } : {}),
   };
+  try {
+    return await createWithKey(db, data, key, requestHash, keyTtlMs);
+  } catch (err) {
+    // the experiment, parent job or data set was deleted meanwhile
+    if (isForeignKeyViolation(err)) throw new NotFound('the experiment, CPC job or data set this job names was deleted meanwhile');
+    throw err;
+  }
+}
+
+async function createWithKey(
+  db: Db,
+  data: Prisma.JobUncheckedCreateInput & { id: string },
+  key: string | undefined,
+  requestHash: string,
+  keyTtlMs: number,
+): Promise<{ job: JobRow; created: boolean }> {
+  const { ownerId } = data;
   if (!key) return { job: await db.job.create({ data }), created: true };
   for (let attempt = 0; ; attempt++) {
     const held = await db.idempotencyKey.findUnique({ where: { ownerId_key: { ownerId, key } } });

@@ -31,11 +31,17 @@ export class ModelsRepository {
    */
   register(model: NewModelVersion): Promise<ModelRow> {
     const { ownerId, name } = model;
-    return this.db.$transaction(async (tx) => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`${ownerId}/${name}`}, 0))`;
-      const latest = await tx.model.findFirst({ where: { ownerId, name }, orderBy: { version: 'desc' }, select: { version: true } });
-      return tx.model.create({ data: { ...model, version: (latest?.version ?? 0) + 1 }, include: WITH_CPC_JOB });
-    });
+    return this.db
+      .$transaction(async (tx) => {
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`${ownerId}/${name}`}, 0))`;
+        const latest = await tx.model.findFirst({ where: { ownerId, name }, orderBy: { version: 'desc' }, select: { version: true } });
+        return tx.model.create({ data: { ...model, version: (latest?.version ?? 0) + 1 }, include: WITH_CPC_JOB });
+      })
+      .catch((err: unknown) => {
+        // the job was deleted meanwhile
+        if (isForeignKeyViolation(err)) throw new NotFound(`no job ${model.jobId}`);
+        throw err;
+      });
   }
 
   /** the latest version of every name the scope may see */

@@ -80,7 +80,12 @@ function get(path: string, headers: string[] = [], from?: string) {
 
 function expectError(r: { status: number; json: any }, status: number, message?: RegExp) {
   expect(r.status, JSON.stringify(r.json)).toBe(status);
-  expect(r.json).toMatchObject({ error: expect.any(String), message: expect.any(String), requestId: expect.any(String) });
+  expect(r.json).toMatchObject({
+    error: expect.any(String),
+    code: expect.stringMatching(/^[a-z_]+$/),
+    message: expect.any(String),
+    requestId: expect.any(String),
+  });
   if (message) expect(r.json.message).toMatch(message);
 }
 

@@ -68,6 +68,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     LOG_LEVEL: 'warn',
     CPC_BACKEND: 'wasm',
     TRAIN_WORKERS: '1',
+    // (several workers on one machine: a test that reads a worker's metrics gives it a port)
+    WORKER_METRICS_PORT: '0',
     METRICS_EVERY: '2',
     QUEUE_PREFIX: 'cpctest',
     PORT: '0',

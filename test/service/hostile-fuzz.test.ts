@@ -227,7 +227,12 @@ async function send(r: typeof hostileRequest extends fc.Arbitrary<infer T> ? T :
     if (answer.status >= 500)
       expect(answer.status === 503 && /unavailable|timed out|busy/i.test(answer.json?.message ?? ''), where).toBe(true);
     if (answer.status >= 400 && method !== 'HEAD' && /application\/json/.test(answer.headers['content-type'] ?? '')) {
-      expect(answer.json, where).toMatchObject({ error: expect.any(String), message: expect.any(String), requestId: expect.any(String) });
+      expect(answer.json, where).toMatchObject({
+        error: expect.any(String),
+        code: expect.stringMatching(/^[a-z_]+$/),
+        message: expect.any(String),
+        requestId: expect.any(String),
+      });
     }
     expect(answer.headers['x-injected'], where).toBeUndefined();
   }

@@ -59,7 +59,12 @@ afterAll(async () => {
 
 function expectError(r: { status: number; json: any }, status: number, message?: RegExp) {
   expect(r.status).toBe(status);
-  expect(r.json).toMatchObject({ error: expect.any(String), message: expect.any(String), requestId: expect.any(String) });
+  expect(r.json).toMatchObject({
+    error: expect.any(String),
+    code: expect.stringMatching(/^[a-z_]+$/),
+    message: expect.any(String),
+    requestId: expect.any(String),
+  });
   if (message) expect(r.json.message).toMatch(message);
 }
 

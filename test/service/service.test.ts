@@ -25,7 +25,12 @@ afterAll(async () => {
 });
 
 function expectErrorBody(body: any) {
-  expect(body).toMatchObject({ error: expect.any(String), message: expect.any(String), requestId: expect.any(String) });
+  expect(body).toMatchObject({
+    error: expect.any(String),
+    code: expect.stringMatching(/^[a-z_]+$/),
+    message: expect.any(String),
+    requestId: expect.any(String),
+  });
 }
 
 describe('cpc-service over HTTP', () => {

@@ -63,7 +63,14 @@ export default fp(async function auth(app: FastifyInstance) {
   const budget = new AuthFailureBudget(app.db, app.redis, AUTH_FAILURES_PER_MIN, `${QUEUE_PREFIX}:authfail:`);
   app.addHook('onClose', async () => budget.close());
   const tooManyFailures = () =>
-    new HttpError(429, `too many requests with invalid API keys from this address (${AUTH_FAILURES_PER_MIN} a minute); wait a minute`);
+    new HttpError(
+      429,
+      `too many requests with invalid API keys from this address (${AUTH_FAILURES_PER_MIN} a minute); wait a minute`,
+      undefined,
+      {
+        code: 'auth_failures_exceeded',
+      },
+    );
 
   async function identify(key: string, ip: string): Promise<ApiKeyIdentity | null> {
     const known = caching ? valid.get(key) : undefined;
@@ -92,7 +99,7 @@ export default fp(async function auth(app: FastifyInstance) {
       // the queue board's plugin sets an error handler of its own (bull-board's shape): its refusals are answered here, in ours
       if (need !== 'admin' || !(err instanceof HttpError)) throw err;
       if (err.retryAfter !== undefined) void reply.header('retry-after', String(err.retryAfter));
-      return reply.status(err.statusCode).send(errorBody(err.statusCode, err.message, req.id, err.details));
+      return reply.status(err.statusCode).send(errorBody(err.statusCode, err.message, req.id, err.details, err.code));
     }
   });
 
@@ -102,13 +109,21 @@ export default fp(async function auth(app: FastifyInstance) {
     if (!key) {
       // (a browser asks for the key, as the password of HTTP Basic authentication)
       if (need === 'admin') void reply.header('www-authenticate', 'Basic realm="cpc-service admin: the password is an admin API key"');
-      throw new HttpError(401, 'an API key is required (Authorization: Bearer <key> or X-API-Key)');
+      throw new HttpError(401, 'an API key is required (Authorization: Bearer <key> or X-API-Key)', undefined, {
+        code: 'api_key_required',
+      });
     }
     const identity = await identify(key, req.ip);
-    if (!identity) throw new HttpError(401, 'the API key is not valid (unknown, revoked or malformed)');
+    if (!identity)
+      throw new HttpError(401, 'the API key is not valid (unknown, revoked or malformed)', undefined, { code: 'api_key_invalid' });
     req.apiKey = identity;
     if (need !== 'read-optional' && !allows(identity.scopes, need)) {
-      throw new HttpError(403, `this API key (${identity.prefix}) lacks the ${need} scope`, { scopes: identity.scopes });
+      throw new HttpError(
+        403,
+        `this API key (${identity.prefix}) lacks the ${need} scope`,
+        { scopes: identity.scopes },
+        { code: 'scope_insufficient' },
+      );
     }
     const now = Date.now();
     if ((lastTouched.get(identity.id) ?? 0) < now - 60_000) {

@@ -18,16 +18,51 @@ import { DatasetError } from '../../cpc/dataset.js';
 import { UploadTooLarge } from '../../datasets/archive.js';
 import { IngestBusy } from '../ingest/pool.js';
 
+/**
+ * The error body's `code` for each status, unless the error names a more precise one: a client
+ * branches on `code` (stable), and shows `message` (for people, may change).
+ */
+export const CODE_OF_STATUS: Readonly<Record<number, string>> = {
+  400: 'bad_request',
+  401: 'unauthenticated',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  408: 'request_timeout',
+  409: 'conflict',
+  413: 'payload_too_large',
+  414: 'uri_too_long',
+  415: 'unsupported_media_type',
+  417: 'expectation_failed',
+  422: 'unprocessable',
+  429: 'too_many_requests',
+  431: 'headers_too_large',
+  500: 'internal',
+  503: 'unavailable',
+};
+
+export const codeOfStatus = (status: number) => CODE_OF_STATUS[status] ?? (status >= 500 ? 'internal' : 'bad_request');
+
 export class HttpError extends Error {
+  readonly code: string;
+
   constructor(
     readonly statusCode: number,
     message: string,
     readonly details?: unknown,
-    /** seconds a client should wait before trying again (sent as Retry-After) */
-    readonly retryAfter?: number,
+    options: {
+      /** seconds a client should wait before trying again (sent as Retry-After) */
+      retryAfter?: number;
+      /** the machine-readable code (default: the status's, CODE_OF_STATUS) */
+      code?: string;
+    } = {},
   ) {
     super(message);
+    this.code = options.code ?? codeOfStatus(statusCode);
+    this.retryAfter = options.retryAfter;
   }
+
+  readonly retryAfter?: number;
 }
 
 /**
@@ -36,30 +71,37 @@ export class HttpError extends Error {
  */
 function asHttpError(err: unknown): HttpError | null {
   if (err instanceof HttpError) return err;
-  if (err instanceof NotFound) return new HttpError(404, err.message);
-  if (err instanceof Conflict) return new HttpError(409, err.message, err.details);
-  if (err instanceof Unprocessable) return new HttpError(422, err.message);
-  if (err instanceof ConfigError) return new HttpError(400, err.message);
-  if (err instanceof DatasetError) return new HttpError(400, err.message);
+  if (err instanceof NotFound) return new HttpError(404, err.message, undefined, { code: err.code });
+  if (err instanceof Conflict) return new HttpError(409, err.message, err.details, { code: err.code });
+  if (err instanceof Unprocessable) return new HttpError(422, err.message, undefined, { code: err.code });
+  if (err instanceof ConfigError) return new HttpError(400, err.message, undefined, { code: 'invalid_config' });
+  if (err instanceof DatasetError) return new HttpError(400, err.message, undefined, { code: 'invalid_dataset' });
   if (err instanceof UploadTooLarge) return new HttpError(413, err.message);
-  if (err instanceof IngestBusy) return new HttpError(503, err.message);
-  if (err instanceof QueueUnavailable) return new HttpError(503, err.message, err.details);
-  if (isRedisUnavailable(err)) return new HttpError(503, 'the job queue (Redis) is unavailable; try again shortly');
+  if (err instanceof IngestBusy) return new HttpError(503, err.message, undefined, { code: 'ingest_busy' });
+  if (err instanceof QueueUnavailable) return new HttpError(503, err.message, err.details, { code: 'queue_unavailable' });
+  if (isRedisUnavailable(err))
+    return new HttpError(503, 'the job queue (Redis) is unavailable; try again shortly', undefined, { code: 'queue_unavailable' });
   if (isDatabaseBusy(err as Error))
-    return new HttpError(503, 'the database (PostgreSQL) is busy: no connection was free in time; try again shortly', undefined, 1);
-  if (isDatabaseUnavailable(err as Error)) return new HttpError(503, 'the database (PostgreSQL) is unavailable; try again shortly');
+    return new HttpError(503, 'the database (PostgreSQL) is busy: no connection was free in time; try again shortly', undefined, {
+      retryAfter: 1,
+      code: 'database_busy',
+    });
+  if (isDatabaseUnavailable(err as Error))
+    return new HttpError(503, 'the database (PostgreSQL) is unavailable; try again shortly', undefined, { code: 'database_unavailable' });
   if (isInvalidValue(err)) return new HttpError(400, 'a value in the request is not valid for the database');
   // a stored file that does not match its checksum is our fault, and worth saying plainly
-  if (err instanceof ChecksumMismatch) return new HttpError(500, err.message);
+  if (err instanceof ChecksumMismatch) return new HttpError(500, err.message, undefined, { code: 'checksum_mismatch' });
   return null;
 }
 
-export function errorBody(status: number, message: string, requestId: string, details?: unknown) {
-  return { error: STATUS_CODES[status] ?? 'Error', message, ...(details !== undefined ? { details } : {}), requestId };
+export function errorBody(status: number, message: string, requestId: string, details?: unknown, code = codeOfStatus(status)) {
+  return { error: STATUS_CODES[status] ?? 'Error', code, message, ...(details !== undefined ? { details } : {}), requestId };
 }
 
 export function sendNotFound(request: FastifyRequest, reply: FastifyReply) {
-  return reply.status(404).send(errorBody(404, `no route ${request.method} ${request.url.slice(0, 200)}`, request.id));
+  return reply
+    .status(404)
+    .send(errorBody(404, `no route ${request.method} ${request.url.slice(0, 200)}`, request.id, undefined, 'route_not_found'));
 }
 
 /**
@@ -115,6 +157,11 @@ function answerOnSocket(socket: Duplex, status: number, message: string): void {
   );
 }
 
+/** Fastify's own errors that deserve a code of their own (the rest take their status's) */
+function fastifyCode(code: string | undefined): string | undefined {
+  return code === 'FST_ERR_CTP_INVALID_JSON_BODY' || code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'invalid_json' : undefined;
+}
+
 /** Node's error when the client goes away in the middle of its request body (not a database reset). */
 function isClientAbort(err: { code?: string; message?: string }): boolean {
   return err.code === 'ECONNRESET' && err.message === 'aborted';
@@ -144,14 +191,16 @@ export default fp(async function errors(app: FastifyInstance) {
     const err = (mapped ?? raw) as FastifyError & { details?: unknown };
     let status = err.statusCode ?? 500;
     let details = err.details;
+    let code = err instanceof HttpError ? err.code : fastifyCode(err.code);
     if (err.validation) {
       status = 400;
+      code = 'validation_failed';
       details = err.validation.map((v) => ({ path: v.instancePath || '/', message: v.message, params: v.params }));
     }
     if (status >= 500 && !(err instanceof HttpError)) request.log.error({ err }, 'request failed');
     if (err instanceof HttpError && err.retryAfter !== undefined) void reply.header('retry-after', String(err.retryAfter));
     // our own errors and Fastify's (timeouts, limits) say what happened; anything else might leak internals
     const message = status >= 500 && !(err instanceof HttpError) && !err.code?.startsWith('FST_') ? 'internal error' : err.message;
-    reply.status(status).send(errorBody(status, message, request.id, details));
+    reply.status(status).send(errorBody(status, message, request.id, details, code ?? codeOfStatus(status)));
   });
 });

@@ -30,7 +30,9 @@ export default fp(async function handlerTimeout(app: FastifyInstance) {
       // answered meanwhile, or the reply was taken over (event streams)
       if (reply.sent || reply.raw.headersSent) return;
       req.log.warn({ ms }, 'handler timed out');
-      void reply.code(503).send(errorBody(503, `the request handler timed out after ${ms} ms; try again`, req.id));
+      void reply
+        .code(503)
+        .send(errorBody(503, `the request handler timed out after ${ms} ms; try again`, req.id, undefined, 'handler_timeout'));
     }, ms);
     timer.unref();
     reply.raw.once('close', () => clearTimeout(timer));

@@ -52,7 +52,11 @@ export default fp(async function inputHygiene(app: FastifyInstance) {
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
     const text = body as string;
-    if (text.length === 0) return done(new HttpError(400, 'the body is empty but Content-Type says application/json'), undefined);
+    if (text.length === 0)
+      return done(
+        new HttpError(400, 'the body is empty but Content-Type says application/json', undefined, { code: 'invalid_json' }),
+        undefined,
+      );
     try {
       done(null, secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }));
     } catch (err) {
@@ -63,6 +67,8 @@ export default fp(async function inputHygiene(app: FastifyInstance) {
           /forbidden prototype property/.test(message)
             ? 'JSON bodies may not contain "__proto__" or "constructor.prototype" keys'
             : `the body is not valid JSON: ${message}`,
+          undefined,
+          { code: 'invalid_json' },
         ),
         undefined,
       );

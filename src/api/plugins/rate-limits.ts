@@ -26,6 +26,13 @@ export default fp(async function rateLimits(app: FastifyInstance) {
     allowList: (req) => !(req.routeOptions.url ?? requestPath(req.url)).startsWith('/v1/'),
     keyGenerator: (req) => (req.apiKey ? `key:${req.apiKey.id}` : `ip:${req.ip}`),
     errorResponseBuilder: (_req, context) =>
-      new HttpError(429, `rate limit exceeded: ${context.max} requests per minute; retry in ${Math.ceil(context.ttl / 1000)} s`),
+      new HttpError(
+        429,
+        `rate limit exceeded: ${context.max} requests per minute; retry in ${Math.ceil(context.ttl / 1000)} s`,
+        undefined,
+        {
+          code: 'rate_limited',
+        },
+      ),
   });
 });

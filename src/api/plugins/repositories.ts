@@ -11,6 +11,7 @@ import { ExperimentsRepository } from '../../store/experiments.js';
 import { ModelsRepository } from '../../store/models.js';
 import { ArtifactsRepository } from '../../store/artifacts.js';
 import { DatasetsRepository } from '../../store/datasets.js';
+import { DeletionRepository } from '../../store/deletion.js';
 import { JobService } from '../job-service.js';
 
 declare module 'fastify' {
@@ -20,6 +21,7 @@ declare module 'fastify' {
     models: ModelsRepository;
     artifacts: ArtifactsRepository;
     datasets: DatasetsRepository;
+    deletion: DeletionRepository;
     jobService: JobService;
   }
 }
@@ -31,6 +33,7 @@ export default fp(
     app.decorate('models', new ModelsRepository(app.db));
     app.decorate('artifacts', new ArtifactsRepository(app.db));
     app.decorate('datasets', new DatasetsRepository(app.db));
+    app.decorate('deletion', new DeletionRepository(app.db));
     app.decorate('jobService', new JobService(app.db, app.jobs, app.experiments, app.datasets, app.queue, app.config));
   },
   { name: 'repositories', dependencies: ['database', 'queue'] },

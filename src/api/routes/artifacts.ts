@@ -37,7 +37,10 @@ const artifacts: FastifyPluginAsyncTypebox = async (app) => {
       // a download reads and hashes the whole file before its first byte (checkpoints are large):
       // a few at a time per key, so one client cannot keep the disk and the CPU for itself
       const release = downloads.enter(clientOf(req));
-      if (!release) throw new HttpError(429, `at most ${downloads.perClient} artifact downloads per API key at a time`);
+      if (!release)
+        throw new HttpError(429, `at most ${downloads.perClient} artifact downloads per API key at a time`, undefined, {
+          code: 'too_many_downloads',
+        });
       try {
         let a = await app.artifacts.get(req.params.id, visibleTo(req));
         let body: Readable;

@@ -16,7 +16,14 @@ const dashboard: FastifyPluginAsync<{ dir?: string }> = async (app, options) => 
   const dir = options.dir ?? DASHBOARD_DIR;
   if (!existsSync(join(dir, 'index.html'))) {
     app.get('/', { schema: { hide: true } }, async () => {
-      throw new HttpError(503, 'the dashboard is not built: run `npm run build:dashboard` (the quickstart does), then restart the API');
+      throw new HttpError(
+        503,
+        'the dashboard is not built: run `npm run build:dashboard` (the quickstart does), then restart the API',
+        undefined,
+        {
+          code: 'dashboard_not_built',
+        },
+      );
     });
     return;
   }

@@ -105,7 +105,8 @@ const datasets: FastifyPluginAsyncTypebox = async (app) => {
       if (declared > config.DATASET_MAX_UPLOAD_BYTES + 64 * 1024)
         throw new HttpError(413, `the upload is larger than ${config.DATASET_MAX_UPLOAD_BYTES} bytes`);
       const release = uploads.enter(clientOf(req));
-      if (!release) throw new HttpError(429, `at most ${UPLOADS_PER_KEY} uploads per API key at a time`);
+      if (!release)
+        throw new HttpError(429, `at most ${UPLOADS_PER_KEY} uploads per API key at a time`, undefined, { code: 'too_many_uploads' });
       mkdirSync(uploadDir, { recursive: true });
       const scratch = mkdtempSync(join(uploadDir, 'u-'));
       try {

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import {
   Comparison,
+  Deleted,
   ErrorBody,
   Experiment,
   ExperimentCreate,
@@ -21,6 +22,7 @@ import { whileHoldingKey } from '../idempotency.js';
 import { HttpError } from '../plugins/errors.js';
 import { stableHash } from '../../lib/hash.js';
 import { ExperimentFeed } from '../live/experiment-feed.js';
+import { deletedDto, removeLeftovers } from '../deletions.js';
 import type { Scope } from '../../store/scope.js';
 
 const experiments: FastifyPluginAsyncTypebox = async (app) => {
@@ -89,6 +91,25 @@ const experiments: FastifyPluginAsyncTypebox = async (app) => {
     },
   );
 
+  app.delete(
+    '/v1/experiments/:id',
+    {
+      schema: {
+        tags: ['experiments'],
+        description:
+          'Delete an experiment with all its jobs (and their probes, metrics, logs, artifacts and files), all or nothing: 409 while ' +
+          'one of them is queued or running, or is a registered model version; the answer names each.',
+        params: ExperimentParams,
+        response: { 200: Deleted, 404: ErrorBody, 409: ErrorBody },
+      },
+    },
+    async (req) => {
+      const deleted = await app.deletion.deleteExperiment(req.params.id, visibleTo(req));
+      await removeLeftovers(app, deleted, req.log);
+      return deletedDto(deleted);
+    },
+  );
+
   app.get(
     '/v1/experiments/:id/compare',
     {
@@ -138,7 +159,7 @@ const experiments: FastifyPluginAsyncTypebox = async (app) => {
       const bodyHash = stableHash(req.body);
       return whileHoldingKey(app.redis, app.config.QUEUE_PREFIX, key && `${ownerOf(req)}:sweep:${key}`, async () => {
         if (key && ((await app.redis.get(bodyKey)) ?? bodyHash) !== bodyHash)
-          throw new HttpError(422, 'this Idempotency-Key was used with a different sweep');
+          throw new HttpError(422, 'this Idempotency-Key was used with a different sweep', undefined, { code: 'idempotency_key_reused' });
         const submitted = await app.jobService.submitSweep({ kind: 'cpc', ...base, experimentId: experiment.id, probe }, points, {
           ownerId: ownerOf(req),
           scope: visibleTo(req),

@@ -49,7 +49,7 @@ const info: FastifyPluginAsyncTypebox = async (app) => {
     try {
       lists = await withTimeout(Promise.all(lanes.map(async ({ name, queue }) => ({ name, clients: await queue.getWorkers() }))), 2000);
     } catch {
-      throw new HttpError(503, 'the queue (Redis) is unavailable; try again shortly');
+      throw new HttpError(503, 'the queue (Redis) is unavailable; try again shortly', undefined, { code: 'queue_unavailable' });
     }
     for (const { name, clients } of lists) {
       for (const client of clients) {

@@ -1,12 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { whileHoldingKey } from '../idempotency.js';
-import { ErrorBody, Id, Job, JobCreate, JobDetail, JobStatus, Metric, Offset, Page, Uuid } from '../schemas.js';
+import { Deleted, ErrorBody, Id, Job, JobCreate, JobDetail, JobStatus, Metric, Offset, Page, Uuid } from '../schemas.js';
 import { artifactDto, jobDto, metricDto } from '../dto.js';
 import { HttpError } from '../plugins/errors.js';
 import { SWEEP_KEY_PREFIX } from '../job-service.js';
 import type { MetricPosition } from '../../store/jobs.js';
 import { ownerOf, visibleTo } from '../tenancy.js';
+import { deletedDto, removeLeftovers } from '../deletions.js';
 
 const JobParams = Type.Object({ id: Id });
 
@@ -113,6 +114,26 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
       const page = await app.jobs.metrics(req.params.id, visibleTo(req), { name, split, limit: req.query.limit ?? 1000, after });
       const last = page.items.at(-1);
       return { items: page.items.map(metricDto), nextCursor: page.more && last ? encodeCursor(last) : null };
+    },
+  );
+
+  app.delete(
+    '/v1/jobs/:id',
+    {
+      schema: {
+        tags: ['jobs'],
+        description:
+          'Delete a job in a final state, with its metrics, log, artifacts (and their files) and its probe jobs (a probe is nothing ' +
+          'without its CPC job’s encoder). 409 while one of them is queued or running (cancel it first), or is a registered model ' +
+          'version (delete the version first); the answer names each. All or nothing.',
+        params: JobParams,
+        response: { 200: Deleted, 404: ErrorBody, 409: ErrorBody },
+      },
+    },
+    async (req) => {
+      const deleted = await app.deletion.deleteJob(req.params.id, visibleTo(req));
+      await removeLeftovers(app, deleted, req.log);
+      return deletedDto(deleted);
     },
   );
 

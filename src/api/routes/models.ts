@@ -57,7 +57,8 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
       const head = req.body.head ?? 'mlp';
       const job = await app.jobs.get(jobId, visibleTo(req));
       if (job.kind !== 'probe') throw new HttpError(422, `job ${jobId} is a ${job.kind} job; register a succeeded probe job`);
-      if (job.status !== 'succeeded') throw new HttpError(409, `probe job ${jobId} is ${job.status}`);
+      if (job.status !== 'succeeded')
+        throw new HttpError(409, `probe job ${jobId} is ${job.status}`, undefined, { code: 'job_not_succeeded' });
       const report = job.result as {
         cpc?: Record<string, number>;
         randomEncoder?: Record<string, number>;
@@ -127,7 +128,31 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
     },
   );
 
-  // registry rows for serving: a numbered version never changes; "latest" and aliases are re-read every few seconds
+  app.delete(
+    '/v1/models/:name/versions/:ref',
+    {
+      schema: {
+        tags: ['models'],
+        description:
+          'Delete one version (not an alias: 409 while one points at it, move or remove it first). The probe job it was made from, ' +
+          'and its files, stay (DELETE the job to remove them). Other API processes stop serving it within 3 s.',
+        params: Type.Object({
+          name: NameParams.properties.name,
+          ref: Type.String({ pattern: '^[0-9]{1,10}$', description: 'a version number (not an alias)' }),
+        }),
+        response: { 204: Type.Null(), 404: ErrorBody, 409: ErrorBody },
+      },
+    },
+    async (req, reply) => {
+      const { name } = req.params;
+      const version = parseRef(req.params.ref) as number;
+      await app.deletion.deleteModelVersion(ownerOf(req), name, version);
+      for (const key of rows.keys()) if (key.startsWith(`${ownerOf(req)}/${name}@`)) rows.delete(key);
+      return reply.status(204).send(null);
+    },
+  );
+
+  // registry rows for serving, re-read every few seconds: an alias moves, a new version becomes the latest, a version is deleted
   const LATEST_TTL_MS = 3000;
   const rows = new LRUCache<string, ModelRow>({ max: 1000 });
   async function resolveModel(ownerId: string, name: string, ref: number | string | undefined) {
@@ -135,7 +160,7 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
     const hit = rows.get(key);
     if (hit) return hit;
     const row = await app.models.get(ownerId, name, ref);
-    rows.set(key, row, { ttl: typeof ref === 'number' ? 0 : LATEST_TTL_MS });
+    rows.set(key, row, { ttl: LATEST_TTL_MS });
     return row;
   }
 
@@ -144,7 +169,14 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
   async function serve(req: FastifyRequest, name: string, version: number | string | undefined, instances: unknown[], embedding: boolean) {
     const release = inFlight.enter(clientOf(req));
     if (!release)
-      throw new HttpError(429, `at most ${inFlight.perClient} predict or embed requests per API key in flight; wait for one to finish`);
+      throw new HttpError(
+        429,
+        `at most ${inFlight.perClient} predict or embed requests per API key in flight; wait for one to finish`,
+        undefined,
+        {
+          code: 'too_many_predictions',
+        },
+      );
     // a prediction still running when its handler times out (503 sent) is stopped, with its thread
     // (Piscina starts a new one, which must load its models again: ~1 s). Not when the client just
     // leaves: a client that sent predictions and hung up at once could then keep the thread restarting,
@@ -169,10 +201,14 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
     try {
       return { model: m, predictions: await app.inference.predict(m.id, () => files.get(ref), toInputs(instances), embedding, signal) };
     } catch (err) {
-      if (err instanceof BadImageInput || err instanceof ImageInputError) throw new HttpError(400, err.message);
-      if (err instanceof InferenceBusy) throw new HttpError(503, `${err.message}; try again shortly`);
+      if (err instanceof BadImageInput || err instanceof ImageInputError)
+        throw new HttpError(400, err.message, undefined, { code: 'invalid_image' });
+      if (err instanceof InferenceBusy)
+        throw new HttpError(503, `${err.message}; try again shortly`, undefined, { code: 'inference_busy' });
       if (err instanceof InferenceCancelled)
-        throw new HttpError(503, `the prediction was stopped after ${app.config.REQUEST_TIMEOUT_MS} ms`);
+        throw new HttpError(503, `the prediction was stopped after ${app.config.REQUEST_TIMEOUT_MS} ms`, undefined, {
+          code: 'handler_timeout',
+        });
       throw err;
     }
   }
