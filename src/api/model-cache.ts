@@ -10,6 +10,7 @@ import type { ArtifactStore } from '../artifacts/store.js';
 import type { RunManifest } from '../cpc/run-manifest.js';
 import { probeFacts } from '../cpc/servable.js';
 import { NotFound } from '../store/errors.js';
+import { NEIGHBOUR_INDEX_FILE } from '../cpc/neighbours.js';
 import type { ModelFiles } from './inference/protocol.js';
 
 export interface ModelRef {
@@ -36,7 +37,17 @@ export class ModelFilesCache {
     return this.store.get(a.uri, a.sha256);
   }
 
+  /** an artifact that older jobs may not have: null then */
+  private optional(jobId: string, name: string): Promise<Uint8Array | null> {
+    return this.bytes(jobId, name).catch((err: unknown) => {
+      if (err instanceof NotFound) return null;
+      throw err;
+    });
+  }
+
   private async load(ref: ModelRef): Promise<ModelFiles> {
+    // (a probe made before there were neighbour indexes has none)
+    const neighbours = await this.optional(ref.probeJobId, NEIGHBOUR_INDEX_FILE);
     const manifest = JSON.parse(new TextDecoder().decode(await this.bytes(ref.cpcJobId, 'manifest.json'))) as RunManifest;
     return {
       encoderJson: await this.bytes(ref.cpcJobId, 'encoder/model.json'),
@@ -46,12 +57,8 @@ export class ModelFilesCache {
       style: { imageSize: manifest.config.imageSize, color: manifest.config.color },
       textureSeed: manifest.config.textureSeed,
       // (a probe stored without its report names no classes: its outputs are then the labels)
-      ...probeFacts(
-        await this.bytes(ref.probeJobId, 'probe/report.json').catch((err: unknown) => {
-          if (err instanceof NotFound) return null;
-          throw err;
-        }),
-      ),
+      ...probeFacts(await this.optional(ref.probeJobId, 'probe/report.json')),
+      ...(neighbours ? { neighbours } : {}),
     };
   }
 

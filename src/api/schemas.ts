@@ -2,6 +2,7 @@
 import { Type, type Static } from 'typebox';
 import { JOBS_COMPARED, JOBS_LISTED } from '../store/experiments.js';
 import { cpcConfigSchema, probeConfigSchema } from './config-schema.js';
+import { MAX_NEIGHBOURS } from '../cpc/neighbours.js';
 
 export const ErrorBody = Type.Object(
   {
@@ -454,6 +455,13 @@ export const PredictRequest = Type.Object(
     instances: Type.Array(ImageInstance, { minItems: 1, maxItems: 256 }),
     version: Type.Optional(Version),
     embedding: Type.Optional(Type.Boolean({ default: false })),
+    neighbours: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: MAX_NEIGHBOURS,
+        description: 'add this many of the most similar training images (predict only)',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -463,6 +471,17 @@ export const Prediction = Type.Object({
   className: Type.String({ description: "the most probable class's name (the model's data set names its classes)" }),
   probabilities: Type.Array(Type.Number(), { minItems: 2, maxItems: 1000, description: 'one per class, in label order' }),
   embedding: Type.Optional(Type.Array(Type.Number())),
+  neighbours: Type.Optional(
+    Type.Array(
+      Type.Object({
+        png: Type.String({ description: 'the training image, a 28x28 grey PNG (base64)' }),
+        label: Type.Integer({ minimum: 0 }),
+        className: Type.String(),
+        similarity: Type.Number({ minimum: -1, maximum: 1, description: 'cosine similarity of the embeddings' }),
+      }),
+      { description: 'the most similar training images, most similar first (when asked for)' },
+    ),
+  ),
 });
 
 export const PredictResponse = Type.Object({ model: Type.String(), version: Type.Integer(), predictions: Type.Array(Prediction) });

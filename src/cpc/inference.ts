@@ -10,6 +10,7 @@ import { IMAGE_SIDE } from './dataset.js';
 import type { Texture } from './texture.js';
 import { decodePng, ImageInputError, pngHeader } from './png.js';
 import { toGrey28 } from './png-folder.js';
+import { nearestNeighbours, type Neighbour, type NeighbourIndex } from './neighbours.js';
 
 export { ImageInputError } from './png.js';
 
@@ -22,6 +23,16 @@ export interface ServableModel {
   classNames: string[];
   /** the size of the images of the data set it was probed on, when not 28x28: PNGs of that size are read as those were */
   sourceImage?: { width: number; height: number };
+  /** embeddings of training images, for nearest neighbours (absent for probes made before there were indexes) */
+  neighbours?: NeighbourIndex;
+}
+
+/** nearest neighbours were asked of a model that has no index */
+export class NoNeighbourIndex extends Error {
+  constructor() {
+    super('this model version has no index of training images (its probe ran before there were indexes): probe its CPC job again');
+    this.name = 'NoNeighbourIndex';
+  }
 }
 
 /** pixels as one flat array, row-major (and channel-last for RGB): cheap to hand to another thread */
@@ -80,6 +91,8 @@ export interface Prediction {
   className: string;
   probabilities: number[];
   embedding?: number[];
+  /** the most similar training images, most similar first (when asked for) */
+  neighbours?: Neighbour[];
 }
 
 export const MAX_INSTANCES = 256;
@@ -148,7 +161,9 @@ export function toModelInput(
   greyToModelInput(grey, style, texture, out, offset);
 }
 
-export function predictImages(model: ServableModel, inputs: ImageInput[], withEmbedding = true): Prediction[] {
+/** Classify images; with their embeddings, and (`neighbours` > 0) that many of the most similar training images. */
+export function predictImages(model: ServableModel, inputs: ImageInput[], withEmbedding = true, neighbours = 0): Prediction[] {
+  if (neighbours > 0 && !model.neighbours) throw new NoNeighbourIndex();
   if (inputs.length === 0) throw new ImageInputError('no images given');
   if (inputs.length > MAX_INSTANCES) throw new ImageInputError(`at most ${MAX_INSTANCES} images per request, got ${inputs.length}`);
   const size = model.style.imageSize;
@@ -161,13 +176,14 @@ export function predictImages(model: ServableModel, inputs: ImageInput[], withEm
     const x = tf.tensor4d(pixels, [inputs.length, size, size, 3]);
     const embedding = model.encoder.predict(x) as tf.Tensor2D;
     probs = (model.head.predict(embedding) as tf.Tensor2D).arraySync();
-    if (withEmbedding) embeddings = embedding.arraySync();
+    if (withEmbedding || neighbours > 0) embeddings = embedding.arraySync();
   });
   const emb = embeddings as number[][] | null;
   return probs.map((p: number[], i: number) => ({
     label: p.indexOf(Math.max(...p)),
     className: model.classNames[p.indexOf(Math.max(...p))],
     probabilities: p,
-    ...(emb ? { embedding: emb[i] } : {}),
+    ...(emb && withEmbedding ? { embedding: emb[i] } : {}),
+    ...(emb && neighbours > 0 ? { neighbours: nearestNeighbours(model.neighbours!, emb[i], neighbours) } : {}),
   }));
 }

@@ -19,6 +19,7 @@ import {
 } from './probe.js';
 import type { ImageStyle } from './images.js';
 import { readManifest, runStyle } from './run-manifest.js';
+import { buildNeighbourIndex, DEFAULT_INDEX_SIZE, NEIGHBOUR_INDEX_FILE, serializeNeighbourIndex } from './neighbours.js';
 
 export interface ProbeReport {
   config: ProbeConfig;
@@ -76,6 +77,9 @@ export async function probeRun(runDir: string, options: ProbeRunOptions = {}): P
       writeModelDir(join(runDir, 'probe', kind), await serializeLayersModel(cpc.heads[kind]));
       cpc.heads[kind].dispose();
     }
+    log?.('indexing training images for nearest neighbours');
+    const index = buildNeighbourIndex(encoder, { style, texture }, data, DEFAULT_INDEX_SIZE, config.seed);
+    writeFileAtomic(join(runDir, NEIGHBOUR_INDEX_FILE), serializeNeighbourIndex(index));
     let rnd: ProbeScores | undefined;
     let raw: ProbeScores | undefined;
     if (baselines) {

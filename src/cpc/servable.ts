@@ -10,6 +10,7 @@ import { proceduralTexture } from './texture.js';
 import type { ServableModel } from './inference.js';
 import type { ImageStyle } from './images.js';
 import { readManifest, runStyle } from './run-manifest.js';
+import { NEIGHBOUR_INDEX_FILE, parseNeighbourIndex } from './neighbours.js';
 
 /** everything a servable model is made of: the saved encoder and probe head, and how inputs are rendered */
 export interface ServableFiles {
@@ -23,6 +24,8 @@ export interface ServableFiles {
   classNames?: string[];
   /** the size of the probed data set's images, when not 28x28 */
   sourceImage?: { width: number; height: number };
+  /** the probe's index of training images (probe/neighbours.bin), when it made one */
+  neighbours?: Uint8Array;
 }
 
 export async function assembleServable(files: ServableFiles): Promise<ServableModel> {
@@ -45,6 +48,7 @@ export async function assembleServable(files: ServableFiles): Promise<ServableMo
     texture: proceduralTexture(files.textureSeed),
     classNames,
     ...(files.sourceImage ? { sourceImage: files.sourceImage } : {}),
+    ...(files.neighbours ? { neighbours: parseNeighbourIndex(files.neighbours) } : {}),
   };
 }
 
@@ -57,6 +61,7 @@ export function servableFilesOfRun(runDir: string, head: 'linear' | 'mlp' = 'mlp
   const encoder = readModelDir(join(runDir, 'encoder'));
   const probe = readModelDir(headDir);
   const report = join(runDir, 'probe', 'report.json');
+  const neighbours = join(runDir, NEIGHBOUR_INDEX_FILE);
   return {
     encoderJson: encoder.modelJson,
     encoderWeights: encoder.weights,
@@ -65,6 +70,7 @@ export function servableFilesOfRun(runDir: string, head: 'linear' | 'mlp' = 'mlp
     style: runStyle(manifest),
     textureSeed: manifest.config.textureSeed,
     ...probeFacts(existsSync(report) ? readFileSync(report) : null),
+    ...(existsSync(neighbours) ? { neighbours: readFileSync(neighbours) } : {}),
   };
 }
 

@@ -17,6 +17,8 @@ export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** the error body's machine-readable code */
+    readonly code?: string,
   ) {
     super(message);
   }
@@ -36,8 +38,8 @@ async function answer<T>(res: Response): Promise<T> {
     // not JSON: the message below says what came back
   }
   if (!res.ok) {
-    const message = (body as { message?: string } | null)?.message ?? `${res.status} ${res.statusText}`;
-    throw new ApiError(res.status, message);
+    const error = body as { message?: string; code?: string } | null;
+    throw new ApiError(res.status, error?.message ?? `${res.status} ${res.statusText}`, error?.code);
   }
   return body as T;
 }

@@ -88,8 +88,17 @@ export interface Dataset {
   createdAt: string;
 }
 
+export interface Neighbour {
+  /** a 28×28 grey PNG, base64 */
+  png: string;
+  label: number;
+  className: string;
+  similarity: number;
+}
+
 export interface Prediction {
   label: number;
   className: string;
   probabilities: number[];
+  neighbours?: Neighbour[];
 }

@@ -12,6 +12,7 @@ import { probeRun } from '../cpc/probe-run.js';
 import type { ProbeConfig } from '../cpc/probe.js';
 import { metricRows, recordMetrics } from '../store/jobs.js';
 import { fetchRunFiles, storeRunFiles } from './run-files.js';
+import { NEIGHBOUR_INDEX_FILE } from '../cpc/neighbours.js';
 
 export default async function processProbeJob(job: SandboxedJob<JobPayload>, token?: string, signal?: AbortSignal): Promise<unknown> {
   const ctx = await processorContext();
@@ -47,6 +48,7 @@ export default async function processProbeJob(job: SandboxedJob<JobPayload>, tok
       ['probe_head', 'probe/linear/model.json'],
       ['probe_head', 'probe/linear/weights.bin'],
       ['probe_head', 'probe/report.json'],
+      ['probe_head', NEIGHBOUR_INDEX_FILE],
     ]);
     return report as unknown as object;
   });

@@ -120,6 +120,15 @@ describe('the dashboard in headless Chromium', () => {
     const answer = await page.waitForSelector('.prediction');
     expect(await answer.getAttribute('data-label')).toMatch(/^[0-9]$/);
     expect(await page.locator('.prediction .bar').count()).toBe(10);
+    // the nearest training images, each a decoded 28×28 picture with its class
+    expect(await page.locator('.neighbours figure').count()).toBe(8);
+    expect(
+      await page
+        .locator('.neighbours img')
+        .first()
+        .evaluate((img: HTMLImageElement) => [img.naturalWidth, img.complete]),
+    ).toEqual([28, true]);
+    expect(await page.locator('.neighbours figcaption').first().textContent()).toMatch(/^[0-9] [0-9.]+$/);
     await shoot('draw');
   });
 

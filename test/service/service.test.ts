@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadDataset } from '../../src/cpc/load-dataset.js';
 import { digitPixels } from '../../src/cpc/images.js';
-import { encodePng } from '../../src/cpc/png.js';
+import { decodePng, encodePng } from '../../src/cpc/png.js';
 import { PostgresArtifactStore } from '../../src/artifacts/store.js';
 import { DEFAULT_OWNER_ID } from '../../src/store/owners.js';
 import { createJob } from '../../src/store/jobs.js';
@@ -179,6 +179,42 @@ describe('cpc-service over HTTP', () => {
     expect(multipartJson.predictions.map((p: any) => p.label)).toEqual(json.json.predictions.slice(0, 5).map((p: any) => p.label));
     const embed = await api(h, 'POST', '/v1/models/digits/embed', { instances: grey.slice(0, 2) });
     expect(embed.json.embeddings).toHaveLength(2);
+
+    // the nearest training images of each (the probe's index): as many as asked, most similar first, labelled
+    const near = await api(h, 'POST', '/v1/models/digits/predict', { instances: grey.slice(0, 10), version: 1, neighbours: 3 });
+    expect(near.status).toBe(200);
+    for (const p of near.json.predictions) {
+      expect(p.neighbours).toHaveLength(3);
+      expect(p.embedding).toBeUndefined();
+      const [a, b, c] = p.neighbours.map((n: any) => n.similarity);
+      expect(a >= b && b >= c).toBe(true);
+      expect(decodePng(Buffer.from(p.neighbours[0].png, 'base64'))).toMatchObject({ width: 28, height: 28 });
+      expect(p.neighbours[0].className).toBe(String(p.neighbours[0].label));
+    }
+    // (a trained encoder puts most digits next to training images of their own class)
+    const sameClass = near.json.predictions.filter((p: any, i: number) => p.neighbours[0].label === data.labels[i]).length;
+    expect(sameClass).toBeGreaterThan(2);
+    const viaForm = new FormData();
+    viaForm.append('image', new Blob([Buffer.from(pngs[0].png, 'base64')], { type: 'image/png' }), '0.png');
+    viaForm.append('neighbours', '2');
+    const formNear = await (
+      await fetch(`${h.baseUrl}/v1/models/digits/versions/1/predict`, { method: 'POST', body: viaForm, headers: authHeader(h) })
+    ).json();
+    expect(formNear.predictions[0].neighbours).toHaveLength(2);
+    expect((await api(h, 'POST', '/v1/models/digits/predict', { instances: grey.slice(0, 1), neighbours: 21 })).json.code).toBe(
+      'validation_failed',
+    );
+    // a probe from before the indexes has none: 409 with its code, and plain predictions still work
+    await h.app.db.artifact.deleteMany({ where: { jobId: probe.json.id, name: 'probe/neighbours.bin' } });
+    const v3 = (await api(h, 'POST', '/v1/models', { name: 'old-digits', jobId: probe.json.id })).json;
+    const noIndex = await api(h, 'POST', `/v1/models/old-digits/versions/${v3.version}/predict`, {
+      instances: grey.slice(0, 1),
+      neighbours: 3,
+    });
+    expect(noIndex.status).toBe(409);
+    expect(noIndex.json.code).toBe('no_neighbour_index');
+    expect((await api(h, 'POST', '/v1/models/old-digits/predict', { instances: grey.slice(0, 1) })).status).toBe(200);
+    expect((await api(h, 'DELETE', `/v1/models/old-digits/versions/${v3.version}`)).status).toBe(204);
 
     for (const [body, status] of [
       [{ instances: [[[1, 2, 3]]] }, 400],

@@ -8,7 +8,7 @@
 import { Piscina } from 'piscina';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import type { PixelGrid, Prediction } from '../../cpc/inference.js';
+import { NoNeighbourIndex, type PixelGrid, type Prediction } from '../../cpc/inference.js';
 import type { InferOutcome, InferTask, ModelFiles } from './protocol.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -54,15 +54,16 @@ export class InferencePool {
     modelKey: string,
     files: () => Promise<ModelFiles>,
     inputs: Array<Uint8Array | PixelGrid>,
-    embedding: boolean,
+    options: { embedding: boolean; neighbours: number },
     signal?: AbortSignal,
   ): Promise<Prediction[]> {
-    let outcome = await this.run({ modelKey, inputs, embedding }, signal);
+    let outcome = await this.run({ modelKey, inputs, ...options }, signal);
     // (the inputs were copied, not moved, the first time: they are still here if the model must be sent)
-    if (outcome.kind === 'need-model') outcome = await this.run({ modelKey, inputs, embedding, files: await files() }, signal);
+    if (outcome.kind === 'need-model') outcome = await this.run({ modelKey, inputs, ...options, files: await files() }, signal);
     if (outcome.kind === 'need-model') throw new Error(`an inference thread could not assemble model ${modelKey}`);
     this.tensorsByThread.set(outcome.threadId, outcome.tensors);
     if (outcome.kind === 'bad-input') throw new BadImageInput(outcome.message);
+    if (outcome.kind === 'no-index') throw new NoNeighbourIndex();
     return outcome.predictions;
   }
 

@@ -10,6 +10,8 @@ export interface InferTask {
   modelKey: string;
   inputs: ImageInput[];
   embedding: boolean;
+  /** how many of the most similar training images to add to each prediction (0: none) */
+  neighbours: number;
   /** sent only when the thread said it lacks the model */
   files?: ModelFiles;
 }
@@ -17,4 +19,5 @@ export interface InferTask {
 export type InferOutcome =
   | { kind: 'ok'; predictions: Prediction[]; threadId: number; tensors: number }
   | { kind: 'bad-input'; message: string; threadId: number; tensors: number }
+  | { kind: 'no-index'; threadId: number; tensors: number }
   | { kind: 'need-model' };

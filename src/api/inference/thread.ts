@@ -7,7 +7,7 @@
 import { threadId, workerData } from 'node:worker_threads';
 import * as tf from '../../cpc/tf.js';
 import { initBackend, parseBackendChoice } from '../../cpc/backend.js';
-import { predictImages, ImageInputError, type ServableModel } from '../../cpc/inference.js';
+import { predictImages, ImageInputError, NoNeighbourIndex, type ServableModel } from '../../cpc/inference.js';
 import { assembleServable } from '../../cpc/servable.js';
 import type { InferOutcome, InferTask } from './protocol.js';
 
@@ -44,10 +44,11 @@ export default async function infer(task: InferTask): Promise<InferOutcome> {
   if (!entry) return { kind: 'need-model' };
   const model = await entry;
   try {
-    const predictions = predictImages(model, task.inputs, task.embedding);
+    const predictions = predictImages(model, task.inputs, task.embedding, task.neighbours);
     return { kind: 'ok', predictions, threadId, tensors: tf.memory().numTensors };
   } catch (err) {
     if (err instanceof ImageInputError) return { kind: 'bad-input', message: err.message, threadId, tensors: tf.memory().numTensors };
+    if (err instanceof NoNeighbourIndex) return { kind: 'no-index', threadId, tensors: tf.memory().numTensors };
     throw err;
   }
 }

@@ -27,6 +27,7 @@ export interface ImageForm {
   instances: Array<{ png: string }>;
   version?: number;
   embedding?: boolean;
+  neighbours?: number;
 }
 
 /** Parse a complete multipart body; rejects with an HttpError (400 or 413) on anything malformed. */
@@ -100,6 +101,11 @@ export function parseImageForm(headers: BusboyHeaders, body: Buffer): Promise<Im
           if (value !== 'true' && value !== 'false')
             return fail(400, `form field embedding must be true or false, not ${JSON.stringify(value.slice(0, 20))}`);
           form.embedding = value === 'true';
+        } else if (name === 'neighbours') {
+          // (its range is the schema's to check, as for the JSON form)
+          if (!/^[0-9]{1,3}$/.test(value))
+            return fail(400, `form field neighbours must be a small non-negative integer, not ${JSON.stringify(value.slice(0, 20))}`);
+          form.neighbours = Number(value);
         } else fail(400, name ? `unknown form field ${JSON.stringify(name.slice(0, 40))}` : 'a form field has no name');
       }),
     );

@@ -22,7 +22,7 @@ import type { FastifyRequest } from 'fastify';
 import { LRUCache } from 'lru-cache';
 import type { ModelRow } from '../../store/models.js';
 import { ownerOf, visibleTo } from '../tenancy.js';
-import { ImageInputError, toPixelGrid, type PixelGrid } from '../../cpc/inference.js';
+import { ImageInputError, NoNeighbourIndex, toPixelGrid, type PixelGrid } from '../../cpc/inference.js';
 
 /** a version ref from a path: a number is a version, anything else an alias */
 function parseRef(ref: string): number | string {
@@ -166,7 +166,13 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
 
   // a client may have a few predictions in flight per API process; more wait their turn as a 429
   const inFlight = new InFlightLimit(app.config.PREDICT_CONCURRENCY_PER_KEY);
-  async function serve(req: FastifyRequest, name: string, version: number | string | undefined, instances: unknown[], embedding: boolean) {
+  async function serve(
+    req: FastifyRequest,
+    name: string,
+    version: number | string | undefined,
+    instances: unknown[],
+    options: { embedding: boolean; neighbours: number },
+  ) {
     const release = inFlight.enter(clientOf(req));
     if (!release)
       throw new HttpError(
@@ -182,7 +188,7 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
     // leaves: a client that sent predictions and hung up at once could then keep the thread restarting,
     // while a finished task costs at most MAX_INSTANCES images (the per-key in-flight limit bounds them)
     try {
-      return await serveModel(ownerOf(req), name, version, instances, embedding, req.handlerDeadline ?? undefined);
+      return await serveModel(ownerOf(req), name, version, instances, options, req.handlerDeadline ?? undefined);
     } finally {
       release();
     }
@@ -193,14 +199,15 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
     name: string,
     version: number | string | undefined,
     instances: unknown[],
-    embedding: boolean,
+    options: { embedding: boolean; neighbours: number },
     signal?: AbortSignal,
   ) {
     const m = await resolveModel(ownerId, name, version);
     const ref = { id: m.id, probeJobId: m.jobId, cpcJobId: m.job.parentJobId!, head: m.head };
     try {
-      return { model: m, predictions: await app.inference.predict(m.id, () => files.get(ref), toInputs(instances), embedding, signal) };
+      return { model: m, predictions: await app.inference.predict(m.id, () => files.get(ref), toInputs(instances), options, signal) };
     } catch (err) {
+      if (err instanceof NoNeighbourIndex) throw new HttpError(409, err.message, undefined, { code: 'no_neighbour_index' });
       if (err instanceof BadImageInput || err instanceof ImageInputError)
         throw new HttpError(400, err.message, undefined, { code: 'invalid_image' });
       if (err instanceof InferenceBusy)
@@ -235,14 +242,20 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
         {
           schema: {
             tags: ['models'],
-            description: 'JSON body, or multipart/form-data with PNG files (any field name) and optional fields version and embedding',
+            description:
+              'JSON body, or multipart/form-data with PNG files (any field name) and optional fields version, embedding and neighbours. ' +
+              '`neighbours: k` adds the k most similar training images to each prediction (the probe’s index: 1000 training images ' +
+              'embedded by the encoder, cosine similarity); 409 no_neighbour_index for a model probed before there were indexes.',
             params,
             body: PredictRequest,
-            response: { 200: PredictResponse, 400: ErrorBody, 404: ErrorBody, 413: ErrorBody },
+            response: { 200: PredictResponse, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 413: ErrorBody },
           },
         },
         async (req) => {
-          const { model, predictions } = await serve(req, req.params.name, versionOf(req), req.body.instances, req.body.embedding ?? false);
+          const { model, predictions } = await serve(req, req.params.name, versionOf(req), req.body.instances, {
+            embedding: req.body.embedding ?? false,
+            neighbours: req.body.neighbours ?? 0,
+          });
           return { model: model.name, version: model.version, predictions };
         },
       );
@@ -250,7 +263,10 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
         `${prefix}/embed`,
         { schema: { tags: ['models'], params, body: PredictRequest, response: { 200: EmbedResponse, 400: ErrorBody, 404: ErrorBody } } },
         async (req) => {
-          const { model, predictions } = await serve(req, req.params.name, versionOf(req), req.body.instances, true);
+          const { model, predictions } = await serve(req, req.params.name, versionOf(req), req.body.instances, {
+            embedding: true,
+            neighbours: 0,
+          });
           return { model: model.name, version: model.version, embeddings: predictions.map((p) => p.embedding ?? []) };
         },
       );

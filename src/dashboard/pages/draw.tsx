@@ -1,15 +1,18 @@
 /**
  * Draw a digit: a 280×280 canvas (white ink on black, as MNIST), reduced the
  * way MNIST was made (the ink's bounding box scaled into 20×20, centred in
- * 28×28), sent to the model's predict route; the answer as a bar per class.
+ * 28×28), sent to the model's predict route; the answer as a bar per class,
+ * and the training images nearest to the drawing in the encoder's embedding.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { send } from '../api';
+import { ApiError, send } from '../api';
 import { ErrorLine, Link, useResource } from '../components';
 import { percent } from '../format';
 import type { Model, Page, Prediction } from '../types';
 
 const SIDE = 280;
+/** nearest training images shown */
+const NEIGHBOURS = 8;
 
 /** the canvas's ink as a 28×28 grey grid (0-255), or null when nothing is drawn */
 function toGrid(canvas: HTMLCanvasElement): number[][] | null {
@@ -87,14 +90,17 @@ export function DrawPage({ name }: { name: string | null }) {
     setError(null);
     const grid = toGrid(canvas.current!);
     if (!grid) return setError(new Error('draw a digit first'));
+    const ask = (neighbours: number) =>
+      send<{ version: number; predictions: Prediction[] }>('POST', `/v1/models/${encodeURIComponent(chosen!)}/predict`, {
+        instances: [grid],
+        ...(neighbours ? { neighbours } : {}),
+      });
     try {
-      const answer = await send<{ version: number; predictions: Prediction[] }>(
-        'POST',
-        `/v1/models/${encodeURIComponent(chosen!)}/predict`,
-        {
-          instances: [grid],
-        },
-      );
+      // (a model probed before there were neighbour indexes answers without them)
+      const answer = await ask(NEIGHBOURS).catch((err: unknown) => {
+        if (err instanceof ApiError && err.code === 'no_neighbour_index') return ask(0);
+        throw err;
+      });
       setPrediction({ ...answer.predictions[0], version: answer.version });
     } catch (err) {
       setError(err);
@@ -137,6 +143,21 @@ export function DrawPage({ name }: { name: string | null }) {
                   <span class="muted">{percent(p)}</span>
                 </div>
               ))}
+              <h3>Nearest training images</h3>
+              {prediction.neighbours ? (
+                <div class="neighbours">
+                  {prediction.neighbours.map((n) => (
+                    <figure title={`similarity ${n.similarity.toFixed(3)}`}>
+                      <img src={`data:image/png;base64,${n.png}`} width={56} height={56} alt={`a training image of ${n.className}`} />
+                      <figcaption>
+                        {n.className} <span class="muted">{n.similarity.toFixed(2)}</span>
+                      </figcaption>
+                    </figure>
+                  ))}
+                </div>
+              ) : (
+                <p class="muted">This model version has no index of training images (probed before there were indexes).</p>
+              )}
             </div>
           )}
         </div>
