@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { UsageError } from './usage-error.js';
 import { output, serviceClient, show, urlOption, type ServiceFlags } from './service.js';
+import { deletedLine, type Deleted } from './jobs.js';
 import { jobLine } from './jobs.js';
 
 interface Experiment {
@@ -88,6 +89,15 @@ export function experimentsCommand(): Command {
     .option('--json', 'as JSON')
     .action(async (id: string, f: ServiceFlags) =>
       output(f, await serviceClient(f).get<Detail>(`/v1/experiments/${encodeURIComponent(id)}`), describeDetail),
+    );
+  experiments
+    .command('delete')
+    .description('delete an experiment with all its jobs and their files (refused while one runs or is a model version)')
+    .argument('<id>')
+    .addOption(urlOption())
+    .option('--json', 'as JSON')
+    .action(async (id: string, f: ServiceFlags) =>
+      output(f, await serviceClient(f).send<Deleted>('DELETE', `/v1/experiments/${encodeURIComponent(id)}`), deletedLine),
     );
   experiments
     .command('compare')

@@ -1,5 +1,5 @@
 /**
- * cpc jobs submit | probe | list | show | watch | cancel | retry: the service's jobs over HTTP
+ * cpc jobs submit | probe | list | show | watch | logs | cancel | retry | delete: the service's jobs over HTTP
  * (service.ts: --url or CPC_URL, key CPC_API_KEY). A submission's config comes from the same
  * flags and config file as `cpc train` and is checked against the same fields as the API
  * before anything is sent. `watch` follows a job's event stream with a progress bar.
@@ -245,5 +245,18 @@ export function jobsCommand(): Command {
     .action(async (id: string, f: ServiceFlags) =>
       output(f, await serviceClient(f).send<Job>('POST', `/v1/jobs/${encodeURIComponent(id)}/retry`), jobLine),
     );
+  byId('delete', 'delete a final job with its probes, metrics, log and files (refused while one is running or is a model version)')
+    .option('--json', 'as JSON')
+    .action(async (id: string, f: ServiceFlags) =>
+      output(f, await serviceClient(f).send<Deleted>('DELETE', `/v1/jobs/${encodeURIComponent(id)}`), deletedLine),
+    );
   return jobs;
 }
+
+/** what a deletion answered (DELETE /v1/jobs/:id, /v1/experiments/:id) */
+export interface Deleted {
+  jobs: string[];
+  artifacts: number;
+}
+
+export const deletedLine = (d: Deleted) => `deleted ${d.jobs.length} job(s) (${d.jobs.join(', ') || 'none'}) and ${d.artifacts} file(s)`;

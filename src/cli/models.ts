@@ -6,6 +6,7 @@
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { UsageError } from './usage-error.js';
+import { positive } from './parsers.js';
 import { output, serviceClient, show, urlOption, type ServiceFlags } from './service.js';
 
 interface Model {
@@ -91,6 +92,17 @@ export function modelsCommand(): Command {
       output(f, await client.send<Model>('PUT', at, { version: Number(version) }), modelLine);
     });
   models
+    .command('delete')
+    .description('delete one version of a model (refused while an alias names it); its probe job stays')
+    .argument('<name>')
+    .argument('<version>', 'a version number')
+    .addOption(urlOption())
+    .action(async (name: string, version: string, f: ServiceFlags) => {
+      if (!/^[1-9][0-9]{0,9}$/.test(version)) throw new UsageError(`the version is a positive number, not ${JSON.stringify(version)}`);
+      await serviceClient(f).send('DELETE', `${path(name)}/versions/${version}`);
+      process.stdout.write(`deleted ${name} version ${version}\n`);
+    });
+  models
     .command('register')
     .description('register a succeeded probe job as the next version of a model')
     .argument('<name>')
@@ -108,8 +120,13 @@ export function modelsCommand(): Command {
     .argument('<images...>', 'PNG files')
     .option('--version <ref>', 'a version number or an alias (default: the latest)', ref)
     .option('--embedding', 'include the encoder embedding')
+    .option(
+      '--neighbours <k>',
+      'include the k (1-20) nearest training images (label, class, similarity; the image as a PNG in base64)',
+      positive('--neighbours', 20),
+    )
     .addOption(urlOption())
-    .action(async (name: string, images: string[], f: ServiceFlags & { version?: string; embedding?: boolean }) => {
+    .action(async (name: string, images: string[], f: ServiceFlags & { version?: string; embedding?: boolean; neighbours?: number }) => {
       const instances = images.map((file) => {
         try {
           return { png: readFileSync(file).toString('base64') };
@@ -120,7 +137,7 @@ export function modelsCommand(): Command {
       const { version, predictions } = await serviceClient(f).send<{ version: number; predictions: Prediction[] }>(
         'POST',
         `${path(name, f.version)}/predict`,
-        { instances, ...(f.embedding ? { embedding: true } : {}) },
+        { instances, ...(f.embedding ? { embedding: true } : {}), ...(f.neighbours ? { neighbours: f.neighbours } : {}) },
       );
       predictions.forEach((p, i) =>
         process.stdout.write(

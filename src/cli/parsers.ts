@@ -9,11 +9,12 @@ export function int(name: string) {
   };
 }
 
-/** a count of things: 1 or more */
-export function positive(name: string) {
+/** a count of things: 1 or more (and at most `max`, when given) */
+export function positive(name: string, max = Infinity) {
   return (v: string) => {
     const n = int(name)(v);
     if (n < 1) throw new InvalidArgumentError(`${name} must be at least 1`);
+    if (n > max) throw new InvalidArgumentError(`${name} must be at most ${max}`);
     return n;
   };
 }

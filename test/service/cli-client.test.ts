@@ -154,6 +154,9 @@ describe('cpc as a client of the service', () => {
       stderr: expect.stringMatching(/404 Not Found: model tour has no alias production/),
     });
     expect(await cpc('models', 'predict', 'tour', join(dir, 'missing.png'))).toMatchObject({ code: 2 });
+    const near = jsonLines((await cpc('models', 'predict', 'tour', png, '--neighbours', '3')).stdout)[0];
+    expect(near.neighbours.map((n: { className: string }) => n.className)).toHaveLength(3);
+    expect(await cpc('models', 'predict', 'tour', png, '--neighbours', '0')).toMatchObject({ code: 2 });
 
     const detail = await cpc('experiments', 'show', experimentId);
     expect(detail.stdout).toMatch(/succeeded, 2 jobs \(2 succeeded\), 100% done/);
@@ -176,6 +179,17 @@ describe('cpc as a client of the service', () => {
     expect(watched.code).toBe(1);
     expect(watched.stderr).toMatch(new RegExp(`${submitted.id}  cpc\\s+cancelled`));
     expect((await cpc('jobs', 'retry', submitted.id, '--json')).stdout).toMatch(/"status":"queued"/);
+    // a job that runs cannot be deleted; once cancelled it can
+    await waitFor('the job to run again', async () => (await api(h, 'GET', `/v1/jobs/${submitted.id}`)).json.status !== 'queued');
+    expect(await cpc('jobs', 'delete', submitted.id)).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/409 Conflict: job .* is running/),
+    });
     await cpc('jobs', 'cancel', submitted.id);
+    await waitFor('cancelled', async () => (await api(h, 'GET', `/v1/jobs/${submitted.id}`)).json.status === 'cancelled');
+    expect((await cpc('jobs', 'delete', submitted.id)).stdout).toMatch(
+      new RegExp(`^deleted 1 job\\(s\\) \\(${submitted.id}\\) and \\d+ file\\(s\\)`),
+    );
+    expect(await cpc('models', 'delete', 'tour', 'x')).toMatchObject({ code: 2 });
   }, 180_000);
 });
