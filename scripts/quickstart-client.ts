@@ -60,7 +60,8 @@ const trained = await follow(cpc.id, 'CPC');
 if (trained.status !== 'succeeded') throw new Error(`CPC job ${trained.status}: ${trained.error}`);
 const t = trained.result.test;
 console.log(
-  `CPC test accuracy ${t.accuracy.toFixed(3)} (chance ${t.chance.toFixed(2)}) after ${trained.result.steps} steps in ${trained.result.seconds.toFixed(0)} s`,
+  `CPC contrastive test accuracy ${t.accuracy.toFixed(3)} (chance ${t.chance.toFixed(2)}) after ${trained.result.steps} steps ` +
+    `in ${trained.result.seconds.toFixed(0)} s on the ${trained.backend} backend`,
 );
 
 const probe = await call('POST', '/v1/jobs', {
