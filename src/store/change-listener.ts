@@ -16,6 +16,16 @@ export const LISTENER_APPLICATION_NAME = 'cpc-change-listener';
 
 export type ChangeHandler = (payload: string) => void;
 
+export interface Listening {
+  /** stop calling the handler (UNLISTEN once the channel has no handler left) */
+  stop(): void;
+  /**
+   * settles once Postgres listens to the channel: from then on no commit goes unnoticed. (While the
+   * connection is down it settles at once: the reconnect calls every handler with RESYNC.)
+   */
+  ready: Promise<void>;
+}
+
 export const jobChannel = (jobId: string) => `cpc_job_${jobId}`;
 export const experimentChannel = (experimentId: string) => `cpc_exp_${experimentId}`;
 
@@ -26,6 +36,8 @@ interface Logger {
 export class ChangeListener {
   private client: pg.Client | null = null;
   private readonly handlers = new Map<string, Set<ChangeHandler>>();
+  /** each channel's LISTEN, settled once Postgres listens */
+  private readonly listening = new Map<string, Promise<void>>();
   private closed = false;
   private retryMs = 250;
   private reconnectTimer: NodeJS.Timeout | null = null;
@@ -49,20 +61,26 @@ export class ChangeListener {
     return this.client !== null;
   }
 
-  /** call `handler` with each notification on `channel`; returns the function that stops it */
-  listen(channel: string, handler: ChangeHandler): () => void {
+  /** call `handler` with each notification on `channel` */
+  listen(channel: string, handler: ChangeHandler): Listening {
     let set = this.handlers.get(channel);
+    let ready = this.listening.get(channel) ?? Promise.resolve();
     if (!set) {
       set = new Set();
       this.handlers.set(channel, set);
-      this.command('LISTEN', channel);
+      ready = this.command('LISTEN', channel);
+      this.listening.set(channel, ready);
     }
     set.add(handler);
-    return () => {
-      const current = this.handlers.get(channel);
-      if (!current?.delete(handler) || current.size) return;
-      this.handlers.delete(channel);
-      this.command('UNLISTEN', channel);
+    return {
+      ready,
+      stop: () => {
+        const current = this.handlers.get(channel);
+        if (!current?.delete(handler) || current.size) return;
+        this.handlers.delete(channel);
+        this.listening.delete(channel);
+        void this.command('UNLISTEN', channel);
+      },
     };
   }
 
@@ -74,15 +92,18 @@ export class ChangeListener {
     await client?.end().catch(() => undefined);
   }
 
-  private command(verb: 'LISTEN' | 'UNLISTEN', channel: string): void {
+  private command(verb: 'LISTEN' | 'UNLISTEN', channel: string): Promise<void> {
     const client = this.client;
     // (not connected: the reconnect listens to every channel that has handlers then)
-    if (!client) return;
-    client.query(`${verb} ${client.escapeIdentifier(channel)}`).catch((err: Error) => {
-      this.log.warn({ err: err.message, channel }, `${verb} failed`);
-      // (a failed LISTEN leaves the channel deaf: start over on a new connection)
-      if (verb === 'LISTEN') this.drop(client);
-    });
+    if (!client) return Promise.resolve();
+    return client.query(`${verb} ${client.escapeIdentifier(channel)}`).then(
+      () => undefined,
+      (err: Error) => {
+        this.log.warn({ err: err.message, channel }, `${verb} failed`);
+        // (a failed LISTEN leaves the channel deaf: start over on a new connection, which resyncs)
+        if (verb === 'LISTEN') this.drop(client);
+      },
+    );
   }
 
   private async connect(): Promise<void> {

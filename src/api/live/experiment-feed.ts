@@ -21,7 +21,9 @@ export class ExperimentFeed extends Feed<Subscriber> {
     options: FeedOptions,
   ) {
     super(options);
-    this.whileOpen(listener.listen(experimentChannel(experimentId), () => this.changed()));
+    const listening = listener.listen(experimentChannel(experimentId), () => this.changed());
+    this.whileOpen(listening.stop);
+    this.firstAwait(listening.ready);
   }
 
   protected async catchUp(sub: Subscriber): Promise<void> {

@@ -47,6 +47,17 @@ export abstract class Feed<S extends Subscriber> {
   /** read what changed and send it to the live clients */
   protected abstract refresh(): Promise<void>;
 
+  /** the feed's first task waits for this (its LISTEN), so that nothing after its first read goes unnoticed */
+  protected firstAwait(ready: Promise<unknown>): void {
+    this.chain = this.chain
+      .then(() => ready)
+      .then(
+        () => undefined,
+        // (the clients still catch up: the resync timer covers what this first read missed)
+        (err: unknown) => this.options.log.warn({ err }, 'live feed start failed'),
+      );
+  }
+
   /** a registration to undo when the feed ends (a LISTEN, an event listener) */
   protected whileOpen(stop: () => void): void {
     if (this.disposed) stop();

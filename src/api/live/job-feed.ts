@@ -47,11 +47,12 @@ export class JobFeed<Row extends { id: bigint }> extends Feed<RowsSubscriber> {
     progressFrom: QueueEvents[] = [],
   ) {
     super(options);
-    this.whileOpen(
-      listener.listen(jobChannel(job.id), (payload) => {
-        if (payload === '*' || spec.payloads.includes(payload)) this.changed();
-      }),
-    );
+    const listening = listener.listen(jobChannel(job.id), (payload) => {
+      if (payload === '*' || spec.payloads.includes(payload)) this.changed();
+    });
+    this.whileOpen(listening.stop);
+    // (the row the route read may be older than the LISTEN: read it again once Postgres listens)
+    this.firstAwait(listening.ready.then(() => this.reload()));
     // progress (step, loss, images/s) is not stored: it comes from BullMQ's events, as the worker reports it
     const onProgress = ({ jobId, data }: { jobId: string; data: unknown }) => {
       if (jobId === job.id) this.forEachLive((sub) => sub.stream.send('progress', data));
@@ -81,16 +82,22 @@ export class JobFeed<Row extends { id: bigint }> extends Feed<RowsSubscriber> {
     }
   }
 
-  protected async refresh(): Promise<void> {
-    // the status first: once it is final, the rows read after it are the last
-    let fresh: JobRow;
+  /** the job's row now; null (and the feed marked deleted) once it is gone */
+  private async reload(): Promise<JobRow | null> {
     try {
-      fresh = await this.spec.reload(this.job.id);
+      return (this.job = await this.spec.reload(this.job.id));
     } catch (err) {
       if (!(err instanceof NotFound)) throw err;
       this.deleted = true;
-      return this.endAll('end', { status: 'deleted' });
+      return null;
     }
+  }
+
+  protected async refresh(): Promise<void> {
+    // the status first: once it is final, the rows read after it are the last
+    const before = this.job.status;
+    const fresh = await this.reload();
+    if (!fresh) return this.endAll('end', { status: 'deleted' });
     if (this.after !== null) {
       await this.readRows(this.after, (rows) => {
         this.after = rows[rows.length - 1].id;
@@ -102,8 +109,7 @@ export class JobFeed<Row extends { id: bigint }> extends Feed<RowsSubscriber> {
         });
       });
     }
-    const statusChanged = fresh.status !== this.job.status;
-    this.job = fresh;
+    const statusChanged = fresh.status !== before;
     if (statusChanged && this.spec.sendStatus) this.forEachLive((sub) => this.spec.sendStatus!(sub, fresh));
     if (isFinal(fresh.status)) this.endAll('end', { status: fresh.status });
   }
