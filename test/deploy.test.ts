@@ -3,7 +3,7 @@ import { describe, it, expect } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { ConfigSchema } from '../src/config.js';
+import { ConfigSchema, loadConfig } from '../src/config.js';
 
 const root = join(import.meta.dirname, '..');
 const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { merge: true });
@@ -127,7 +127,7 @@ describe('docker-compose.yml and Dockerfiles', () => {
       c.static_configs.flatMap((s) => s.targets),
     );
     expect(targets).toEqual(['api:3000', 'worker:9464', 'worker-gpu:9464']);
-    expect(ConfigSchema.properties.WORKER_METRICS_PORT.default).toBe(9464);
+    expect(loadConfig({ DATABASE_URL: 'postgresql://x/y', REDIS_URL: 'redis://x' }).WORKER_METRICS_PORT).toBe(9464);
     for (const name of ['worker', 'worker-gpu']) expect(compose.services[name].environment.WORKER_METRICS_HOST).toBe('0.0.0.0');
   });
 });

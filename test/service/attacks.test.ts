@@ -106,7 +106,8 @@ async function withWarmPool(
     const model = await h.app.db.model.findFirstOrThrow({ where: { name: 'digits' }, include: { job: true } });
     const files = new ModelFilesCache(h.app.artifacts, h.app.artifactStore, 1);
     const load = () => files.get({ id: model.id, probeJobId: model.jobId, cpcJobId: model.job.parentJobId!, head: model.head });
-    const predict = (images: PixelGrid[], signal?: AbortSignal) => pool.predict(model.id, load, images, false, signal);
+    const predict = (images: PixelGrid[], signal?: AbortSignal) =>
+      pool.predict(model.id, load, images, { embedding: false, neighbours: 0 }, signal);
     const grid = toPixelGrid(Array.from({ length: 28 }, (_, y) => Array.from({ length: 28 }, (_, x) => (x + y) % 256)));
     await predict([grid]); // the thread has the model from here on
     await f(predict, grid);

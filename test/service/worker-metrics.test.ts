@@ -60,7 +60,8 @@ describe('worker metrics', () => {
       async () => {
         const text = await scrape();
         const ips = value(text, 'cpc_worker_images_per_second', { kind: 'cpc' });
-        return ips && ips > 0 && (value(text, 'cpc_worker_step_seconds_count', { kind: 'cpc' }) ?? 0) > 0 && text;
+        const steps = value(text, 'cpc_worker_step_seconds_count', { kind: 'cpc' }) ?? 0;
+        return (ips ?? 0) > 0 && steps > 0 ? text : null;
       },
       120_000,
     );
