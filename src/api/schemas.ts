@@ -424,15 +424,16 @@ export const ModelMetadata = Type.Intersect([
 export const AliasName = Type.String({
   minLength: 1,
   maxLength: 50,
-  pattern: '^[A-Za-z][A-Za-z0-9_-]*$',
-  description: 'an alias (production, staging, ...): a letter, then letters, digits, _ or -',
+  // (`latest` is taken: a path's version `latest` is always the newest version)
+  pattern: '^(?!latest$)[A-Za-z][A-Za-z0-9_-]*$',
+  description: 'an alias (production, staging, ...): a letter, then letters, digits, _ or -; not `latest`',
 });
 
 /** a version number or an alias */
 export const VersionRef = Type.String({
   maxLength: 50,
   pattern: '^([1-9][0-9]{0,9}|[A-Za-z][A-Za-z0-9_-]*)$',
-  description: 'a version number, or an alias',
+  description: 'a version number, an alias, or `latest` (the newest version)',
 });
 
 const Pixel = Type.Number({ minimum: 0, maximum: 255 });

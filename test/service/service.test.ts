@@ -237,6 +237,9 @@ describe('cpc-service over HTTP', () => {
     const alias = await api(h, 'PUT', '/v1/models/digits/aliases/production', { version: 1 });
     expect([alias.status, alias.json.version, alias.json.aliases]).toEqual([200, 1, ['production']]);
     expect((await api(h, 'GET', '/v1/models/digits/versions/production')).json).toMatchObject({ version: 1, head: 'mlp' });
+    // `latest` is the newest version, never an alias
+    expect((await api(h, 'GET', '/v1/models/digits/versions/latest')).json).toMatchObject({ version: 2 });
+    expect((await api(h, 'PUT', '/v1/models/digits/aliases/latest', { version: 1 })).json.code).toBe('validation_failed');
     const byAlias = await api(h, 'POST', '/v1/models/digits/versions/production/predict', { instances: grey.slice(0, 5) });
     expect([byAlias.status, byAlias.json.version]).toEqual([200, 1]);
     expect(byAlias.json.predictions.map((p: any) => p.label)).toEqual(json.json.predictions.slice(0, 5).map((p: any) => p.label));

@@ -24,8 +24,9 @@ import type { ModelRow } from '../../store/models.js';
 import { ownerOf, visibleTo } from '../tenancy.js';
 import { ImageInputError, NoNeighbourIndex, toPixelGrid, type PixelGrid } from '../../cpc/inference.js';
 
-/** a version ref from a path: a number is a version, anything else an alias */
-function parseRef(ref: string): number | string {
+/** a version ref from a path: a number is a version, `latest` the newest (undefined), anything else an alias */
+function parseRef(ref: string): number | string | undefined {
+  if (ref === 'latest') return undefined;
   if (!/^[0-9]+$/.test(ref)) return ref;
   const version = Number(ref);
   if (version > 2 ** 31 - 1) throw new HttpError(400, `params/ref: a version is at most ${2 ** 31 - 1}`);
