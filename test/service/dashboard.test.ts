@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { buildDashboard } from '../../scripts/build-dashboard.js';
 import { api, startHarness, waitFor, type Harness } from './harness.js';
-import { trainDigitsModel } from './fixtures.js';
+import { tinyConfig, trainDigitsModel } from './fixtures.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const shots = process.env.UPDATE_SCREENSHOTS ? join(root, 'test', 'screenshots') : join(root, '.local', 'screenshots');
@@ -143,6 +143,19 @@ describe('the dashboard in headless Chromium', () => {
       await page.waitForSelector(selector);
       await shoot(hash.slice(2));
     }
+    expect(problems).toEqual([]);
+  });
+
+  it('follows an experiment live: a job added and cancelled shows up without a reload', async () => {
+    const experiment = (await api(h, 'POST', '/v1/experiments', { name: 'watched' })).json;
+    await page.goto(`${h.baseUrl}/#/experiments/${experiment.id}`);
+    await page.waitForSelector('h2 .status-empty');
+    // (a GPU job: no GPU worker here, so it waits until cancelled)
+    const job = (await api(h, 'POST', '/v1/jobs', { kind: 'cpc', device: 'gpu', experimentId: experiment.id, config: tinyConfig() })).json;
+    await page.waitForSelector('h2 .status-queued');
+    await page.waitForSelector(`a[href="#/jobs/${job.id}"]`);
+    await api(h, 'POST', `/v1/jobs/${job.id}/cancel`);
+    await page.waitForSelector('h2 .status-cancelled');
     expect(problems).toEqual([]);
   });
 });

@@ -28,7 +28,16 @@ export function arbitraryFor(schema: Schema | undefined, depth = 0): fc.Arbitrar
   return schema.nullable ? fc.oneof(base, fc.constant(null)) : base;
 }
 
-function schemaArbitrary(s: Schema, depth: number): fc.Arbitrary<unknown> {
+/** a named component (`$ref: '#/components/schemas/Job'`) as its schema */
+export function resolved(s: Schema): Schema {
+  if (typeof s.$ref !== 'string') return s;
+  const target = spec.components?.schemas?.[s.$ref.replace('#/components/schemas/', '')];
+  if (!target) throw new Error(`openapi.yaml: ${s.$ref} names no schema`);
+  return target as Schema;
+}
+
+function schemaArbitrary(schema: Schema, depth: number): fc.Arbitrary<unknown> {
+  const s = resolved(schema);
   if (s.const !== undefined) return fc.constant(s.const);
   if (s.enum) return fc.constantFrom(...s.enum);
   if (s.anyOf || s.oneOf) return fc.oneof(...(s.anyOf ?? s.oneOf).map((x: Schema) => arbitraryFor(x, depth + 1)));

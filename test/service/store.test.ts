@@ -290,7 +290,7 @@ describe('ModelFilesCache', () => {
       byName: (jobId: string, name: string) => (reads++, artifacts.byName(jobId, name)),
     } as ArtifactsRepository;
     const manifest = { config: { imageSize: 28, color: 'grey', textureSeed: 7 } };
-    async function model(seed: number, report = true) {
+    async function model(seed: number, report = true, neighbours = false) {
       const cpc = await queuedJob(db);
       const probe = await queuedJob(db, { kind: 'probe', parentJobId: cpc.id });
       const put = async (jobId: string, name: string, bytes: Uint8Array) =>
@@ -300,6 +300,7 @@ describe('ModelFilesCache', () => {
       for (const name of ['probe/mlp/model.json', 'probe/mlp/weights.bin']) await put(probe.id, name, new Uint8Array([seed, 2]));
       if (report)
         await put(probe.id, 'probe/report.json', new TextEncoder().encode(JSON.stringify({ classNames: ['cat', `dog ${seed}`] })));
+      if (neighbours) await put(probe.id, 'probe/neighbours.bin', new Uint8Array([seed, 3]));
       return { id: `model-${seed}`, probeJobId: probe.id, cpcJobId: cpc.id, head: 'mlp' };
     }
     const cache = new ModelFilesCache(counting, store, 1);
@@ -307,13 +308,15 @@ describe('ModelFilesCache', () => {
     const files = await cache.get(a);
     expect(files).toMatchObject({ style: { imageSize: 28, color: 'grey' }, textureSeed: 7, classNames: ['cat', 'dog 1'] });
     expect(Array.from(files.headWeights)).toEqual([1, 2]);
-    expect(reads).toBe(6);
+    // (a probe from before the neighbour indexes has none)
+    expect(files.neighbours).toBeUndefined();
+    expect(reads).toBe(7);
     await cache.get(a);
-    expect(reads).toBe(6); // cached
-    const b = await model(2);
-    await cache.get(b); // capacity 1: a is evicted
+    expect(reads).toBe(7); // cached
+    const b = await model(2, true, true);
+    expect(Array.from((await cache.get(b)).neighbours!)).toEqual([2, 3]); // capacity 1: a is evicted
     await cache.get(a);
-    expect(reads).toBe(18);
+    expect(reads).toBe(21);
     // a probe stored without its report: no class names (the outputs are then named by their labels)
     expect((await cache.get(await model(4, false))).classNames).toBeUndefined();
 

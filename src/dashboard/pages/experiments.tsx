@@ -1,4 +1,9 @@
-/** Experiments: the list, and one experiment's status, jobs and comparison (best first). */
+/**
+ * Experiments: the list, and one experiment's status, jobs and comparison (best first), followed
+ * live over its event stream (a new snapshot whenever a job is added, steps or ends).
+ */
+import { useEffect, useState } from 'preact/hooks';
+import { follow } from '../api';
 import { ErrorLine, Link, Progress, Status, useResource } from '../components';
 import { ago, duration, number } from '../format';
 import type { Experiment, ExperimentDetail, Page } from '../types';
@@ -47,12 +52,32 @@ interface Comparison {
   }>;
 }
 
+type Detail = ExperimentDetail & { startedAt: string | null; finishedAt: string | null };
+
+/** the experiment as its event stream last sent it, and how many snapshots came */
+function useExperimentStream(id: string): { data: Detail | null; error: unknown; snapshots: number } {
+  const [state, setState] = useState<{ data: Detail | null; error: unknown; snapshots: number }>({ data: null, error: null, snapshots: 0 });
+  useEffect(() => {
+    const controller = new AbortController();
+    follow(
+      `/v1/experiments/${encodeURIComponent(id)}/events`,
+      (event, data) => {
+        if (event === 'experiment') setState((s) => ({ data: data as Detail, error: null, snapshots: s.snapshots + 1 }));
+        if (event === 'end') setState((s) => ({ ...s, error: new Error('the experiment was deleted') }));
+      },
+      controller.signal,
+    ).catch((err: unknown) => {
+      if (!controller.signal.aborted) setState((s) => ({ ...s, error: err }));
+    });
+    return () => controller.abort();
+  }, [id]);
+  return state;
+}
+
 export function ExperimentPage({ id }: { id: string }) {
-  const { data: e, error } = useResource<ExperimentDetail & { startedAt: string | null; finishedAt: string | null }>(
-    `/v1/experiments/${encodeURIComponent(id)}`,
-    2000,
-  );
-  const compare = useResource<Comparison>(`/v1/experiments/${encodeURIComponent(id)}/compare`, 5000);
+  const { data: e, error, snapshots } = useExperimentStream(id);
+  // (compared again whenever the experiment changed)
+  const compare = useResource<Comparison>(`/v1/experiments/${encodeURIComponent(id)}/compare`, 0, snapshots);
   if (error) return <ErrorLine error={error} />;
   if (!e) return <p class="muted">loading…</p>;
   const c = compare.data;
