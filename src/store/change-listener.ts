@@ -47,7 +47,7 @@ export class ChangeListener {
     private readonly log: Logger,
   ) {}
 
-  /** connect (resolves once listening, or once the first try failed: it keeps trying) */
+  /** connect (settles once listening, or once the first try failed: it keeps trying) */
   async start(): Promise<void> {
     await this.connect();
   }

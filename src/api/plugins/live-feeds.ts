@@ -31,8 +31,9 @@ export default fp(
   async function liveFeeds(app: FastifyInstance) {
     const log = app.log.child({ part: 'live-feeds' });
     const listener = new ChangeListener(app.config.DATABASE_URL, log);
-    // (Postgres away at start: the listener keeps trying, and the feeds resync meanwhile)
-    await listener.start();
+    // (not awaited: Postgres away or slow at start must not hold the API's start; the listener keeps
+    // trying, and once it listens every feed made meanwhile reads again)
+    void listener.start();
     const resyncMs = app.config.LIVE_FEED_RESYNC_MS;
     app.decorate('live', {
       listener,
