@@ -32,6 +32,21 @@ const fromStrings = ajv({ coerceTypes: 'array' });
 export const validatorCompiler: FastifySchemaCompiler<FastifySchema> = ({ schema, httpPart }) =>
   (httpPart === 'body' ? strict : fromStrings).compile(schema as object);
 
+interface BranchSchema {
+  description?: string;
+  type?: string;
+  required?: string[];
+  items?: BranchSchema;
+}
+
+/** what one branch of a union takes, in a few words */
+function describeBranch(branch: BranchSchema): string {
+  if (branch.description) return branch.description;
+  if (branch.type === 'object' && branch.required?.length) return `an object with ${branch.required.join(', ')}`;
+  if (branch.type === 'array' && branch.items) return `an array of ${describeBranch(branch.items)}`;
+  return branch.type ?? 'another value';
+}
+
 const list = (values: unknown[]) => values.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ');
 
 /**
@@ -41,6 +56,13 @@ const list = (values: unknown[]) => values.map((v) => (typeof v === 'string' ? v
  */
 export function validationMessage(errors: ErrorObject[], dataVar: string): string {
   const first = errors[0];
+  // a value that fits none of a union's branches: name every branch, not the first one's complaint
+  // (a union of constants is said below, as its allowed values)
+  const union = errors.find((e) => e.keyword === 'anyOf' && first.instancePath.startsWith(e.instancePath));
+  if (union && first.keyword !== 'const') {
+    const branches = ((union.schema ?? []) as BranchSchema[]).map(describeBranch);
+    return `${dataVar}${union.instancePath} must be one of: ${branches.join('; or ')}`;
+  }
   const where = `${dataVar}${first.instancePath}`;
   const params = first.params as Record<string, unknown>;
   const schema = first.parentSchema as

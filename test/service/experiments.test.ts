@@ -189,6 +189,13 @@ describe('experiments', () => {
       ['POST', '/v1/jobs', { kind: 'probe' }, "body must have required property 'cpcJobId'"],
       ['POST', '/v1/jobs', { kind: 'cpc', device: 'tpu' }, 'body/device must be one of any, gpu, cpu'],
       ['GET', '/v1/jobs?status=done', undefined, 'querystring/status must be one of queued, running, succeeded, failed, cancelled'],
+      // a union of shapes: every shape named, not only the first one's complaint
+      [
+        'POST',
+        '/v1/models/nope/predict',
+        { instances: [{ png: 5 }] },
+        'body/instances/0 must be one of: 28x28 grey, values 0..255 (or 0..1); or size x size x 3 RGB, values 0..255; or an object with png',
+      ],
       // not an object at all: never a job (the discriminator looks at objects only)
       ['POST', '/v1/jobs', '[]', 'body must be object'],
       ['POST', '/v1/jobs', '5', 'body must be object'],
