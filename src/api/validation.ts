@@ -56,9 +56,10 @@ const list = (values: unknown[]) => values.map((v) => (typeof v === 'string' ? v
  */
 export function validationMessage(errors: ErrorObject[], dataVar: string): string {
   const first = errors[0];
-  // a value that fits none of a union's branches: name every branch, not the first one's complaint
-  // (a union of constants is said below, as its allowed values)
-  const union = errors.find((e) => e.keyword === 'anyOf' && first.instancePath.startsWith(e.instancePath));
+  // a value whose shape fits none of a union's branches: name every branch, not the first one's
+  // complaint. (One that has a branch's shape and fails inside it gets that complaint, which is more
+  // precise: a pixel of 300 in a grey image; a union of constants is said below, as its allowed values.)
+  const union = errors.find((e) => e.keyword === 'anyOf' && e.instancePath === first.instancePath);
   if (union && first.keyword !== 'const') {
     const branches = ((union.schema ?? []) as BranchSchema[]).map(describeBranch);
     return `${dataVar}${union.instancePath} must be one of: ${branches.join('; or ')}`;

@@ -196,6 +196,7 @@ describe('experiments', () => {
         { instances: [{ png: 5 }] },
         'body/instances/0 must be one of: 28x28 grey, values 0..255 (or 0..1); or size x size x 3 RGB, values 0..255; or an object with png',
       ],
+      ['POST', '/v1/models/nope/predict', { instances: [[[1, 300]]] }, 'body/instances/0/0/1 must be <= 255'],
       // not an object at all: never a job (the discriminator looks at objects only)
       ['POST', '/v1/jobs', '[]', 'body must be object'],
       ['POST', '/v1/jobs', '5', 'body must be object'],
