@@ -114,7 +114,9 @@ export async function buildApp(
   // (a dependency away, a handler timeout, inference busy) and 500. (414 and 431, a path segment or
   // headers too long, are answered before there is a route; README lists them.)
   app.addHook('onRoute', (route) => {
-    if (!route.schema) return;
+    // (not the queue board's own API: bull-board answers its errors in its own shape, which our
+    // error schema would refuse to serialize)
+    if (!route.schema || route.url.startsWith('/admin/')) return;
     const response = (route.schema.response ??= {}) as Record<string, unknown>;
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     const takesBody = methods.some((m) => ['POST', 'PUT', 'PATCH'].includes(m));

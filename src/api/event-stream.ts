@@ -19,6 +19,9 @@ export interface EventStream {
   onClose(f: () => void): void;
 }
 
+/** the most bytes a stream may have waiting for its client before it is closed */
+export const MAX_BUFFERED_BYTES = 2 * 1024 * 1024;
+
 export class EventStreams {
   private readonly limit: InFlightLimit;
   private readonly streams = new Set<EventStream>();
@@ -64,7 +67,15 @@ export class EventStreams {
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), this.keepAliveMs);
     const stream: EventStream = {
       send: (event, data, id) => {
-        if (!closed) res.write(`${id !== undefined ? `id: ${id}\n` : ''}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+        if (closed) return;
+        res.write(`${id !== undefined ? `id: ${id}\n` : ''}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+        // a client that does not read (or reads far slower than its job writes) is let go rather than
+        // buffered for: it reconnects with Last-Event-ID and resumes where it stopped reading
+        // (destroyed, not ended: ending would wait for the buffered bytes to go)
+        if (res.writableLength > MAX_BUFFERED_BYTES) {
+          stream.close();
+          res.destroy();
+        }
       },
       close: () => {
         if (closed) return;

@@ -14,7 +14,7 @@ export const ErrorBody = Type.Object(
         'or a precise one: validation_failed, invalid_json, invalid_config, invalid_dataset, invalid_image, route_not_found, ' +
         'api_key_required, api_key_invalid, scope_insufficient, auth_failures_exceeded, rate_limited, too_many_streams, ' +
         'too_many_predictions, too_many_downloads, too_many_uploads, idempotency_key_in_flight, idempotency_key_reused, ' +
-        'job_not_final, job_in_use, job_not_succeeded, model_version_aliased, queue_unavailable, database_unavailable, ' +
+        'job_not_final, job_in_use, job_not_succeeded, model_version_aliased, no_neighbour_index, queue_unavailable, database_unavailable, ' +
         'database_busy, inference_busy, ingest_busy, handler_timeout, checksum_mismatch, dashboard_not_built',
     }),
     message: Type.String({ description: 'for people: what went wrong and what to do' }),
@@ -451,21 +451,24 @@ export const ImageInstance = Type.Union([
   Type.Object({ png: Type.String({ maxLength: 2_000_000, description: 'base64 PNG' }) }, { additionalProperties: false }),
 ]);
 
+const servingFields = {
+  instances: Type.Array(ImageInstance, { minItems: 1, maxItems: 256 }),
+  version: Type.Optional(Version),
+  embedding: Type.Optional(Type.Boolean({ default: false })),
+};
+
 export const PredictRequest = Type.Object(
   {
-    instances: Type.Array(ImageInstance, { minItems: 1, maxItems: 256 }),
-    version: Type.Optional(Version),
-    embedding: Type.Optional(Type.Boolean({ default: false })),
+    ...servingFields,
     neighbours: Type.Optional(
-      Type.Integer({
-        minimum: 0,
-        maximum: MAX_NEIGHBOURS,
-        description: 'add this many of the most similar training images (predict only)',
-      }),
+      Type.Integer({ minimum: 0, maximum: MAX_NEIGHBOURS, description: 'add this many of the most similar training images' }),
     ),
   },
   { additionalProperties: false },
 );
+
+/** (an embedding is the answer itself: no neighbours asked for here) */
+export const EmbedRequest = Type.Object(servingFields, { additionalProperties: false });
 
 export const Prediction = Type.Object({
   label: Type.Integer({ minimum: 0, description: "the most probable class's index" }),
@@ -521,6 +524,7 @@ for (const [title, schema] of Object.entries({
   ModelMetadata,
   ImageInstance,
   PredictRequest,
+  EmbedRequest,
   Prediction,
   PredictResponse,
   EmbedResponse,

@@ -33,6 +33,8 @@ export interface NeighbourIndex {
   /** 28x28 grey source images */
   images: Uint8Array;
   classNames: string[];
+  /** each entry's image as a base64 PNG, made once when first found (a request only copies strings) */
+  pngs?: Array<string | undefined>;
 }
 
 export interface Neighbour {
@@ -138,6 +140,13 @@ export function parseNeighbourIndex(bytes: Uint8Array): NeighbourIndex {
   return { count, dim, labels, embeddings, images, classNames: (header.classNames ?? []).map(String) };
 }
 
+function entryPng(index: NeighbourIndex, i: number): string {
+  const grey = index.images.subarray(i * IMAGE_PIXELS, (i + 1) * IMAGE_PIXELS);
+  const rgb = new Uint8Array(IMAGE_PIXELS * 3);
+  for (let p = 0; p < IMAGE_PIXELS; p++) rgb[p * 3] = rgb[p * 3 + 1] = rgb[p * 3 + 2] = grey[p];
+  return encodePng(IMAGE_SIDE, IMAGE_SIDE, rgb).toString('base64');
+}
+
 /** the k entries most similar to `embedding` (cosine), most similar first */
 export function nearestNeighbours(index: NeighbourIndex, embedding: ArrayLike<number>, k: number): Neighbour[] {
   if (embedding.length !== index.dim) throw new Error(`the embedding has ${embedding.length} values; the index ${index.dim}`);
@@ -151,13 +160,11 @@ export function nearestNeighbours(index: NeighbourIndex, embedding: ArrayLike<nu
     scored.push({ i, s });
   }
   scored.sort((a, b) => b.s - a.s);
+  const pngs = (index.pngs ??= new Array<string | undefined>(index.count));
   return scored.slice(0, Math.max(0, k)).map(({ i, s }) => {
-    const grey = index.images.subarray(i * IMAGE_PIXELS, (i + 1) * IMAGE_PIXELS);
-    const rgb = new Uint8Array(IMAGE_PIXELS * 3);
-    for (let p = 0; p < IMAGE_PIXELS; p++) rgb[p * 3] = rgb[p * 3 + 1] = rgb[p * 3 + 2] = grey[p];
     const label = index.labels[i];
     return {
-      png: encodePng(IMAGE_SIDE, IMAGE_SIDE, rgb).toString('base64'),
+      png: (pngs[i] ??= entryPng(index, i)),
       label,
       className: index.classNames[label] ?? String(label),
       similarity: Math.round(s * 1e4) / 1e4,

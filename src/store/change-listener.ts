@@ -36,6 +36,8 @@ interface Logger {
 export class ChangeListener {
   private client: pg.Client | null = null;
   private readonly handlers = new Map<string, Set<ChangeHandler>>();
+  /** the commands sent on the connection, one after another */
+  private commands: Promise<void> = Promise.resolve();
   /** each channel's LISTEN, settled once Postgres listens */
   private readonly listening = new Map<string, Promise<void>>();
   private closed = false;
@@ -96,14 +98,19 @@ export class ChangeListener {
     const client = this.client;
     // (not connected: the reconnect listens to every channel that has handlers then)
     if (!client) return Promise.resolve();
-    return client.query(`${verb} ${client.escapeIdentifier(channel)}`).then(
-      () => undefined,
-      (err: Error) => {
-        this.log.warn({ err: err.message, channel }, `${verb} failed`);
-        // (a failed LISTEN leaves the channel deaf: start over on a new connection, which resyncs)
-        if (verb === 'LISTEN') this.drop(client);
-      },
+    // one query at a time on the connection (pg deprecates queueing them on one client)
+    const run = this.commands.then(() =>
+      client.query(`${verb} ${client.escapeIdentifier(channel)}`).then(
+        () => undefined,
+        (err: Error) => {
+          this.log.warn({ err: err.message, channel }, `${verb} failed`);
+          // (a failed LISTEN leaves the channel deaf: start over on a new connection, which resyncs)
+          if (verb === 'LISTEN') this.drop(client);
+        },
+      ),
     );
+    this.commands = run;
+    return run;
   }
 
   private async connect(): Promise<void> {
@@ -137,7 +144,12 @@ export class ChangeListener {
     try {
       // (one round trip for every channel: a reconnect may find hundreds)
       const channels = [...this.handlers.keys()];
-      if (channels.length) await client.query(channels.map((c) => `LISTEN ${client.escapeIdentifier(c)};`).join(''));
+      const batch = channels.length
+        ? client.query(channels.map((c) => `LISTEN ${client.escapeIdentifier(c)};`).join('')).then(() => undefined)
+        : Promise.resolve();
+      // (the commands of this connection come after it)
+      this.commands = batch.catch(() => undefined);
+      await batch;
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'change listener could not listen; trying again');
       this.drop(client);

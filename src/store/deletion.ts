@@ -28,12 +28,26 @@ const NAMED = 10;
  * the caller's transaction; the rows are locked first, so a registration or a probe submitted
  * meanwhile waits and then finds them gone.
  */
-async function deleteJobsIn(tx: Prisma.TransactionClient, ids: string[]): Promise<Deleted> {
+async function deleteJobsIn(tx: Prisma.TransactionClient, ids: string[], scope: Scope): Promise<Deleted> {
   if (!ids.length) return { jobs: [], uris: [] };
+  // (the jobs asked for first: a probe submitted meanwhile waits for this lock, then finds its CPC job gone)
+  await tx.$queryRaw`SELECT id FROM jobs WHERE id = ANY(${ids}) ORDER BY id FOR UPDATE`;
   const probes = await tx.job.findMany({ where: { parentJobId: { in: ids } }, select: { id: true } });
   const all = [...new Set([...ids, ...probes.map((p) => p.id)])];
   await tx.$queryRaw`SELECT id FROM jobs WHERE id = ANY(${all}) ORDER BY id FOR UPDATE`;
-  const jobs = await tx.job.findMany({ where: { id: { in: all } }, select: { id: true, kind: true, status: true, device: true } });
+  const jobs = await tx.job.findMany({
+    where: { id: { in: all } },
+    select: { id: true, kind: true, status: true, device: true, ownerId: true },
+  });
+  // another owner's job (an admin's probe of this CPC job, an admin's job in this experiment) is not
+  // this caller's to delete, nor to learn about: refused without naming it
+  const foreign = scope.ownerId ? jobs.filter((j) => j.ownerId !== scope.ownerId).length : 0;
+  if (foreign)
+    throw new Conflict(
+      `${foreign} job(s) of another owner depend on this (probes of it, or jobs in the experiment): an admin key can delete them`,
+      undefined,
+      'job_in_use',
+    );
   const live = jobs.filter((j) => !isFinal(j.status));
   if (live.length)
     throw new Conflict(
@@ -70,7 +84,7 @@ export class DeletionRepository {
     return this.db.$transaction(async (tx) => {
       const job = await tx.job.findFirst({ where: { id, ...scope }, select: { id: true } });
       if (!job) throw new NotFound(`no job ${id}`);
-      return deleteJobsIn(tx, [job.id]);
+      return deleteJobsIn(tx, [job.id], scope);
     });
   }
 
@@ -85,6 +99,7 @@ export class DeletionRepository {
       const deleted = await deleteJobsIn(
         tx,
         jobs.map((j) => j.id),
+        scope,
       );
       await tx.experiment.delete({ where: { id } });
       return deleted;

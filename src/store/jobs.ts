@@ -236,6 +236,18 @@ export class JobsRepository {
   }
 
   /** metric rows recorded after the row `afterId` (in the order they were written), for event streams */
+  /** the id of the job's newest metric row (0 when it has none) */
+  async newestMetricId(jobId: string): Promise<bigint> {
+    const { _max } = await this.db.metricPoint.aggregate({ where: { jobId }, _max: { id: true } });
+    return _max.id ?? 0n;
+  }
+
+  /** the id of the job's newest log line (0 when it has none) */
+  async newestLogLineId(jobId: string): Promise<bigint> {
+    const { _max } = await this.db.jobLogLine.aggregate({ where: { jobId }, _max: { id: true } });
+    return _max.id ?? 0n;
+  }
+
   metricsAfter(jobId: string, afterId: bigint, take: number) {
     return this.db.metricPoint.findMany({ where: { jobId, id: { gt: afterId } }, orderBy: { id: 'asc' }, take });
   }

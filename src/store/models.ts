@@ -35,7 +35,15 @@ export class ModelsRepository {
       .$transaction(async (tx) => {
         await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`${ownerId}/${name}`}, 0))`;
         const latest = await tx.model.findFirst({ where: { ownerId, name }, orderBy: { version: 'desc' }, select: { version: true } });
-        return tx.model.create({ data: { ...model, version: (latest?.version ?? 0) + 1 }, include: WITH_CPC_JOB });
+        // (after the highest version the name has had, deleted or not)
+        const had = await tx.modelName.findUnique({ where: { ownerId_name: { ownerId, name } } });
+        const version = Math.max(latest?.version ?? 0, had?.lastVersion ?? 0) + 1;
+        await tx.modelName.upsert({
+          where: { ownerId_name: { ownerId, name } },
+          create: { ownerId, name, lastVersion: version },
+          update: { lastVersion: version },
+        });
+        return tx.model.create({ data: { ...model, version }, include: WITH_CPC_JOB });
       })
       .catch((err: unknown) => {
         // the job was deleted meanwhile

@@ -151,7 +151,7 @@ export class WorkerMetrics {
 /** serve the registry at /metrics (resolves with the server once it listens; rejects when the port is taken) */
 export function serveMetrics(metrics: WorkerMetrics, host: string, port: number): Promise<Server> {
   const server = createServer((req, res) => {
-    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+    if (!['GET', 'HEAD'].includes(req.method ?? '') || (req.url ?? '').split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: the worker serves GET /metrics only\n');
       return;
     }

@@ -104,6 +104,47 @@ describe('deleting', () => {
     expect(await waitFor('the stream to end', () => stream, 10_000)).toMatch(/event: end\ndata: \{"status":"deleted"\}/);
   });
 
+  it('never hands a version number out twice, even after the newest is deleted', async () => {
+    const cpc = (await api(h, 'POST', '/v1/jobs', { kind: 'cpc', device: 'gpu', config: tinyConfig({ seed: 11 }) })).json;
+    // (a registered version needs a succeeded probe job: one made straight in the database)
+    const done = await h.app.db.job.create({
+      data: {
+        id: `job_probe_${Date.now()}`,
+        ownerId: h.owner.id,
+        kind: 'probe',
+        status: 'succeeded',
+        config: {},
+        configHash: 'x',
+        seed: 0,
+        parentJobId: cpc.id,
+        result: {},
+      },
+    });
+    const register = async () => (await api(h, 'POST', '/v1/models', { name: 'renumbered', jobId: done.id })).json.version;
+    expect([await register(), await register()]).toEqual([1, 2]);
+    expect((await api(h, 'DELETE', '/v1/models/renumbered/versions/2')).status).toBe(204);
+    expect(await register()).toBe(3);
+    for (const v of [1, 3]) await api(h, 'DELETE', `/v1/models/renumbered/versions/${v}`);
+    expect(await register()).toBe(4);
+  });
+
+  it('a tenant cannot delete, nor learn of, another owner’s job in its experiment', async () => {
+    const tenant = (await createApiKey(h.app.db, 'tenant', ['write'])).key;
+    const experiment = (await api(h, 'POST', '/v1/experiments', { name: 'shared' }, bearer(tenant))).json;
+    // an admin's job in the tenant's experiment (an admin may submit into any)
+    const adminJob = (await api(h, 'POST', '/v1/jobs', { kind: 'cpc', device: 'gpu', experimentId: experiment.id, config: tinyConfig() }))
+      .json;
+    const refused = await api(h, 'DELETE', `/v1/experiments/${experiment.id}`, undefined, bearer(tenant));
+    expect(refused.status).toBe(409);
+    expect(refused.json.code).toBe('job_in_use');
+    expect(refused.text).not.toContain(adminJob.id);
+    await api(h, 'POST', `/v1/jobs/${adminJob.id}/cancel`);
+    expect((await api(h, 'DELETE', `/v1/experiments/${experiment.id}`, undefined, bearer(tenant))).status).toBe(409);
+    expect((await api(h, 'GET', `/v1/jobs/${adminJob.id}`)).status).toBe(200);
+    // the admin may
+    expect((await api(h, 'DELETE', `/v1/experiments/${experiment.id}`)).json.jobs).toEqual([adminJob.id]);
+  });
+
   it('is for write keys of the owner: another owner gets 404, a read key 403', async () => {
     const job = (await api(h, 'POST', '/v1/jobs', { kind: 'cpc', device: 'gpu', config: tinyConfig({ seed: 3 }) })).json.id;
     await api(h, 'POST', `/v1/jobs/${job}/cancel`);

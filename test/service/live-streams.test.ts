@@ -10,6 +10,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { request, type ClientRequest } from 'node:http';
+import { connect } from 'node:net';
 import { createParser } from 'eventsource-parser';
 import { api, startHarness, waitFor, type Harness } from './harness.js';
 import { tinyConfig } from './fixtures.js';
@@ -196,6 +197,48 @@ describe('200 clients streaming one job', () => {
     await api(h, 'POST', `/v1/jobs/${jobId}/cancel`);
     await Promise.all([first.ended, late.ended]);
   }, 60_000);
+
+  it('one client cannot hold rows back from the others: a made-up Last-Event-ID, or a catch-up that reads ahead', async () => {
+    const jobId = await queuedJob();
+    const steps = (s: OpenStream) => s.events.filter((e) => e.event === 'metrics').flatMap((e) => e.data.map((m: any) => m.step));
+    const live = await openStream(`/v1/jobs/${jobId}/events`);
+    await waitFor('the status', async () => live.events.length > 0, 10_000);
+    // a client claiming a row far in the future gets the rows from now on, and so does everyone else
+    const bogus = await openStream(`/v1/jobs/${jobId}/events`, { 'last-event-id': '999999999999999999' });
+    const bogusLog = await openStream(`/v1/jobs/${jobId}/logs?follow=true&after=999999999999999999`);
+    await waitFor('their status', async () => bogus.events.length > 0, 10_000);
+    await h.app.db.metricPoint.create({ data: { jobId, step: 1, epoch: 0, split: 'train', name: 'loss', value: 1 } });
+    await h.app.db.jobLogLine.create({ data: { jobId, attempt: 1, level: 'info', message: 'heard by all' } });
+    await waitFor('row 1 at both', async () => steps(live).includes(1) && steps(bogus).includes(1), 10_000);
+    await waitFor('the line', async () => bogusLog.events.some((e) => e.event === 'log'), 10_000);
+    // many clients joining while rows arrive: the live ones still get every row, once
+    const joining = Promise.all(Array.from({ length: 20 }, () => openStream(`/v1/jobs/${jobId}/events`)));
+    for (let step = 2; step <= 21; step++)
+      await h.app.db.metricPoint.create({ data: { jobId, step, epoch: 0, split: 'train', name: 'loss', value: step } });
+    const joined = await joining;
+    const all = Array.from({ length: 21 }, (_, i) => i + 1);
+    for (const s of [live, bogus, ...joined]) await waitFor('every row', async () => steps(s).length === 21, 10_000);
+    for (const s of [live, bogus, ...joined]) expect(steps(s).sort((a, b) => a - b)).toEqual(all);
+    await api(h, 'POST', `/v1/jobs/${jobId}/cancel`);
+    await Promise.all([live, bogus, bogusLog, ...joined].map((s) => s.ended));
+  }, 60_000);
+
+  it('lets go of a client that does not read, instead of buffering the history for it', async () => {
+    const jobId = await queuedJob();
+    // (~40 MB of events: more than the kernel's socket buffers take on loopback, and the server's own limit)
+    await h.app.db.$executeRaw`
+      INSERT INTO metric_points (job_id, step, epoch, split, name, value)
+      SELECT ${jobId}, g, 0, 'train', 'loss', g FROM generate_series(1, 300000) AS g`;
+    const socket = connect(new URL(h.baseUrl).port ? Number(new URL(h.baseUrl).port) : 80, '127.0.0.1');
+    socket.write(`GET /v1/jobs/${jobId}/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${h.adminKey}\r\n\r\n`);
+    socket.pause();
+    const closed = new Promise<void>((r) => socket.on('close', () => r()));
+    await waitFor('the stream opened', async () => (await gauges()).streams === 1, 10_000);
+    await waitFor('the server to let it go', async () => (await gauges()).streams === 0, 60_000);
+    socket.destroy();
+    await closed;
+    await api(h, 'POST', `/v1/jobs/${jobId}/cancel`);
+  }, 120_000);
 });
 
 describe('an experiment’s stream', () => {
@@ -223,5 +266,13 @@ describe('an experiment’s stream', () => {
     );
     stream.req.destroy();
     await waitFor('no experiment feed left', async () => (await gauges()).experimentFeeds === 0, 10_000);
+
+    // an empty experiment deleted: its stream ends at once (a trigger, not the resync)
+    const empty = (await api(h, 'POST', '/v1/experiments', { name: 'empty-live' })).json;
+    const watching = await openStream(`/v1/experiments/${empty.id}/events`);
+    await waitFor('its snapshot', async () => watching.events.length > 0, 10_000);
+    expect((await api(h, 'DELETE', `/v1/experiments/${empty.id}`)).status).toBe(200);
+    await watching.ended;
+    expect(watching.events.at(-1)).toMatchObject({ event: 'end', data: { status: 'deleted' } });
   }, 60_000);
 });

@@ -24,6 +24,8 @@ export interface JobFeedSpec<Row extends { id: bigint }> {
   payloads: readonly string[];
   /** the rows after `after`, oldest first, at most `take` */
   rowsAfter(jobId: string, after: bigint, take: number): Promise<Row[]>;
+  /** the id of the job's newest row (0 when it has none) */
+  newestId(jobId: string): Promise<bigint>;
   /** send rows to one client (the last row's id is the event id) */
   sendRows(sub: RowsSubscriber, rows: Row[]): void;
   /** the job's row now (throws NotFound once it is deleted) */
@@ -35,7 +37,11 @@ export interface JobFeedSpec<Row extends { id: bigint }> {
 const ROWS_PER_READ = 500;
 
 export class JobFeed<Row extends { id: bigint }> extends Feed<RowsSubscriber> {
-  /** the last row sent to the live clients */
+  /**
+   * the last row the refreshes have read: every live client has every row up to here. Only a
+   * refresh moves it (a client's catch-up may read further, and the next refresh then skips those
+   * rows for that client alone); it starts at the newest row once Postgres listens.
+   */
   private after: bigint | null = null;
   private deleted = false;
 
@@ -51,8 +57,15 @@ export class JobFeed<Row extends { id: bigint }> extends Feed<RowsSubscriber> {
       if (payload === '*' || spec.payloads.includes(payload)) this.changed();
     });
     this.whileOpen(listening.stop);
-    // (the row the route read may be older than the LISTEN: read it again once Postgres listens)
-    this.firstAwait(listening.ready.then(() => this.reload()));
+    // (the row the route read may be older than the LISTEN: read it again once Postgres listens; any
+    // row after the newest read here is notified)
+    this.firstAwait(
+      listening.ready
+        .then(() => this.reload())
+        .then(async () => {
+          this.after = await spec.newestId(job.id);
+        }),
+    );
     // progress (step, loss, images/s) is not stored: it comes from BullMQ's events, as the worker reports it
     const onProgress = ({ jobId, data }: { jobId: string; data: unknown }) => {
       if (jobId === job.id) this.forEachLive((sub) => sub.stream.send('progress', data));
@@ -70,11 +83,15 @@ export class JobFeed<Row extends { id: bigint }> extends Feed<RowsSubscriber> {
     }
     this.spec.sendStatus?.(sub, this.job);
     // (every row there is now: they may go past what the live clients have, which the next refresh then skips for this one)
+    let read = 0;
     await this.readRows(sub.after, (rows) => {
       this.spec.sendRows(sub, rows);
       sub.after = rows[rows.length - 1].id;
+      read += rows.length;
     });
-    if (this.after === null || sub.after > this.after) this.after = sub.after;
+    // a position past the newest row (a made-up Last-Event-ID) is taken as where the live clients
+    // are: the client gets what the next refreshes read, like them
+    if (!read && sub.after > 0n && sub.after > (await this.spec.newestId(this.job.id))) sub.after = this.after ?? 0n;
     // (the status was read before the rows: a final job's rows were all there)
     if (isFinal(this.job.status)) {
       sub.stream.send('end', { status: this.job.status });
@@ -98,6 +115,13 @@ export class JobFeed<Row extends { id: bigint }> extends Feed<RowsSubscriber> {
     const before = this.job.status;
     const fresh = await this.reload();
     if (!fresh) return this.endAll('end', { status: 'deleted' });
+    // (the start could not read the newest row: from the least any live client has, each still
+    // getting only what it lacks)
+    if (this.after === null) {
+      let least: bigint | null = null;
+      this.forEachLive((sub) => (least = least === null || sub.after < least ? sub.after : least));
+      this.after = least;
+    }
     if (this.after !== null) {
       await this.readRows(this.after, (rows) => {
         this.after = rows[rows.length - 1].id;

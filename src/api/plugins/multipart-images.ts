@@ -103,7 +103,7 @@ export function parseImageForm(headers: BusboyHeaders, body: Buffer): Promise<Im
           form.embedding = value === 'true';
         } else if (name === 'neighbours') {
           // (its range is the schema's to check, as for the JSON form)
-          if (!/^[0-9]{1,3}$/.test(value))
+          if (!/^[0-9]{1,6}$/.test(value))
             return fail(400, `form field neighbours must be a small non-negative integer, not ${JSON.stringify(value.slice(0, 20))}`);
           form.neighbours = Number(value);
         } else fail(400, name ? `unknown form field ${JSON.stringify(name.slice(0, 40))}` : 'a form field has no name');

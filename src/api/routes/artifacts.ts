@@ -6,7 +6,7 @@ import { renderAsync } from '@resvg/resvg-js';
 import { FINAL_STATUSES } from '../../store/lifecycle.js';
 import { curvesSvg } from '../../plots/curves-svg.js';
 import { sha256Hex } from '../../lib/hash.js';
-import { NotFound } from '../../store/errors.js';
+import { isForeignKeyViolation, NotFound } from '../../store/errors.js';
 import { visibleTo } from '../tenancy.js';
 import { HttpError } from '../plugins/errors.js';
 import { InFlightLimit, clientOf } from '../in-flight.js';
@@ -124,7 +124,12 @@ const artifacts: FastifyPluginAsyncTypebox = async (app) => {
           bytes = await draw();
           if (final) {
             const stored = await app.artifactStore.put(`jobs/${job.id}/${sha256Hex(bytes).slice(0, 16)}/${artifact}`, bytes);
-            await recordArtifact(app.db, job.id, 'plot', artifact, stored);
+            await recordArtifact(app.db, job.id, 'plot', artifact, stored).catch(async (err: unknown) => {
+              // the job was deleted while it was drawn: its file goes too, and so does the job
+              if (!isForeignKeyViolation(err)) throw err;
+              await app.artifactStore.delete(stored.uri).catch(() => undefined);
+              throw new NotFound(`no job ${job.id}`);
+            });
           }
         }
         return reply

@@ -45,6 +45,7 @@ const events: FastifyPluginAsyncTypebox = async (app) => {
             {
               payloads: ['metrics', 'status'],
               rowsAfter: (jobId, after, take) => app.jobs.metricsAfter(jobId, after, take),
+              newestId: (jobId) => app.jobs.newestMetricId(jobId),
               sendRows: (sub, rows) => sub.stream.send('metrics', rows.map(metricDto), String(rows[rows.length - 1].id)),
               reload: (jobId) => app.jobs.reload(jobId),
               sendStatus: (sub, row) => sub.stream.send('status', jobDto(row)),

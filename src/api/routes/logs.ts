@@ -80,6 +80,7 @@ const logs: FastifyPluginAsyncTypebox = async (app) => {
             {
               payloads: ['logs', 'status'],
               rowsAfter: (jobId, from, take) => app.jobs.logLinesAfter(jobId, from, take),
+              newestId: (jobId) => app.jobs.newestLogLineId(jobId),
               sendRows: (sub, lines) => {
                 for (const l of lines) sub.stream.send('log', lineDto(l), String(l.id));
               },

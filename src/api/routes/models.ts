@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/ty
 import { Type } from 'typebox';
 import {
   AliasName,
+  EmbedRequest,
   EmbedResponse,
   ErrorBody,
   Model,
@@ -262,7 +263,7 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
       );
       serving.post(
         `${prefix}/embed`,
-        { schema: { tags: ['models'], params, body: PredictRequest, response: { 200: EmbedResponse, 400: ErrorBody, 404: ErrorBody } } },
+        { schema: { tags: ['models'], params, body: EmbedRequest, response: { 200: EmbedResponse, 400: ErrorBody, 404: ErrorBody } } },
         async (req) => {
           const { model, predictions } = await serve(req, req.params.name, versionOf(req), req.body.instances, {
             embedding: true,
