@@ -12,7 +12,7 @@ URL="http://$HOST:$PORT"
 export CPC_API_KEY=$(cat .local/api-key)
 node --import tsx scripts/quickstart-client.ts "$URL"
 echo
-echo "cpc-service is running at $URL: the dashboard at $URL/ (paste the key below once), OpenAPI docs at $URL/docs, logs in .local/logs/."
+echo "cpc-service is running at $URL: the dashboard at $URL/ (paste the key from .local/api-key once), OpenAPI docs at $URL/docs, logs in .local/logs/."
 echo "API key (admin scope) for your own calls: .local/api-key, e.g."
 echo "  curl -H \"Authorization: Bearer \$(cat .local/api-key)\" $URL/v1/jobs"
 echo "Stop it with: npm run stop (and start it again, without training, with: npm run start)"

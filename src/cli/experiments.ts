@@ -41,7 +41,7 @@ function describeDetail(d: Detail): string {
     .join(', ');
   return [
     `${experimentLine(d)}`,
-    `  ${d.status}, ${d.jobCount} jobs${counts ? ` (${counts})` : ''}, ${Math.round(d.progress * 100)}% done`,
+    `  ${d.status}, ${d.jobCount} job${d.jobCount === 1 ? '' : 's'}${counts ? ` (${counts})` : ''}, ${Math.round(d.progress * 100)}% done`,
     ...d.jobs.map((j) => `  ${jobLine(j)}`),
   ].join('\n');
 }

@@ -105,7 +105,9 @@ async function watch(client: ServiceClient, id: string, f: ServiceFlags): Promis
       if (p.phase !== undefined) return void reporter.event({ event: 'phase', phase: p.phase });
       if (p.step === undefined || !p.totalSteps) return;
       if (!started) {
-        reporter.start(p.totalSteps, id);
+        // (from the first step reported: the steps before it were not timed here, and counting
+        // them as done at once made the ETA far too short)
+        reporter.start(p.totalSteps, id, p.step);
         started = true;
       }
       reporter.update(p.step, {
@@ -238,7 +240,9 @@ export function jobsCommand(): Command {
   byId('cancel', 'cancel a job: a queued one ends at once, a running one at its next step')
     .option('--json', 'as JSON')
     .action(async (id: string, f: ServiceFlags) =>
-      output(f, await serviceClient(f).send<Job>('POST', `/v1/jobs/${encodeURIComponent(id)}/cancel`), jobLine),
+      output(f, await serviceClient(f).send<Job>('POST', `/v1/jobs/${encodeURIComponent(id)}/cancel`), (j) =>
+        j.status === 'running' ? `${jobLine(j)}  (cancel requested: it stops at its next step)` : jobLine(j),
+      ),
     );
   byId('retry', 'queue a failed or cancelled job again (training resumes from its checkpoint)')
     .option('--json', 'as JSON')

@@ -2,7 +2,8 @@
 import cliProgress from 'cli-progress';
 
 export interface Reporter {
-  start(total: number, label: string): void;
+  /** `from`: the step it starts at (a job watched mid-way; its ETA counts from there) */
+  start(total: number, label: string, from?: number): void;
   update(value: number, fields: Record<string, unknown>): void;
   event(obj: Record<string, unknown>): void;
   stop(): void;
@@ -19,7 +20,7 @@ export function makeReporter(json: boolean): Reporter {
   }
   let bar: cliProgress.SingleBar | null = null;
   return {
-    start(total, label) {
+    start(total, label, from = 0) {
       if (!process.stderr.isTTY) {
         process.stderr.write(`${label}: ${total} steps\n`);
         return;
@@ -31,7 +32,7 @@ export function makeReporter(json: boolean): Reporter {
         },
         cliProgress.Presets.shades_classic,
       );
-      bar.start(total, 0, { loss: '-', accuracy: '-', chance: '-', imagesPerSec: '-' });
+      bar.start(total, from, { loss: '-', accuracy: '-', chance: '-', imagesPerSec: '-' });
     },
     update(value, fields) {
       if (bar) bar.update(value, fields);
