@@ -8,7 +8,7 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Deleted } from '../store/deletion.js';
 
-export async function removeLeftovers(app: FastifyInstance, deleted: Deleted, log: FastifyBaseLogger): Promise<void> {
+async function removeLeftovers(app: FastifyInstance, deleted: Deleted, log: FastifyBaseLogger): Promise<void> {
   for (const uri of deleted.uris)
     await app.artifactStore.delete(uri).catch((err: unknown) => log.warn({ err, uri }, 'could not delete a deleted job’s file'));
   for (const job of deleted.jobs)
@@ -17,5 +17,8 @@ export async function removeLeftovers(app: FastifyInstance, deleted: Deleted, lo
       .catch((err: unknown) => log.warn({ err, jobId: job.id }, 'could not remove a deleted job’s queue entry'));
 }
 
-/** what a deletion answers */
-export const deletedDto = (deleted: Deleted) => ({ jobs: deleted.jobs.map((j) => j.id), artifacts: deleted.uris.length });
+/** remove what is left of a committed deletion; returns what the deletion answers */
+export async function finishDeletion(app: FastifyInstance, deleted: Deleted, log: FastifyBaseLogger) {
+  await removeLeftovers(app, deleted, log);
+  return { jobs: deleted.jobs.map((j) => j.id), artifacts: deleted.uris.length };
+}

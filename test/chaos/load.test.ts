@@ -12,10 +12,9 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import autocannon from 'autocannon';
 import { Queue } from 'bullmq';
-import { startHarness, waitFor, type Harness } from '../service/harness.js';
+import { freePort, startHarness, waitFor, type Harness } from '../service/harness.js';
 import { stopFirstWorker, tinyConfig, trainDigitsModel } from '../service/fixtures.js';
 import { queueName, redisConnection } from '../../src/queue/queues.js';
 import { loadDataset } from '../../src/cpc/load-dataset.js';
@@ -30,15 +29,6 @@ let h: Harness;
 let apiProcess: ChildProcess;
 let url = '';
 const report: Record<string, unknown> = { date: new Date().toISOString() };
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 
 beforeAll(async () => {
   h = await startHarness();

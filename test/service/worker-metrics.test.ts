@@ -5,23 +5,12 @@
  * its job counted as a crash (and the job still succeeds on its next attempt).
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { createServer } from 'node:net';
-import { api, startHarness, waitFor, type Harness } from './harness.js';
+import { api, freePort, startHarness, waitFor, type Harness } from './harness.js';
 import { tinyConfig } from './fixtures.js';
 import { childrenOf } from './processes.js';
 
 let h: Harness;
 let port: number;
-
-/** a port free now (the worker binds it a moment later) */
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
 
 beforeAll(async () => {
   port = await freePort();

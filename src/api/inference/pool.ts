@@ -9,7 +9,7 @@ import { Piscina } from 'piscina';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { NoNeighbourIndex, type PixelGrid, type Prediction } from '../../cpc/inference.js';
-import type { InferOutcome, InferTask, ModelFiles } from './protocol.js';
+import type { InferOptions, InferOutcome, InferTask, ModelFiles } from './protocol.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
@@ -54,7 +54,7 @@ export class InferencePool {
     modelKey: string,
     files: () => Promise<ModelFiles>,
     inputs: Array<Uint8Array | PixelGrid>,
-    options: { embedding: boolean; neighbours: number },
+    options: InferOptions,
     signal?: AbortSignal,
   ): Promise<Prediction[]> {
     let outcome = await this.run({ modelKey, inputs, ...options }, signal);

@@ -16,6 +16,9 @@ export interface InferTask {
   files?: ModelFiles;
 }
 
+/** what a prediction adds besides the classes: the embedding, the nearest training images */
+export type InferOptions = Pick<InferTask, 'embedding' | 'neighbours'>;
+
 export type InferOutcome =
   | { kind: 'ok'; predictions: Prediction[]; threadId: number; tensors: number }
   | { kind: 'bad-input'; message: string; threadId: number; tensors: number }

@@ -69,10 +69,6 @@ export abstract class Feed<S extends Subscriber> {
     this.onDisposed = f;
   }
 
-  get clients(): number {
-    return this.joined.size;
-  }
-
   join(sub: S): void {
     this.joined.add(sub);
     sub.stream.onClose(() => this.leave(sub));

@@ -22,7 +22,7 @@ import { whileHoldingKey } from '../idempotency.js';
 import { HttpError } from '../plugins/errors.js';
 import { stableHash } from '../../lib/hash.js';
 import { ExperimentFeed } from '../live/experiment-feed.js';
-import { deletedDto, removeLeftovers } from '../deletions.js';
+import { finishDeletion } from '../deletions.js';
 import type { Scope } from '../../store/scope.js';
 
 const experiments: FastifyPluginAsyncTypebox = async (app) => {
@@ -103,11 +103,7 @@ const experiments: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Deleted, 404: ErrorBody, 409: ErrorBody },
       },
     },
-    async (req) => {
-      const deleted = await app.deletion.deleteExperiment(req.params.id, visibleTo(req));
-      await removeLeftovers(app, deleted, req.log);
-      return deletedDto(deleted);
-    },
+    async (req) => finishDeletion(app, await app.deletion.deleteExperiment(req.params.id, visibleTo(req)), req.log),
   );
 
   app.get(

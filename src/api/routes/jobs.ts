@@ -7,7 +7,7 @@ import { HttpError } from '../plugins/errors.js';
 import { SWEEP_KEY_PREFIX } from '../job-service.js';
 import type { MetricPosition } from '../../store/jobs.js';
 import { ownerOf, visibleTo } from '../tenancy.js';
-import { deletedDto, removeLeftovers } from '../deletions.js';
+import { finishDeletion } from '../deletions.js';
 
 const JobParams = Type.Object({ id: Id });
 
@@ -130,11 +130,7 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Deleted, 404: ErrorBody, 409: ErrorBody },
       },
     },
-    async (req) => {
-      const deleted = await app.deletion.deleteJob(req.params.id, visibleTo(req));
-      await removeLeftovers(app, deleted, req.log);
-      return deletedDto(deleted);
-    },
+    async (req) => finishDeletion(app, await app.deletion.deleteJob(req.params.id, visibleTo(req)), req.log),
   );
 
   // the two actions on a job: cancel (queued ones end at once, running ones at their next heartbeat) and retry

@@ -16,6 +16,7 @@ import {
 import { modelDto, modelMetadataDto } from '../dto.js';
 import { HttpError } from '../plugins/errors.js';
 import { ModelFilesCache } from '../model-cache.js';
+import type { InferOptions } from '../inference/protocol.js';
 import { BadImageInput, InferenceBusy, InferenceCancelled } from '../inference/pool.js';
 import { acceptImageForms } from '../plugins/multipart-images.js';
 import { InFlightLimit, clientOf } from '../in-flight.js';
@@ -173,7 +174,7 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
     name: string,
     version: number | string | undefined,
     instances: unknown[],
-    options: { embedding: boolean; neighbours: number },
+    options: InferOptions,
   ) {
     const release = inFlight.enter(clientOf(req));
     if (!release)
@@ -201,7 +202,7 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
     name: string,
     version: number | string | undefined,
     instances: unknown[],
-    options: { embedding: boolean; neighbours: number },
+    options: InferOptions,
     signal?: AbortSignal,
   ) {
     const m = await resolveModel(ownerId, name, version);
