@@ -4,6 +4,27 @@ import { CpcNetwork } from '../src/cpc/model.js';
 import { checkProbeSize, MAX_PROBE_VALUES } from '../src/cpc/probe.js';
 
 describe('run configuration', () => {
+  it("starts from a preset: 'seed' is the seed's binary loss from scratch; explicit fields win, and the job records it", () => {
+    const seed = resolveConfig({ preset: 'seed' });
+    expect(seed).toMatchObject({
+      preset: 'seed',
+      loss: 'binary',
+      positiveFraction: 0.5,
+      greySteps: 0,
+      negatives: 'step',
+      sameClassNegatives: 'keep',
+    });
+    expect(resolveConfig({ preset: 'seed', greySteps: 300 }).greySteps).toBe(300);
+    // the binary loss alone gets the negatives it needs; infonce uses every sequence
+    expect(resolveConfig({ loss: 'binary' }).positiveFraction).toBe(0.5);
+    expect(resolveConfig({ loss: 'binary', positiveFraction: 0.25 }).positiveFraction).toBe(0.25);
+    expect(resolveConfig({}).positiveFraction).toBe(1);
+    // a resolved config resolves to itself (the worker re-resolves the stored one)
+    expect(resolveConfig(seed)).toEqual(seed);
+    expect(resolveConfig({})).toEqual(DEFAULT_CONFIG);
+    expect(() => resolveConfig({ preset: 'fast' as never })).toThrow(/preset must be one of "default", "seed"/);
+  });
+
   it('gives 28px images 3 conv layers unless told otherwise (4 do not fit)', () => {
     expect(resolveConfig({ imageSize: 28 }).model.convLayers).toBe(3);
     expect(resolveConfig({ imageSize: 28, model: { convLayers: 2 } }).model.convLayers).toBe(2);

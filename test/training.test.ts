@@ -92,24 +92,27 @@ describeOnBackend('training', () => {
     expect(checkpoints).toEqual([3]);
   });
 
-  it('learns: loss falls and accuracy rises above chance within a hundred steps (binary, grey 28px)', async () => {
-    const config = tinyConfig({
-      stepsPerEpoch: 100,
-      epochs: 1,
-      validationSteps: 8,
-      batchSize: 32,
-      task: 'same',
-      learningRate: 3e-3,
-      seed: 1,
+  for (const loss of ['binary', 'infonce'] as const) {
+    it(`learns: loss falls and accuracy rises above chance within a hundred steps (${loss}, grey 28px)`, async () => {
+      const config = tinyConfig({
+        stepsPerEpoch: 100,
+        epochs: 1,
+        validationSteps: 8,
+        batchSize: 32,
+        task: 'same',
+        learningRate: 3e-3,
+        seed: 1,
+        loss,
+      });
+      const steps: StepProgress[] = [];
+      const result = await trainCpc({ config, callbacks: { onStep: (p) => void steps.push(p) } });
+      const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+      const firstLoss = mean(steps.slice(0, 10).map((s) => s.loss));
+      const lastLoss = mean(steps.slice(-10).map((s) => s.loss));
+      const valid = result.epochs[0];
+      expect(lastLoss).toBeLessThan(firstLoss - 0.1);
+      expect(valid.validAccuracy).toBeGreaterThan(valid.chance + 0.1);
+      result.network.dispose();
     });
-    const steps: StepProgress[] = [];
-    const result = await trainCpc({ config, callbacks: { onStep: (p) => void steps.push(p) } });
-    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    const firstLoss = mean(steps.slice(0, 10).map((s) => s.loss));
-    const lastLoss = mean(steps.slice(-10).map((s) => s.loss));
-    const valid = result.epochs[0];
-    expect(lastLoss).toBeLessThan(firstLoss - 0.1);
-    expect(valid.validAccuracy).toBeGreaterThan(valid.chance + 0.1);
-    result.network.dispose();
-  });
+  }
 });

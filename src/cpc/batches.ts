@@ -64,3 +64,12 @@ export class SequenceBatcher {
     return { batchSize, terms, predictTerms, imageSize, context, future, labels, digits };
   }
 }
+
+/** The class of each future image of a batch: [batch * predictTerms], row-major. */
+export function futureClasses(batch: SequenceBatch): Int32Array {
+  const { batchSize, terms, predictTerms } = batch;
+  const out = new Int32Array(batchSize * predictTerms);
+  for (let b = 0; b < batchSize; b++)
+    out.set(batch.digits.subarray(b * (terms + predictTerms) + terms, (b + 1) * (terms + predictTerms)), b * predictTerms);
+  return out;
+}

@@ -7,6 +7,9 @@ import { closestName } from '../lib/names.js';
 import type { ColorMode } from './images.js';
 
 export type LossKind = 'binary' | 'infonce';
+/** InfoNCE's candidates (./losses.ts): the positives' futures at the same step, or every future image of the batch */
+export type NegativeSet = 'step' | 'batch';
+export type SameClassNegatives = 'keep' | 'mask';
 
 export interface ModelConfig {
   filters: number;
@@ -19,7 +22,11 @@ export interface ModelConfig {
   leakyAlpha: number;
 }
 
+export type PresetName = 'default' | 'seed';
+
 export interface CpcConfig {
+  /** the named settings the defaults start from (PRESETS); explicit fields win over them */
+  preset: PresetName;
   seed: number;
   dataDir?: string;
   task: SequenceTask;
@@ -32,6 +39,8 @@ export interface CpcConfig {
   batchSize: number;
   positiveFraction: number;
   loss: LossKind;
+  negatives: NegativeSet;
+  sameClassNegatives: SameClassNegatives;
   /** multiplies the dot-product logits of both losses */
   logitScale: number;
   learningRate: number;
@@ -74,6 +83,12 @@ export const ENGINE_ONLY_FIELDS = ['workers'] as const;
 type TopLevelField = Exclude<keyof CpcConfig, 'model' | 'dataDir'>;
 
 export const CONFIG_FIELDS: Record<TopLevelField, FieldSpec> = {
+  preset: {
+    type: 'enum',
+    values: ['default', 'seed'],
+    default: 'default',
+    help: "starting settings: 'default' (the recipe that transfers best, BENCHMARKS.md), or 'seed' (the seed's binary loss from scratch); explicit fields win",
+  },
   seed: { type: 'integer', min: 0, max: 2 ** 31 - 1, default: 0, help: 'seed of every random stream' },
   task: {
     type: 'enum',
@@ -87,8 +102,27 @@ export const CONFIG_FIELDS: Record<TopLevelField, FieldSpec> = {
   color: { type: 'enum', values: ['grey', 'color'], default: 'color', help: 'image style: grey, or ink on a coloured texture' },
   greySteps: { type: 'integer', min: 0, max: 1_000_000, default: 300, help: 'curriculum: grey images for the first N steps' },
   batchSize: { type: 'integer', min: 2, max: 256, default: 32, help: 'sequences per batch' },
-  positiveFraction: { type: 'number', min: 0, max: 1, default: 0.5, help: 'share of positive sequences in a batch' },
-  loss: { type: 'enum', values: ['binary', 'infonce'], default: 'binary', help: 'CPC loss' },
+  positiveFraction: {
+    type: 'number',
+    min: 0,
+    max: 1,
+    default: 1,
+    help: 'share of positive sequences in a batch',
+    defaultText: '1 for infonce; 0.5 for binary, which needs both kinds',
+  },
+  loss: { type: 'enum', values: ['binary', 'infonce'], default: 'infonce', help: 'CPC loss' },
+  negatives: {
+    type: 'enum',
+    values: ['step', 'batch'],
+    default: 'batch',
+    help: "infonce candidates: 'step' = the positive sequences' futures at the same step, 'batch' = every future image of the batch",
+  },
+  sameClassNegatives: {
+    type: 'enum',
+    values: ['keep', 'mask'],
+    default: 'mask',
+    help: "infonce: candidates of the target's own class (other than the target) kept as negatives or masked out",
+  },
   logitScale: { type: 'number', min: 1e-3, max: 1e3, default: 1, help: 'scale of the dot-product logits' },
   learningRate: { type: 'number', min: 1e-6, max: 1, default: 1e-3, help: 'Adam learning rate', flag: 'lr' },
   epochs: { type: 'integer', min: 1, max: 1000, default: 10, help: 'epochs' },
@@ -267,10 +301,28 @@ export function parameterCount(config: CpcConfig): number {
 
 export type CpcConfigInput = Omit<Partial<CpcConfig>, 'model'> & { model?: Partial<ModelConfig> };
 
+/**
+ * What each preset changes from the defaults. `seed` is the seed's recipe as it was given:
+ * the binary loss with half the sequences negative, colour from the first step.
+ */
+export const PRESETS: Record<PresetName, Omit<CpcConfigInput, 'preset'>> = {
+  default: {},
+  seed: { loss: 'binary', positiveFraction: 0.5, greySteps: 0, negatives: 'step', sameClassNegatives: 'keep' },
+};
+
 /** The full config a partial one (from the API, a file or flags) stands for, checked; throws ConfigError. */
 export function resolveConfig(partial: CpcConfigInput = {}): CpcConfig {
   checkConfigInput(partial);
-  const merged: CpcConfig = { ...DEFAULT_CONFIG, ...partial, model: { ...DEFAULT_MODEL, ...(partial.model ?? {}) } };
+  const preset = PRESETS[partial.preset ?? 'default'];
+  const merged: CpcConfig = {
+    ...DEFAULT_CONFIG,
+    ...preset,
+    ...partial,
+    model: { ...DEFAULT_MODEL, ...(preset.model ?? {}), ...(partial.model ?? {}) },
+  };
+  // the binary loss needs negative sequences: there the default is half of the batch
+  if (merged.loss === 'binary' && partial.positiveFraction === undefined && preset.positiveFraction === undefined)
+    merged.positiveFraction = 0.5;
   // 4 stride-2 layers do not fit 28px images: there the default is 3
   if (merged.imageSize === 28 && partial.model?.convLayers === undefined) merged.model.convLayers = 3;
   return validateConfig(merged);

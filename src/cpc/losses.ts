@@ -3,14 +3,22 @@
  *  - binary (the seed's): per sequence, logit = scale * mean over future steps
  *    and code dims of prediction . encoding; sigmoid cross-entropy against the
  *    sequence label; metric binary accuracy, chance = fraction of the majority class.
- *  - infonce (the paper's): for every future step k, score each positive
- *    sequence's prediction against the true future encodings of all positive
- *    sequences in the batch (in-batch negatives); softmax cross-entropy with
- *    the own future as target; metric top-1 accuracy, chance = 1 / positives.
+ *  - infonce (the paper's): score each positive sequence's prediction for
+ *    future step k against candidate encodings, softmax cross-entropy with its
+ *    own future image as the target; metric top-1 accuracy, chance = the mean
+ *    of 1 / candidates. The candidates (`negatives`):
+ *      - `step`: the true futures at step k of all positive sequences (the
+ *        seed's in-batch negatives);
+ *      - `batch`: every future image of the batch, at every step, of positive
+ *        and negative sequences alike (8x as many with the defaults).
+ *    `sameClassNegatives: 'mask'` drops the candidates of the target's own class (other
+ *    than the target): the context cannot tell which image of a class comes
+ *    next, so they are collisions, not negatives (in the `sorted` task, every
+ *    sequence with the same start).
  */
 import * as tf from './tf.js';
 import { kernels } from './ops/kernels.js';
-import type { LossKind } from './config.js';
+import type { LossKind, NegativeSet, SameClassNegatives } from './config.js';
 
 export interface LossOutput {
   loss: tf.Scalar;
@@ -32,20 +40,71 @@ export function binaryLoss(predictions: tf.Tensor3D, futureCodes: tf.Tensor3D, l
   return { loss, accuracy, chance: Math.max(positives, 1 - positives) };
 }
 
-/** predictions/futureCodes restricted to the positive sequences: [P, K, D]. */
-export function infoNceLoss(predictions: tf.Tensor3D, futureCodes: tf.Tensor3D, scale = 1): LossOutput {
-  const [n, steps] = predictions.shape;
-  const targets = tf.oneHot(tf.range(0, n, 1, 'int32'), n);
-  const losses: tf.Scalar[] = [];
-  const hits: tf.Scalar[] = [];
-  for (let k = 0; k < steps; k++) {
-    const pk = tf.squeeze(tf.slice(predictions, [0, k, 0], [n, 1, -1]), [1]) as tf.Tensor2D;
-    const zk = tf.squeeze(tf.slice(futureCodes, [0, k, 0], [n, 1, -1]), [1]) as tf.Tensor2D;
-    const scores = tf.mul(tf.matMul(pk, zk, false, true), scale) as tf.Tensor2D;
-    losses.push(tf.losses.softmaxCrossEntropy(targets, scores) as tf.Scalar);
-    hits.push(tf.mean(tf.cast(tf.equal(tf.argMax(scores, 1), tf.range(0, n, 1, 'int32')), 'float32')) as tf.Scalar);
-  }
-  return { loss: tf.mean(tf.stack(losses)) as tf.Scalar, accuracy: tf.mean(tf.stack(hits)) as tf.Scalar, chance: 1 / n };
+export interface CandidateSpec {
+  negatives: NegativeSet;
+  sameClassNegatives: SameClassNegatives;
+}
+
+/**
+ * Which candidates each InfoNCE query may pick: queries are (positive sequence i, step k) rows in
+ * that order, candidates the batch's future images (sequence, step) row-major. Returns the
+ * additive mask (0 or -1e9, [queries, candidates]), each query's target column and the chance
+ * of a uniform pick.
+ */
+export function candidateMask(
+  positives: number[],
+  labels: Float32Array,
+  futureClasses: Int32Array,
+  steps: number,
+  spec: CandidateSpec,
+): { mask: Float32Array; targets: Int32Array; chance: number } {
+  const candidates = labels.length * steps;
+  const mask = new Float32Array(positives.length * steps * candidates);
+  const targets = new Int32Array(positives.length * steps);
+  let chance = 0;
+  positives.forEach((seq, q) => {
+    for (let k = 0; k < steps; k++) {
+      const row = q * steps + k;
+      const target = seq * steps + k;
+      targets[row] = target;
+      let open = 0;
+      for (let c = 0; c < candidates; c++) {
+        const [cSeq, cStep] = [Math.floor(c / steps), c % steps];
+        const allowed =
+          c === target ||
+          ((spec.negatives === 'batch' || (cStep === k && labels[cSeq] > 0.5)) &&
+            !(spec.sameClassNegatives === 'mask' && futureClasses[c] === futureClasses[target]));
+        if (allowed) open++;
+        else mask[row * candidates + c] = -1e9;
+      }
+      chance += 1 / open;
+    }
+  });
+  return { mask, targets, chance: chance / targets.length };
+}
+
+/**
+ * InfoNCE over the candidates `candidateMask` allows. predictions/futureCodes: [B, K, D] for the
+ * whole batch; futureClasses: [B * K] the class of each future image.
+ */
+export function infoNceLoss(
+  predictions: tf.Tensor3D,
+  futureCodes: tf.Tensor3D,
+  labels: Float32Array,
+  futureClasses: Int32Array,
+  scale: number,
+  spec: CandidateSpec,
+): LossOutput {
+  const [b, steps, d] = predictions.shape;
+  const positives = positiveIndices(labels);
+  const { mask, targets, chance } = candidateMask(positives, labels, futureClasses, steps, spec);
+  const queries = tf.reshape(selectRows(predictions, positives), [positives.length * steps, d]);
+  const candidates = tf.reshape(futureCodes, [b * steps, d]);
+  const scores = tf.add(tf.mul(tf.matMul(queries, candidates, false, true), scale), tf.tensor2d(mask, [targets.length, b * steps]));
+  const targetIds = tf.tensor1d(targets, 'int32');
+  const loss = tf.losses.softmaxCrossEntropy(tf.oneHot(targetIds, b * steps), scores) as tf.Scalar;
+  const accuracy = tf.mean(tf.cast(tf.equal(tf.argMax(scores, 1), targetIds), 'float32')) as tf.Scalar;
+  return { loss, accuracy, chance };
 }
 
 /** Rows `indices` of a [B, K, D] tensor, differentiable on every backend (./ops/kernels.ts). */
@@ -62,14 +121,17 @@ export function positiveIndices(labels: Float32Array): number[] {
   return out;
 }
 
-export function cpcLoss(
-  kind: LossKind,
-  predictions: tf.Tensor3D,
-  futureCodes: tf.Tensor3D,
-  labels: Float32Array,
-  scale: number,
-): LossOutput {
+export interface LossInputs {
+  predictions: tf.Tensor3D;
+  futureCodes: tf.Tensor3D;
+  /** 1 for a positive sequence, 0 for a negative one */
+  labels: Float32Array;
+  /** [B * K] the class of each future image */
+  futureClasses: Int32Array;
+}
+
+export function cpcLoss(kind: LossKind, inputs: LossInputs, scale: number, candidates: CandidateSpec): LossOutput {
+  const { predictions, futureCodes, labels, futureClasses } = inputs;
   if (kind === 'binary') return binaryLoss(predictions, futureCodes, labels, scale);
-  const positives = positiveIndices(labels);
-  return infoNceLoss(selectRows(predictions, positives), selectRows(futureCodes, positives), scale);
+  return infoNceLoss(predictions, futureCodes, labels, futureClasses, scale, candidates);
 }

@@ -189,7 +189,37 @@ export interface ProbeScores {
   mlp: number;
 }
 
-/** Probe one feature extractor with both heads; disposes everything but the heads it returns. */
+/** Per-feature mean and standard deviation of a [N, D] feature matrix (a constant feature gets 1). */
+export function featureMoments(features: tf.Tensor2D): { mean: tf.Tensor1D; std: tf.Tensor1D } {
+  return tf.tidy(() => {
+    const { mean, variance } = tf.moments(features, 0);
+    const std = tf.sqrt(variance);
+    return { mean: mean as tf.Tensor1D, std: tf.where(tf.greater(std, 1e-6), std, tf.onesLike(std)) as tf.Tensor1D };
+  });
+}
+
+/**
+ * Fold a standardisation (x - mean) / std into a head's first dense layer, so the head takes the
+ * raw features: W' = W / std (per input row), b' = b - (mean / std) W.
+ */
+export function foldStandardization(head: tf.LayersModel, moments: { mean: tf.Tensor1D; std: tf.Tensor1D }): void {
+  const first = head.layers[0];
+  const [kernel, bias] = first.getWeights();
+  const folded = tf.tidy(() => {
+    const scaled = tf.div(kernel, tf.expandDims(moments.std, 1));
+    const shift = tf.matMul(tf.expandDims(moments.mean, 0), scaled).reshape([-1]);
+    return [scaled, tf.sub(bias, shift)];
+  });
+  first.setWeights(folded);
+  tf.dispose(folded);
+}
+
+/**
+ * Probe one feature extractor with both heads; disposes everything but the heads it returns.
+ * Each feature is standardised with the training images' mean and deviation before the heads
+ * see it (raw pixels and codes alike: Adam on unscaled inputs of 12,288 pixels is a poor
+ * baseline), and the returned heads have that folded into their first layer.
+ */
 export async function probeFeatures(
   features: FeatureFn,
   train: LabelledImages,
@@ -197,8 +227,13 @@ export async function probeFeatures(
   config: ProbeConfig,
   signal?: AbortSignal,
 ): Promise<{ scores: ProbeScores; heads: Record<HeadKind, tf.Sequential> }> {
-  const trainFeatures = computeFeatures(train, features);
-  const testFeatures = computeFeatures(test, features);
+  const rawTrain = computeFeatures(train, features);
+  const rawTest = computeFeatures(test, features);
+  const moments = featureMoments(rawTrain);
+  const standardize = (x: tf.Tensor2D) => tf.tidy(() => tf.div(tf.sub(x, moments.mean), moments.std) as tf.Tensor2D);
+  const trainFeatures = standardize(rawTrain);
+  const testFeatures = standardize(rawTest);
+  tf.dispose([rawTrain, rawTest]);
   try {
     const head = (kind: HeadKind) =>
       trainHead(
@@ -210,8 +245,9 @@ export async function probeFeatures(
       );
     const linear = await head('linear');
     const mlp = await head('mlp');
+    for (const h of [linear.head, mlp.head]) foldStandardization(h, moments);
     return { scores: { linear: linear.testAccuracy, mlp: mlp.testAccuracy }, heads: { linear: linear.head, mlp: mlp.head } };
   } finally {
-    tf.dispose([trainFeatures, testFeatures]);
+    tf.dispose([trainFeatures, testFeatures, moments.mean, moments.std]);
   }
 }

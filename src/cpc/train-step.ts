@@ -5,9 +5,9 @@
  */
 import * as tf from './tf.js';
 import type { CpcNetwork } from './model.js';
-import type { SequenceBatch } from './batches.js';
+import { futureClasses, type SequenceBatch } from './batches.js';
 import type { BatchStats } from './ops/batchnorm.js';
-import { cpcLoss } from './losses.js';
+import { cpcLoss, type CandidateSpec } from './losses.js';
 import type { LossKind } from './config.js';
 import { SOLO, type Collective } from './parallel/collective.js';
 import type { Replica } from './replica.js';
@@ -51,9 +51,14 @@ function reduceEncoderGradients(grads: tf.NamedTensorMap, names: string[], colle
   });
 }
 
-export interface LossSpec {
+export interface LossSpec extends CandidateSpec {
   loss: LossKind;
   logitScale: number;
+}
+
+function lossOf(spec: LossSpec, batch: SequenceBatch, predictions: tf.Tensor3D, futureCodes: tf.Tensor3D) {
+  const inputs = { predictions, futureCodes, labels: batch.labels, futureClasses: futureClasses(batch) };
+  return cpcLoss(spec.loss, inputs, spec.logitScale, spec);
 }
 
 /**
@@ -73,7 +78,7 @@ export function trainStep(replica: Replica, batch: SequenceBatch, spec: LossSpec
   try {
     const { value, grads: byVariableName } = tf.variableGrads(() => {
       const { predictions, futureCodes } = network.forward(context, future, { training: true, batchStats: stats, collective });
-      const out = cpcLoss(spec.loss, predictions, futureCodes, batch.labels, spec.logitScale);
+      const out = lossOf(spec, batch, predictions, futureCodes);
       accuracy = tf.keep(out.accuracy);
       chance = out.chance;
       for (const s of stats.values()) {
@@ -103,7 +108,7 @@ export function evalStep(network: CpcNetwork, batch: SequenceBatch, spec: LossSp
   return tf.tidy(() => {
     const { context, future } = batchTensors(batch);
     const { predictions, futureCodes } = network.forward(context, future, { training: false });
-    const out = cpcLoss(spec.loss, predictions, futureCodes, batch.labels, spec.logitScale);
+    const out = lossOf(spec, batch, predictions, futureCodes);
     return { loss: out.loss.dataSync()[0], accuracy: out.accuracy.dataSync()[0], chance: out.chance };
   });
 }

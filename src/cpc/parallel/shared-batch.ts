@@ -12,6 +12,8 @@ export interface SharedBatchBuffers extends SharedBatchShape {
   context: SharedArrayBuffer;
   future: SharedArrayBuffer;
   labels: SharedArrayBuffer;
+  /** the class of every image (the InfoNCE mask needs the future ones) */
+  digits: SharedArrayBuffer;
 }
 
 export function createSharedBatch(shape: SharedBatchShape): SharedBatchBuffers {
@@ -21,6 +23,7 @@ export function createSharedBatch(shape: SharedBatchShape): SharedBatchBuffers {
     context: new SharedArrayBuffer(shape.batchSize * shape.terms * per),
     future: new SharedArrayBuffer(shape.batchSize * shape.predictTerms * per),
     labels: new SharedArrayBuffer(shape.batchSize * Float32Array.BYTES_PER_ELEMENT),
+    digits: new SharedArrayBuffer(shape.batchSize * (shape.terms + shape.predictTerms) * Int32Array.BYTES_PER_ELEMENT),
   };
 }
 
@@ -36,6 +39,7 @@ export function writeSharedBatch(target: SharedBatchBuffers, batch: SequenceBatc
   new Float32Array(target.context).set(batch.context);
   new Float32Array(target.future).set(batch.future);
   new Float32Array(target.labels).set(batch.labels);
+  new Int32Array(target.digits).set(batch.digits);
 }
 
 export function viewSharedBatch(source: SharedBatchBuffers): SequenceBatch {
@@ -47,6 +51,6 @@ export function viewSharedBatch(source: SharedBatchBuffers): SequenceBatch {
     context: new Float32Array(source.context),
     future: new Float32Array(source.future),
     labels: new Float32Array(source.labels),
-    digits: new Int32Array(0),
+    digits: new Int32Array(source.digits),
   };
 }
