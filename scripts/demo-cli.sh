@@ -9,8 +9,8 @@ fi
 RUN=${RUN:-runs/quickstart}
 cpc() { node bin/cpc.js "$@"; }
 
-echo "== training a small CPC model (grey 64x64 digits, binary loss, 150 steps) into $RUN"
-cpc train --out "$RUN" --color grey --grey-steps 0 --steps-per-epoch 50 --epochs 3 --validation-steps 8
+echo "== training a small CPC model (grey 28x28 digits, InfoNCE loss, 300 steps) into $RUN"
+cpc train --out "$RUN" --color grey --image-size 28 --grey-steps 0 --steps-per-epoch 100 --epochs 3 --validation-steps 8
 node -e '
   const m = require(process.argv[1]);
   const f = m.result.final, t = m.result.test;

@@ -53,9 +53,10 @@ console.log(`experiment ${experiment.name}`);
 const cpc = await call('POST', '/v1/jobs', {
   kind: 'cpc',
   experimentId: experiment.id,
-  config: { color: 'grey', greySteps: 0, epochs: 3, stepsPerEpoch: 50, validationSteps: 8, seed: 0 },
+  config: { color: 'grey', imageSize: 28, greySteps: 0, epochs: 3, stepsPerEpoch: 100, validationSteps: 8, seed: 0 },
 });
-console.log(`CPC job ${cpc.id} queued (64x64 grey digits, binary loss, ${cpc.totalSteps} steps)`);
+const c = cpc.config;
+console.log(`CPC job ${cpc.id} queued (${c.imageSize}x${c.imageSize} ${c.color} digits, ${c.loss} loss, ${cpc.totalSteps} steps)`);
 const trained = await follow(cpc.id, 'CPC');
 if (trained.status !== 'succeeded') throw new Error(`CPC job ${trained.status}: ${trained.error}`);
 const t = trained.result.test;
@@ -78,6 +79,14 @@ console.log(`digit test accuracy (${r.testImages} test images, MLP head / linear
 console.log(`  CPC encoder     ${r.cpc.mlp.toFixed(3)} / ${r.cpc.linear.toFixed(3)}`);
 console.log(`  random encoder  ${r.randomEncoder.mlp.toFixed(3)} / ${r.randomEncoder.linear.toFixed(3)}`);
 console.log(`  raw pixels      ${r.rawPixels.mlp.toFixed(3)} / ${r.rawPixels.linear.toFixed(3)}`);
+const lead = (head: 'mlp' | 'linear') => 100 * (r.cpc[head] - Math.max(r.randomEncoder[head], r.rawPixels[head]));
+const [mlpLead, linearLead] = [lead('mlp'), lead('linear')];
+const points = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)} points`;
+console.log(
+  mlpLead > 0 && linearLead > 0
+    ? `the CPC encoder beats both baselines: MLP ${points(mlpLead)}, linear ${points(linearLead)} over the better one`
+    : `the CPC encoder does NOT beat both baselines here (MLP ${points(mlpLead)}, linear ${points(linearLead)}); BENCHMARKS.md "Representations" has longer runs`,
+);
 
 const model = await call('POST', '/v1/models', { name: 'quickstart-digits', jobId: probe.id });
 console.log(`registered model ${model.name} version ${model.version}`);

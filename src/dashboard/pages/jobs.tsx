@@ -152,7 +152,7 @@ function SubmitForm({ onSubmitted }: { onSubmitted: () => void }) {
         </label>
         <Choice label="image size" name="imageSize" values={['28', '64']} />
         <Choice label="colour" name="color" values={['grey', 'color']} />
-        <Choice label="loss" name="loss" values={['binary', 'infonce']} />
+        <Choice label="loss" name="loss" values={['infonce', 'binary']} />
         <label>
           seed <input name="seed" type="number" min="0" value="0" />
         </label>
