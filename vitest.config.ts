@@ -12,6 +12,7 @@ const ENGINE_SUITES = [
   'test/training.test.ts',
   'test/export.test.ts',
   'test/losses.test.ts',
+  'test/probe.test.ts',
   'test/adam.test.ts',
 ];
 
