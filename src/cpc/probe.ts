@@ -244,7 +244,10 @@ export async function probeFeatures(
         signal,
       );
     const linear = await head('linear');
-    const mlp = await head('mlp');
+    const mlp = await head('mlp').catch((err: unknown) => {
+      linear.head.dispose(); // (a cancelled probe keeps no head)
+      throw err;
+    });
     for (const h of [linear.head, mlp.head]) foldStandardization(h, moments);
     return { scores: { linear: linear.testAccuracy, mlp: mlp.testAccuracy }, heads: { linear: linear.head, mlp: mlp.head } };
   } finally {
