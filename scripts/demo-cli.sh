@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CLI demo (no service): install, train a small CPC demo on the vendored MNIST, probe it
-# against the baselines, and predict a test digit. About 3-4 minutes on 2 cores.
+# against the baselines, and predict a test digit. About 4-5 minutes on 2 cores (wasm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
@@ -24,6 +24,11 @@ node -e '
   const row = (k, s) => console.log(`  ${k.padEnd(16)} mlp ${s.mlp.toFixed(3)}  linear ${s.linear.toFixed(3)}`);
   console.log(`probe test accuracy (${r.testImages} test images):`);
   row("CPC encoder", r.cpc); row("random encoder", r.randomEncoder); row("raw pixels", r.rawPixels);
+  const lead = (h) => 100 * (r.cpc[h] - Math.max(r.randomEncoder[h], r.rawPixels[h]));
+  const pts = (x) => `${x >= 0 ? "+" : ""}${x.toFixed(1)} points`;
+  console.log(lead("mlp") > 0 && lead("linear") > 0
+    ? `the CPC encoder beats both baselines: MLP ${pts(lead("mlp"))}, linear ${pts(lead("linear"))} over the better one`
+    : `the CPC encoder does NOT beat both baselines here (MLP ${pts(lead("mlp"))}, linear ${pts(lead("linear"))})`);
 ' "$PWD/$RUN/probe.json"
 
 echo "== predicting test image #0"

@@ -1,5 +1,13 @@
 import { describe, it, expect } from 'vitest';
-import { resolveConfig, DEFAULT_CONFIG, MAX_STEP_ACTIVATION, MAX_PARAMETERS, ConfigError, parameterCount } from '../src/cpc/config.js';
+import {
+  resolveConfig,
+  upgradeStoredConfig,
+  DEFAULT_CONFIG,
+  MAX_STEP_ACTIVATION,
+  MAX_PARAMETERS,
+  ConfigError,
+  parameterCount,
+} from '../src/cpc/config.js';
 import { CpcNetwork } from '../src/cpc/model.js';
 import { checkProbeSize, MAX_PROBE_VALUES } from '../src/cpc/probe.js';
 
@@ -23,6 +31,23 @@ describe('run configuration', () => {
     expect(resolveConfig(seed)).toEqual(seed);
     expect(resolveConfig({})).toEqual(DEFAULT_CONFIG);
     expect(() => resolveConfig({ preset: 'fast' as never })).toThrow(/preset must be one of "default", "seed"/);
+    // the seed's InfoNCE, when asked for, uses every sequence (0.5 is the binary loss's need)
+    expect(resolveConfig({ preset: 'seed', loss: 'infonce' })).toMatchObject({ positiveFraction: 1, negatives: 'step' });
+    expect(() => resolveConfig({ loss: 'binary', positiveFraction: 1 })).toThrow(/batchSize 32 x positiveFraction 1 gives 32 positives/);
+  });
+
+  it('runs a config stored before the InfoNCE candidate fields as it ran then, and leaves a current one alone', () => {
+    const old = { ...DEFAULT_CONFIG, loss: 'infonce', positiveFraction: 0.5 } as Record<string, unknown>;
+    delete old.negatives;
+    delete old.sameClassNegatives;
+    delete old.preset;
+    expect(resolveConfig(upgradeStoredConfig(old))).toMatchObject({
+      loss: 'infonce',
+      negatives: 'step',
+      sameClassNegatives: 'keep',
+      preset: 'default',
+    });
+    expect(upgradeStoredConfig({ ...DEFAULT_CONFIG })).toEqual(DEFAULT_CONFIG);
   });
 
   it('gives 28px images 3 conv layers unless told otherwise (4 do not fit)', () => {

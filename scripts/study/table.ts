@@ -74,3 +74,21 @@ for (const [name, rs] of groups) {
       `${(100 * lead('linear')).toFixed(1)} / ${(100 * lead('mlp')).toFixed(1)} |`,
   );
 }
+
+// the colour curriculum over seeds: validation accuracy after each 100 steps (grey before greySteps)
+const colour = runs.filter((r) => r.color === 'color' && r.loss === 'infonce' && r.negatives === 'batch');
+if (colour.length) {
+  const width = Math.max(...colour.map((r) => r.valid.length));
+  const steps = Array.from({ length: width }, (_, i) => (i + 1) * 100);
+  console.log(`\n| run | seed | ${steps.map((s) => `valid @${s}`).join(' | ')} | first ≥ 0.90 | first ≥ 0.99 |`);
+  console.log(`|---|---|${steps.map(() => '---|').join('')}---|---|`);
+  for (const r of colour) {
+    const at = (threshold: number) => {
+      const i = r.valid.findIndex((v) => v >= threshold);
+      return i < 0 ? 'not reached' : `step ${(i + 1) * 100}`;
+    };
+    console.log(
+      `| ${r.name} | ${r.seed} | ${steps.map((_, i) => (r.valid[i] === undefined ? '' : r.valid[i].toFixed(3))).join(' | ')} | ${at(0.9)} | ${at(0.99)} |`,
+    );
+  }
+}

@@ -59,6 +59,32 @@ export interface CpcConfig {
 }
 
 /**
+ * What each preset changes from the defaults. `seed` is the seed's recipe as it was given:
+ * the binary loss (so half the sequences negative), colour from the first step, and InfoNCE (when
+ * asked for) over the positives' futures at the same step, nothing masked.
+ */
+export const PRESETS: Record<PresetName, Omit<CpcConfigInput, 'preset'>> = {
+  default: {},
+  seed: { loss: 'binary', greySteps: 0, negatives: 'step', sameClassNegatives: 'keep' },
+};
+
+/** a preset's settings as the help texts state them */
+const presetText = (name: PresetName) =>
+  Object.entries(PRESETS[name])
+    .map(([k, v]) => `${k} ${String(v)}`)
+    .join(', ');
+
+/**
+ * A config stored before a field existed, as it ran then: a missing field takes the value that
+ * reproduces the old behaviour, not today's default (a retried or resumed job keeps its recipe).
+ */
+export function upgradeStoredConfig(stored: Record<string, unknown>): Record<string, unknown> {
+  // before issue 14 InfoNCE compared the positives' futures at the same step, nothing masked
+  if ('loss' in stored && !('negatives' in stored)) return { negatives: 'step', sameClassNegatives: 'keep', ...stored };
+  return stored;
+}
+
+/**
  * One field of the config, as data: the engine validates with it, the API derives its request
  * schema from it (api/config-schema.ts) and the CLI its flags and help (cli/config-flags.ts),
  * so a limit or a default changes here and nowhere else.
@@ -87,7 +113,7 @@ export const CONFIG_FIELDS: Record<TopLevelField, FieldSpec> = {
     type: 'enum',
     values: ['default', 'seed'],
     default: 'default',
-    help: "starting settings: 'default' (the recipe that transfers best, BENCHMARKS.md), or 'seed' (the seed's binary loss from scratch); explicit fields win",
+    help: `starting settings: 'default' (the recipe whose encoders transfer best, BENCHMARKS.md "Representations"), or 'seed' (the seed's recipe: ${presetText('seed')}); explicit fields win`,
   },
   seed: { type: 'integer', min: 0, max: 2 ** 31 - 1, default: 0, help: 'seed of every random stream' },
   task: {
@@ -250,9 +276,15 @@ export function validateConfig(config: CpcConfig): CpcConfig {
     if (problem) throw new ConfigError(problem);
   }
   const positives = Math.round(config.batchSize * config.positiveFraction);
-  if (config.loss === 'infonce' && positives < 2) throw new ConfigError('infonce needs at least 2 positive sequences per batch');
+  if (config.loss === 'infonce' && positives < 2) {
+    throw new ConfigError(
+      `loss "infonce" needs at least 2 positive sequences per batch: batchSize ${config.batchSize} x positiveFraction ${config.positiveFraction} rounds to ${positives}`,
+    );
+  }
   if (config.loss === 'binary' && (positives === 0 || positives === config.batchSize)) {
-    throw new ConfigError('binary loss needs both positive and negative sequences in a batch');
+    throw new ConfigError(
+      `loss "binary" needs both positive and negative sequences in a batch: batchSize ${config.batchSize} x positiveFraction ${config.positiveFraction} gives ${positives} positives; use a positiveFraction between 0 and 1 (0.5 when not given)`,
+    );
   }
   if (config.workers > 1 && config.batchSize % config.workers !== 0) {
     throw new ConfigError(`batchSize ${config.batchSize} must be divisible by workers ${config.workers}`);
@@ -300,15 +332,6 @@ export function parameterCount(config: CpcConfig): number {
 }
 
 export type CpcConfigInput = Omit<Partial<CpcConfig>, 'model'> & { model?: Partial<ModelConfig> };
-
-/**
- * What each preset changes from the defaults. `seed` is the seed's recipe as it was given:
- * the binary loss with half the sequences negative, colour from the first step.
- */
-export const PRESETS: Record<PresetName, Omit<CpcConfigInput, 'preset'>> = {
-  default: {},
-  seed: { loss: 'binary', positiveFraction: 0.5, greySteps: 0, negatives: 'step', sameClassNegatives: 'keep' },
-};
 
 /** The full config a partial one (from the API, a file or flags) stands for, checked; throws ConfigError. */
 export function resolveConfig(partial: CpcConfigInput = {}): CpcConfig {

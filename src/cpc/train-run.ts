@@ -1,7 +1,7 @@
 /** A CPC training run as files: train (or resume) in a run directory, export the encoder, test it. */
 import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CpcConfig } from './config.js';
+import { upgradeStoredConfig, type CpcConfig } from './config.js';
 import { activeBackend } from './backend.js';
 import { trainCpc, runSeeds, validateNetwork, type TrainCallbacks } from './trainer.js';
 import { readCheckpointDir, writeCheckpointDir, type Checkpoint } from './checkpoint.js';
@@ -29,7 +29,8 @@ export async function trainRun(options: TrainRunOptions): Promise<RunManifest> {
   if (options.resume && existsSync(join(checkpointDir, 'checkpoint.json'))) resumeFrom = readCheckpointDir(checkpointDir);
   const backend = activeBackend();
   // a resumed run continues with the configuration it was started with
-  const runConfig = resumeFrom ? resumeFrom.meta.config : config;
+  // (a checkpoint older than a field runs as it did then)
+  const runConfig = resumeFrom ? (upgradeStoredConfig({ ...resumeFrom.meta.config }) as unknown as CpcConfig) : config;
   const manifest: RunManifest = {
     kind: 'cpc',
     createdAt: new Date().toISOString(),

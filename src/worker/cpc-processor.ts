@@ -13,7 +13,7 @@ import { processorContext } from './context.js';
 import { datasetDir } from './dataset-cache.js';
 import { recordedError, runAttempt } from './attempt.js';
 import { trainRun } from '../cpc/train-run.js';
-import { resolveConfig, type CpcConfigInput } from '../cpc/config.js';
+import { resolveConfig, upgradeStoredConfig, type CpcConfigInput } from '../cpc/config.js';
 import { metricRows, recordMetrics, recordProgress } from '../store/jobs.js';
 import { ArtifactsRepository, SAMPLES_ARTIFACT } from '../store/artifacts.js';
 import { loadDataset } from '../cpc/load-dataset.js';
@@ -38,7 +38,8 @@ export default async function processCpcJob(job: SandboxedJob<JobPayload>, token
   return runAttempt(ctx, job, token, signal, async (attempt) => {
     const { jobId } = attempt.lease;
     const dataDir = await datasetDir(ctx, attempt.row.datasetId);
-    const config = resolveConfig({ ...(attempt.row.config as CpcConfigInput), workers: ctx.config.TRAIN_WORKERS, dataDir });
+    const stored = upgradeStoredConfig(attempt.row.config as Record<string, unknown>) as CpcConfigInput;
+    const config = resolveConfig({ ...stored, workers: ctx.config.TRAIN_WORKERS, dataDir });
     const runDir = attempt.workDir;
     const artifacts = new ArtifactsRepository(ctx.db);
     // what the job trains on, drawn once (GET /v1/jobs/:id/samples.png); a picture, so a failure only costs the picture
