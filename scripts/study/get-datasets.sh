@@ -3,7 +3,7 @@
 # vendored MNIST, under .local/datasets/:
 #  - fashion-mnist: Zalando's Fashion-MNIST from Debian's `dataset-fashion-mnist` package (MIT;
 #    the four IDX files as packaged, and the class names; "T-shirt/top" becomes "T-shirt-top");
-#  - fonts: the letters A-Z drawn from this machine's fonts (scripts/make-font-dataset.py, needs
+#  - fonts-png: the letters A-Z drawn from this machine's fonts (scripts/make-font-dataset.py, needs
 #    Pillow), 600 per letter, 28x28, seed 0.
 #   bash scripts/study/get-datasets.sh
 set -euo pipefail
@@ -20,7 +20,7 @@ if [ ! -f "$out/fashion-mnist/dataset.json" ]; then
     > "$out/fashion-mnist/dataset.json"
   echo "fashion-mnist: $(ls "$out/fashion-mnist" | tr '\n' ' ')"
 fi
-if [ ! -d "$out/fonts" ]; then
+if [ ! -d "$out/fonts-png" ]; then
   python3 -c 'import PIL' 2>/dev/null || { echo "make-font-dataset.py needs Pillow: python3 -m pip install --user pillow" >&2; exit 2; }
-  python3 scripts/make-font-dataset.py "$out/fonts" --per-class 600 --seed 0 --side 28
+  python3 scripts/make-font-dataset.py "$out/fonts-png" --per-class 600 --seed 0 --side 28
 fi
