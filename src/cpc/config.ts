@@ -344,8 +344,7 @@ export function resolveConfig(partial: CpcConfigInput = {}): CpcConfig {
     model: { ...DEFAULT_MODEL, ...(preset.model ?? {}), ...(partial.model ?? {}) },
   };
   // the binary loss needs negative sequences: there the default is half of the batch
-  if (merged.loss === 'binary' && partial.positiveFraction === undefined && preset.positiveFraction === undefined)
-    merged.positiveFraction = 0.5;
+  if (merged.loss === 'binary' && partial.positiveFraction === undefined) merged.positiveFraction = 0.5;
   // 4 stride-2 layers do not fit 28px images: there the default is 3
   if (merged.imageSize === 28 && partial.model?.convLayers === undefined) merged.model.convLayers = 3;
   return validateConfig(merged);

@@ -10,7 +10,7 @@
  *      - `step`: the true futures at step k of all positive sequences (the
  *        seed's in-batch negatives);
  *      - `batch`: every future image of the batch, at every step, of positive
- *        and negative sequences alike (8x as many with the defaults).
+ *        and negative sequences alike (128 with batch 32 x 4 steps).
  *    `sameClassNegatives: 'mask'` drops the candidates of the target's own class (other
  *    than the target): the context cannot tell which image of a class comes
  *    next, so they are collisions, not negatives (in the `sorted` task, every
