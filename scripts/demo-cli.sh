@@ -19,16 +19,14 @@ node -e '
 
 echo "== probing the frozen encoder (MLP and linear heads) beside raw pixels and a random-init encoder"
 cpc probe --run "$RUN" --train-images 3000 --test-images 1000 --epochs 5 --json > "$RUN/probe.json"
-node -e '
-  const r = require(process.argv[1]);
+node --import tsx --input-type=module -e '
+  import { readFileSync } from "node:fs";
+  import { probeVerdict } from "./src/cpc/probe.ts";
+  const r = JSON.parse(readFileSync(process.argv[1], "utf8"));
   const row = (k, s) => console.log(`  ${k.padEnd(16)} mlp ${s.mlp.toFixed(3)}  linear ${s.linear.toFixed(3)}`);
   console.log(`probe test accuracy (${r.testImages} test images):`);
   row("CPC encoder", r.cpc); row("random encoder", r.randomEncoder); row("raw pixels", r.rawPixels);
-  const lead = (h) => 100 * (r.cpc[h] - Math.max(r.randomEncoder[h], r.rawPixels[h]));
-  const pts = (x) => `${x >= 0 ? "+" : ""}${x.toFixed(1)} points`;
-  console.log(lead("mlp") > 0 && lead("linear") > 0
-    ? `the CPC encoder beats both baselines: MLP ${pts(lead("mlp"))}, linear ${pts(lead("linear"))} over the better one`
-    : `the CPC encoder does NOT beat both baselines here (MLP ${pts(lead("mlp"))}, linear ${pts(lead("linear"))})`);
+  console.log(probeVerdict(r));
 ' "$PWD/$RUN/probe.json"
 
 echo "== predicting test image #0"

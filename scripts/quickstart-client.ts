@@ -4,6 +4,7 @@
  */
 import { loadDataset } from '../src/cpc/load-dataset.js';
 import { digitPixels } from '../src/cpc/images.js';
+import { probeVerdict } from '../src/cpc/probe.js';
 import { encodePng } from '../src/cpc/png.js';
 import { apiClient, authHeaders } from './api-client.js';
 
@@ -79,14 +80,7 @@ console.log(`digit test accuracy (${r.testImages} test images, MLP head / linear
 console.log(`  CPC encoder     ${r.cpc.mlp.toFixed(3)} / ${r.cpc.linear.toFixed(3)}`);
 console.log(`  random encoder  ${r.randomEncoder.mlp.toFixed(3)} / ${r.randomEncoder.linear.toFixed(3)}`);
 console.log(`  raw pixels      ${r.rawPixels.mlp.toFixed(3)} / ${r.rawPixels.linear.toFixed(3)}`);
-const lead = (head: 'mlp' | 'linear') => 100 * (r.cpc[head] - Math.max(r.randomEncoder[head], r.rawPixels[head]));
-const [mlpLead, linearLead] = [lead('mlp'), lead('linear')];
-const points = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)} points`;
-console.log(
-  mlpLead > 0 && linearLead > 0
-    ? `the CPC encoder beats both baselines: MLP ${points(mlpLead)}, linear ${points(linearLead)} over the better one`
-    : `the CPC encoder does NOT beat both baselines here (MLP ${points(mlpLead)}, linear ${points(linearLead)}); BENCHMARKS.md "Representations" has longer runs`,
-);
+console.log(probeVerdict(r));
 
 const model = await call('POST', '/v1/models', { name: 'quickstart-digits', jobId: probe.id });
 console.log(`registered model ${model.name} version ${model.version}`);

@@ -10,7 +10,7 @@ import { loadDataset } from '../../src/cpc/load-dataset.js';
 import { proceduralTexture } from '../../src/cpc/texture.js';
 import { Rng } from '../../src/cpc/rng.js';
 import type { ColorMode } from '../../src/cpc/images.js';
-import { computeFeatures, sampleLabelledImages, trainHead, DEFAULT_PROBE, rawPixelFeatures } from '../../src/cpc/probe.js';
+import { computeFeatures, featureMoments, sampleLabelledImages, trainHead, DEFAULT_PROBE, rawPixelFeatures } from '../../src/cpc/probe.js';
 
 const [dir, size, color, trainImages, epochs, lr = '0.001'] = process.argv.slice(2);
 if (!epochs) throw new Error('usage: raw-scaling.ts DATA_DIR IMAGE_SIZE COLOR TRAIN_IMAGES EPOCHS [LR]');
@@ -25,9 +25,11 @@ const trainRaw = computeFeatures(train, rawPixelFeatures);
 const testRaw = computeFeatures(test, rawPixelFeatures);
 const { mean, variance } = tf.moments(trainRaw, 0);
 const std = tf.sqrt(variance);
+const probeMoments = featureMoments(trainRaw);
 const scalings: Record<string, (x: tf.Tensor2D) => tf.Tensor2D> = {
   none: (x) => x.clone(),
-  perFeature: (x) => tf.div(tf.sub(x, mean), tf.where(tf.greater(std, 1e-6), std, tf.onesLike(std))),
+  // (what probeFeatures does)
+  perFeature: (x) => tf.div(tf.sub(x, probeMoments.mean), probeMoments.std),
   perFeaturePlusMeanDeviation: (x) => tf.div(tf.sub(x, mean), tf.add(std, tf.mean(std))),
   global: (x) => tf.div(tf.sub(x, tf.mean(mean)), tf.sqrt(tf.mean(variance))),
 };

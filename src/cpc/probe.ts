@@ -189,6 +189,19 @@ export interface ProbeScores {
   mlp: number;
 }
 
+/**
+ * Whether the CPC encoder's probes beat both baselines, in words: each head's lead in points over
+ * the better of the random-init encoder and raw pixels.
+ */
+export function probeVerdict(r: { cpc: ProbeScores; randomEncoder: ProbeScores; rawPixels: ProbeScores }): string {
+  const lead = (head: HeadKind) => 100 * (r.cpc[head] - Math.max(r.randomEncoder[head], r.rawPixels[head]));
+  const points = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)} points`;
+  const [mlp, linear] = [lead('mlp'), lead('linear')];
+  return mlp > 0 && linear > 0
+    ? `the CPC encoder beats both baselines: MLP ${points(mlp)}, linear ${points(linear)} over the better one`
+    : `the CPC encoder does NOT beat both baselines here (MLP ${points(mlp)}, linear ${points(linear)}); BENCHMARKS.md "Representations" has longer runs`;
+}
+
 /** Per-feature mean and standard deviation of a [N, D] feature matrix (a constant feature gets 1). */
 export function featureMoments(features: tf.Tensor2D): { mean: tf.Tensor1D; std: tf.Tensor1D } {
   return tf.tidy(() => {
