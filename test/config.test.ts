@@ -36,15 +36,17 @@ describe('run configuration', () => {
     expect(() => resolveConfig({ loss: 'binary', positiveFraction: 1 })).toThrow(/batchSize 32 x positiveFraction 1 gives 32 positives/);
   });
 
-  it('runs a config stored before the InfoNCE candidate fields as it ran then, and leaves a current one alone', () => {
+  it('runs a config stored before the InfoNCE candidate and schedule fields as it ran then, and leaves a current one alone', () => {
     const old = { ...DEFAULT_CONFIG, loss: 'infonce', positiveFraction: 0.5 } as Record<string, unknown>;
     delete old.negatives;
     delete old.sameClassNegatives;
     delete old.preset;
+    delete old.lrSchedule;
     expect(resolveConfig(upgradeStoredConfig(old))).toMatchObject({
       loss: 'infonce',
       negatives: 'step',
       sameClassNegatives: 'keep',
+      lrSchedule: 'plateau',
       preset: 'default',
     });
     expect(upgradeStoredConfig({ ...DEFAULT_CONFIG })).toEqual(DEFAULT_CONFIG);

@@ -54,26 +54,40 @@ describeOnBackend('training', () => {
     });
   }
 
-  it('resumes from a mid-epoch checkpoint to exactly the uninterrupted result', async () => {
-    const config = tinyConfig({ stepsPerEpoch: 6, epochs: 2, checkpointEvery: 4 });
-    const full = await trainCpc({ config });
-    const fullWeights = await weightsOf(full.network);
-
-    let saved: Checkpoint | null = null;
-    const partial = await trainCpc({ config, stopAfterStep: 8, callbacks: { onCheckpoint: (c) => void (saved = c) } });
-    expect(partial.completed).toBe(false);
-    expect(saved!.meta.step).toBe(8);
-    // perturb nothing in between: a fresh process would start from the checkpoint alone
-    partial.network.dispose();
-    const resumed = await trainCpc({ config, resumeFrom: saved! });
-    expect(resumed.completed).toBe(true);
-    expect(resumed.step).toBe(12);
-    const resumedWeights = await weightsOf(resumed.network);
-    for (const [name, w] of fullWeights) expect(Array.from(resumedWeights.get(name)!), name).toEqual(Array.from(w));
-    expect(resumed.epochs.at(-1)).toEqual(full.epochs.at(-1));
-    full.network.dispose();
-    resumed.network.dispose();
+  it('decays a cosine schedule from the learning rate to the floor over the run, one rate per step', async () => {
+    const config = tinyConfig({ stepsPerEpoch: 3, epochs: 2, lrSchedule: 'cosine', learningRate: 1e-3, minLearningRate: 1e-4 });
+    const rates: number[] = [];
+    const result = await trainCpc({ config, callbacks: { onStep: (p) => rates.push(p.learningRate) } });
+    expect(rates[0]).toBe(1e-3);
+    expect(rates.at(-1)).toBeCloseTo(1e-4, 12);
+    expect(rates[2]).toBeCloseTo(1e-4 + 9e-4 * 0.5 * (1 + Math.cos((Math.PI * 2) / 5)), 12);
+    for (let i = 1; i < rates.length; i++) expect(rates[i]).toBeLessThan(rates[i - 1]);
+    // the epoch summaries state the rate of their last step, not a plateau decision
+    expect(result.epochs.map((e) => e.learningRate)).toEqual([rates[2], rates[5]]);
+    result.network.dispose();
   });
+
+  for (const lrSchedule of ['plateau', 'cosine'] as const)
+    it(`resumes from a mid-epoch checkpoint to exactly the uninterrupted result (${lrSchedule} schedule)`, async () => {
+      const config = tinyConfig({ stepsPerEpoch: 6, epochs: 2, checkpointEvery: 4, lrSchedule });
+      const full = await trainCpc({ config });
+      const fullWeights = await weightsOf(full.network);
+
+      let saved: Checkpoint | null = null;
+      const partial = await trainCpc({ config, stopAfterStep: 8, callbacks: { onCheckpoint: (c) => void (saved = c) } });
+      expect(partial.completed).toBe(false);
+      expect(saved!.meta.step).toBe(8);
+      // perturb nothing in between: a fresh process would start from the checkpoint alone
+      partial.network.dispose();
+      const resumed = await trainCpc({ config, resumeFrom: saved! });
+      expect(resumed.completed).toBe(true);
+      expect(resumed.step).toBe(12);
+      const resumedWeights = await weightsOf(resumed.network);
+      for (const [name, w] of fullWeights) expect(Array.from(resumedWeights.get(name)!), name).toEqual(Array.from(w));
+      expect(resumed.epochs.at(-1)).toEqual(full.epochs.at(-1));
+      full.network.dispose();
+      resumed.network.dispose();
+    });
 
   it('cancels through an AbortSignal with a final checkpoint', async () => {
     const controller = new AbortController();

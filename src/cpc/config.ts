@@ -10,6 +10,8 @@ export type LossKind = 'binary' | 'infonce';
 /** InfoNCE's candidates (./losses.ts): the positives' futures at the same step, or every future image of the batch */
 export type NegativeSet = 'step' | 'batch';
 export type SameClassNegatives = 'keep' | 'mask';
+/** how the learning rate moves: dropped on a validation plateau, or a cosine decay over the run's steps */
+export type LrSchedule = 'plateau' | 'cosine';
 
 export interface ModelConfig {
   filters: number;
@@ -44,6 +46,7 @@ export interface CpcConfig {
   /** multiplies the dot-product logits of both losses */
   logitScale: number;
   learningRate: number;
+  lrSchedule: LrSchedule;
   epochs: number;
   /** 0 = the seed's default: train images / terms / batch size */
   stepsPerEpoch: number;
@@ -80,8 +83,10 @@ const presetText = (name: PresetName) =>
  */
 export function upgradeStoredConfig(stored: Record<string, unknown>): Record<string, unknown> {
   // before issue 14 InfoNCE compared the positives' futures at the same step, nothing masked
-  if ('loss' in stored && !('negatives' in stored)) return { negatives: 'step', sameClassNegatives: 'keep', ...stored };
-  return stored;
+  const old: Record<string, unknown> = 'loss' in stored && !('negatives' in stored) ? { negatives: 'step', sameClassNegatives: 'keep' } : {};
+  // before lrSchedule existed, the rate followed the validation plateau
+  if ('loss' in stored && !('lrSchedule' in stored)) old.lrSchedule = 'plateau';
+  return { ...old, ...stored };
 }
 
 /**
@@ -151,11 +156,17 @@ export const CONFIG_FIELDS: Record<TopLevelField, FieldSpec> = {
   },
   logitScale: { type: 'number', min: 1e-3, max: 1e3, default: 1, help: 'scale of the dot-product logits' },
   learningRate: { type: 'number', min: 1e-6, max: 1, default: 1e-3, help: 'Adam learning rate', flag: 'lr' },
+  lrSchedule: {
+    type: 'enum',
+    values: ['plateau', 'cosine'],
+    default: 'plateau',
+    help: "'plateau' = drop by lrFactor after lrPatience epochs without a better validation loss; 'cosine' = decay from learningRate to minLearningRate over the run's steps",
+  },
   epochs: { type: 'integer', min: 1, max: 1000, default: 10, help: 'epochs' },
   stepsPerEpoch: { type: 'integer', min: 0, max: 100_000, default: 0, help: 'steps per epoch; 0 = train images / terms / batch size' },
   validationSteps: { type: 'integer', min: 1, max: 1000, default: 20, help: 'validation batches per epoch' },
-  lrPatience: { type: 'integer', min: 0, max: 1000, default: 2, help: 'epochs without a better validation loss before the rate drops' },
-  lrFactor: { type: 'number', min: 1e-3, max: 1, default: 1 / 3, help: 'factor of each learning-rate drop' },
+  lrPatience: { type: 'integer', min: 0, max: 1000, default: 2, help: 'plateau: epochs without a better validation loss before the rate drops' },
+  lrFactor: { type: 'number', min: 1e-3, max: 1, default: 1 / 3, help: 'plateau: factor of each learning-rate drop' },
   minLearningRate: { type: 'number', min: 0, max: 1, default: 1e-4, help: 'floor of the learning rate' },
   textureSeed: { type: 'integer', min: 0, max: 2 ** 31 - 1, default: 1234, help: 'seed of the colour textures' },
   checkpointEvery: { type: 'integer', min: 0, max: 1_000_000, default: 100, help: 'steps between checkpoints (0 = only at the end)' },

@@ -1,6 +1,6 @@
 /**
  * The CPC training loop: epochs of seeded batches (grey-to-colour curriculum
- * optional), Adam, validation each epoch, ReduceLROnPlateau, progress
+ * optional), Adam, validation each epoch, ReduceLROnPlateau or a cosine decay, progress
  * callbacks, checkpoints every N steps and at each epoch end, resume from a
  * checkpoint, cancellation through an AbortSignal.
  */
@@ -140,6 +140,13 @@ export function scheduleAfterEpoch(state: ScheduleState, validLoss: number, conf
   return { ...state, badEpochs };
 }
 
+/** The cosine schedule's rate for the step about to be taken (0-based) of `totalSteps`: learningRate down to minLearningRate. */
+export function cosineRate(config: CpcConfig, step: number, totalSteps: number): number {
+  const floor = Math.min(config.minLearningRate, config.learningRate);
+  const progress = Math.min(1, step / Math.max(1, totalSteps - 1));
+  return floor + (config.learningRate - floor) * 0.5 * (1 + Math.cos(Math.PI * progress));
+}
+
 export async function trainCpc(options: TrainOptions): Promise<TrainResult> {
   const { config, signal, callbacks = {} } = options;
   const data = options.data ?? loadDataset(config.dataDir ?? defaultDataDir());
@@ -192,6 +199,13 @@ export async function trainCpc(options: TrainOptions): Promise<TrainResult> {
         break;
       }
       const color: ColorMode = step < config.greySteps ? 'grey' : config.color;
+      if (config.lrSchedule === 'cosine') {
+        const rate = cosineRate(config, step, totalSteps);
+        if (rate !== schedule.learningRate) {
+          schedule = { ...schedule, learningRate: rate };
+          await stepper.setLearningRate(rate);
+        }
+      }
       const started = performance.now();
       const batch = batcher.next('train', batchSpec(config, color));
       const metrics = await stepper.train(batch);
@@ -224,7 +238,7 @@ export async function trainCpc(options: TrainOptions): Promise<TrainResult> {
         callbacks.onEpoch?.(summary);
         // the plateau schedule watches the target task only: not during a grey warm-up,
         // whose colour validation loss says nothing about progress on the grey batches
-        if (step > config.greySteps) {
+        if (config.lrSchedule === 'plateau' && step > config.greySteps) {
           schedule = scheduleAfterEpoch(schedule, valid.loss, config);
           await stepper.setLearningRate(schedule.learningRate);
         }
