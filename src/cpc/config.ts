@@ -83,7 +83,8 @@ const presetText = (name: PresetName) =>
  */
 export function upgradeStoredConfig(stored: Record<string, unknown>): Record<string, unknown> {
   // before issue 14 InfoNCE compared the positives' futures at the same step, nothing masked
-  const old: Record<string, unknown> = 'loss' in stored && !('negatives' in stored) ? { negatives: 'step', sameClassNegatives: 'keep' } : {};
+  const old: Record<string, unknown> =
+    'loss' in stored && !('negatives' in stored) ? { negatives: 'step', sameClassNegatives: 'keep' } : {};
   // before lrSchedule existed, the rate followed the validation plateau
   if ('loss' in stored && !('lrSchedule' in stored)) old.lrSchedule = 'plateau';
   return { ...old, ...stored };
@@ -165,7 +166,13 @@ export const CONFIG_FIELDS: Record<TopLevelField, FieldSpec> = {
   epochs: { type: 'integer', min: 1, max: 1000, default: 10, help: 'epochs' },
   stepsPerEpoch: { type: 'integer', min: 0, max: 100_000, default: 0, help: 'steps per epoch; 0 = train images / terms / batch size' },
   validationSteps: { type: 'integer', min: 1, max: 1000, default: 20, help: 'validation batches per epoch' },
-  lrPatience: { type: 'integer', min: 0, max: 1000, default: 2, help: 'plateau: epochs without a better validation loss before the rate drops' },
+  lrPatience: {
+    type: 'integer',
+    min: 0,
+    max: 1000,
+    default: 2,
+    help: 'plateau: epochs without a better validation loss before the rate drops',
+  },
   lrFactor: { type: 'number', min: 1e-3, max: 1, default: 1 / 3, help: 'plateau: factor of each learning-rate drop' },
   minLearningRate: { type: 'number', min: 0, max: 1, default: 1e-4, help: 'floor of the learning rate' },
   textureSeed: { type: 'integer', min: 0, max: 2 ** 31 - 1, default: 1234, help: 'seed of the colour textures' },
