@@ -34,6 +34,7 @@ describe('run configuration', () => {
     // the seed's InfoNCE, when asked for, uses every sequence (0.5 is the binary loss's need)
     expect(resolveConfig({ preset: 'seed', loss: 'infonce' })).toMatchObject({ positiveFraction: 1, negatives: 'step' });
     expect(() => resolveConfig({ loss: 'binary', positiveFraction: 1 })).toThrow(/batchSize 32 x positiveFraction 1 gives 32 positives/);
+    expect(() => resolveConfig({ loss: 'binary', similarity: 'cosine' })).toThrow(/similarity "cosine" is for loss "infonce"/);
   });
 
   it('runs a config stored before the InfoNCE candidate and schedule fields as it ran then, and leaves a current one alone', () => {
@@ -42,11 +43,13 @@ describe('run configuration', () => {
     delete old.sameClassNegatives;
     delete old.preset;
     delete old.lrSchedule;
+    delete old.similarity;
     expect(resolveConfig(upgradeStoredConfig(old))).toMatchObject({
       loss: 'infonce',
       negatives: 'step',
       sameClassNegatives: 'keep',
       lrSchedule: 'plateau',
+      similarity: 'dot',
       preset: 'default',
     });
     expect(upgradeStoredConfig({ ...DEFAULT_CONFIG })).toEqual(DEFAULT_CONFIG);

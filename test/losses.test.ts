@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '../src/cpc/tf.js';
 import { initBackend } from '../src/cpc/backend.js';
 import { TEST_BACKEND, BACKEND_SKIP_REASON, describeOnBackend } from './helpers.js';
-import { binaryLoss, candidateMask, infoNceLoss, positiveIndices, type CandidateSpec } from '../src/cpc/losses.js';
+import { binaryLoss, candidateMask, cpcLoss, infoNceLoss, positiveIndices, type CandidateSpec } from '../src/cpc/losses.js';
 
 beforeAll(async () => {
   if (!BACKEND_SKIP_REASON) await initBackend(TEST_BACKEND);
@@ -130,5 +130,27 @@ describeOnBackend('InfoNCE loss over the batch', () => {
     expect(out.loss.dataSync()[0]).toBeCloseTo((l0 + l1) / 2, 4);
     expect(out.accuracy.dataSync()[0]).toBe(0.5);
     expect(out.chance).toBe(0.5);
+  });
+
+  it("scores by the cosine of the angle with cosine similarity: a code's length no longer counts", () => {
+    // 2 positive sequences, 1 step, code size 2, classes apart; the logit scale is an inverse temperature
+    const pred = tf.tensor3d([[[3, 4]], [[0, 2]]]);
+    const code = tf.tensor3d([[[1, 0]], [[0, 10]]]);
+    const longer = tf.mul(code, tf.tensor3d([[[7]], [[0.1]]])) as tf.Tensor3D;
+    const inputs = { predictions: pred, futureCodes: code, labels: new Float32Array([1, 1]), futureClasses: Int32Array.from([1, 2]) };
+    const spec: CandidateSpec = { negatives: 'batch', sameClassNegatives: 'mask' };
+    const out = cpcLoss('infonce', inputs, 10, spec, 'cosine');
+    // row 0: cos 0.6 (target), 0.8; row 1: cos 0 , 1 (target)
+    const l0 = -Math.log(Math.exp(6) / (Math.exp(6) + Math.exp(8)));
+    const l1 = -Math.log(Math.exp(10) / (Math.exp(0) + Math.exp(10)));
+    expect(out.loss.dataSync()[0]).toBeCloseTo((l0 + l1) / 2, 4);
+    expect(out.accuracy.dataSync()[0]).toBe(0.5);
+    const scaled = cpcLoss('infonce', { ...inputs, futureCodes: longer }, 10, spec, 'cosine');
+    expect(scaled.loss.dataSync()[0]).toBeCloseTo(out.loss.dataSync()[0], 4);
+    // the dot product does see the lengths
+    expect(cpcLoss('infonce', { ...inputs, futureCodes: longer }, 10, spec, 'dot').accuracy.dataSync()[0]).toBe(1);
+    // a zero vector stays finite
+    const zero = cpcLoss('infonce', { ...inputs, predictions: tf.zeros([2, 1, 2]) as tf.Tensor3D }, 10, spec, 'cosine');
+    expect(Number.isFinite(zero.loss.dataSync()[0])).toBe(true);
   });
 });

@@ -10,6 +10,8 @@ export type LossKind = 'binary' | 'infonce';
 /** InfoNCE's candidates (./losses.ts): the positives' futures at the same step, or every future image of the batch */
 export type NegativeSet = 'step' | 'batch';
 export type SameClassNegatives = 'keep' | 'mask';
+/** how a prediction scores a candidate code: their dot product, or the cosine of their angle */
+export type Similarity = 'dot' | 'cosine';
 /** how the learning rate moves: dropped on a validation plateau, or a cosine decay over the run's steps */
 export type LrSchedule = 'plateau' | 'cosine';
 
@@ -43,7 +45,8 @@ export interface CpcConfig {
   loss: LossKind;
   negatives: NegativeSet;
   sameClassNegatives: SameClassNegatives;
-  /** multiplies the dot-product logits of both losses */
+  similarity: Similarity;
+  /** multiplies the logits of both losses (with cosine similarity: an inverse temperature) */
   logitScale: number;
   learningRate: number;
   lrSchedule: LrSchedule;
@@ -87,6 +90,7 @@ export function upgradeStoredConfig(stored: Record<string, unknown>): Record<str
     'loss' in stored && !('negatives' in stored) ? { negatives: 'step', sameClassNegatives: 'keep' } : {};
   // before lrSchedule existed, the rate followed the validation plateau
   if ('loss' in stored && !('lrSchedule' in stored)) old.lrSchedule = 'plateau';
+  if ('loss' in stored && !('similarity' in stored)) old.similarity = 'dot';
   return { ...old, ...stored };
 }
 
@@ -155,7 +159,13 @@ export const CONFIG_FIELDS: Record<TopLevelField, FieldSpec> = {
     default: 'mask',
     help: "infonce: candidates of the target's own class (other than the target) kept as negatives or masked out",
   },
-  logitScale: { type: 'number', min: 1e-3, max: 1e3, default: 1, help: 'scale of the dot-product logits' },
+  similarity: {
+    type: 'enum',
+    values: ['dot', 'cosine'],
+    default: 'dot',
+    help: "score of a prediction against a code: 'dot' = their dot product, 'cosine' = the dot product of both normalised to length 1",
+  },
+  logitScale: { type: 'number', min: 1e-3, max: 1e3, default: 1, help: 'scale of the logits (with cosine similarity: 1 / temperature)' },
   learningRate: { type: 'number', min: 1e-6, max: 1, default: 1e-3, help: 'Adam learning rate', flag: 'lr' },
   lrSchedule: {
     type: 'enum',
@@ -302,6 +312,11 @@ export function validateConfig(config: CpcConfig): CpcConfig {
   if (config.loss === 'binary' && (positives === 0 || positives === config.batchSize)) {
     throw new ConfigError(
       `loss "binary" needs both positive and negative sequences in a batch: batchSize ${config.batchSize} x positiveFraction ${config.positiveFraction} gives ${positives} positives; use a positiveFraction between 0 and 1 (0.5 when not given)`,
+    );
+  }
+  if (config.loss === 'binary' && config.similarity === 'cosine') {
+    throw new ConfigError(
+      'similarity "cosine" is for loss "infonce": the binary loss averages the products over the code\'s dimensions, so it scores with "dot"',
     );
   }
   if (config.workers > 1 && config.batchSize % config.workers !== 0) {

@@ -15,10 +15,12 @@
  *    than the target): the context cannot tell which image of a class comes
  *    next, so they are collisions, not negatives (in the `sorted` task, every
  *    sequence with the same start).
+ * Scores are dot products (`similarity: 'dot'`, the seed's) or, with `similarity: 'cosine'`,
+ * dot products of the L2-normalised vectors, so `logitScale` is an inverse temperature.
  */
 import * as tf from './tf.js';
 import { kernels } from './ops/kernels.js';
-import type { LossKind, NegativeSet, SameClassNegatives } from './config.js';
+import type { LossKind, NegativeSet, SameClassNegatives, Similarity } from './config.js';
 
 export interface LossOutput {
   loss: tf.Scalar;
@@ -130,8 +132,16 @@ export interface LossInputs {
   futureClasses: Int32Array;
 }
 
-export function cpcLoss(kind: LossKind, inputs: LossInputs, scale: number, candidates: CandidateSpec): LossOutput {
-  const { predictions, futureCodes, labels, futureClasses } = inputs;
+/** x / |x| along the last axis (the epsilon keeps a zero vector finite) */
+export function unitVectors<T extends tf.Tensor>(x: T): T {
+  return tf.div(x, tf.sqrt(tf.add(tf.sum(tf.square(x), -1, true), 1e-12)));
+}
+
+export function cpcLoss(kind: LossKind, inputs: LossInputs, scale: number, candidates: CandidateSpec, similarity: Similarity = 'dot'): LossOutput {
+  const { labels, futureClasses } = inputs;
+  const cosine = similarity === 'cosine';
+  const predictions = cosine ? unitVectors(inputs.predictions) : inputs.predictions;
+  const futureCodes = cosine ? unitVectors(inputs.futureCodes) : inputs.futureCodes;
   if (kind === 'binary') return binaryLoss(predictions, futureCodes, labels, scale);
   return infoNceLoss(predictions, futureCodes, labels, futureClasses, scale, candidates);
 }

@@ -8,7 +8,7 @@ import type { CpcNetwork } from './model.js';
 import { futureClasses, type SequenceBatch } from './batches.js';
 import type { BatchStats } from './ops/batchnorm.js';
 import { cpcLoss, type CandidateSpec } from './losses.js';
-import type { LossKind } from './config.js';
+import type { LossKind, Similarity } from './config.js';
 import { SOLO, type Collective } from './parallel/collective.js';
 import type { Replica } from './replica.js';
 
@@ -54,11 +54,12 @@ function reduceEncoderGradients(grads: tf.NamedTensorMap, names: string[], colle
 export interface LossSpec extends CandidateSpec {
   loss: LossKind;
   logitScale: number;
+  similarity: Similarity;
 }
 
 function lossOf(spec: LossSpec, batch: SequenceBatch, predictions: tf.Tensor3D, futureCodes: tf.Tensor3D) {
   const inputs = { predictions, futureCodes, labels: batch.labels, futureClasses: futureClasses(batch) };
-  return cpcLoss(spec.loss, inputs, spec.logitScale, spec);
+  return cpcLoss(spec.loss, inputs, spec.logitScale, spec, spec.similarity);
 }
 
 /**
