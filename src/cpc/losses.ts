@@ -137,7 +137,13 @@ export function unitVectors<T extends tf.Tensor>(x: T): T {
   return tf.div(x, tf.sqrt(tf.add(tf.sum(tf.square(x), -1, true), 1e-12)));
 }
 
-export function cpcLoss(kind: LossKind, inputs: LossInputs, scale: number, candidates: CandidateSpec, similarity: Similarity = 'dot'): LossOutput {
+export function cpcLoss(
+  kind: LossKind,
+  inputs: LossInputs,
+  scale: number,
+  candidates: CandidateSpec,
+  similarity: Similarity = 'dot',
+): LossOutput {
   const { labels, futureClasses } = inputs;
   const cosine = similarity === 'cosine';
   const predictions = cosine ? unitVectors(inputs.predictions) : inputs.predictions;
