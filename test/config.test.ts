@@ -35,6 +35,13 @@ describe('run configuration', () => {
     expect(resolveConfig({ preset: 'seed', loss: 'infonce' })).toMatchObject({ positiveFraction: 1, negatives: 'step' });
     expect(() => resolveConfig({ loss: 'binary', positiveFraction: 1 })).toThrow(/batchSize 32 x positiveFraction 1 gives 32 positives/);
     expect(() => resolveConfig({ loss: 'binary', similarity: 'cosine' })).toThrow(/similarity "cosine" is for loss "infonce"/);
+    // InfoNCE scores by cosine at temperature 0.1 and decays its rate; the binary loss and the seed score by dot products at scale 1
+    expect(resolveConfig({})).toMatchObject({ similarity: 'cosine', logitScale: 10, lrSchedule: 'cosine' });
+    expect(resolveConfig({ loss: 'binary' })).toMatchObject({ similarity: 'dot', logitScale: 1, lrSchedule: 'cosine' });
+    expect(seed).toMatchObject({ similarity: 'dot', logitScale: 1, lrSchedule: 'plateau' });
+    expect(resolveConfig({ similarity: 'dot' }).logitScale).toBe(1);
+    expect(resolveConfig({ similarity: 'dot', logitScale: 3 }).logitScale).toBe(3);
+    expect(resolveConfig({ preset: 'seed', loss: 'infonce', similarity: 'cosine' }).logitScale).toBe(10);
   });
 
   it('runs a config stored before the InfoNCE candidate and schedule fields as it ran then, and leaves a current one alone', () => {

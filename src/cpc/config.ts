@@ -71,7 +71,7 @@ export interface CpcConfig {
  */
 export const PRESETS: Record<PresetName, Omit<CpcConfigInput, 'preset'>> = {
   default: {},
-  seed: { loss: 'binary', greySteps: 0, negatives: 'step', sameClassNegatives: 'keep' },
+  seed: { loss: 'binary', greySteps: 0, negatives: 'step', sameClassNegatives: 'keep', similarity: 'dot', lrSchedule: 'plateau' },
 };
 
 /** a preset's settings as the help texts state them */
@@ -162,15 +162,23 @@ export const CONFIG_FIELDS: Record<TopLevelField, FieldSpec> = {
   similarity: {
     type: 'enum',
     values: ['dot', 'cosine'],
-    default: 'dot',
-    help: "score of a prediction against a code: 'dot' = their dot product, 'cosine' = the dot product of both normalised to length 1",
+    default: 'cosine',
+    help: "score of a prediction against a code: 'dot' = their dot product, 'cosine' = the dot product of both normalised to length 1 (infonce only)",
+    defaultText: "'cosine' for infonce; 'dot' for binary",
   },
-  logitScale: { type: 'number', min: 1e-3, max: 1e3, default: 1, help: 'scale of the logits (with cosine similarity: 1 / temperature)' },
+  logitScale: {
+    type: 'number',
+    min: 1e-3,
+    max: 1e3,
+    default: 10,
+    help: 'scale of the logits (with cosine similarity: 1 / temperature)',
+    defaultText: '10 with cosine similarity (temperature 0.1); 1 with dot',
+  },
   learningRate: { type: 'number', min: 1e-6, max: 1, default: 1e-3, help: 'Adam learning rate', flag: 'lr' },
   lrSchedule: {
     type: 'enum',
     values: ['plateau', 'cosine'],
-    default: 'plateau',
+    default: 'cosine',
     help: "'plateau' = drop by lrFactor after lrPatience epochs without a better validation loss; 'cosine' = decay from learningRate to minLearningRate over the run's steps",
   },
   epochs: { type: 'integer', min: 1, max: 1000, default: 10, help: 'epochs' },
@@ -378,6 +386,9 @@ export function resolveConfig(partial: CpcConfigInput = {}): CpcConfig {
   };
   // the binary loss needs negative sequences: there the default is half of the batch
   if (merged.loss === 'binary' && partial.positiveFraction === undefined) merged.positiveFraction = 0.5;
+  // the binary loss scores with dot products, and unnormalised dot products want no scaling
+  if (merged.loss === 'binary' && partial.similarity === undefined && preset.similarity === undefined) merged.similarity = 'dot';
+  if (partial.logitScale === undefined && preset.logitScale === undefined) merged.logitScale = merged.similarity === 'cosine' ? 10 : 1;
   // 4 stride-2 layers do not fit 28px images: there the default is 3
   if (merged.imageSize === 28 && partial.model?.convLayers === undefined) merged.model.convLayers = 3;
   return validateConfig(merged);
