@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # One run of the representation study (BENCHMARKS.md "Representations"): train a CPC encoder on the
 # native backend, probe it (linear and MLP heads beside raw pixels and a random-init encoder),
-# measure its code's spectrum, and print one JSON summary line.
+# measure its code's spectrum and its contrastive task from several sides, and print one JSON
+# summary line.
 #   bash scripts/study/run.sh NAME [PROBE_FLAGS... | none] -- [TRAIN_FLAGS...]   (none: train only)
-# Writes .local/study/NAME (the run), NAME.log, NAME.probe.json and NAME.spectrum.json.
+# Writes .local/study/NAME (the run), NAME.log, NAME.probe.json, NAME.spectrum.json and NAME.contrastive.json.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 name=$1; shift
@@ -20,4 +21,5 @@ else
   node bin/cpc.js probe --backend "${STUDY_BACKEND:-node}" --run "$out" "${probe[@]}" --json 2>/dev/null | tail -n 1 > "$out.probe.json"
   node --import tsx scripts/study/spectrum.ts "$out" 2>/dev/null | tail -n 1 > "$out.spectrum.json"
 fi
+node --import tsx scripts/study/contrastive.ts "$out" 2>/dev/null | tail -n 1 > "$out.contrastive.json"
 node --import tsx scripts/study/summarize.ts "$out" "$(( $(date +%s) - started ))"

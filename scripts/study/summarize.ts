@@ -1,6 +1,7 @@
 /**
  * One JSON line summing up a study run (scripts/study/run.sh): its config, validation curve,
- * contrastive test accuracy with its chance, probe scores beside the baselines, code spectrum.
+ * contrastive test accuracy with its chance, the final validation's pairwise accuracy
+ * (contrastive.ts), probe scores beside the baselines, code spectrum.
  *   node --import tsx scripts/study/summarize.ts RUN_DIR [WALL_SECONDS]
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -14,6 +15,7 @@ const history = readFileSync(`${out}/history.jsonl`, 'utf8')
 const { config, result } = json(`${out}/manifest.json`);
 const probe = json(`${out}.probe.json`);
 const spectrum = json(`${out}.spectrum.json`);
+const contrastive = json(`${out}.contrastive.json`);
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 console.log(
   JSON.stringify({
@@ -25,11 +27,16 @@ console.log(
     loss: config.loss,
     negatives: config.negatives,
     sameClassNegatives: config.sameClassNegatives,
+    // fields added later: a config without them ran with what they default to for it
+    similarity: config.similarity ?? 'dot',
+    logitScale: config.logitScale,
+    lrSchedule: config.lrSchedule ?? 'plateau',
     steps: result.steps,
     valid: history.map((h) => r3(h.validAccuracy)),
     chance: r3(result.test.chance),
     first99: history.find((h) => h.validAccuracy >= 0.99)?.step ?? null,
     test: r3(result.test.accuracy),
+    validPairwise: contrastive.pairwise,
     trainSeconds: Math.round(result.seconds),
     wallSeconds: wall === undefined ? null : Number(wall),
     cpc: probe.cpc,

@@ -20,10 +20,15 @@ interface Summary {
   loss: string;
   negatives: string;
   sameClassNegatives: string;
+  /** absent from the summaries written before the field existed: dot and plateau */
+  similarity?: string;
+  logitScale?: number;
+  lrSchedule?: string;
   steps: number;
   valid: number[];
   chance: number;
   first99: number | null;
+  validPairwise?: number;
   test: number;
   trainSeconds: number;
   wallSeconds: number;
@@ -43,7 +48,10 @@ const runs = readFileSync(file, 'utf8')
 const pct = (x: number | undefined) => (x === undefined ? '–' : (100 * x).toFixed(1));
 const dataName = (r: Summary) => `${r.data === 'mnist' ? 'MNIST' : basename(r.data)} ${r.imageSize}px ${r.color}`;
 const recipe = (r: Summary) =>
-  r.loss === 'binary' ? 'binary' : `infonce ${r.negatives}${r.sameClassNegatives === 'mask' ? ' masked' : ''}`;
+  (r.loss === 'binary'
+    ? 'binary'
+    : `infonce ${r.negatives}${r.sameClassNegatives === 'mask' ? ' masked' : ''}${r.similarity === 'cosine' ? `, cosine/${r.logitScale}` : ''}`) +
+  (r.lrSchedule === 'cosine' ? ', lr cosine' : '');
 const group = (r: Summary) => `${r.name.replace(/-s\d+$/, '')}`;
 
 console.log(
@@ -80,15 +88,18 @@ const colour = runs.filter((r) => r.color === 'color' && r.loss === 'infonce' &&
 if (colour.length) {
   const width = Math.max(...colour.map((r) => r.valid.length));
   const steps = Array.from({ length: width }, (_, i) => (i + 1) * 100);
-  console.log(`\n| run | seed | ${steps.map((s) => `valid @${s}`).join(' | ')} | first ≥ 0.90 | first ≥ 0.99 |`);
-  console.log(`|---|---|${steps.map(() => '---|').join('')}---|---|`);
+  console.log(
+    `\n| run | recipe | seed | ${steps.map((s) => `valid @${s}`).join(' | ')} | first ≥ 0.90 | first ≥ 0.99 | last valid, pairwise (chance 0.5) |`,
+  );
+  console.log(`|---|---|---|${steps.map(() => '---|').join('')}---|---|---|`);
   for (const r of colour) {
     const at = (threshold: number) => {
       const i = r.valid.findIndex((v) => v >= threshold);
       return i < 0 ? 'not reached' : `step ${(i + 1) * 100}`;
     };
     console.log(
-      `| ${r.name} | ${r.seed} | ${steps.map((_, i) => (r.valid[i] === undefined ? '' : r.valid[i].toFixed(3))).join(' | ')} | ${at(0.9)} | ${at(0.99)} |`,
+      `| ${r.name} | ${recipe(r)} | ${r.seed} | ${steps.map((_, i) => (r.valid[i] === undefined ? '' : r.valid[i].toFixed(3))).join(' | ')} | ` +
+        `${at(0.9)} | ${at(0.99)} | ${r.validPairwise?.toFixed(4) ?? '–'} |`,
     );
   }
 }
