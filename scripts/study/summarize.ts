@@ -31,6 +31,7 @@ console.log(
     similarity: config.similarity ?? 'dot',
     logitScale: config.logitScale,
     lrSchedule: config.lrSchedule ?? 'plateau',
+    learningRate: config.learningRate,
     steps: result.steps,
     valid: history.map((h) => r3(h.validAccuracy)),
     chance: r3(result.test.chance),

@@ -24,6 +24,7 @@ interface Summary {
   similarity?: string;
   logitScale?: number;
   lrSchedule?: string;
+  learningRate?: number;
   steps: number;
   valid: number[];
   chance: number;
@@ -51,7 +52,8 @@ const recipe = (r: Summary) =>
   (r.loss === 'binary'
     ? 'binary'
     : `infonce ${r.negatives}${r.sameClassNegatives === 'mask' ? ' masked' : ''}${r.similarity === 'cosine' ? `, cosine/${r.logitScale}` : ''}`) +
-  (r.lrSchedule === 'cosine' ? ', lr cosine' : '');
+  (r.lrSchedule === 'cosine' ? ', lr cosine' : '') +
+  (r.learningRate !== undefined && r.learningRate !== 1e-3 ? `, lr ${r.learningRate}` : '');
 const group = (r: Summary) => `${r.name.replace(/-s\d+$/, '')}`;
 
 console.log(
