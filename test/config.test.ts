@@ -42,6 +42,11 @@ describe('run configuration', () => {
     expect(resolveConfig({ similarity: 'dot' }).logitScale).toBe(1);
     expect(resolveConfig({ similarity: 'dot', logitScale: 3 }).logitScale).toBe(3);
     expect(resolveConfig({ preset: 'seed', loss: 'infonce', similarity: 'cosine' }).logitScale).toBe(10);
+    expect(() => resolveConfig({ preset: 'seed', similarity: 'cosine' })).toThrow(/\(preset "seed" sets loss "binary"\)/);
+    // the rate only decays: its floor follows a small rate down, and a floor above the rate is refused
+    expect(resolveConfig({ learningRate: 1e-5 }).minLearningRate).toBeCloseTo(1e-6, 12);
+    expect(resolveConfig({ learningRate: 3e-3 }).minLearningRate).toBe(1e-4);
+    expect(() => resolveConfig({ learningRate: 1e-3, minLearningRate: 0.5 })).toThrow(/minLearningRate 0.5 is above learningRate 0.001/);
   });
 
   it('runs a config stored before the InfoNCE candidate and schedule fields as it ran then, and leaves a current one alone', () => {
@@ -60,6 +65,8 @@ describe('run configuration', () => {
       preset: 'default',
     });
     expect(upgradeStoredConfig({ ...DEFAULT_CONFIG })).toEqual(DEFAULT_CONFIG);
+    // a floor above the rate was accepted then; it runs with the rate as its floor
+    expect(resolveConfig(upgradeStoredConfig({ ...DEFAULT_CONFIG, learningRate: 1e-5, minLearningRate: 1e-4 })).minLearningRate).toBe(1e-5);
   });
 
   it('gives 28px images 3 conv layers unless told otherwise (4 do not fit)', () => {

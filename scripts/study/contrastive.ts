@@ -26,17 +26,15 @@ await initBackend('auto');
 const { config } = readManifest(runDir);
 const network = new CpcNetwork({ model: config.model, imageSize: config.imageSize, predictTerms: config.predictTerms }, 0);
 await restoreCheckpoint(readCheckpointDir(join(runDir, 'checkpoint')), network);
-const batcher = new SequenceBatcher(
-  loadDataset(config.dataDir ?? defaultDataDir()),
-  proceduralTexture(config.textureSeed),
-  runSeeds(config.seed).validation,
-);
+const data = loadDataset(config.dataDir ?? defaultDataDir());
+const classCount = data.classNames.length;
+const batcher = new SequenceBatcher(data, proceduralTexture(config.textureSeed), runSeeds(config.seed).validation);
 
 const steps = config.predictTerms;
 const tally = { batches: 0, chance: 0, queries: 0, top1: 0, sameStepTop1: 0, pairwise: 0, targetMisread: 0, fewBeatIt: 0 };
 const perStep = new Array<number>(steps).fill(0);
-/** the class of the highest-scoring wrong candidate minus the target's class (mod 10), over the errors */
-const winnerOffset = new Array<number>(10).fill(0);
+/** the class of the highest-scoring wrong candidate minus the target's class (mod the class count), over the errors */
+const winnerOffset = new Array<number>(classCount).fill(0);
 let winnerSameSequence = 0;
 /** distinct wrong winners (future images) over the batches: how many images cause the errors */
 let distinctWinners = 0;
@@ -87,7 +85,7 @@ for (let i = 0; i < Number(batches); i++) {
       perStep[row % steps]++;
     } else {
       winners.add(winner);
-      winnerOffset[(((classes[winner] - classes[target]) % 10) + 10) % 10]++;
+      winnerOffset[(((classes[winner] - classes[target]) % classCount) + classCount) % classCount]++;
       if (Math.floor(winner / steps) === Math.floor(target / steps)) winnerSameSequence++;
     }
     if (above === 0) {

@@ -1,16 +1,18 @@
 /** Database rows -> API bodies (ISO dates, numbers instead of BigInt). */
 import type { Artifact, Experiment, Job, MetricPoint, Model } from '../generated/prisma/client.js';
-import { ENGINE_ONLY_FIELDS } from '../cpc/config.js';
+import { ENGINE_ONLY_FIELDS, upgradeStoredConfig } from '../cpc/config.js';
 import { filesOf, type DatasetRow } from '../store/datasets.js';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
 /**
- * A job's config as a client may send it again: without the fields only the service sets
- * (`workers`: each worker uses its own TRAIN_WORKERS), which a request would be refused for.
+ * A job's config as a client may send it again: as it runs (a config stored before a field
+ * existed, with the value that field takes for it, so sending it back reproduces the run), and
+ * without the fields only the service sets (`workers`: each worker uses its own TRAIN_WORKERS),
+ * which a request would be refused for.
  */
 export function clientConfig(config: unknown): Record<string, unknown> {
-  const fields = { ...(config as Record<string, unknown>) };
+  const fields = { ...upgradeStoredConfig(config as Record<string, unknown>) };
   for (const key of ENGINE_ONLY_FIELDS) delete fields[key];
   return fields;
 }

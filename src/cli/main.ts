@@ -62,7 +62,16 @@ async function trainCommand(f: TrainFlags): Promise<void> {
   const reporter = makeReporter(Boolean(f.json));
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
-  reporter.event({ event: 'start', backend: backend.name, out: resolve(f.out), seed: config.seed, loss: config.loss, color: config.color });
+  reporter.event({
+    event: 'start',
+    backend: backend.name,
+    out: resolve(f.out),
+    seed: config.seed,
+    loss: config.loss,
+    similarity: config.similarity,
+    lrSchedule: config.lrSchedule,
+    color: config.color,
+  });
   let started = false;
   const manifest = await trainRun({
     config,

@@ -91,7 +91,11 @@ export function upgradeStoredConfig(stored: Record<string, unknown>): Record<str
   // before lrSchedule existed, the rate followed the validation plateau
   if ('loss' in stored && !('lrSchedule' in stored)) old.lrSchedule = 'plateau';
   if ('loss' in stored && !('similarity' in stored)) old.similarity = 'dot';
-  return { ...old, ...stored };
+  const upgraded = { ...old, ...stored };
+  // a floor above the rate was accepted before (its first plateau drop raised the rate to it)
+  const [rate, floor] = [upgraded.learningRate, upgraded.minLearningRate];
+  if (typeof rate === 'number' && typeof floor === 'number' && floor > rate) upgraded.minLearningRate = rate;
+  return upgraded;
 }
 
 /**
@@ -192,7 +196,14 @@ export const CONFIG_FIELDS: Record<TopLevelField, FieldSpec> = {
     help: 'plateau: epochs without a better validation loss before the rate drops',
   },
   lrFactor: { type: 'number', min: 1e-3, max: 1, default: 1 / 3, help: 'plateau: factor of each learning-rate drop' },
-  minLearningRate: { type: 'number', min: 0, max: 1, default: 1e-4, help: 'floor of the learning rate' },
+  minLearningRate: {
+    type: 'number',
+    min: 0,
+    max: 1,
+    default: 1e-4,
+    help: 'floor of the learning rate under either schedule; at most learningRate',
+    defaultText: '1e-4, or learningRate / 10 when that is lower',
+  },
   textureSeed: { type: 'integer', min: 0, max: 2 ** 31 - 1, default: 1234, help: 'seed of the colour textures' },
   checkpointEvery: { type: 'integer', min: 0, max: 1_000_000, default: 100, help: 'steps between checkpoints (0 = only at the end)' },
   workers: {
@@ -322,9 +333,14 @@ export function validateConfig(config: CpcConfig): CpcConfig {
       `loss "binary" needs both positive and negative sequences in a batch: batchSize ${config.batchSize} x positiveFraction ${config.positiveFraction} gives ${positives} positives; use a positiveFraction between 0 and 1 (0.5 when not given)`,
     );
   }
+  if (config.minLearningRate > config.learningRate) {
+    throw new ConfigError(
+      `minLearningRate ${config.minLearningRate} is above learningRate ${config.learningRate}: the rate only decays, down to that floor`,
+    );
+  }
   if (config.loss === 'binary' && config.similarity === 'cosine') {
     throw new ConfigError(
-      'similarity "cosine" is for loss "infonce": the binary loss averages the products over the code\'s dimensions, so it scores with "dot"',
+      `similarity "cosine" is for loss "infonce"${config.preset === 'seed' ? ' (preset "seed" sets loss "binary")' : ''}: the binary loss averages the products over the code's dimensions, so it scores with "dot"`,
     );
   }
   if (config.workers > 1 && config.batchSize % config.workers !== 0) {
@@ -389,6 +405,10 @@ export function resolveConfig(partial: CpcConfigInput = {}): CpcConfig {
   // the binary loss scores with dot products, and unnormalised dot products want no scaling
   if (merged.loss === 'binary' && partial.similarity === undefined && preset.similarity === undefined) merged.similarity = 'dot';
   if (partial.logitScale === undefined && preset.logitScale === undefined) merged.logitScale = merged.similarity === 'cosine' ? 10 : 1;
+  // the rate only decays: a small learningRate brings the floor down with it
+  if (partial.minLearningRate === undefined && preset.minLearningRate === undefined) {
+    merged.minLearningRate = Math.min(DEFAULT_CONFIG.minLearningRate, merged.learningRate / 10);
+  }
   // 4 stride-2 layers do not fit 28px images: there the default is 3
   if (merged.imageSize === 28 && partial.model?.convLayers === undefined) merged.model.convLayers = 3;
   return validateConfig(merged);

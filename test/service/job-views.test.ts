@@ -125,6 +125,26 @@ describe('a job’s log, samples and resumable streams', () => {
     ]);
   });
 
+  it('shows a job stored before the similarity and schedule fields as it runs, so its config sent back reproduces it', async () => {
+    const row = await h.app.db.job.findUniqueOrThrow({ where: { id: jobId } });
+    const current = row.config as Record<string, unknown>;
+    const old: Record<string, unknown> = { ...current, logitScale: 1 };
+    delete old.similarity;
+    delete old.lrSchedule;
+    await h.app.db.job.update({ where: { id: jobId }, data: { config: old as object } });
+    try {
+      const shown = (await api(h, 'GET', `/v1/jobs/${jobId}`)).json.config;
+      expect(shown).toMatchObject({ similarity: 'dot', logitScale: 1, lrSchedule: 'plateau' });
+      // (a cosine-scored job at scale 1 would be neither the old recipe nor the new one)
+      const again = await api(h, 'POST', '/v1/jobs', { kind: 'cpc', config: { ...shown, epochs: 1, stepsPerEpoch: 1 } });
+      expect(again.status).toBe(202);
+      expect(again.json.config).toMatchObject({ similarity: 'dot', logitScale: 1, lrSchedule: 'plateau' });
+      await api(h, 'POST', `/v1/jobs/${again.json.id}/cancel`);
+    } finally {
+      await h.app.db.job.update({ where: { id: jobId }, data: { config: current as object } });
+    }
+  });
+
   it('serves the sample sequences the worker drew: 8 rows of 8 images, framed', async () => {
     const res = await fetch(`${h.baseUrl}/v1/jobs/${jobId}/samples.png`, { headers: authHeader(h) });
     expect(res.status).toBe(200);
