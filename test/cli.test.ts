@@ -28,6 +28,10 @@ describe('cpc CLI', () => {
       ['train', '--loss', 'nope'],
       ['bogus'],
       ['train', '--data', '/nonexistent', '--epochs', '1'],
+      // cross-field mistakes, before any request (the URL answers nothing)
+      ['train', '--loss', 'binary', '--similarity', 'cosine'],
+      ['jobs', 'submit', '--loss', 'binary', '--similarity', 'cosine', '--url', 'http://127.0.0.1:1'],
+      ['jobs', 'submit', '--lr', '0.001', '--min-learning-rate', '0.01', '--url', 'http://127.0.0.1:1'],
     ]) {
       const r = cpc(args);
       expect(r.code, args.join(' ')).toBe(2);

@@ -6,6 +6,7 @@
  */
 import { Command, Option } from 'commander';
 import { addConfigFlags, configFromFileAndFlags, PROBE_FLAGS, probeConfigFromFlags } from './config-flags.js';
+import { resolveConfig } from '../cpc/config.js';
 import { checkProbeInput } from '../cpc/probe.js';
 import { makeReporter } from './progress.js';
 import { UsageError } from './usage-error.js';
@@ -157,6 +158,8 @@ export function jobsCommand(): Command {
     .option('--probe [fields]', 'probe the encoder once the job succeeds; optional JSON of probe fields, e.g. \'{"trainImages":5000}\'')
     .action(async (f: SubmitFlags & { probe?: boolean | string }) => {
       const config = configFromFileAndFlags(f, false);
+      // the cross-field checks too (binary with cosine, a floor above the rate...), as the API makes them: a usage mistake, exit 2
+      resolveConfig(config);
       const probe = f.probe === undefined ? undefined : probeFields(f.probe);
       await submitted(serviceClient(f), f, {
         kind: 'cpc',
