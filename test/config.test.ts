@@ -2,6 +2,7 @@ import { describe, it, expect } from 'vitest';
 import {
   resolveConfig,
   upgradeStoredConfig,
+  valueText,
   DEFAULT_CONFIG,
   MAX_STEP_ACTIVATION,
   MAX_PARAMETERS,
@@ -47,6 +48,9 @@ describe('run configuration', () => {
     expect(resolveConfig({ learningRate: 1e-5 }).minLearningRate).toBeCloseTo(1e-6, 12);
     expect(resolveConfig({ learningRate: 3e-3 }).minLearningRate).toBe(1e-4);
     expect(() => resolveConfig({ learningRate: 1e-3, minLearningRate: 0.5 })).toThrow(/minLearningRate 0.5 is above learningRate 0.001/);
+    // a number JSON cannot write (1e309 parses to Infinity) is named as itself, not as null
+    expect(() => resolveConfig({ logitScale: Infinity })).toThrow(/logitScale must be a finite number, got Infinity$/);
+    expect(valueText({ logitScale: -Infinity, grid: [NaN, 1, 'x'] })).toBe('{"logitScale":-Infinity,"grid":[NaN,1,"x"]}');
   });
 
   it('runs a config stored before the InfoNCE candidate and schedule fields as it ran then, and leaves a current one alone', () => {

@@ -9,7 +9,7 @@ import type { Static } from 'typebox';
 import type { CpcJobCreate, JobCreate } from './schemas.js';
 import { applyPoint, type SweepPoint } from './sweeps.js';
 import type { ServiceConfig } from '../config.js';
-import { checkConfigInput, ConfigError, resolveConfig, stepsPerEpoch, type CpcConfigInput } from '../cpc/config.js';
+import { checkConfigInput, ConfigError, resolveConfig, stepsPerEpoch, valueText, type CpcConfigInput } from '../cpc/config.js';
 import { DEFAULT_PROBE, checkProbeInput, checkProbeSize } from '../cpc/probe.js';
 import type { JobsRepository, JobRow, NewJob } from '../store/jobs.js';
 import type { ExperimentsRepository } from '../store/experiments.js';
@@ -33,7 +33,7 @@ function probeConfig(input: Record<string, unknown>, cpcSeed: number, imageSize:
 
 /** a sweep point's bad value, told with the point (other errors pass as they are) */
 function pointError(err: unknown, index: number, point: SweepPoint): unknown {
-  if (err instanceof ConfigError) return new ConfigError(`sweep point ${index} (${JSON.stringify(point)}): ${err.message}`);
+  if (err instanceof ConfigError) return new ConfigError(`sweep point ${index} (${valueText(point)}): ${err.message}`);
   return err;
 }
 

@@ -33,6 +33,7 @@ export const validatorCompiler: FastifySchemaCompiler<FastifySchema> = ({ schema
   (httpPart === 'body' ? strict : fromStrings).compile(schema as object);
 
 interface BranchSchema {
+  const?: unknown;
   description?: string;
   type?: string;
   required?: string[];
@@ -61,7 +62,12 @@ export function validationMessage(errors: ErrorObject[], dataVar: string): strin
   // precise: a pixel of 300 in a grey image; a union of constants is said below, as its allowed values.)
   const union = errors.find((e) => e.keyword === 'anyOf' && e.instancePath === first.instancePath);
   if (union && first.keyword !== 'const') {
-    const branches = ((union.schema ?? []) as BranchSchema[]).map(describeBranch);
+    const schemas = (union.schema ?? []) as BranchSchema[];
+    // a union of constants given another type (null, a number for a name): its allowed values
+    if (schemas.length && schemas.every((b) => 'const' in b)) {
+      return `${dataVar}${union.instancePath} must be one of ${list(schemas.map((b) => b.const))}`;
+    }
+    const branches = schemas.map(describeBranch);
     return `${dataVar}${union.instancePath} must be one of: ${branches.join('; or ')}`;
   }
   const where = `${dataVar}${first.instancePath}`;

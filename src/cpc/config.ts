@@ -240,14 +240,20 @@ export class ConfigError extends Error {
   }
 }
 
+/** a value as an error message shows it: JSON, with numbers JSON has no word for (Infinity, NaN) as themselves */
+export function valueText(value: unknown): string {
+  const marked = JSON.stringify(value, (_key, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? `\u0000${v}\u0000` : v));
+  return marked === undefined ? String(value) : marked.replace(/"\\u0000(.*?)\\u0000"/g, '$1');
+}
+
 /** why `value` does not fit `spec` (null when it does); `name` is how the message calls the field */
 export function fieldProblem(name: string, spec: FieldSpec, value: unknown): string | null {
   if (spec.type === 'enum') {
     return (spec.values as readonly unknown[]).includes(value)
       ? null
-      : `${name} must be one of ${spec.values.map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(value)}`;
+      : `${name} must be one of ${spec.values.map((v) => JSON.stringify(v)).join(', ')}, got ${valueText(value)}`;
   }
-  if (typeof value !== 'number' || !Number.isFinite(value)) return `${name} must be a finite number, got ${JSON.stringify(value)}`;
+  if (typeof value !== 'number' || !Number.isFinite(value)) return `${name} must be a finite number, got ${valueText(value)}`;
   if (spec.type === 'integer' && !Number.isInteger(value)) return `${name} must be an integer, got ${value}`;
   const low = spec.exclusiveMin ? value <= spec.min : value < spec.min;
   if (low || value > spec.max) return `${name} must be in ${spec.exclusiveMin ? '(' : '['}${spec.min}, ${spec.max}], got ${value}`;

@@ -188,6 +188,9 @@ describe('experiments', () => {
       ['POST', '/v1/jobs', { config: {} }, 'body needs "kind" (one of cpc, probe)'],
       ['POST', '/v1/jobs', { kind: 'probe' }, "body must have required property 'cpcJobId'"],
       ['POST', '/v1/jobs', { kind: 'cpc', device: 'tpu' }, 'body/device must be one of any, gpu, cpu'],
+      // a named choice given another type: its names, not the branches' types
+      ['POST', '/v1/jobs', { kind: 'cpc', config: { similarity: null } }, 'body/config/similarity must be one of dot, cosine'],
+      ['POST', '/v1/jobs', { kind: 'cpc', config: { imageSize: 'big' } }, 'body/config/imageSize must be one of 28, 64'],
       ['GET', '/v1/jobs?status=done', undefined, 'querystring/status must be one of queued, running, succeeded, failed, cancelled'],
       // a union of shapes: every shape named, not only the first one's complaint
       [
