@@ -6,7 +6,7 @@
  * target outscores one other-class candidate: the 1-in-2 measure of the binary loss, chance 0.5).
  * The errors are split by cause: the target scored below most candidates (the target image was
  * misread) or a few candidates outscored it (other images read as its class).
- *   node --import tsx scripts/study/contrastive.ts RUN_DIR [BATCHES=16] [valid|test]
+ *   node --import tsx scripts/study/contrastive.ts RUN_DIR [BATCHES=the run's validationSteps] [valid|test]
  */
 import { join } from 'node:path';
 import * as tf from '../../src/cpc/tf.js';
@@ -20,7 +20,7 @@ import { runSeeds, batchSpec } from '../../src/cpc/trainer.js';
 import { SequenceBatcher, futureClasses } from '../../src/cpc/batches.js';
 import { candidateMask, positiveIndices, unitVectors } from '../../src/cpc/losses.js';
 
-const [runDir, batches = '16', split = 'valid'] = process.argv.slice(2);
+const [runDir, batches, split = 'valid'] = process.argv.slice(2);
 if (!runDir || (split !== 'valid' && split !== 'test')) throw new Error('usage: contrastive.ts RUN_DIR [BATCHES] [valid|test]');
 await initBackend('auto');
 const { config } = readManifest(runDir);
@@ -38,7 +38,7 @@ const winnerOffset = new Array<number>(classCount).fill(0);
 let winnerSameSequence = 0;
 /** distinct wrong winners (future images) over the batches: how many images cause the errors */
 let distinctWinners = 0;
-for (let i = 0; i < Number(batches); i++) {
+for (let i = 0; i < (batches === undefined ? config.validationSteps : Number(batches)); i++) {
   const batch = batcher.next(split, batchSpec(config, config.color));
   const classes = futureClasses(batch);
   const scores = tf.tidy(() => {
