@@ -12,18 +12,21 @@ import { join } from 'node:path';
 import * as tf from '../../src/cpc/tf.js';
 import { initBackend } from '../../src/cpc/backend.js';
 import { readManifest } from '../../src/cpc/run-manifest.js';
+import { upgradeStoredConfig, type CpcConfig } from '../../src/cpc/config.js';
 import { readCheckpointDir, restoreCheckpoint } from '../../src/cpc/checkpoint.js';
 import { loadDataset, defaultDataDir } from '../../src/cpc/load-dataset.js';
 import { proceduralTexture } from '../../src/cpc/texture.js';
 import { CpcNetwork } from '../../src/cpc/model.js';
 import { runSeeds, batchSpec } from '../../src/cpc/trainer.js';
 import { SequenceBatcher, futureClasses } from '../../src/cpc/batches.js';
-import { candidateMask, positiveIndices, unitVectors } from '../../src/cpc/losses.js';
+import { candidateMask, candidateScores, positiveIndices, scoredVectors } from '../../src/cpc/losses.js';
+import { batchTensors } from '../../src/cpc/train-step.js';
 
 const [runDir, batches, split = 'valid'] = process.argv.slice(2);
 if (!runDir || (split !== 'valid' && split !== 'test')) throw new Error('usage: contrastive.ts RUN_DIR [BATCHES] [valid|test]');
 await initBackend('auto');
-const { config } = readManifest(runDir);
+// (a run from before a field existed, as it ran)
+const config = upgradeStoredConfig({ ...readManifest(runDir).config }) as unknown as CpcConfig;
 const network = new CpcNetwork({ model: config.model, imageSize: config.imageSize, predictTerms: config.predictTerms }, 0);
 await restoreCheckpoint(readCheckpointDir(join(runDir, 'checkpoint')), network);
 const data = loadDataset(config.dataDir ?? defaultDataDir());
@@ -41,22 +44,16 @@ let distinctWinners = 0;
 for (let i = 0; i < (batches === undefined ? config.validationSteps : Number(batches)); i++) {
   const batch = batcher.next(split, batchSpec(config, config.color));
   const classes = futureClasses(batch);
+  const positives = positiveIndices(batch.labels);
+  // (the trainer's own scores, before its logit scale: the scale changes no ranking)
   const scores = tf.tidy(() => {
-    const context = tf.tensor5d(batch.context, [batch.batchSize, config.terms, config.imageSize, config.imageSize, 3]);
-    const future = tf.tensor5d(batch.future, [batch.batchSize, steps, config.imageSize, config.imageSize, 3]);
+    const { context, future } = batchTensors(batch);
     const out = network.forward(context, future, { training: false });
-    const cosine = config.similarity === 'cosine';
-    const [predictions, futureCodes] = cosine
-      ? [unitVectors(out.predictions), unitVectors(out.futureCodes)]
-      : [out.predictions, out.futureCodes];
-    const positives = positiveIndices(batch.labels);
-    const d = config.model.codeSize;
-    const queries = tf.reshape(tf.gather(predictions, positives), [positives.length * steps, d]);
-    return tf.matMul(queries, tf.reshape(futureCodes, [batch.batchSize * steps, d]), false, true);
+    const { predictions, futureCodes } = scoredVectors(out.predictions, out.futureCodes, config.similarity);
+    return candidateScores(predictions, futureCodes, positives);
   });
   const s = scores.dataSync() as Float32Array;
   scores.dispose();
-  const positives = positiveIndices(batch.labels);
   const all = candidateMask(positives, batch.labels, classes, steps, config);
   const sameStep = candidateMask(positives, batch.labels, classes, steps, { ...config, negatives: 'step' });
   tally.batches++;
@@ -87,11 +84,9 @@ for (let i = 0; i < (batches === undefined ? config.validationSteps : Number(bat
       winners.add(winner);
       winnerOffset[(((classes[winner] - classes[target]) % classCount) + classCount) % classCount]++;
       if (Math.floor(winner / steps) === Math.floor(target / steps)) winnerSameSequence++;
+      if (above > open / 2) tally.targetMisread++;
+      else tally.fewBeatIt++;
     }
-    if (above === 0) {
-      /* counted above */
-    } else if (above > open / 2) tally.targetMisread++;
-    else tally.fewBeatIt++;
     if (aboveSameStep === 0) tally.sameStepTop1++;
   });
   distinctWinners += winners.size;

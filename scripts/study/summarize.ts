@@ -5,6 +5,7 @@
  *   node --import tsx scripts/study/summarize.ts RUN_DIR [WALL_SECONDS]
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { upgradeStoredConfig } from '../../src/cpc/config.js';
 
 const [out, wall] = process.argv.slice(2);
 const json = (path: string) => (existsSync(path) ? JSON.parse(readFileSync(path, 'utf8') || '{}') : {});
@@ -12,7 +13,10 @@ const history = readFileSync(`${out}/history.jsonl`, 'utf8')
   .trim()
   .split('\n')
   .map((l) => JSON.parse(l) as { step: number; validAccuracy: number });
-const { config, result } = json(`${out}/manifest.json`);
+const manifest = json(`${out}/manifest.json`);
+const result = manifest.result;
+// (a run from before a field existed, as it ran)
+const config = upgradeStoredConfig(manifest.config) as Record<string, any>;
 const probe = json(`${out}.probe.json`);
 const spectrum = json(`${out}.spectrum.json`);
 const contrastive = json(`${out}.contrastive.json`);
@@ -27,10 +31,9 @@ console.log(
     loss: config.loss,
     negatives: config.negatives,
     sameClassNegatives: config.sameClassNegatives,
-    // fields added later: a config without them ran with what they default to for it
-    similarity: config.similarity ?? 'dot',
+    similarity: config.similarity,
     logitScale: config.logitScale,
-    lrSchedule: config.lrSchedule ?? 'plateau',
+    lrSchedule: config.lrSchedule,
     learningRate: config.learningRate,
     steps: result.steps,
     valid: history.map((h) => r3(h.validAccuracy)),

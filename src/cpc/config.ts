@@ -81,17 +81,23 @@ const presetText = (name: PresetName) =>
     .join(', ');
 
 /**
+ * What a run did before each of these fields existed: InfoNCE compared the positives' futures at
+ * the same step with nothing masked, scored by dot products, and the rate followed the plateau.
+ */
+const BEFORE_THE_FIELD: Partial<Record<keyof CpcConfig, unknown>> = {
+  negatives: 'step',
+  sameClassNegatives: 'keep',
+  similarity: 'dot',
+  lrSchedule: 'plateau',
+};
+
+/**
  * A config stored before a field existed, as it ran then: a missing field takes the value that
  * reproduces the old behaviour, not today's default (a retried or resumed job keeps its recipe).
  */
 export function upgradeStoredConfig(stored: Record<string, unknown>): Record<string, unknown> {
-  // before issue 14 InfoNCE compared the positives' futures at the same step, nothing masked
-  const old: Record<string, unknown> =
-    'loss' in stored && !('negatives' in stored) ? { negatives: 'step', sameClassNegatives: 'keep' } : {};
-  // before lrSchedule existed, the rate followed the validation plateau
-  if ('loss' in stored && !('lrSchedule' in stored)) old.lrSchedule = 'plateau';
-  if ('loss' in stored && !('similarity' in stored)) old.similarity = 'dot';
-  const upgraded = { ...old, ...stored };
+  if (!('loss' in stored)) return stored; // not a CPC config (a probe's)
+  const upgraded = { ...BEFORE_THE_FIELD, ...stored };
   // a floor above the rate was accepted before (its first plateau drop raised the rate to it)
   const [rate, floor] = [upgraded.learningRate, upgraded.minLearningRate];
   if (typeof rate === 'number' && typeof floor === 'number' && floor > rate) upgraded.minLearningRate = rate;

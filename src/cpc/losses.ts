@@ -86,6 +86,16 @@ export function candidateMask(
 }
 
 /**
+ * Every positive sequence's prediction (queries: rows in `candidateMask`'s order) against every
+ * future code of the batch (candidates): the unscaled, unmasked [queries, candidates] scores.
+ */
+export function candidateScores(predictions: tf.Tensor3D, futureCodes: tf.Tensor3D, positives: number[]): tf.Tensor2D {
+  const [b, steps, d] = predictions.shape;
+  const queries = tf.reshape(selectRows(predictions, positives), [positives.length * steps, d]);
+  return tf.matMul(queries, tf.reshape(futureCodes, [b * steps, d]), false, true);
+}
+
+/**
  * InfoNCE over the candidates `candidateMask` allows. predictions/futureCodes: [B, K, D] for the
  * whole batch; futureClasses: [B * K] the class of each future image.
  */
@@ -97,12 +107,13 @@ export function infoNceLoss(
   scale: number,
   spec: CandidateSpec,
 ): LossOutput {
-  const [b, steps, d] = predictions.shape;
+  const [b, steps] = predictions.shape;
   const positives = positiveIndices(labels);
   const { mask, targets, chance } = candidateMask(positives, labels, futureClasses, steps, spec);
-  const queries = tf.reshape(selectRows(predictions, positives), [positives.length * steps, d]);
-  const candidates = tf.reshape(futureCodes, [b * steps, d]);
-  const scores = tf.add(tf.mul(tf.matMul(queries, candidates, false, true), scale), tf.tensor2d(mask, [targets.length, b * steps]));
+  const scores = tf.add(
+    tf.mul(candidateScores(predictions, futureCodes, positives), scale),
+    tf.tensor2d(mask, [targets.length, b * steps]),
+  );
   const targetIds = tf.tensor1d(targets, 'int32');
   const loss = tf.losses.softmaxCrossEntropy(tf.oneHot(targetIds, b * steps), scores) as tf.Scalar;
   const accuracy = tf.mean(tf.cast(tf.equal(tf.argMax(scores, 1), targetIds), 'float32')) as tf.Scalar;
@@ -133,8 +144,19 @@ export interface LossInputs {
 }
 
 /** x / |x| along the last axis (the epsilon keeps a zero vector finite) */
-export function unitVectors<T extends tf.Tensor>(x: T): T {
+function unitVectors<T extends tf.Tensor>(x: T): T {
   return tf.div(x, tf.sqrt(tf.add(tf.sum(tf.square(x), -1, true), 1e-12)));
+}
+
+/** the vectors the scores are products of: as they are, or normalised to length 1 for cosine similarity */
+export function scoredVectors(
+  predictions: tf.Tensor3D,
+  futureCodes: tf.Tensor3D,
+  similarity: Similarity,
+): { predictions: tf.Tensor3D; futureCodes: tf.Tensor3D } {
+  return similarity === 'cosine'
+    ? { predictions: unitVectors(predictions), futureCodes: unitVectors(futureCodes) }
+    : { predictions, futureCodes };
 }
 
 export function cpcLoss(
@@ -145,9 +167,7 @@ export function cpcLoss(
   similarity: Similarity = 'dot',
 ): LossOutput {
   const { labels, futureClasses } = inputs;
-  const cosine = similarity === 'cosine';
-  const predictions = cosine ? unitVectors(inputs.predictions) : inputs.predictions;
-  const futureCodes = cosine ? unitVectors(inputs.futureCodes) : inputs.futureCodes;
+  const { predictions, futureCodes } = scoredVectors(inputs.predictions, inputs.futureCodes, similarity);
   if (kind === 'binary') return binaryLoss(predictions, futureCodes, labels, scale);
   return infoNceLoss(predictions, futureCodes, labels, futureClasses, scale, candidates);
 }

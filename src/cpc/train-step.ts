@@ -18,8 +18,8 @@ export interface StepMetrics {
   chance: number;
 }
 
-/** This worker's shard of the batch: an equal, contiguous range of sequences. */
-function batchTensors(batch: SequenceBatch, collective: Collective = SOLO): { context: tf.Tensor5D; future: tf.Tensor5D } {
+/** This worker's shard of the batch (the whole batch by default): an equal, contiguous range of sequences. */
+export function batchTensors(batch: SequenceBatch, collective: Collective = SOLO): { context: tf.Tensor5D; future: tf.Tensor5D } {
   const { batchSize, terms, predictTerms, imageSize: s } = batch;
   if (batchSize % collective.size !== 0) throw new Error(`batch of ${batchSize} sequences cannot be split over ${collective.size} workers`);
   const b = batchSize / collective.size;

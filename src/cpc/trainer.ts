@@ -142,7 +142,7 @@ export function scheduleAfterEpoch(state: ScheduleState, validLoss: number, conf
 
 /** The cosine schedule's rate for the step about to be taken (0-based) of `totalSteps`: learningRate down to minLearningRate. */
 export function cosineRate(config: CpcConfig, step: number, totalSteps: number): number {
-  const floor = Math.min(config.minLearningRate, config.learningRate);
+  const floor = config.minLearningRate; // (validateConfig: at most learningRate)
   const progress = Math.min(1, step / Math.max(1, totalSteps - 1));
   return floor + (config.learningRate - floor) * 0.5 * (1 + Math.cos(Math.PI * progress));
 }
