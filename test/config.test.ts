@@ -39,7 +39,7 @@ describe('run configuration', () => {
     // InfoNCE scores by cosine at temperature 0.1 and decays its rate; the binary loss and the seed score by dot products at scale 1
     expect(resolveConfig({})).toMatchObject({ similarity: 'cosine', logitScale: 10, lrSchedule: 'cosine' });
     expect(resolveConfig({ loss: 'binary' })).toMatchObject({ similarity: 'dot', logitScale: 1, lrSchedule: 'cosine' });
-    expect(seed).toMatchObject({ similarity: 'dot', logitScale: 1, lrSchedule: 'plateau' });
+    expect(seed).toMatchObject({ similarity: 'dot', logitScale: 1, lrSchedule: 'plateau', augment: 'none' });
     expect(resolveConfig({ similarity: 'dot' }).logitScale).toBe(1);
     expect(resolveConfig({ similarity: 'dot', logitScale: 3 }).logitScale).toBe(3);
     expect(resolveConfig({ preset: 'seed', loss: 'infonce', similarity: 'cosine' }).logitScale).toBe(10);
@@ -53,14 +53,16 @@ describe('run configuration', () => {
     expect(valueText({ logitScale: -Infinity, grid: [NaN, 1, 'x'] })).toBe('{"logitScale":-Infinity,"grid":[NaN,1,"x"]}');
   });
 
-  it('runs a config stored before the InfoNCE candidate and schedule fields as it ran then, and leaves a current one alone', () => {
+  it('runs a config stored before the InfoNCE candidate, schedule and augmentation fields as it ran then, and leaves a current one alone', () => {
     const old = { ...DEFAULT_CONFIG, loss: 'infonce', positiveFraction: 0.5 } as Record<string, unknown>;
     delete old.negatives;
     delete old.sameClassNegatives;
     delete old.preset;
     delete old.lrSchedule;
     delete old.similarity;
+    delete old.augment;
     expect(resolveConfig(upgradeStoredConfig(old))).toMatchObject({
+      augment: 'none',
       loss: 'infonce',
       negatives: 'step',
       sameClassNegatives: 'keep',

@@ -35,6 +35,7 @@ console.log(
     logitScale: config.logitScale,
     lrSchedule: config.lrSchedule,
     learningRate: config.learningRate,
+    augment: config.augment,
     steps: result.steps,
     valid: history.map((h) => r3(h.validAccuracy)),
     chance: r3(result.test.chance),

@@ -25,6 +25,8 @@ interface Summary {
   logitScale?: number;
   lrSchedule?: string;
   learningRate?: number;
+  /** absent from the summaries written before the field existed: none */
+  augment?: string;
   steps: number;
   valid: number[];
   chance: number;
@@ -53,7 +55,8 @@ const recipe = (r: Summary) =>
     ? 'binary'
     : `infonce ${r.negatives}${r.sameClassNegatives === 'mask' ? ' masked' : ''}${r.similarity === 'cosine' ? `, cosine/${r.logitScale}` : ''}`) +
   (r.lrSchedule === 'cosine' ? ', lr cosine' : '') +
-  (r.learningRate !== undefined && r.learningRate !== 1e-3 ? `, lr ${r.learningRate}` : '');
+  (r.learningRate !== undefined && r.learningRate !== 1e-3 ? `, lr ${r.learningRate}` : '') +
+  (r.augment && r.augment !== 'none' ? `, ${r.augment} aug.` : '');
 const group = (r: Summary) => `${r.name.replace(/-s\d+$/, '')}`;
 
 console.log(

@@ -7,6 +7,7 @@ import type { ImageDataset, SplitName } from './dataset.js';
 import { renderDigit, digitPixels, type ImageStyle } from './images.js';
 import { sampleSequences, type SequenceSpec } from './sequences.js';
 import type { Texture } from './texture.js';
+import { drawWarp, type Augment } from './augment.js';
 
 export interface SequenceBatch {
   batchSize: number;
@@ -24,6 +25,8 @@ export interface SequenceBatch {
 export interface BatchSpec extends SequenceSpec, ImageStyle {
   batchSize: number;
   positiveFraction: number;
+  /** how each image is augmented (training batches only); none when absent */
+  augment?: Augment;
 }
 
 export class SequenceBatcher {
@@ -58,7 +61,8 @@ export class SequenceBatcher {
         const digit = digits[b * length + t];
         const index = this.rng.pick(source.byLabel[digit]);
         const [out, slot] = t < terms ? [context, b * terms + t] : [future, b * predictTerms + (t - terms)];
-        renderDigit(digitPixels(source, index), spec, this.texture, this.rng, out, slot * per);
+        const warp = spec.augment === 'affine' ? drawWarp(this.rng) : undefined;
+        renderDigit(digitPixels(source, index), spec, this.texture, this.rng, out, slot * per, warp);
       }
     }
     return { batchSize, terms, predictTerms, imageSize, context, future, labels, digits };

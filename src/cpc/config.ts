@@ -5,6 +5,7 @@
 import type { SequenceTask } from './sequences.js';
 import { closestName } from '../lib/names.js';
 import type { ColorMode } from './images.js';
+import { AFFINE_RANGES, type Augment } from './augment.js';
 
 export type LossKind = 'binary' | 'infonce';
 /** InfoNCE's candidates (./losses.ts): the positives' futures at the same step, or every future image of the batch */
@@ -40,6 +41,8 @@ export interface CpcConfig {
   color: ColorMode;
   /** curriculum: train on grey digits for the first N steps, then `color` */
   greySteps: number;
+  /** training images warped at random (./augment.ts); validation and test images never are */
+  augment: Augment;
   batchSize: number;
   positiveFraction: number;
   loss: LossKind;
@@ -71,7 +74,15 @@ export interface CpcConfig {
  */
 export const PRESETS: Record<PresetName, Omit<CpcConfigInput, 'preset'>> = {
   default: {},
-  seed: { loss: 'binary', greySteps: 0, negatives: 'step', sameClassNegatives: 'keep', similarity: 'dot', lrSchedule: 'plateau' },
+  seed: {
+    loss: 'binary',
+    greySteps: 0,
+    negatives: 'step',
+    sameClassNegatives: 'keep',
+    similarity: 'dot',
+    lrSchedule: 'plateau',
+    augment: 'none',
+  },
 };
 
 /** a preset's settings as the help texts state them */
@@ -82,13 +93,15 @@ const presetText = (name: PresetName) =>
 
 /**
  * What a run did before each of these fields existed: InfoNCE compared the positives' futures at
- * the same step with nothing masked, scored by dot products, and the rate followed the plateau.
+ * the same step with nothing masked, scored by dot products, the rate followed the plateau, and
+ * no training image was augmented.
  */
 const BEFORE_THE_FIELD: Partial<Record<keyof CpcConfig, unknown>> = {
   negatives: 'step',
   sameClassNegatives: 'keep',
   similarity: 'dot',
   lrSchedule: 'plateau',
+  augment: 'none',
 };
 
 /**
@@ -147,6 +160,12 @@ export const CONFIG_FIELDS: Record<TopLevelField, FieldSpec> = {
   imageSize: { type: 'enum', values: [28, 64], default: 64, help: 'image side in pixels' },
   color: { type: 'enum', values: ['grey', 'color'], default: 'color', help: 'image style: grey, or ink on a coloured texture' },
   greySteps: { type: 'integer', min: 0, max: 1_000_000, default: 300, help: 'curriculum: grey images for the first N steps' },
+  augment: {
+    type: 'enum',
+    values: ['none', 'affine'],
+    default: 'none',
+    help: `training images: 'none', or 'affine' = each warped at random (rotation ±${AFFINE_RANGES.rotation}°, scale ±${AFFINE_RANGES.scale * 100}%, shift ±${AFFINE_RANGES.shift} of 28 pixels); validation, test and probe images never are`,
+  },
   batchSize: { type: 'integer', min: 2, max: 256, default: 32, help: 'sequences per batch' },
   positiveFraction: {
     type: 'number',

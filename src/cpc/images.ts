@@ -5,6 +5,7 @@
 import type { Rng } from './rng.js';
 import type { Texture } from './texture.js';
 import { IMAGE_SIDE, IMAGE_PIXELS, type ImageSplit } from './dataset.js';
+import { warpGrey, type Warp } from './augment.js';
 
 export type ColorMode = 'grey' | 'color';
 
@@ -67,12 +68,21 @@ export function resizeGrey(src: Float32Array | Uint8Array, size: number, scale =
 }
 
 /**
- * Write one styled image (size x size x 3, values in [-1, 1]) into `out` at `offset`.
- * Grey mode uses no randomness; colour mode draws a crop position and a colour shift.
+ * Write one styled image (size x size x 3, values in [-1, 1]) into `out` at `offset`, warped by
+ * `warp` when given (training augmentation, ./augment.ts). Grey mode uses no randomness; colour
+ * mode draws a crop position and a colour shift.
  */
-export function renderDigit(grey28: Uint8Array, style: ImageStyle, texture: Texture, rng: Rng, out: Float32Array, offset: number): void {
+export function renderDigit(
+  grey28: Uint8Array,
+  style: ImageStyle,
+  texture: Texture,
+  rng: Rng,
+  out: Float32Array,
+  offset: number,
+  warp?: Warp,
+): void {
   const size = style.imageSize;
-  const grey = resizeGrey(grey28, size, 1 / 255);
+  const grey = warp ? warpGrey(grey28, size, warp, 1 / 255) : resizeGrey(grey28, size, 1 / 255);
   if (style.color === 'grey') {
     for (let i = 0; i < size * size; i++) {
       const v = grey[i] * 2 - 1;

@@ -14,6 +14,7 @@ import { evalStep, type StepMetrics } from './train-step.js';
 import type { Checkpoint, EpochAccumulator, ScheduleState } from './checkpoint.js';
 import { Rng } from './rng.js';
 import type { ColorMode } from './images.js';
+import type { Augment } from './augment.js';
 import { availableParallelism } from 'node:os';
 import { activeBackend } from './backend.js';
 import { LocalStepper, type Stepper } from './stepper.js';
@@ -77,8 +78,9 @@ export function runSeeds(seed: number): { network: number; data: number; validat
   return { network: rng.deriveSeed(), data: rng.deriveSeed(), validation: rng.deriveSeed() };
 }
 
-export function batchSpec(config: CpcConfig, color: ColorMode): BatchSpec {
-  return { ...config, color };
+/** what a batch of `config`'s run is drawn as: validation and test batches are never augmented */
+export function batchSpec(config: CpcConfig, color: ColorMode, augment: Augment = 'none'): BatchSpec {
+  return { ...config, color, augment };
 }
 
 /** Validation: a fixed set of batches (same seed every epoch), in inference mode. */
@@ -207,7 +209,7 @@ export async function trainCpc(options: TrainOptions): Promise<TrainResult> {
         }
       }
       const started = performance.now();
-      const batch = batcher.next('train', batchSpec(config, color));
+      const batch = batcher.next('train', batchSpec(config, color, config.augment));
       const metrics = await stepper.train(batch);
       step += 1;
       acc = { steps: acc.steps + 1, lossSum: acc.lossSum + metrics.loss, accuracySum: acc.accuracySum + metrics.accuracy };
