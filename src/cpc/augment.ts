@@ -49,9 +49,10 @@ export function drawWarp(rng: Rng): Warp {
  */
 export function warpGrey(src: Uint8Array | Float32Array, size: number, warp: Warp, scale = 1): Float32Array {
   const out = new Float32Array(size * size);
-  const step = IMAGE_SIDE / size;
-  const centre = IMAGE_SIDE / 2;
-  const at = (x: number, y: number) => (x < 0 || y < 0 || x >= IMAGE_SIDE || y >= IMAGE_SIDE ? 0 : src[y * IMAGE_SIDE + x]);
+  const side = IMAGE_SIDE; // (a local: an imported binding read in the inner loop costs a call under tsx)
+  const step = side / size;
+  const centre = side / 2;
+  const at = (x: number, y: number) => (x < 0 || y < 0 || x >= side || y >= side ? 0 : src[y * side + x]);
   for (let oy = 0; oy < size; oy++) {
     const v = (oy + 0.5) * step - centre;
     for (let ox = 0; ox < size; ox++) {
