@@ -37,6 +37,14 @@ describe('cpc CLI', () => {
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
     }
+    // a clash between a file's fields is named with the file, as its field errors are
+    const clash = join(tempDir(), 'clash.json');
+    writeFileSync(clash, JSON.stringify({ loss: 'binary', similarity: 'cosine' }));
+    for (const command of [['train'], ['jobs', 'submit', '--url', 'http://127.0.0.1:1']]) {
+      const r = cpc([...command, '--config', clash]);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim()).toMatch(new RegExp(`^[^\\n]*${clash} with the flags: similarity "cosine" is for loss "infonce"[^\\n]*$`));
+    }
   });
 
   it('trains, probes and predicts end to end (tiny config)', () => {

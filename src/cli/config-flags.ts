@@ -13,6 +13,9 @@ import {
   checkConfigInput,
   defaultText,
   fieldProblem,
+  resolveConfig,
+  ConfigError,
+  type CpcConfig,
   type CpcConfigInput,
   type FieldSpec,
 } from '../cpc/config.js';
@@ -113,4 +116,17 @@ export function configFromFileAndFlags(options: { config?: string } & Record<str
   const fromFlags = configFromFlags(options);
   const model = { ...(fromFile.model ?? {}), ...(fromFlags.model ?? {}) };
   return { ...fromFile, ...fromFlags, ...(Object.keys(model).length ? { model } : {}) };
+}
+
+/**
+ * The full config that `input` (from configFromFileAndFlags) stands for, with the cross-field
+ * checks; their errors name the config file when there is one, as its field errors do.
+ */
+export function resolveFileAndFlags(input: CpcConfigInput, file?: string): CpcConfig {
+  try {
+    return resolveConfig(input);
+  } catch (err) {
+    if (file && err instanceof ConfigError) throw new ConfigError(`${file} with the flags: ${err.message}`);
+    throw err;
+  }
 }

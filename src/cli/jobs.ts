@@ -5,8 +5,7 @@
  * before anything is sent. `watch` follows a job's event stream with a progress bar.
  */
 import { Command, Option } from 'commander';
-import { addConfigFlags, configFromFileAndFlags, PROBE_FLAGS, probeConfigFromFlags } from './config-flags.js';
-import { resolveConfig } from '../cpc/config.js';
+import { addConfigFlags, configFromFileAndFlags, resolveFileAndFlags, PROBE_FLAGS, probeConfigFromFlags } from './config-flags.js';
 import { checkProbeInput } from '../cpc/probe.js';
 import { makeReporter } from './progress.js';
 import { UsageError } from './usage-error.js';
@@ -159,7 +158,7 @@ export function jobsCommand(): Command {
     .action(async (f: SubmitFlags & { probe?: boolean | string }) => {
       const config = configFromFileAndFlags(f, false);
       // the cross-field checks too (binary with cosine, a floor above the rate...), as the API makes them: a usage mistake, exit 2
-      resolveConfig(config);
+      resolveFileAndFlags(config, f.config);
       const probe = f.probe === undefined ? undefined : probeFields(f.probe);
       await submitted(serviceClient(f), f, {
         kind: 'cpc',

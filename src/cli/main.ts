@@ -9,8 +9,8 @@ import { int, positive } from './parsers.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { initBackend, parseBackendChoice, BACKEND_CHOICES } from '../cpc/backend.js';
-import { resolveConfig, type CpcConfig } from '../cpc/config.js';
-import { addConfigFlags, configFromFileAndFlags, PROBE_FLAGS, probeConfigFromFlags } from './config-flags.js';
+import type { CpcConfig } from '../cpc/config.js';
+import { addConfigFlags, configFromFileAndFlags, resolveFileAndFlags, PROBE_FLAGS, probeConfigFromFlags } from './config-flags.js';
 import { checkProbeInput } from '../cpc/probe.js';
 import { trainRun } from '../cpc/train-run.js';
 import { probeRun } from '../cpc/probe-run.js';
@@ -52,7 +52,7 @@ interface TrainFlags {
 
 /** file, then flags over it, then the defaults under both */
 function resolveTrainConfig(f: TrainFlags): CpcConfig {
-  return resolveConfig({ ...configFromFileAndFlags(f), ...(f.data ? { dataDir: resolve(f.data) } : {}) });
+  return resolveFileAndFlags({ ...configFromFileAndFlags(f), ...(f.data ? { dataDir: resolve(f.data) } : {}) }, f.config);
 }
 
 async function trainCommand(f: TrainFlags): Promise<void> {
