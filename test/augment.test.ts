@@ -15,18 +15,27 @@ const IDENTITY: Warp = { a: 1, b: 0, c: 0, d: 1, dx: 0, dy: 0 };
 describe('affine augmentation', () => {
   const digit = digitPixels(data.splits.train, 0);
 
-  it('with no warp, resamples exactly as the plain resize does', () => {
-    expect(warpGrey(digit, 28, IDENTITY)).toEqual(resizeGrey(digit, 28));
-    const warped = warpGrey(digit, 64, IDENTITY, 1 / 255);
-    const plain = resizeGrey(digit, 64, 1 / 255);
-    for (let i = 0; i < plain.length; i++) expect(warped[i]).toBeCloseTo(plain[i], 6);
+  // noise up to the edges: the edge pixels matter here (MNIST's are black)
+  const noise = Uint8Array.from({ length: 28 * 28 }, (_, i) => (i * 7919) % 256);
+
+  it('with no warp, resamples exactly as the plain resize does, edges included', () => {
+    for (const image of [digit, noise]) {
+      expect(warpGrey(image, 28, IDENTITY)).toEqual(resizeGrey(image, 28));
+      const warped = warpGrey(image, 64, IDENTITY, 1 / 255);
+      const plain = resizeGrey(image, 64, 1 / 255);
+      for (let i = 0; i < plain.length; i++) expect(warped[i]).toBeCloseTo(plain[i], 5);
+    }
   });
 
-  it('moves the image by a whole-pixel shift, with background where nothing was', () => {
+  it('moves the image by a whole-pixel shift; uncovered pixels repeat the edge', () => {
     // the inverse map: an output pixel samples 2 pixels left and 1 above
-    const out = warpGrey(digit, 28, { ...IDENTITY, dx: -2, dy: -1 });
+    const out = warpGrey(noise, 28, { ...IDENTITY, dx: -2, dy: -1 });
     for (let y = 0; y < 28; y++)
-      for (let x = 0; x < 28; x++) expect(out[y * 28 + x]).toBe(x >= 2 && y >= 1 ? digit[(y - 1) * 28 + (x - 2)] : 0);
+      for (let x = 0; x < 28; x++) expect(out[y * 28 + x]).toBe(noise[Math.max(y - 1, 0) * 28 + Math.max(x - 2, 0)]);
+    // an evenly bright image stays evenly bright under any warp: no black wedges
+    const bright = new Uint8Array(28 * 28).fill(200);
+    const rng = new Rng(4);
+    for (let i = 0; i < 20; i++) for (const v of warpGrey(bright, 64, drawWarp(rng))) expect(v).toBeCloseTo(200, 3);
   });
 
   it('rotates about the centre: a quarter turn maps the top row to a side column', () => {

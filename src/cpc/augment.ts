@@ -45,14 +45,16 @@ export function drawWarp(rng: Rng): Warp {
 
 /**
  * A 28x28 grey image (0..255 or 0..1, times `scale`) warped and resampled to size x size by
- * bilinear sampling at half-pixel centres; what falls outside the source is background (0).
+ * bilinear sampling at half-pixel centres; outside the source, its nearest edge pixel (as the
+ * plain resize does, so an image whose background is not black gets no black wedges).
  */
 export function warpGrey(src: Uint8Array | Float32Array, size: number, warp: Warp, scale = 1): Float32Array {
   const out = new Float32Array(size * size);
   const side = IMAGE_SIDE; // (a local: an imported binding read in the inner loop costs a call under tsx)
   const step = side / size;
   const centre = side / 2;
-  const at = (x: number, y: number) => (x < 0 || y < 0 || x >= side || y >= side ? 0 : src[y * side + x]);
+  const last = side - 1;
+  const at = (x: number, y: number) => src[(y < 0 ? 0 : y > last ? last : y) * side + (x < 0 ? 0 : x > last ? last : x)];
   for (let oy = 0; oy < size; oy++) {
     const v = (oy + 0.5) * step - centre;
     for (let ox = 0; ox < size; ox++) {

@@ -164,7 +164,7 @@ export const CONFIG_FIELDS: Record<TopLevelField, FieldSpec> = {
     type: 'enum',
     values: ['none', 'affine'],
     default: 'none',
-    help: `training images: 'none', or 'affine' = each warped at random (rotation ±${AFFINE_RANGES.rotation}°, scale ±${AFFINE_RANGES.scale * 100}%, shift ±${AFFINE_RANGES.shift} of 28 pixels); validation, test and probe images never are`,
+    help: `training images: 'none', or 'affine' = each warped at random (rotation ±${AFFINE_RANGES.rotation}°, scale ±${AFFINE_RANGES.scale * 100}%, shift ±${AFFINE_RANGES.shift} of 28 pixels; uncovered corners repeat the edge pixels); validation, test, probe and prediction images never are`,
   },
   batchSize: { type: 'integer', min: 2, max: 256, default: 32, help: 'sequences per batch' },
   positiveFraction: {
