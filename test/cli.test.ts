@@ -43,8 +43,11 @@ describe('cpc CLI', () => {
     for (const command of [['train'], ['jobs', 'submit', '--url', 'http://127.0.0.1:1']]) {
       const r = cpc([...command, '--config', clash]);
       expect(r.code).toBe(2);
-      expect(r.stderr.trim()).toMatch(new RegExp(`^[^\\n]*${clash} with the flags: similarity "cosine" is for loss "infonce"[^\\n]*$`));
+      expect(r.stderr.trim()).toMatch(new RegExp(`^[^\\n]*${clash}: similarity "cosine" is for loss "infonce"[^\\n]*$`));
     }
+    const withFlags = cpc(['train', '--config', clash, '--seed', '3']);
+    expect(withFlags.code).toBe(2);
+    expect(withFlags.stderr).toContain(`${clash} with the flags: similarity "cosine"`);
   });
 
   it('trains, probes and predicts end to end (tiny config)', () => {
@@ -75,6 +78,23 @@ describe('cpc CLI', () => {
     const manifest = JSON.parse(readFileSync(join(run, 'manifest.json'), 'utf8'));
     expect(manifest).toMatchObject({ kind: 'cpc', config: { seed: 0, imageSize: 28 }, backend: { name: 'wasm' } });
     expect(manifest.result.test.chance).toBeGreaterThan(0);
+    expect(events[0]).toMatchObject({ event: 'start', seed: 0, augment: 'none' });
+
+    // resuming the finished run: the start line shows the run's own config (flags do not change a
+    // resumed run), and the done line its last epoch
+    const resumed = cpc(
+      ['train', '--config', config, '--seed', '9', '--augment', 'affine', '--out', run, '--resume', '--json'],
+      [],
+      {},
+      dir,
+    );
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const again = resumed.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(again[0]).toMatchObject({ event: 'start', resumedAtStep: 12, seed: 0, augment: 'none' });
+    expect(again.at(-1)).toMatchObject({ event: 'done', steps: 12, final: { step: 12 } });
 
     const probe = cpc(['probe', '--run', run, '--train-images', '300', '--test-images', '200', '--epochs', '2', '--json']);
     expect(probe.code, probe.stderr).toBe(0);

@@ -119,14 +119,15 @@ export function configFromFileAndFlags(options: { config?: string } & Record<str
 }
 
 /**
- * The full config that `input` (from configFromFileAndFlags) stands for, with the cross-field
- * checks; their errors name the config file when there is one, as its field errors do.
+ * The full config that `input` (configFromFileAndFlags of `options`) stands for, with the
+ * cross-field checks; their errors name the config file when there is one, as its field errors do.
  */
-export function resolveFileAndFlags(input: CpcConfigInput, file?: string): CpcConfig {
+export function resolveFileAndFlags(input: CpcConfigInput, options: { config?: string } & Record<string, unknown>): CpcConfig {
   try {
     return resolveConfig(input);
   } catch (err) {
-    if (file && err instanceof ConfigError) throw new ConfigError(`${file} with the flags: ${err.message}`);
-    throw err;
+    if (!options.config || !(err instanceof ConfigError)) throw err;
+    const withFlags = Object.keys(configFromFlags(options)).length > 0;
+    throw new ConfigError(`${options.config}${withFlags ? ' with the flags' : ''}: ${err.message}`);
   }
 }

@@ -158,7 +158,7 @@ export function jobsCommand(): Command {
     .action(async (f: SubmitFlags & { probe?: boolean | string }) => {
       const config = configFromFileAndFlags(f, false);
       // the cross-field checks too (binary with cosine, a floor above the rate...), as the API makes them: a usage mistake, exit 2
-      resolveFileAndFlags(config, f.config);
+      resolveFileAndFlags(config, f);
       const probe = f.probe === undefined ? undefined : probeFields(f.probe);
       await submitted(serviceClient(f), f, {
         kind: 'cpc',

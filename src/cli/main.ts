@@ -52,7 +52,7 @@ interface TrainFlags {
 
 /** file, then flags over it, then the defaults under both */
 function resolveTrainConfig(f: TrainFlags): CpcConfig {
-  return resolveFileAndFlags({ ...configFromFileAndFlags(f), ...(f.data ? { dataDir: resolve(f.data) } : {}) }, f.config);
+  return resolveFileAndFlags({ ...configFromFileAndFlags(f), ...(f.data ? { dataDir: resolve(f.data) } : {}) }, f);
 }
 
 async function trainCommand(f: TrainFlags): Promise<void> {
@@ -62,22 +62,26 @@ async function trainCommand(f: TrainFlags): Promise<void> {
   const reporter = makeReporter(Boolean(f.json));
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
-  reporter.event({
-    event: 'start',
-    backend: backend.name,
-    out: resolve(f.out),
-    seed: config.seed,
-    loss: config.loss,
-    similarity: config.similarity,
-    lrSchedule: config.lrSchedule,
-    color: config.color,
-  });
   let started = false;
   const manifest = await trainRun({
     config,
     outDir: resolve(f.out),
     resume: f.resume,
     signal: controller.signal,
+    // the config that runs: a resumed run's own, whatever the flags say
+    onStart: (run, resumedAtStep) =>
+      reporter.event({
+        event: 'start',
+        backend: backend.name,
+        out: resolve(f.out),
+        ...(resumedAtStep !== undefined ? { resumedAtStep } : {}),
+        seed: run.seed,
+        loss: run.loss,
+        similarity: run.similarity,
+        lrSchedule: run.lrSchedule,
+        augment: run.augment,
+        color: run.color,
+      }),
     callbacks: {
       onStep: (p) => {
         if (!started) {

@@ -1,9 +1,9 @@
 /** A CPC training run as files: train (or resume) in a run directory, export the encoder, test it. */
-import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { upgradeStoredConfig, type CpcConfig } from './config.js';
 import { activeBackend } from './backend.js';
-import { trainCpc, runSeeds, validateNetwork, type TrainCallbacks } from './trainer.js';
+import { trainCpc, runSeeds, validateNetwork, type EpochSummary, type TrainCallbacks } from './trainer.js';
 import { readCheckpointDir, writeCheckpointDir, type Checkpoint } from './checkpoint.js';
 import { writeFileAtomic } from '../lib/files.js';
 import { encoderAsLayersModel, serializeLayersModel, writeModelDir } from './export.js';
@@ -18,6 +18,8 @@ export interface TrainRunOptions {
   signal?: AbortSignal;
   callbacks?: TrainCallbacks;
   stopAfterStep?: number;
+  /** before the first step: the config that runs (a resumed run's own) and the step it resumes at */
+  onStart?(config: CpcConfig, resumedAtStep?: number): void;
 }
 
 /** Train (or resume) a run in outDir; exports the encoder and evaluates on the test split. */
@@ -48,6 +50,7 @@ export async function trainRun(options: TrainRunOptions): Promise<RunManifest> {
     versions: packageVersions(),
   };
   writeFileAtomic(join(outDir, 'manifest.json'), JSON.stringify(manifest, null, 1));
+  options.onStart?.(runConfig, resumeFrom?.meta.step);
   const started = performance.now();
   const result = await trainCpc({
     config: manifest.config,
@@ -79,7 +82,8 @@ export async function trainRun(options: TrainRunOptions): Promise<RunManifest> {
       steps: result.step,
       completed: result.completed,
       seconds: (performance.now() - started) / 1000,
-      final: result.epochs.at(-1) ?? null,
+      // (a resumed run that had finished trains no epoch: its last is in the history)
+      final: result.epochs.at(-1) ?? lastHistoryEntry(outDir),
       ...(test ? { test } : {}),
     };
     writeFileAtomic(join(outDir, 'manifest.json'), JSON.stringify(manifest, null, 1));
@@ -87,4 +91,12 @@ export async function trainRun(options: TrainRunOptions): Promise<RunManifest> {
   } finally {
     result.network.dispose();
   }
+}
+
+/** the last epoch a run directory's history.jsonl records, or null */
+function lastHistoryEntry(outDir: string): EpochSummary | null {
+  const path = join(outDir, 'history.jsonl');
+  if (!existsSync(path)) return null;
+  const last = readFileSync(path, 'utf8').trim().split('\n').at(-1);
+  return last ? (JSON.parse(last) as EpochSummary) : null;
 }
