@@ -212,7 +212,13 @@ export const CONFIG_FIELDS: Record<TopLevelField, FieldSpec> = {
   },
   epochs: { type: 'integer', min: 1, max: 1000, default: 10, help: 'epochs' },
   stepsPerEpoch: { type: 'integer', min: 0, max: 100_000, default: 0, help: 'steps per epoch; 0 = train images / terms / batch size' },
-  validationSteps: { type: 'integer', min: 1, max: 1000, default: 20, help: 'validation batches per epoch' },
+  validationSteps: {
+    type: 'integer',
+    min: 1,
+    max: 1000,
+    default: 100,
+    help: 'batches of each validation and of the final test; each scores batchSize × predictTerms predictions (12,800 at the defaults)',
+  },
   lrPatience: {
     type: 'integer',
     min: 0,
