@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodePng } from '../src/cpc/png.js';
 import { loadDataset } from '../src/cpc/load-dataset.js';
@@ -95,6 +95,11 @@ describe('cpc CLI', () => {
       .map((l) => JSON.parse(l));
     expect(again[0]).toMatchObject({ event: 'start', resumedAtStep: 12, seed: 0, augment: 'none' });
     expect(again.at(-1)).toMatchObject({ event: 'done', steps: 12, final: { step: 12 } });
+    // a history line cut short (a crash mid-append) is passed over
+    appendFileSync(join(run, 'history.jsonl'), '{"epoch":2,"st');
+    const cut = cpc(['train', '--out', run, '--resume', '--json'], [], {}, dir);
+    expect(cut.code, cut.stderr).toBe(0);
+    expect(JSON.parse(cut.stdout.trim().split('\n').at(-1)!)).toMatchObject({ event: 'done', final: { step: 12 } });
 
     const probe = cpc(['probe', '--run', run, '--train-images', '300', '--test-images', '200', '--epochs', '2', '--json']);
     expect(probe.code, probe.stderr).toBe(0);

@@ -83,7 +83,7 @@ export async function trainRun(options: TrainRunOptions): Promise<RunManifest> {
       completed: result.completed,
       seconds: (performance.now() - started) / 1000,
       // (a resumed run that had finished trains no epoch: its last is in the history)
-      final: result.epochs.at(-1) ?? lastHistoryEntry(outDir),
+      final: result.epochs.at(-1) ?? (resumeFrom ? lastHistoryEntry(outDir, result.step) : null),
       ...(test ? { test } : {}),
     };
     writeFileAtomic(join(outDir, 'manifest.json'), JSON.stringify(manifest, null, 1));
@@ -93,10 +93,17 @@ export async function trainRun(options: TrainRunOptions): Promise<RunManifest> {
   }
 }
 
-/** the last epoch a run directory's history.jsonl records, or null */
-function lastHistoryEntry(outDir: string): EpochSummary | null {
+/** the epoch a run directory's history.jsonl records as ending at `step`, or null (a line cut short by a crash is skipped) */
+function lastHistoryEntry(outDir: string, step: number): EpochSummary | null {
   const path = join(outDir, 'history.jsonl');
   if (!existsSync(path)) return null;
-  const last = readFileSync(path, 'utf8').trim().split('\n').at(-1);
-  return last ? (JSON.parse(last) as EpochSummary) : null;
+  for (const line of readFileSync(path, 'utf8').split('\n').reverse()) {
+    try {
+      const entry = JSON.parse(line) as EpochSummary;
+      if (entry.step === step) return entry;
+    } catch {
+      // not a whole line
+    }
+  }
+  return null;
 }
