@@ -94,11 +94,15 @@ describe('cpc CLI', () => {
       .split('\n')
       .map((l) => JSON.parse(l));
     expect(again[0]).toMatchObject({ event: 'start', resumedAtStep: 12, seed: 0, augment: 'none' });
+    // the flags that differ from the checkpoint's config are named (the file's fields agree with it)
+    expect(again[1]).toMatchObject({ event: 'warning', ignored: ['seed', 'augment'] });
+    expect(again.filter((e) => e.event === 'warning')).toHaveLength(1);
     expect(again.at(-1)).toMatchObject({ event: 'done', steps: 12, final: { step: 12 } });
     // a history line cut short (a crash mid-append) is passed over
     appendFileSync(join(run, 'history.jsonl'), '{"epoch":2,"st');
     const cut = cpc(['train', '--out', run, '--resume', '--json'], [], {}, dir);
     expect(cut.code, cut.stderr).toBe(0);
+    expect(cut.stdout).not.toContain('"warning"'); // no flags, nothing ignored
     expect(JSON.parse(cut.stdout.trim().split('\n').at(-1)!)).toMatchObject({ event: 'done', final: { step: 12 } });
 
     const probe = cpc(['probe', '--run', run, '--train-images', '300', '--test-images', '200', '--epochs', '2', '--json']);

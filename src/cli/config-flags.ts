@@ -131,3 +131,21 @@ export function resolveFileAndFlags(input: CpcConfigInput, options: { config?: s
     throw new ConfigError(`${options.config}${withFlags ? ' with the flags' : ''}: ${err.message}`);
   }
 }
+
+/**
+ * The fields `given` (a config file and flags) sets to something else than the config a run
+ * goes on with: a resumed run keeps its checkpoint's config, so these are ignored. Model fields
+ * are named `model.filters` and so on.
+ */
+export function fieldsIgnoredOnResume(given: CpcConfigInput, run: CpcConfig): string[] {
+  const differs = (a: unknown, b: unknown) => JSON.stringify(a) !== JSON.stringify(b);
+  const { model, ...top } = given;
+  return [
+    ...Object.entries(top)
+      .filter(([key, value]) => differs(value, run[key as keyof CpcConfig]))
+      .map(([key]) => key),
+    ...Object.entries(model ?? {})
+      .filter(([key, value]) => differs(value, run.model[key as keyof CpcConfig['model']]))
+      .map(([key]) => `model.${key}`),
+  ];
+}

@@ -9,8 +9,8 @@ import { int, positive } from './parsers.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { initBackend, parseBackendChoice, BACKEND_CHOICES } from '../cpc/backend.js';
-import type { CpcConfig } from '../cpc/config.js';
-import { addConfigFlags, configFromFileAndFlags, resolveFileAndFlags, PROBE_FLAGS, probeConfigFromFlags } from './config-flags.js';
+import type { CpcConfigInput } from '../cpc/config.js';
+import { addConfigFlags, configFromFileAndFlags, fieldsIgnoredOnResume, resolveFileAndFlags, PROBE_FLAGS, probeConfigFromFlags } from './config-flags.js';
 import { checkProbeInput } from '../cpc/probe.js';
 import { trainRun } from '../cpc/train-run.js';
 import { probeRun } from '../cpc/probe-run.js';
@@ -51,12 +51,13 @@ interface TrainFlags {
 }
 
 /** file, then flags over it, then the defaults under both */
-function resolveTrainConfig(f: TrainFlags): CpcConfig {
-  return resolveFileAndFlags({ ...configFromFileAndFlags(f), ...(f.data ? { dataDir: resolve(f.data) } : {}) }, f);
+function trainConfigInput(f: TrainFlags): CpcConfigInput {
+  return { ...configFromFileAndFlags(f), ...(f.data ? { dataDir: resolve(f.data) } : {}) };
 }
 
 async function trainCommand(f: TrainFlags): Promise<void> {
-  const config = resolveTrainConfig(f);
+  const given = trainConfigInput(f);
+  const config = resolveFileAndFlags(given, f);
   loadDataset(config.dataDir ?? defaultDataDir()); // fail on bad data before any output
   const backend = await initBackend(parseBackendChoice(f.backend ?? process.env.CPC_BACKEND));
   const reporter = makeReporter(Boolean(f.json));
@@ -69,7 +70,7 @@ async function trainCommand(f: TrainFlags): Promise<void> {
     resume: f.resume,
     signal: controller.signal,
     // the config that runs: a resumed run's own, whatever the flags say
-    onStart: (run, resumedAtStep) =>
+    onStart: (run, resumedAtStep) => {
       reporter.event({
         event: 'start',
         backend: backend.name,
@@ -81,7 +82,15 @@ async function trainCommand(f: TrainFlags): Promise<void> {
         lrSchedule: run.lrSchedule,
         augment: run.augment,
         color: run.color,
-      }),
+      });
+      const ignored = resumedAtStep !== undefined ? fieldsIgnoredOnResume(given, run) : [];
+      if (ignored.length)
+        reporter.event({
+          event: 'warning',
+          ignored,
+          message: `a resumed run goes on with its checkpoint's config; ignored: ${ignored.join(', ')} (train into a new --out to change them)`,
+        });
+    },
     callbacks: {
       onStep: (p) => {
         if (!started) {
