@@ -10,7 +10,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { initBackend, parseBackendChoice, BACKEND_CHOICES } from '../cpc/backend.js';
 import type { CpcConfigInput } from '../cpc/config.js';
-import { addConfigFlags, configFromFileAndFlags, fieldsIgnoredOnResume, resolveFileAndFlags, PROBE_FLAGS, probeConfigFromFlags } from './config-flags.js';
+import {
+  addConfigFlags,
+  configFromFileAndFlags,
+  fieldsIgnoredOnResume,
+  resolveFileAndFlags,
+  PROBE_FLAGS,
+  probeConfigFromFlags,
+} from './config-flags.js';
 import { checkProbeInput } from '../cpc/probe.js';
 import { trainRun } from '../cpc/train-run.js';
 import { probeRun } from '../cpc/probe-run.js';
