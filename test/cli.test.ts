@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodePng } from '../src/cpc/png.js';
 import { loadDataset } from '../src/cpc/load-dataset.js';
@@ -97,6 +97,17 @@ describe('cpc CLI', () => {
     // the flags that differ from the checkpoint's config are named (the file's fields agree with it)
     expect(again[1]).toMatchObject({ event: 'warning', ignored: ['seed', 'augment'] });
     expect(again.filter((e) => e.event === 'warning')).toHaveLength(1);
+    // where the data is, is the resuming machine's: data moved (here: the same files by another
+    // path) are found with --data, which is not ignored; a model flag equal to the run's is not named
+    expect(manifest.config.dataDir).toBe(loadDataset().dir); // a new run records its data
+    const moved = join(dir, 'moved-data');
+    symlinkSync(loadDataset().dir, moved);
+    const human = cpc(['train', '--out', run, '--resume', '--data', moved, '--model-filters', '8', '--model-code-size', '32'], [], {}, dir);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stderr).toMatch(
+      /^warning: a resumed run goes on with its checkpoint's recipe; ignored: model\.codeSize \(--model-code-size\) /m,
+    );
+    expect(JSON.parse(readFileSync(join(run, 'manifest.json'), 'utf8')).config.dataDir).toBe(moved);
     expect(again.at(-1)).toMatchObject({ event: 'done', steps: 12, final: { step: 12 } });
     // a history line cut short (a crash mid-append) is passed over
     appendFileSync(join(run, 'history.jsonl'), '{"epoch":2,"st');

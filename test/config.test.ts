@@ -10,6 +10,8 @@ import {
   parameterCount,
 } from '../src/cpc/config.js';
 import { CpcNetwork } from '../src/cpc/model.js';
+import { resumedConfig } from '../src/cpc/train-run.js';
+import { defaultDataDir } from '../src/cpc/load-dataset.js';
 import { checkProbeSize, MAX_PROBE_VALUES } from '../src/cpc/probe.js';
 
 describe('run configuration', () => {
@@ -73,6 +75,20 @@ describe('run configuration', () => {
     expect(upgradeStoredConfig({ ...DEFAULT_CONFIG })).toEqual(DEFAULT_CONFIG);
     // a floor above the rate was accepted then; it runs with the rate as its floor
     expect(resolveConfig(upgradeStoredConfig({ ...DEFAULT_CONFIG, learningRate: 1e-5, minLearningRate: 1e-4 })).minLearningRate).toBe(1e-5);
+  });
+
+  it("resumes a checkpoint's recipe on the resuming machine: its data directory and worker threads", () => {
+    const stored = resolveConfig({ seed: 4, learningRate: 3e-4, workers: 2, dataDir: '/machine-a/cache/abc' });
+    const here = resolveConfig({ seed: 9, learningRate: 1e-2, workers: 1, dataDir: '/machine-b/cache/abc' });
+    expect(resumedConfig(stored, here)).toEqual({ ...stored, workers: 1, dataDir: '/machine-b/cache/abc' });
+    // no directory named here: the checkpoint's, else the default (as for a new run)
+    const { dataDir: _, ...nowhere } = here;
+    expect(resumedConfig(stored, nowhere).dataDir).toBe('/machine-a/cache/abc');
+    expect(resumedConfig({ ...stored, dataDir: undefined }, nowhere).dataDir).toBe(defaultDataDir());
+    // a checkpoint older than a field keeps the old behaviour (upgradeStoredConfig)
+    const old: Record<string, unknown> = { ...stored };
+    delete old.similarity;
+    expect(resumedConfig(old as unknown as typeof stored, here).similarity).toBe('dot');
   });
 
   it('gives 28px images 3 conv layers unless told otherwise (4 do not fit)', () => {

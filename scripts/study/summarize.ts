@@ -6,6 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { upgradeStoredConfig } from '../../src/cpc/config.js';
+import { defaultDataDir } from '../../src/cpc/load-dataset.js';
 
 const [out, wall] = process.argv.slice(2);
 const json = (path: string) => (existsSync(path) ? JSON.parse(readFileSync(path, 'utf8') || '{}') : {});
@@ -25,7 +26,8 @@ console.log(
   JSON.stringify({
     name: out.split('/').pop(),
     seed: config.seed,
-    data: config.dataDir ?? 'mnist',
+    // (runs record their data directory: the vendored MNIST's as 'mnist')
+    data: !config.dataDir || config.dataDir === defaultDataDir() ? 'mnist' : config.dataDir,
     color: config.color,
     imageSize: config.imageSize,
     loss: config.loss,

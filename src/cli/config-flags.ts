@@ -15,7 +15,10 @@ import {
   fieldProblem,
   resolveConfig,
   ConfigError,
+  DEFAULT_CONFIG,
+  MACHINE_FIELDS,
   type CpcConfig,
+  type ModelConfig,
   type CpcConfigInput,
   type FieldSpec,
 } from '../cpc/config.js';
@@ -133,19 +136,27 @@ export function resolveFileAndFlags(input: CpcConfigInput, options: { config?: s
 }
 
 /**
- * The fields `given` (a config file and flags) sets to something else than the config a run
- * goes on with: a resumed run keeps its checkpoint's config, so these are ignored. Model fields
- * are named `model.filters` and so on.
+ * The recipe fields that `given` (a config file and flags) sets otherwise than the config a resumed
+ * run goes on with (its checkpoint's): ignored, so the user is told. A field the checkpoint lacks
+ * counts as its default; where the data is and the worker threads are applied (MACHINE_FIELDS).
+ * Model fields are named `model.filters` and so on.
  */
 export function fieldsIgnoredOnResume(given: CpcConfigInput, run: CpcConfig): string[] {
   const differs = (a: unknown, b: unknown) => JSON.stringify(a) !== JSON.stringify(b);
   const { model, ...top } = given;
   return [
     ...Object.entries(top)
-      .filter(([key, value]) => differs(value, run[key as keyof CpcConfig]))
+      .filter(([key]) => !(MACHINE_FIELDS as readonly string[]).includes(key))
+      .filter(([key, value]) => differs(value, run[key as keyof CpcConfig] ?? DEFAULT_CONFIG[key as keyof CpcConfig]))
       .map(([key]) => key),
     ...Object.entries(model ?? {})
-      .filter(([key, value]) => differs(value, run.model[key as keyof CpcConfig['model']]))
+      .filter(([key, value]) => differs(value, run.model[key as keyof ModelConfig] ?? DEFAULT_CONFIG.model[key as keyof ModelConfig]))
       .map(([key]) => `model.${key}`),
   ];
+}
+
+/** a config field as a user may have set it: `learningRate (--lr)`, `model.filters (--model-filters)` */
+export function fieldWithFlag(field: string): string {
+  const flag = CONFIG_FLAGS.find((f) => f.path.join('.') === field);
+  return flag ? `${field} (--${flag.flag})` : field;
 }

@@ -14,6 +14,7 @@ import {
   addConfigFlags,
   configFromFileAndFlags,
   fieldsIgnoredOnResume,
+  fieldWithFlag,
   resolveFileAndFlags,
   PROBE_FLAGS,
   probeConfigFromFlags,
@@ -57,9 +58,11 @@ interface TrainFlags {
   [flag: string]: unknown;
 }
 
-/** file, then flags over it, then the defaults under both */
+/** the config fields a config file and the flags set (flags over the file; a data directory made absolute) */
 function trainConfigInput(f: TrainFlags): CpcConfigInput {
-  return { ...configFromFileAndFlags(f), ...(f.data ? { dataDir: resolve(f.data) } : {}) };
+  const input = configFromFileAndFlags(f);
+  const dataDir = f.data ?? input.dataDir;
+  return { ...input, ...(dataDir !== undefined ? { dataDir: resolve(dataDir) } : {}) };
 }
 
 async function trainCommand(f: TrainFlags): Promise<void> {
@@ -92,11 +95,11 @@ async function trainCommand(f: TrainFlags): Promise<void> {
       });
       const ignored = resumedAtStep !== undefined ? fieldsIgnoredOnResume(given, run) : [];
       if (ignored.length)
-        reporter.event({
-          event: 'warning',
-          ignored,
-          message: `a resumed run goes on with its checkpoint's config; ignored: ${ignored.join(', ')} (train into a new --out to change them)`,
-        });
+        reporter.warn(
+          `a resumed run goes on with its checkpoint's recipe; ignored: ${ignored.map(fieldWithFlag).join(', ')} ` +
+            '(a run cannot be changed or extended: train into a new --out for another recipe)',
+          { ignored },
+        );
     },
     callbacks: {
       onStep: (p) => {
@@ -133,7 +136,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--config <file>', 'JSON file with config fields (flags override it)')
     .option('--data <dir>', 'data set: four MNIST-format IDX files, or PNG files in one folder per class (default: vendored data/mnist)')
     .option('--out <dir>', 'run directory', 'runs/latest')
-    .option('--resume', 'continue from <out>/checkpoint if present')
+    .option('--resume', "continue from <out>/checkpoint if present, with the run's own recipe (--data and --workers apply)")
     .addOption(backendOption())
     .option('--json', 'JSON lines on stdout')
     .action(trainCommand);

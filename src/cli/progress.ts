@@ -6,6 +6,8 @@ export interface Reporter {
   start(total: number, label: string, from?: number): void;
   update(value: number, fields: Record<string, unknown>): void;
   event(obj: Record<string, unknown>): void;
+  /** a `warning` event with --json, else `warning: <message>` on stderr */
+  warn(message: string, fields: Record<string, unknown>): void;
   stop(): void;
 }
 
@@ -15,6 +17,7 @@ export function makeReporter(json: boolean): Reporter {
       start: () => undefined,
       update: (value, fields) => process.stdout.write(JSON.stringify({ event: 'step', step: value, ...fields }) + '\n'),
       event: (obj) => process.stdout.write(JSON.stringify(obj) + '\n'),
+      warn: (message, fields) => process.stdout.write(JSON.stringify({ event: 'warning', ...fields, message }) + '\n'),
       stop: () => undefined,
     };
   }
@@ -45,6 +48,11 @@ export function makeReporter(json: boolean): Reporter {
       if (bar) bar.stop();
       process.stderr.write(line + '\n');
       if (bar) bar = null;
+    },
+    warn(message) {
+      bar?.stop();
+      bar = null;
+      process.stderr.write(`warning: ${message}\n`);
     },
     stop() {
       bar?.stop();

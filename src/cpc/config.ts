@@ -136,6 +136,14 @@ export type FieldSpec = (
 /** how help texts and the API's descriptions state a field's default */
 export const defaultText = (spec: FieldSpec) => spec.defaultText ?? JSON.stringify(spec.default);
 
+/**
+ * Where a run's data is and how many threads train it: the machine's, not the recipe's. A resumed
+ * run takes them from the machine that resumes it (train-run.ts resumedConfig); worker threads
+ * leave the weights as one thread makes them (synchronised batch norm, summed gradients), up to
+ * float rounding.
+ */
+export const MACHINE_FIELDS = ['dataDir', 'workers'] as const;
+
 /** fields only the CLI and the workers set (the service picks them, a client does not) */
 export const ENGINE_ONLY_FIELDS = ['workers'] as const;
 

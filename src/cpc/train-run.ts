@@ -22,6 +22,16 @@ export interface TrainRunOptions {
   onStart?(config: CpcConfig, resumedAtStep?: number): void;
 }
 
+/**
+ * The config a resumed run goes on with: its checkpoint's recipe (a checkpoint older than a field
+ * runs as it did then), on the machine that resumes it: `here`'s MACHINE_FIELDS, its data directory
+ * (when it names one) and worker threads, since a job resumes on any machine and data sets move.
+ */
+export function resumedConfig(stored: CpcConfig, here: CpcConfig): CpcConfig {
+  const recipe = upgradeStoredConfig({ ...stored }) as unknown as CpcConfig;
+  return { ...recipe, workers: here.workers, dataDir: here.dataDir ?? recipe.dataDir ?? defaultDataDir() };
+}
+
 /** Train (or resume) a run in outDir; exports the encoder and evaluates on the test split. */
 export async function trainRun(options: TrainRunOptions): Promise<RunManifest> {
   const { config, outDir } = options;
@@ -30,9 +40,8 @@ export async function trainRun(options: TrainRunOptions): Promise<RunManifest> {
   let resumeFrom: Checkpoint | undefined;
   if (options.resume && existsSync(join(checkpointDir, 'checkpoint.json'))) resumeFrom = readCheckpointDir(checkpointDir);
   const backend = activeBackend();
-  // a resumed run continues with the configuration it was started with
-  // (a checkpoint older than a field runs as it did then)
-  const runConfig = resumeFrom ? (upgradeStoredConfig({ ...resumeFrom.meta.config }) as unknown as CpcConfig) : config;
+  const runConfig = resumeFrom ? resumedConfig(resumeFrom.meta.config, config) : { ...config, dataDir: config.dataDir ?? defaultDataDir() };
+  loadDataset(runConfig.dataDir!); // a missing or broken data set fails here, before any output
   const manifest: RunManifest = {
     kind: 'cpc',
     createdAt: new Date().toISOString(),
