@@ -20,6 +20,7 @@ import {
   probeConfigFromFlags,
 } from './config-flags.js';
 import { checkProbeInput } from '../cpc/probe.js';
+import { DatasetError } from '../cpc/idx.js';
 import { trainRun } from '../cpc/train-run.js';
 import { probeRun } from '../cpc/probe-run.js';
 import { assembleServable, servableFilesOfRun } from '../cpc/servable.js';
@@ -118,6 +119,10 @@ async function trainCommand(f: TrainFlags): Promise<void> {
       },
       onEpoch: (e) => reporter.event({ event: 'epoch', ...e }),
     },
+  }).catch((err: unknown) => {
+    // (a resumed run reads the data directory its run recorded, which may have moved)
+    if (f.resume && !f.data && err instanceof DatasetError) err.message += '; --data DIR points a resumed run at its data';
+    throw err;
   });
   reporter.stop();
   reporter.event({ event: 'done', ...manifest.result, out: resolve(f.out) });
