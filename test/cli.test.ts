@@ -108,6 +108,17 @@ describe('cpc CLI', () => {
       /^warning: a resumed run goes on with its checkpoint's recipe; ignored: model\.codeSize \(--model-code-size\) /m,
     );
     expect(JSON.parse(readFileSync(join(run, 'manifest.json'), 'utf8')).config.dataDir).toBe(moved);
+    // the checkpoint's recorded data gone: the error says how to point the run at it
+    const checkpointJson = join(run, 'checkpoint', 'checkpoint.json');
+    const kept = readFileSync(checkpointJson, 'utf8');
+    const meta = JSON.parse(kept);
+    writeFileSync(checkpointJson, JSON.stringify({ ...meta, config: { ...meta.config, dataDir: join(dir, 'gone') } }));
+    const gone = cpc(['train', '--out', run, '--resume'], [], {}, dir);
+    expect(gone.code).toBe(2);
+    expect(gone.stderr.trim()).toBe(
+      `cpc: ${join(dir, 'gone')}: data directory does not exist; --data DIR points a resumed run at its data`,
+    );
+    writeFileSync(checkpointJson, kept);
     expect(again.at(-1)).toMatchObject({ event: 'done', steps: 12, final: { step: 12 } });
     // a history line cut short (a crash mid-append) is passed over
     appendFileSync(join(run, 'history.jsonl'), '{"epoch":2,"st');
