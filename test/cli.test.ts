@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodePng } from '../src/cpc/png.js';
 import { loadDataset } from '../src/cpc/load-dataset.js';
@@ -45,6 +45,12 @@ describe('cpc CLI', () => {
       expect(r.code).toBe(2);
       expect(r.stderr.trim()).toMatch(new RegExp(`^[^\\n]*${clash}: similarity "cosine" is for loss "infonce"[^\\n]*$`));
     }
+    // a file's relative data directory is relative to the file
+    const relative = join(tempDir(), 'relative.json');
+    writeFileSync(relative, JSON.stringify({ dataDir: 'mnist-here' }));
+    const missing = cpc(['train', '--config', relative]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr.trim()).toBe(`cpc: ${join(relative, '..', 'mnist-here')}: data directory does not exist`);
     const withFlags = cpc(['train', '--config', clash, '--seed', '3']);
     expect(withFlags.code).toBe(2);
     expect(withFlags.stderr).toContain(`${clash} with the flags: similarity "cosine"`);
@@ -99,7 +105,7 @@ describe('cpc CLI', () => {
     expect(again.filter((e) => e.event === 'warning')).toHaveLength(1);
     // where the data is, is the resuming machine's: data moved (here: the same files by another
     // path) are found with --data, which is not ignored; a model flag equal to the run's is not named
-    expect(manifest.config.dataDir).toBe(loadDataset().dir); // a new run records its data
+    expect(manifest.config.dataDir).toBeUndefined(); // the default data, wherever this checkout is
     const moved = join(dir, 'moved-data');
     symlinkSync(loadDataset().dir, moved);
     const human = cpc(['train', '--out', run, '--resume', '--data', moved, '--model-filters', '8', '--model-code-size', '32'], [], {}, dir);
@@ -107,18 +113,26 @@ describe('cpc CLI', () => {
     expect(human.stderr).toMatch(
       /^warning: a resumed run goes on with its checkpoint's recipe; ignored: model\.codeSize \(--model-code-size\) /m,
     );
+    // both the manifest and the checkpoint say where the data is now
     expect(JSON.parse(readFileSync(join(run, 'manifest.json'), 'utf8')).config.dataDir).toBe(moved);
-    // the checkpoint's recorded data gone: the error says how to point the run at it
-    const checkpointJson = join(run, 'checkpoint', 'checkpoint.json');
-    const kept = readFileSync(checkpointJson, 'utf8');
-    const meta = JSON.parse(kept);
-    writeFileSync(checkpointJson, JSON.stringify({ ...meta, config: { ...meta.config, dataDir: join(dir, 'gone') } }));
-    const gone = cpc(['train', '--out', run, '--resume'], [], {}, dir);
-    expect(gone.code).toBe(2);
-    expect(gone.stderr.trim()).toBe(
-      `cpc: ${join(dir, 'gone')}: data directory does not exist; --data DIR points a resumed run at its data`,
+    expect(JSON.parse(readFileSync(join(run, 'checkpoint', 'checkpoint.json'), 'utf8')).config.dataDir).toBe(moved);
+    // other data than the run's is refused (its classes and split sizes differ), before any write
+    const shapes = join(dir, 'shapes');
+    writeShapeFolders(shapes, { classes: ['square', 'ring'], perClass: 12 });
+    const other = cpc(['train', '--out', run, '--resume', '--data', shapes], [], {}, dir);
+    expect(other.code).toBe(2);
+    expect(other.stderr.trim()).toBe(
+      `cpc: ${shapes}: not the data set the run trained on (2 classes, 16/4/4 train/valid/test images; the run's: 10 classes, 50000/10000/10000 train/valid/test images)`,
     );
-    writeFileSync(checkpointJson, kept);
+    expect(JSON.parse(readFileSync(join(run, 'manifest.json'), 'utf8')).config.dataDir).toBe(moved);
+    // the recorded data moved away: the errors say how to point the run and the probe at it
+    renameSync(moved, `${moved}-elsewhere`);
+    const resumeGone = cpc(['train', '--out', run, '--resume'], [], {}, dir);
+    const probeGone = cpc(['probe', '--run', run, '--no-baselines'], [], {}, dir);
+    renameSync(`${moved}-elsewhere`, moved);
+    expect([resumeGone.code, probeGone.code]).toEqual([2, 2]);
+    expect(resumeGone.stderr.trim()).toBe(`cpc: ${moved}: data directory does not exist; --data DIR points a resumed run at its data`);
+    expect(probeGone.stderr.trim()).toBe(`cpc: ${moved}: data directory does not exist; --data DIR points the probe at the run's data`);
     expect(again.at(-1)).toMatchObject({ event: 'done', steps: 12, final: { step: 12 } });
     // a history line cut short (a crash mid-append) is passed over
     appendFileSync(join(run, 'history.jsonl'), '{"epoch":2,"st');

@@ -11,7 +11,6 @@ import {
 } from '../src/cpc/config.js';
 import { CpcNetwork } from '../src/cpc/model.js';
 import { resumedConfig } from '../src/cpc/train-run.js';
-import { defaultDataDir } from '../src/cpc/load-dataset.js';
 import { checkProbeSize, MAX_PROBE_VALUES } from '../src/cpc/probe.js';
 
 describe('run configuration', () => {
@@ -84,7 +83,11 @@ describe('run configuration', () => {
     // no directory named here: the checkpoint's, else the default (as for a new run)
     const { dataDir: _, ...nowhere } = here;
     expect(resumedConfig(stored, nowhere).dataDir).toBe('/machine-a/cache/abc');
-    expect(resumedConfig({ ...stored, dataDir: undefined }, nowhere).dataDir).toBe(defaultDataDir());
+    expect(resumedConfig({ ...stored, dataDir: undefined }, nowhere).dataDir).toBeUndefined(); // the default data
+    // threads that cannot split the run's batch (its own, whatever here's is)
+    expect(() => resumedConfig({ ...stored, batchSize: 16 }, { ...here, batchSize: 48, workers: 3 })).toThrow(
+      "the run's batchSize 16 must be divisible by workers 3",
+    );
     // a checkpoint older than a field keeps the old behaviour (upgradeStoredConfig)
     const old: Record<string, unknown> = { ...stored };
     delete old.similarity;

@@ -6,7 +6,6 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { upgradeStoredConfig } from '../../src/cpc/config.js';
-import { defaultDataDir } from '../../src/cpc/load-dataset.js';
 
 const [out, wall] = process.argv.slice(2);
 const json = (path: string) => (existsSync(path) ? JSON.parse(readFileSync(path, 'utf8') || '{}') : {});
@@ -26,8 +25,7 @@ console.log(
   JSON.stringify({
     name: out.split('/').pop(),
     seed: config.seed,
-    // (runs record their data directory: the vendored MNIST's as 'mnist')
-    data: !config.dataDir || config.dataDir === defaultDataDir() ? 'mnist' : config.dataDir,
+    data: config.dataDir ?? 'mnist',
     color: config.color,
     imageSize: config.imageSize,
     loss: config.loss,

@@ -7,7 +7,7 @@
 import { Command, Option } from 'commander';
 import { int, positive } from './parsers.js';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { initBackend, parseBackendChoice, BACKEND_CHOICES } from '../cpc/backend.js';
 import type { CpcConfigInput } from '../cpc/config.js';
 import {
@@ -59,17 +59,33 @@ interface TrainFlags {
   [flag: string]: unknown;
 }
 
-/** the config fields a config file and the flags set (flags over the file; a data directory made absolute) */
+/**
+ * The config fields a config file and the flags set, flags over the file; the data directory
+ * absolute (a file's relative to the file).
+ */
 function trainConfigInput(f: TrainFlags): CpcConfigInput {
   const input = configFromFileAndFlags(f);
-  const dataDir = f.data ?? input.dataDir;
-  return { ...input, ...(dataDir !== undefined ? { dataDir: resolve(dataDir) } : {}) };
+  const dataDir =
+    f.data !== undefined ? resolve(f.data) : input.dataDir !== undefined ? resolve(dirname(f.config!), input.dataDir) : undefined;
+  return { ...input, ...(dataDir !== undefined ? { dataDir } : {}) };
+}
+
+/**
+ * A rethrow for a command that read the data directory a run recorded (when `applies`), which
+ * may have moved: its DatasetError says that --data points `what`.
+ */
+function dataHint(applies: boolean | undefined, what: string) {
+  return (err: unknown): never => {
+    if (applies && err instanceof DatasetError) err.message += `; --data DIR points ${what}`;
+    throw err;
+  };
 }
 
 async function trainCommand(f: TrainFlags): Promise<void> {
   const given = trainConfigInput(f);
   const config = resolveFileAndFlags(given, f);
-  loadDataset(config.dataDir ?? defaultDataDir()); // fail on bad data before any output
+  // fail on bad data before any output (a resumed run's own data is checked when its checkpoint is read)
+  if (!f.resume || config.dataDir !== undefined) loadDataset(config.dataDir ?? defaultDataDir());
   const backend = await initBackend(parseBackendChoice(f.backend ?? process.env.CPC_BACKEND));
   const reporter = makeReporter(Boolean(f.json));
   const controller = new AbortController();
@@ -119,11 +135,7 @@ async function trainCommand(f: TrainFlags): Promise<void> {
       },
       onEpoch: (e) => reporter.event({ event: 'epoch', ...e }),
     },
-  }).catch((err: unknown) => {
-    // (a resumed run reads the data directory its run recorded, which may have moved)
-    if (f.resume && !f.data && err instanceof DatasetError) err.message += '; --data DIR points a resumed run at its data';
-    throw err;
-  });
+  }).catch(dataHint(f.resume && !f.data, 'a resumed run at its data'));
   reporter.stop();
   reporter.event({ event: 'done', ...manifest.result, out: resolve(f.out) });
 }
@@ -169,7 +181,7 @@ async function main(argv: string[]): Promise<void> {
         ...(f.data ? { dataDir: resolve(f.data) } : {}),
         log: f.json ? undefined : (m) => process.stderr.write(m + '\n'),
         baselines: f.baselines,
-      });
+      }).catch(dataHint(!f.data, "the probe at the run's data"));
       process.stdout.write((f.json ? JSON.stringify(report) : JSON.stringify(report, null, 2)) + '\n');
     });
 

@@ -13,6 +13,7 @@ import type { CpcConfig } from './config.js';
 import type { RngState } from './rng.js';
 import type { CpcNetwork } from './model.js';
 import type { Adam } from './adam.js';
+import type { DataShape } from './dataset.js';
 
 export const CHECKPOINT_VERSION = 2;
 
@@ -36,6 +37,8 @@ export interface CheckpointMeta {
   dataRng: RngState;
   schedule: ScheduleState;
   epochAccumulator: EpochAccumulator;
+  /** the data set trained on (absent in checkpoints from before it was recorded) */
+  data?: DataShape;
   weightSpecs: tf.io.WeightsManifestEntry[];
   networkWeights: string[];
   optimizerWeights: string[];

@@ -58,6 +58,27 @@ export interface DatasetMeta {
 
 export const DATASET_META_FILE = 'dataset.json';
 
+/** what identifies a data set cheaply: its classes and each split's image count (a checkpoint records it) */
+export interface DataShape {
+  classNames: string[];
+  images: Record<SplitName, number>;
+}
+
+export function dataShape(data: ImageDataset): DataShape {
+  const { train, valid, test } = data.splits;
+  return { classNames: data.classNames, images: { train: train.count, valid: valid.count, test: test.count } };
+}
+
+const shapeText = (shape: DataShape) =>
+  `${shape.classNames.length} classes, ${shape.images.train}/${shape.images.valid}/${shape.images.test} train/valid/test images`;
+
+/** DatasetError when `data` is not shaped as the data a run recorded */
+export function checkSameData(data: ImageDataset, recorded: DataShape): void {
+  const shape = dataShape(data);
+  if (JSON.stringify(shape) !== JSON.stringify(recorded))
+    throw new DatasetError(`${data.dir}: not the data set the run trained on (${shapeText(shape)}; the run's: ${shapeText(recorded)})`);
+}
+
 /** a class name as folders and clients may spell it: 1-100 printable characters, not only dots */
 export function checkClassName(name: string, where: string): void {
   // eslint-disable-next-line no-control-regex

@@ -1,7 +1,8 @@
 /** A CPC training run as files: train (or resume) in a run directory, export the encoder, test it. */
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { upgradeStoredConfig, type CpcConfig } from './config.js';
+import { upgradeStoredConfig, ConfigError, MACHINE_FIELDS, type CpcConfig } from './config.js';
+import { checkSameData } from './dataset.js';
 import { activeBackend } from './backend.js';
 import { trainCpc, runSeeds, validateNetwork, type EpochSummary, type TrainCallbacks } from './trainer.js';
 import { readCheckpointDir, writeCheckpointDir, type Checkpoint } from './checkpoint.js';
@@ -24,12 +25,16 @@ export interface TrainRunOptions {
 
 /**
  * The config a resumed run goes on with: its checkpoint's recipe (a checkpoint older than a field
- * runs as it did then), on the machine that resumes it: `here`'s MACHINE_FIELDS, its data directory
- * (when it names one) and worker threads, since a job resumes on any machine and data sets move.
+ * runs as it did then), on the machine that resumes it: `here`'s MACHINE_FIELDS (its data
+ * directory when it names one, its worker threads), since a job resumes on any machine and data
+ * sets move. Throws ConfigError when those threads cannot split the run's batch.
  */
 export function resumedConfig(stored: CpcConfig, here: CpcConfig): CpcConfig {
-  const recipe = upgradeStoredConfig({ ...stored }) as unknown as CpcConfig;
-  return { ...recipe, workers: here.workers, dataDir: here.dataDir ?? recipe.dataDir ?? defaultDataDir() };
+  const resumed = upgradeStoredConfig({ ...stored }) as unknown as CpcConfig;
+  for (const field of MACHINE_FIELDS) if (here[field] !== undefined) Object.assign(resumed, { [field]: here[field] });
+  if (resumed.workers > 1 && resumed.batchSize % resumed.workers !== 0)
+    throw new ConfigError(`the run's batchSize ${resumed.batchSize} must be divisible by workers ${resumed.workers}`);
+  return resumed;
 }
 
 /** Train (or resume) a run in outDir; exports the encoder and evaluates on the test split. */
@@ -40,8 +45,16 @@ export async function trainRun(options: TrainRunOptions): Promise<RunManifest> {
   let resumeFrom: Checkpoint | undefined;
   if (options.resume && existsSync(join(checkpointDir, 'checkpoint.json'))) resumeFrom = readCheckpointDir(checkpointDir);
   const backend = activeBackend();
-  const runConfig = resumeFrom ? resumedConfig(resumeFrom.meta.config, config) : { ...config, dataDir: config.dataDir ?? defaultDataDir() };
-  loadDataset(runConfig.dataDir!); // a missing or broken data set fails here, before any output
+  // (a missing or broken data set, or another than a resumed run's, fails here: before any output or write)
+  const runConfig = resumeFrom ? resumedConfig(resumeFrom.meta.config, config) : config;
+  const data = loadDataset(runConfig.dataDir ?? defaultDataDir());
+  if (resumeFrom?.meta.data) checkSameData(data, resumeFrom.meta.data);
+  // data that moved: the checkpoint says where it is now (a finished run writes no other)
+  if (resumeFrom && runConfig.dataDir !== resumeFrom.meta.config.dataDir)
+    writeCheckpointDir(checkpointDir, {
+      ...resumeFrom,
+      meta: { ...resumeFrom.meta, config: { ...resumeFrom.meta.config, dataDir: runConfig.dataDir } },
+    });
   const manifest: RunManifest = {
     kind: 'cpc',
     createdAt: new Date().toISOString(),
@@ -63,6 +76,7 @@ export async function trainRun(options: TrainRunOptions): Promise<RunManifest> {
   const started = performance.now();
   const result = await trainCpc({
     config: manifest.config,
+    data,
     resumeFrom,
     signal: options.signal,
     stopAfterStep: options.stopAfterStep,
@@ -82,7 +96,6 @@ export async function trainRun(options: TrainRunOptions): Promise<RunManifest> {
     const encoder = encoderAsLayersModel(result.network);
     writeModelDir(join(outDir, 'encoder'), await serializeLayersModel(encoder));
     encoder.dispose();
-    const data = loadDataset(manifest.config.dataDir ?? defaultDataDir());
     const test = result.completed
       ? await validateNetwork(result.network, data, proceduralTexture(manifest.config.textureSeed), manifest.config, 'test')
       : undefined;

@@ -5,7 +5,7 @@
  * checkpoint, cancellation through an AbortSignal.
  */
 import { stepsPerEpoch as seedStepsPerEpoch, type CpcConfig } from './config.js';
-import { type ImageDataset } from './dataset.js';
+import { dataShape, type ImageDataset } from './dataset.js';
 import { loadDataset, defaultDataDir } from './load-dataset.js';
 import { proceduralTexture, type Texture } from './texture.js';
 import { SequenceBatcher, type BatchSpec, type SequenceBatch } from './batches.js';
@@ -183,6 +183,7 @@ export async function trainCpc(options: TrainOptions): Promise<TrainResult> {
         dataRng: batcher.getState(),
         schedule,
         epochAccumulator: acc,
+        data: dataShape(data),
       });
       await callbacks.onCheckpoint(ckpt);
     };
