@@ -25,13 +25,26 @@ function isStreamOrBytes(value: object): boolean {
   return value instanceof EventEmitter || ArrayBuffer.isView(value) || value instanceof ArrayBuffer;
 }
 
-function findNul(value: unknown, path: string, depth = 0): string | null {
-  if (typeof value === 'string') return value.includes('\u0000') ? path : null;
+/**
+ * The path (`/a/0/b`) to the first string or key with a NUL in it, or null. Linear in the body and
+ * allocation-free until a hit: a body of millions of numbers must not hold the event loop.
+ */
+function findNul(value: unknown, depth = 0): string | null {
+  if (typeof value === 'string') return value.includes('\u0000') ? '' : null;
   if (depth > 64 || value === null || typeof value !== 'object' || isStreamOrBytes(value)) return null;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (typeof item !== 'string' && (typeof item !== 'object' || item === null)) continue;
+      const hit = findNul(item, depth + 1);
+      if (hit !== null) return `/${i}${hit}`;
+    }
+    return null;
+  }
   for (const [k, v] of Object.entries(value)) {
-    if (k.includes('\u0000')) return `${path}/${k.replaceAll('\u0000', '\\0')}`;
-    const hit = findNul(v, `${path}/${k}`, depth + 1);
-    if (hit) return hit;
+    if (k.includes('\u0000')) return `/${k.replaceAll('\u0000', '\\0')}`;
+    const hit = findNul(v, depth + 1);
+    if (hit !== null) return `/${k}${hit}`;
   }
   return null;
 }
@@ -82,8 +95,8 @@ export default fp(async function inputHygiene(app: FastifyInstance) {
       // (a streamed upload is read by its handler, which checks what it reads)
       ['body', req.routeOptions.config.streamedBody ? undefined : req.body],
     ] as const) {
-      const where = findNul(value, '');
-      if (where !== null) throw new HttpError(400, `${part}${where || ''}: NUL characters are not allowed`);
+      const where = findNul(value);
+      if (where !== null) throw new HttpError(400, `${part}${where}: NUL characters are not allowed`);
     }
   });
 
