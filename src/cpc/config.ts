@@ -358,6 +358,13 @@ export const MAX_STEP_ACTIVATION = 64 * 2 ** 20;
 /** parameters a model may have: 128 MiB of float32 weights (about 4x that while training, with Adam's moments and the gradients) */
 export const MAX_PARAMETERS = 32 * 2 ** 20;
 
+/** why `workers` data-parallel threads cannot split the batch, or null */
+export function workersProblem(config: Pick<CpcConfig, 'workers' | 'batchSize'>): string | null {
+  return config.workers > 1 && config.batchSize % config.workers !== 0
+    ? `batchSize ${config.batchSize} must be divisible by workers ${config.workers}`
+    : null;
+}
+
 export function validateConfig(config: CpcConfig): CpcConfig {
   for (const [key, spec] of Object.entries<FieldSpec>(CONFIG_FIELDS)) {
     const problem = fieldProblem(key, spec, config[key as TopLevelField]);
@@ -388,9 +395,8 @@ export function validateConfig(config: CpcConfig): CpcConfig {
       `similarity "cosine" is for loss "infonce"${config.preset === 'seed' ? ' (preset "seed" sets loss "binary")' : ''}: the binary loss averages the products over the code's dimensions, so it scores with "dot"`,
     );
   }
-  if (config.workers > 1 && config.batchSize % config.workers !== 0) {
-    throw new ConfigError(`batchSize ${config.batchSize} must be divisible by workers ${config.workers}`);
-  }
+  const split = workersProblem(config);
+  if (split) throw new ConfigError(split);
   // the conv stack must leave at least 1x1 spatial output
   let side = config.imageSize;
   for (let i = 0; i < config.model.convLayers; i++) side = Math.floor((side - 3) / 2) + 1;

@@ -1,7 +1,7 @@
 /** A CPC training run as files: train (or resume) in a run directory, export the encoder, test it. */
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { upgradeStoredConfig, ConfigError, MACHINE_FIELDS, type CpcConfig } from './config.js';
+import { upgradeStoredConfig, workersProblem, ConfigError, MACHINE_FIELDS, type CpcConfig } from './config.js';
 import { checkSameData } from './dataset.js';
 import { activeBackend } from './backend.js';
 import { trainCpc, runSeeds, validateNetwork, type EpochSummary, type TrainCallbacks } from './trainer.js';
@@ -32,8 +32,8 @@ export interface TrainRunOptions {
 export function resumedConfig(stored: CpcConfig, here: CpcConfig): CpcConfig {
   const resumed = upgradeStoredConfig({ ...stored }) as unknown as CpcConfig;
   for (const field of MACHINE_FIELDS) if (here[field] !== undefined) Object.assign(resumed, { [field]: here[field] });
-  if (resumed.workers > 1 && resumed.batchSize % resumed.workers !== 0)
-    throw new ConfigError(`the run's batchSize ${resumed.batchSize} must be divisible by workers ${resumed.workers}`);
+  const split = workersProblem(resumed);
+  if (split) throw new ConfigError(`the run's ${split}`);
   return resumed;
 }
 
